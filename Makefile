@@ -1,0 +1,62 @@
+# imapd: a small IMAP server for one person's Maildir
+.POSIX:
+
+VERSION = 0.1
+PREFIX = /usr/local
+MANPREFIX = $(PREFIX)/share/man
+
+CC = cc
+CPPFLAGS = -D_DEFAULT_SOURCE -D_GNU_SOURCE -DVERSION=\"$(VERSION)\"
+CFLAGS = -std=c99 -O2 -g -Wall -Wextra -Wno-unused-parameter
+LDFLAGS =
+LDLIBS = -lbearssl -lcrypt
+# COMPRESS=DEFLATE (RFC 4978); empty both to build without zlib
+ZCPPFLAGS = -DWITH_ZLIB
+ZLIBS = -lz
+
+SRC = imapd.c parse.c io.c util.c auth.c search.c maildir.c mime.c tls.c
+HDR = util.h io.h parse.h imapd.h maildir.h mime.h tls.h config.h
+OBJ = $(SRC:.c=.o)
+
+all: imapd
+
+config.h:
+	cp config.def.h $@
+
+$(OBJ): $(HDR)
+
+.c.o:
+	$(CC) $(CPPFLAGS) $(ZCPPFLAGS) $(CFLAGS) -c $<
+
+imapd: $(OBJ)
+	$(CC) $(LDFLAGS) -o $@ $(OBJ) $(LDLIBS) $(ZLIBS)
+
+# everything the build and the tests need on Debian
+deps:
+	@sh tests/deps.sh
+
+check: deps
+	$(MAKE) imapd
+	python3 tests/run.py
+
+# the tests again, against a build with AddressSanitizer and UBSan
+check-asan: deps
+	$(MAKE) clean
+	$(MAKE) CFLAGS="-std=c99 -O1 -g -Wall -Wextra -Werror -Wno-unused-parameter -fsanitize=address,undefined -fno-omit-frame-pointer" LDFLAGS="-fsanitize=address,undefined" imapd
+	ASAN_OPTIONS=detect_leaks=0 python3 tests/run.py
+
+run: deps imapd
+	@sh tests/demo.sh
+
+install: imapd
+	mkdir -p $(DESTDIR)$(PREFIX)/bin
+	cp -f imapd $(DESTDIR)$(PREFIX)/bin
+	chmod 755 $(DESTDIR)$(PREFIX)/bin/imapd
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/imapd
+
+clean:
+	rm -f imapd $(OBJ) fuzz/*.o
+
+.PHONY: all deps check check-asan run install uninstall clean

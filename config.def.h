@@ -1,0 +1,54 @@
+/* imapd compile-time configuration.  Copy to config.h (make does it the
+ * first time) and edit; there is no run-time configuration file.  The
+ * environment variables MAILDIR, IMAPD_PASSWD, IMAPD_CERT and IMAPD_KEY
+ * override the paths below. */
+
+/* The Maildir root.  A leading "~/" is the home of the user imapd runs as. */
+static const char maildir_root[] = "~/Maildir";
+
+/* Password hash file: one crypt(3) hash per line (yescrypt or SHA-512),
+ * optionally "label:" in front of it.  Make one with "imapd -H". */
+static const char passwd_file[] = "~/.imapd-passwd";
+
+/* The login name clients must use; empty: the name of the account imapd
+ * runs as. */
+static const char login_user[] = "";
+
+/* TLS certificate chain and private key (PEM), read on every connection so
+ * a renewed certificate needs no restart. */
+static const char tls_cert_file[] = "~/.imapd/cert.pem";
+static const char tls_key_file[] = "~/.imapd/key.pem";
+/* PEM file of the CA that signs client certificates; empty: none asked */
+static const char tls_client_ca_file[] = "";
+/* with a client CA: 1 = a valid client certificate is required in addition
+ * to the password; 0 = optional, and allows AUTHENTICATE EXTERNAL alone */
+static const int tls_client_cert_required = 1;
+/* TLS 1.2 cipher suites, most preferred first (names from bearssl_ssl.h).
+ * tls.c uses the ones that fit the key (RSA or ECDSA) and ignores any
+ * suite that is not ECDHE with an AEAD cipher. */
+#define TLS_SUITES \
+	BR_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, \
+	BR_TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, \
+	BR_TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256, \
+	BR_TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, \
+	BR_TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384, \
+	BR_TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256
+
+/* Connections from loopback count as secure: LOGIN works there without
+ * STARTTLS (webmail on the same machine). */
+static const int loopback_is_secure = 1;
+
+/* Limits */
+#define LINE_MAX_LEN	(64 * 1024 + 16)	/* one command line */
+#define LITERAL_MAX	(64 * 1024)	/* a literal that is not a message */
+#define APPEND_MAX	(64ULL * 1024 * 1024)	/* APPENDLIMIT */
+#define LOGIN_TRIES	3	/* failed logins before the connection closes */
+#define LOGIN_DELAY_MS	2000	/* wait before answering a failed login */
+#define BAD_MAX		20	/* consecutive BAD commands before closing */
+
+/* Timeouts, in seconds */
+#define TIMEOUT_PREAUTH	60	/* before login */
+#define TIMEOUT_AUTH	(30 * 60)	/* after login: RFC 3501 autologout */
+#define TIMEOUT_IDLE	(30 * 60)	/* IDLE without DONE */
+#define IDLE_KEEPALIVE	120	/* "* OK Still here" while idling */
+#define IDLE_POLL	30	/* rescan while idling when inotify is quiet */

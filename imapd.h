@@ -1,0 +1,37 @@
+/* imapd.h: what the session (imapd.c), SEARCH (search.c) and login
+ * (auth.c) share */
+#include <stdint.h>
+#include <stddef.h>
+#include <time.h>
+
+struct folder;
+struct seqset;
+
+/* one message as this session sees it; its sequence number is its index
+ * in the view plus one */
+struct vmsg {
+	uint32_t uid;
+	uint32_t flags;		/* FL_* incl. FL_RECENT */
+	uint32_t kw;
+	uint32_t gone;		/* expunged by another process, not yet told */
+};
+
+struct view {
+	struct vmsg *m;
+	size_t n, cap;
+};
+
+/* auth.c */
+int auth_check(const char *user, const char *pass, const char *pwfile);
+int auth_hash(void);	/* imapd -H: read a password, print its hash */
+
+/* search.c: a SEARCH program parsed from the command line and run over
+ * the messages of the view */
+struct search;
+struct search *search_parse(int uid_cmd, const char **code);
+/* does message index i of the view match; -1 with errno on failure */
+int search_match(struct search *, struct folder *, struct view *, size_t i);
+/* the saved result of the last SEARCH (SEARCHRES "$"), as UIDs */
+extern struct seqset *search_saved;
+/* the highest sequence number and UID the program may name */
+void search_limits(struct search *, uint32_t maxseq, uint32_t maxuid);

@@ -1,0 +1,139 @@
+/* maildir.h: the message store, Maildir++ on disk.
+ *
+ * Knows nothing of IMAP syntax: it speaks of folders by their IMAP name
+ * ("INBOX", "Archive.2024", with '.' as the hierarchy separator and names in
+ * modified UTF-7 exactly as Dovecot and Courier keep them on disk), of
+ * messages by UID, and of flags as bits.  Every path lives here. */
+#include <stdint.h>
+#include <stddef.h>
+#include <time.h>
+
+#define STORE_SEP '.'	/* hierarchy separator, shown by LIST and NAMESPACE */
+#define KW_MAX 26	/* keywords a folder can hold: letters a..z in names */
+
+/* system flags, kept as Maildir info letters (":2,DFPRST") */
+enum {
+	FL_DRAFT = 1 << 0,	/* D  \Draft */
+	FL_FLAGGED = 1 << 1,	/* F  \Flagged */
+	FL_PASSED = 1 << 2,	/* P  no IMAP system flag: shown as $Forwarded */
+	FL_ANSWERED = 1 << 3,	/* R  \Answered */
+	FL_SEEN = 1 << 4,	/* S  \Seen */
+	FL_DELETED = 1 << 5,	/* T  \Deleted */
+	FL_RECENT = 1 << 6,	/* never stored: this process took it from new/ */
+};
+
+struct msg {
+	uint32_t uid;
+	uint32_t flags;		/* FL_* */
+	uint32_t kw;		/* bit i set: keyword folder.kw[i] */
+	uint32_t name;		/* offset in folder.names: "cur/..." or "new/..." */
+	uint64_t modseq;
+};
+
+struct store_state;		/* private to maildir.c */
+
+struct folder {
+	char *name;		/* IMAP name as opened */
+	char *path;		/* its directory */
+	int rw;			/* opened read-write: claims new/ (\Recent) */
+	uint32_t uidvalidity, uidnext;
+	uint64_t highestmodseq;
+	struct msg *msgs;	/* sorted by uid, ascending */
+	size_t nmsgs;
+	char *names;		/* file names, NUL-separated */
+	size_t nameslen, namescap;
+	char *kw[KW_MAX];	/* keyword names, index = bit in msg.kw */
+	int nkw;
+	struct store_state *st;
+};
+
+struct mboxinfo {
+	char *name;		/* IMAP name */
+	int noselect;		/* only implied by a child: no directory of its own */
+};
+
+struct mboxstatus {
+	uint32_t messages, recent, unseen, uidnext, uidvalidity;
+	uint64_t highestmodseq, size;	/* size: sum of RFC822.SIZE */
+};
+
+/* The root Maildir; created (with cur/ new/ tmp/) when missing. -1 on
+ * failure with errno set. */
+int store_init(const char *root);
+
+/* Folder names.  All return -1 with errno set on failure: ENOENT (no such
+ * folder), EEXIST, EINVAL (name not allowed), EPERM (INBOX where not
+ * allowed), ENOTEMPTY (\Noselect name with children cannot be deleted). */
+int mbox_valid(const char *name);
+int mbox_exists(const char *name);
+int mbox_list(struct mboxinfo **list, size_t *n);	/* sorted, INBOX first */
+void mbox_list_free(struct mboxinfo *, size_t);
+int mbox_create(const char *name);	/* parents implied, as Maildir++ does */
+int mbox_delete(const char *name);
+int mbox_rename(const char *from, const char *to);	/* INBOX: moves its mail */
+int mbox_status(const char *name, struct mboxstatus *);
+
+/* subscriptions: Dovecot's "subscriptions" or Courier's
+ * "courierimapsubscribed", whichever the Maildir already has */
+int subs_list(char ***names, size_t *n);
+void subs_free(char **, size_t);
+int subs_set(const char *name, int subscribe);
+
+/* Open a folder: load the UID list (adopting dovecot-uidlist or
+ * courierimapuiddb the first time) and scan new/ and cur/.  With rw set,
+ * files in new/ are moved to cur/ and carry FL_RECENT in this process. */
+int folder_open(struct folder *, const char *name, int rw);
+void folder_close(struct folder *);
+/* Bring msgs up to date with the disk: new files get UIDs, vanished files
+ * drop out, flag renames by others are seen.  Cheap when nothing changed
+ * (directory mtimes).  1: something changed, 0: nothing, -1: error. */
+int folder_sync(struct folder *);
+/* descriptor that becomes readable when the folder may have changed
+ * (inotify), or -1 when only polling can tell */
+int folder_watchfd(struct folder *);
+/* index in msgs of uid, or -1 */
+long folder_find(struct folder *, uint32_t uid);
+
+/* Map message i read-only.  A file renamed meanwhile by another process is
+ * found again; -1 with errno ENOENT when it is gone (expunged). */
+struct msgmap {
+	const char *p;
+	size_t len;
+	time_t internaldate;	/* file mtime */
+};
+int msg_map(struct folder *, size_t i, struct msgmap *);
+void msg_unmap(struct msgmap *);
+/* internal date and RFC822.SIZE (CRLF line ends) without mapping when the
+ * file name or the index knows them; -1 when the message is gone */
+int msg_info(struct folder *, size_t i, time_t *date, uint64_t *size);
+
+/* keyword index for name, adding it to the folder when create is set;
+ * -1 when unknown (or the folder already holds KW_MAX keywords) */
+int folder_keyword(struct folder *, const char *name, int create);
+
+/* Set flags and keywords of message i (rename in cur/); bumps its modseq.
+ * -1 with errno ENOENT when the message is gone. */
+int folder_setflags(struct folder *, size_t i, uint32_t flags, uint32_t kw);
+/* Remove message i (unlink) and remember its UID as expunged; the next
+ * folder_sync drops it from msgs. */
+int folder_expunge(struct folder *, size_t i);
+
+/* Copy n messages (indexes idx) into folder dst, keeping flags, keywords and
+ * internal date (hard links where possible).  All or nothing.  The new UIDs
+ * land in uids[0..n-1] in order; *uidvalidity is dst's. */
+int folder_copy(struct folder *, const size_t *idx, size_t n,
+    const char *dst, uint32_t *uidvalidity, uint32_t *uids);
+
+/* Deliver one message into a folder: tmp/, fsync, rename.  kw holds
+ * keyword names.  ENOENT: no such folder (the client hears TRYCREATE). */
+struct append;
+struct append *append_begin(const char *folder);
+int append_write(struct append *, const void *, size_t);
+int append_commit(struct append *, uint32_t flags, char *const *kw,
+    size_t nkw, time_t date, uint32_t *uidvalidity, uint32_t *uid);
+void append_abort(struct append *);
+
+/* UIDs expunged after modseq since, for QRESYNC VANISHED; -1 when the
+ * history does not reach that far back (report every unknown UID) */
+int folder_vanished(struct folder *, uint64_t since, uint32_t **uids,
+    size_t *n);

@@ -1,0 +1,56 @@
+/* mime.h: message content.  Works on a message mapped read-only (p, n):
+ * ENVELOPE, BODYSTRUCTURE, the octets of a fetch section, and the content
+ * keys of SEARCH.  Never copies a whole message into the heap. */
+#include <stdint.h>
+#include <stddef.h>
+#include <time.h>
+
+struct buf;
+
+/* receives output octets */
+typedef void (*mime_emit)(void *arg, const char *p, size_t n);
+
+/* length of p with every line end written as CRLF (RFC822.SIZE) */
+uint64_t mime_crlf_size(const char *p, size_t n);
+/* emit p[from..from+count) of the CRLF form of p */
+void mime_crlf_write(const char *p, size_t n, uint64_t from, uint64_t count,
+    mime_emit, void *arg);
+
+/* the parenthesised ENVELOPE / BODY / BODYSTRUCTURE value */
+void mime_envelope(struct buf *, const char *p, size_t n);
+void mime_bodystructure(struct buf *, const char *p, size_t n, int extended);
+
+/* A section of BODY[...] / BINARY[...].  section_parse takes the text
+ * between the brackets ("", "HEADER", "1.2.MIME",
+ * "HEADER.FIELDS (From To)") and returns -1 when it is not valid syntax
+ * (binary set: only part numbers are allowed).  section_name writes the
+ * canonical form to echo in the response. */
+struct section;
+struct section *section_parse(const char *spec, int binary);
+void section_name(struct buf *, const struct section *);
+void section_free(struct section *);
+
+/* Resolve a section of a message.  On success fills size with the total
+ * length of the section as the client sees it (CRLF line ends; decoded
+ * for binary).  A part that does not exist is empty.  Returns 0, or -1 for
+ * BINARY of a part whose transfer encoding is unknown (UNKNOWN-CTE). */
+struct sectiondata;
+struct sectiondata *section_open(const char *p, size_t n,
+    const struct section *, int binary, uint64_t *size);
+/* emit count octets of the section starting at from */
+void section_write(struct sectiondata *, uint64_t from, uint64_t count,
+    mime_emit, void *arg);
+void section_close(struct sectiondata *);
+
+/* SEARCH.  Needles are UTF-8; matching is a case-insensitive substring
+ * test on RFC 2047-decoded header values and decoded, UTF-8 converted text
+ * parts.  field NULL in mime_match_header means any header. */
+int mime_match_header(const char *p, size_t n, const char *field,
+    const char *needle);
+int mime_match_body(const char *p, size_t n, const char *needle,
+    int with_headers);	/* BODY: 0, TEXT: 1 */
+/* the Date: header as the calendar day it names, as a time_t at 00:00 UTC
+ * of that day; -1 when missing or unreadable */
+time_t mime_sentday(const char *p, size_t n);
+/* convert s from charset to UTF-8; -1 for an unknown charset */
+int mime_to_utf8(struct buf *, const char *charset, const char *s, size_t n);

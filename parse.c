@@ -1,0 +1,651 @@
+/* parse.c: IMAP command tokens, literals and sequence sets */
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "io.h"
+#include "parse.h"
+#include "util.h"
+
+#define ARENA_CHUNK 8192
+
+struct chunk {
+	struct chunk *next;
+	size_t used, size;
+	char data[];
+};
+
+const char *perr;
+const char *perr_code;
+
+static char line[LINE_MAX_LEN];	/* the current line of the command */
+static size_t len, pos;
+static long lit_at = -1;	/* offset of a literal's '{' at the line end */
+static unsigned long long lit_size;
+static int lit_sync;
+static struct chunk *arena;
+
+static const char months[12][4] = {
+	"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+	"Jul", "Aug", "Sep", "Oct", "Nov", "Dec"
+};
+
+static int
+fail(const char *why)
+{
+	if (!perr)
+		perr = why;
+	return -1;
+}
+
+static void *
+failp(const char *why)
+{
+	fail(why);
+	return NULL;
+}
+
+void *
+p_alloc(size_t n)
+{
+	struct chunk *c;
+	size_t sz;
+
+	n = (n + 15) & ~(size_t)15;
+	if (!arena || arena->size - arena->used < n) {
+		sz = MAX(n, ARENA_CHUNK);
+		c = xmalloc(sizeof(*c) + sz);
+		c->size = sz;
+		c->used = 0;
+		c->next = arena;
+		arena = c;
+	}
+	arena->used += n;
+	return arena->data + arena->used - n;
+}
+
+char *
+p_strdup(const char *s, size_t n)
+{
+	char *d = p_alloc(n + 1);
+
+	memcpy(d, s, n);
+	d[n] = '\0';
+	return d;
+}
+
+static void
+arena_free(void)
+{
+	struct chunk *c;
+
+	while ((c = arena)) {
+		arena = c->next;
+		free(c);
+	}
+}
+
+/* find "{n}" or "{n+}" closing the line */
+static void
+find_literal(void)
+{
+	size_t i;
+	unsigned long long n = 0;
+
+	lit_at = -1;
+	if (len < 3 || line[len - 1] != '}')
+		return;
+	i = len - 2;
+	lit_sync = 1;
+	if (line[i] == '+') {
+		lit_sync = 0;
+		i--;
+	}
+	if (i == 0 || line[i] < '0' || line[i] > '9')
+		return;
+	while (i > 0 && line[i] >= '0' && line[i] <= '9')
+		i--;
+	if (line[i] != '{' || len - i > 24)
+		return;
+	for (i++; line[i] != '}' && line[i] != '+'; i++)
+		n = n * 10 + (line[i] - '0');
+	lit_size = n;
+	lit_at = (long)(strrchr(line, '{') - line);
+}
+
+/* read the next line of the command: 0, or -1 with perr set */
+static int
+next_line(void)
+{
+	long r;
+
+	r = io_getline(line, sizeof(line));
+	if (r == -2)
+		return fail("Line too long");
+	if (r < 0) {
+		perr_code = "EOF";
+		return fail("Connection closed");
+	}
+	len = r;
+	pos = 0;
+	find_literal();
+	return 0;
+}
+
+int
+p_begin(void)
+{
+	arena_free();
+	perr = perr_code = NULL;
+	if (next_line() < 0) {
+		if (perr_code)
+			return -1;
+		len = pos = 0;
+		lit_at = -1;
+		return -2;
+	}
+	return 0;
+}
+
+void
+p_skip(void)
+{
+	char sink[4096];
+	unsigned long long n;
+
+	/* a synchronizing literal the client was never invited to send
+	 * does not follow; a non-synchronizing one does and is dropped */
+	while (lit_at >= 0 && (size_t)lit_at >= pos && !lit_sync) {
+		if (lit_size > APPEND_MAX * 2)
+			break;
+		for (n = lit_size; n; n -= MIN(n, sizeof(sink)))
+			if (io_readn(sink, MIN(n, sizeof(sink))) < 0)
+				return;
+		if (next_line() < 0)
+			return;
+	}
+	pos = len;
+	lit_at = -1;
+}
+
+int
+p_peek(void)
+{
+	return pos < len ? (unsigned char)line[pos] : -1;
+}
+
+int
+p_char(int c)
+{
+	if (p_peek() != c)
+		return 0;
+	pos++;
+	return 1;
+}
+
+int
+p_sp(void)
+{
+	if (!p_char(' '))
+		return fail("Expected a space");
+	return 0;
+}
+
+int
+p_end(void)
+{
+	if (pos != len)
+		return fail("Unexpected characters at the end of the command");
+	return 0;
+}
+
+static int
+is_atom_char(int c)
+{
+	return c > 0x20 && c < 0x7f && !strchr("(){%*\"\\]", c);
+}
+
+static char *
+span(int (*ok)(int), const char *what)
+{
+	size_t start = pos;
+
+	while (pos < len && ok((unsigned char)line[pos]))
+		pos++;
+	if (pos == start)
+		return failp(what);
+	return p_strdup(line + start, pos - start);
+}
+
+static int
+is_tag_char(int c)
+{
+	return is_atom_char(c) && c != '+';
+}
+
+int
+p_keyword(const char *w)
+{
+	size_t n = strlen(w);
+
+	if (len - pos < n || ascii_ncasecmp(line + pos, w, n) ||
+	    (pos + n < len && is_atom_char((unsigned char)line[pos + n])))
+		return 0;
+	pos += n;
+	return 1;
+}
+
+char *
+p_tag(void)
+{
+	return span(is_tag_char, "Missing or invalid tag");
+}
+
+char *
+p_atom(void)
+{
+	return span(is_atom_char, "Expected an atom");
+}
+
+static int
+is_astring_char(int c)
+{
+	return is_atom_char(c) || c == ']';
+}
+
+static char *
+quoted(size_t *n)
+{
+	char *out = p_alloc(len - pos + 1);
+	size_t o = 0;
+
+	pos++;	/* the opening quote */
+	while (pos < len && line[pos] != '"') {
+		if (line[pos] == '\\') {
+			pos++;
+			if (pos >= len || (line[pos] != '\\' && line[pos] != '"'))
+				return failp("Invalid escape in quoted string");
+		}
+		out[o++] = line[pos++];
+	}
+	if (pos >= len)
+		return failp("Unterminated quoted string");
+	pos++;
+	out[o] = '\0';
+	if (n)
+		*n = o;
+	return out;
+}
+
+long long
+p_literal(unsigned long long max)
+{
+	if (lit_at < 0 || (size_t)lit_at != pos)
+		return fail("Expected a literal");
+	if (lit_size > max) {
+		perr_code = "TOOBIG";
+		return fail("Literal too large");
+	}
+	if (lit_sync) {
+		io_puts("+ Ready for literal data\r\n");
+		io_flush();
+	}
+	pos = len;
+	lit_at = -1;
+	return (long long)lit_size;
+}
+
+int
+p_literal_done(void)
+{
+	return next_line();
+}
+
+static char *
+literal(size_t *n)
+{
+	long long size;
+	char *s;
+
+	if ((size = p_literal(LITERAL_MAX)) < 0)
+		return NULL;
+	s = p_alloc(size + 1);
+	if (io_readn(s, size) < 0) {
+		perr_code = "EOF";
+		return failp("Connection closed");
+	}
+	s[size] = '\0';
+	if (n)
+		*n = size;
+	if (p_literal_done() < 0)
+		return NULL;
+	return s;
+}
+
+char *
+p_string(size_t *n)
+{
+	if (p_peek() == '"')
+		return quoted(n);
+	if (p_peek() == '{')
+		return literal(n);
+	return failp("Expected a string");
+}
+
+char *
+p_astring(size_t *n)
+{
+	char *s;
+
+	if (p_peek() == '"' || p_peek() == '{')
+		return p_string(n);
+	if (!(s = span(is_astring_char, "Expected a string")))
+		return NULL;
+	if (n)
+		*n = strlen(s);
+	return s;
+}
+
+char *
+p_nstring(size_t *n, int *nil)
+{
+	*nil = 0;
+	if (pos + 3 <= len && !ascii_ncasecmp(line + pos, "NIL", 3) &&
+	    (pos + 3 == len || !is_atom_char((unsigned char)line[pos + 3]))) {
+		pos += 3;
+		*nil = 1;
+		return p_strdup("", 0);
+	}
+	return p_string(n);
+}
+
+char *
+p_mailbox(void)
+{
+	char *s;
+	size_t n;
+
+	if (!(s = p_astring(&n)))
+		return NULL;
+	if (strlen(s) != n)
+		return failp("NUL in mailbox name");
+	if (!ascii_casecmp(s, "INBOX"))
+		memcpy(s, "INBOX", 5);
+	return s;
+}
+
+static int
+is_list_char(int c)
+{
+	return is_astring_char(c) || c == '%' || c == '*';
+}
+
+char *
+p_listmailbox(void)
+{
+	if (p_peek() == '"' || p_peek() == '{')
+		return p_string(NULL);
+	return span(is_list_char, "Expected a mailbox pattern");
+}
+
+char *
+p_flag(void)
+{
+	size_t start = pos;
+
+	if (p_char('\\')) {
+		if (p_char('*'))
+			return p_strdup("\\*", 2);
+		if (!span(is_atom_char, "Invalid flag"))
+			return NULL;
+		return p_strdup(line + start, pos - start);
+	}
+	return span(is_atom_char, "Invalid flag");
+}
+
+/* a fetch attribute runs up to a space, '(' or ')' outside brackets */
+char *
+p_fetchatt(void)
+{
+	size_t start = pos;
+	int depth = 0;
+	int c;
+
+	for (; pos < len; pos++) {
+		c = line[pos];
+		if (c == '[')
+			depth++;
+		else if (c == ']')
+			depth--;
+		else if (depth == 0 && (c == ' ' || c == '(' || c == ')'))
+			break;
+	}
+	if (pos == start || depth != 0)
+		return failp("Invalid fetch attribute");
+	return p_strdup(line + start, pos - start);
+}
+
+int
+p_number64(uint64_t *v)
+{
+	uint64_t n = 0;
+	size_t start = pos;
+
+	while (pos < len && line[pos] >= '0' && line[pos] <= '9') {
+		if (n > (UINT64_MAX - 9) / 10)
+			return fail("Number too large");
+		n = n * 10 + (line[pos++] - '0');
+	}
+	if (pos == start)
+		return fail("Expected a number");
+	*v = n;
+	return 0;
+}
+
+int
+p_number(uint32_t *v)
+{
+	uint64_t n;
+
+	if (p_number64(&n) < 0)
+		return -1;
+	if (n > UINT32_MAX)
+		return fail("Number too large");
+	*v = n;
+	return 0;
+}
+
+/* one sequence number: a non-zero number or '*' (kept as 0) */
+static int
+seqnum(uint32_t *v)
+{
+	if (p_char('*')) {
+		*v = 0;
+		return 0;
+	}
+	if (p_number(v) < 0 || *v == 0)
+		return fail("Invalid sequence set");
+	return 0;
+}
+
+int
+p_seqset(struct seqset *s)
+{
+	size_t cap = 8;
+	struct range *r;
+
+	memset(s, 0, sizeof(*s));
+	if (p_char('$')) {
+		s->dollar = 1;
+		return 0;
+	}
+	s->r = p_alloc(cap * sizeof(*s->r));
+	do {
+		if (s->n == cap) {
+			r = p_alloc(2 * cap * sizeof(*r));
+			memcpy(r, s->r, cap * sizeof(*r));
+			s->r = r;
+			cap *= 2;
+		}
+		r = &s->r[s->n++];
+		if (seqnum(&r->lo) < 0)
+			return -1;
+		r->hi = r->lo;
+		if (p_char(':') && seqnum(&r->hi) < 0)
+			return -1;
+	} while (p_char(','));
+	if (p_peek() != -1 && p_peek() != ' ' && p_peek() != ')')
+		return fail("Invalid sequence set");
+	return 0;
+}
+
+static int
+cmp_range(const void *a, const void *b)
+{
+	const struct range *x = a, *y = b;
+
+	return x->lo < y->lo ? -1 : x->lo > y->lo;
+}
+
+void
+seq_resolve(struct seqset *s, uint32_t max)
+{
+	size_t i, o;
+	uint32_t t;
+
+	for (i = 0; i < s->n; i++) {
+		if (s->r[i].lo == 0)
+			s->r[i].lo = max;
+		if (s->r[i].hi == 0)
+			s->r[i].hi = max;
+		if (s->r[i].lo > s->r[i].hi) {
+			t = s->r[i].lo;
+			s->r[i].lo = s->r[i].hi;
+			s->r[i].hi = t;
+		}
+	}
+	qsort(s->r, s->n, sizeof(*s->r), cmp_range);
+	for (i = o = 0; i < s->n; i++) {
+		if (o && s->r[i].lo <= s->r[o - 1].hi + 1ULL) {
+			s->r[o - 1].hi = MAX(s->r[o - 1].hi, s->r[i].hi);
+			continue;
+		}
+		s->r[o++] = s->r[i];
+	}
+	s->n = o;
+}
+
+int
+seq_has(const struct seqset *s, uint32_t v)
+{
+	size_t lo = 0, hi = s->n, mid;
+
+	while (lo < hi) {
+		mid = (lo + hi) / 2;
+		if (v < s->r[mid].lo)
+			hi = mid;
+		else if (v > s->r[mid].hi)
+			lo = mid + 1;
+		else
+			return 1;
+	}
+	return 0;
+}
+
+static int
+month(const char *s)
+{
+	int i;
+
+	for (i = 0; i < 12; i++)
+		if (!ascii_ncasecmp(s, months[i], 3))
+			return i + 1;
+	return 0;
+}
+
+static int
+digits(int n, int *v)
+{
+	int i;
+
+	*v = 0;
+	for (i = 0; i < n; i++) {
+		if (pos >= len || line[pos] < '0' || line[pos] > '9')
+			return -1;
+		*v = *v * 10 + (line[pos++] - '0');
+	}
+	return 0;
+}
+
+static int
+date_text(int *day, int *mon, int *year, int fixed)
+{
+	if (fixed && p_char(' ')) {
+		if (digits(1, day) < 0)
+			return fail("Invalid date");
+	} else if (digits(1, day) < 0) {
+		return fail("Invalid date");
+	} else if (pos < len && line[pos] >= '0' && line[pos] <= '9') {
+		*day = *day * 10 + (line[pos++] - '0');
+	}
+	if (!p_char('-') || pos + 4 > len || !(*mon = month(line + pos)))
+		return fail("Invalid date");
+	pos += 3;
+	if (!p_char('-') || digits(4, year) < 0)
+		return fail("Invalid date");
+	if (*day < 1 || *day > 31)
+		return fail("Invalid date");
+	return 0;
+}
+
+/* days since 1970-01-01 of a civil date */
+static long long
+days_from_civil(int y, int m, int d)
+{
+	int era, yoe, doy, doe;
+
+	y -= m <= 2;
+	era = (y >= 0 ? y : y - 399) / 400;
+	yoe = y - era * 400;
+	doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return (long long)era * 146097 + doe - 719468;
+}
+
+int
+p_date(long long *days)
+{
+	int q = p_char('"'), day, mon, year;
+
+	if (date_text(&day, &mon, &year, 0) < 0)
+		return -1;
+	if (q && !p_char('"'))
+		return fail("Invalid date");
+	*days = days_from_civil(year, mon, day);
+	return 0;
+}
+
+int
+p_datetime(long long *t)
+{
+	int day, mon, year, hh, mm, ss, zh, zm, sign;
+
+	if (!p_char('"') || date_text(&day, &mon, &year, 1) < 0 ||
+	    !p_char(' ') || digits(2, &hh) < 0 || !p_char(':') ||
+	    digits(2, &mm) < 0 || !p_char(':') || digits(2, &ss) < 0 ||
+	    !p_char(' '))
+		return fail("Invalid date-time");
+	if (p_char('+'))
+		sign = 1;
+	else if (p_char('-'))
+		sign = -1;
+	else
+		return fail("Invalid date-time");
+	if (digits(2, &zh) < 0 || digits(2, &zm) < 0 || !p_char('"'))
+		return fail("Invalid date-time");
+	if (hh > 23 || mm > 59 || ss > 60 || zm > 59)
+		return fail("Invalid date-time");
+	*t = days_from_civil(year, mon, day) * 86400 + hh * 3600 + mm * 60 +
+	    ss - sign * (zh * 3600 + zm * 60);
+	return 0;
+}

@@ -1,0 +1,492 @@
+/* search.c: the SEARCH program.  Parsed into a tree whose AND lists are
+ * ordered cheapest first, so flags and UIDs decide before a message file
+ * is ever opened. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "imapd.h"
+#include "maildir.h"
+#include "mime.h"
+#include "parse.h"
+#include "util.h"
+
+#define DEPTH_MAX 64
+
+enum sktype {
+	SK_ALL, SK_FLAG, SK_UNFLAG, SK_KEYWORD, SK_UNKEYWORD, SK_NEW, SK_OLD,
+	SK_RECENT, SK_SEQ, SK_UID, SK_LARGER, SK_SMALLER, SK_BEFORE, SK_ON,
+	SK_SINCE, SK_SENTBEFORE, SK_SENTON, SK_SENTSINCE, SK_HEADER, SK_BODY,
+	SK_TEXT, SK_NOT, SK_OR, SK_AND
+};
+
+struct sk {
+	enum sktype type;
+	uint32_t flag;
+	uint64_t n;
+	long long day;
+	const char *field, *str;
+	struct seqset set;
+	struct sk *a, *b;	/* NOT: a; OR: a, b; AND: list from a */
+	struct sk *next;
+	int cost;
+};
+
+struct search {
+	struct sk *root;
+	const char *charset;
+};
+
+/* the state of one message while a program runs over it */
+struct ctx {
+	struct folder *f;
+	struct view *v;
+	size_t i;
+	long k;			/* index in the store */
+	struct msgmap mm;
+	int mapped;
+	int info;
+	time_t date;
+	uint64_t size;
+};
+
+struct seqset *search_saved;
+
+static const struct {
+	const char *name;
+	uint32_t flag;
+	enum sktype type;
+} flagkeys[] = {
+	{ "ANSWERED", FL_ANSWERED, SK_FLAG },
+	{ "DELETED", FL_DELETED, SK_FLAG },
+	{ "DRAFT", FL_DRAFT, SK_FLAG },
+	{ "FLAGGED", FL_FLAGGED, SK_FLAG },
+	{ "SEEN", FL_SEEN, SK_FLAG },
+	{ "UNANSWERED", FL_ANSWERED, SK_UNFLAG },
+	{ "UNDELETED", FL_DELETED, SK_UNFLAG },
+	{ "UNDRAFT", FL_DRAFT, SK_UNFLAG },
+	{ "UNFLAGGED", FL_FLAGGED, SK_UNFLAG },
+	{ "UNSEEN", FL_SEEN, SK_UNFLAG },
+	{ "RECENT", FL_RECENT, SK_FLAG },
+	{ "NEW", 0, SK_NEW },
+	{ "OLD", FL_RECENT, SK_UNFLAG },
+	{ "ALL", 0, SK_ALL },
+};
+
+static const struct {
+	const char *name;
+	enum sktype type;
+} datekeys[] = {
+	{ "BEFORE", SK_BEFORE }, { "ON", SK_ON }, { "SINCE", SK_SINCE },
+	{ "SENTBEFORE", SK_SENTBEFORE }, { "SENTON", SK_SENTON },
+	{ "SENTSINCE", SK_SENTSINCE },
+};
+
+static const struct {
+	const char *name;
+	const char *field;
+} headerkeys[] = {
+	{ "FROM", "From" }, { "TO", "To" }, { "CC", "Cc" }, { "BCC", "Bcc" },
+	{ "SUBJECT", "Subject" },
+};
+
+static struct sk *parse_key(struct search *, int depth);
+
+static struct sk *
+node(enum sktype type, int cost)
+{
+	struct sk *k = p_alloc(sizeof(*k));
+
+	memset(k, 0, sizeof(*k));
+	k->type = type;
+	k->cost = cost;
+	return k;
+}
+
+static void *
+badp(const char *why)
+{
+	if (!perr)
+		perr = why;
+	return NULL;
+}
+
+/* a search string, converted to UTF-8 from the CHARSET given */
+static const char *
+search_string(struct search *s)
+{
+	struct buf b = { 0 };
+	const char *str;
+	char *out;
+	size_t n;
+
+	if (p_sp() < 0 || !(str = p_astring(&n)))
+		return NULL;
+	if (!s->charset || !ascii_casecmp(s->charset, "UTF-8") ||
+	    !ascii_casecmp(s->charset, "US-ASCII"))
+		return str;
+	if (mime_to_utf8(&b, s->charset, str, n) < 0) {
+		buf_free(&b);
+		return badp("Cannot convert the search string");
+	}
+	out = p_strdup(b.p ? b.p : "", b.len);
+	buf_free(&b);
+	return out;
+}
+
+/* AND the keys of a list, cheapest first */
+static struct sk *
+and_list(struct sk *first)
+{
+	struct sk *n = node(SK_AND, 0), *k, **pp, *next;
+
+	for (k = first; k; k = next) {
+		next = k->next;
+		for (pp = &n->a; *pp && (*pp)->cost <= k->cost;
+		    pp = &(*pp)->next)
+			;
+		k->next = *pp;
+		*pp = k;
+		n->cost = MAX(n->cost, k->cost);
+	}
+	return n;
+}
+
+static struct sk *
+parse_list(struct search *s, int depth)
+{
+	struct sk *first = NULL, **tail = &first, *k;
+
+	do {
+		if (!(k = parse_key(s, depth)))
+			return NULL;
+		*tail = k;
+		tail = &k->next;
+	} while (p_char(' '));
+	return and_list(first);
+}
+
+static struct sk *
+parse_named(struct search *s, const char *w, int depth)
+{
+	struct sk *k;
+	size_t i;
+
+	for (i = 0; i < LEN(flagkeys); i++) {
+		if (ascii_casecmp(w, flagkeys[i].name))
+			continue;
+		k = node(flagkeys[i].type, 0);
+		k->flag = flagkeys[i].flag;
+		return k;
+	}
+	for (i = 0; i < LEN(datekeys); i++) {
+		if (ascii_casecmp(w, datekeys[i].name))
+			continue;
+		k = node(datekeys[i].type, i < 3 ? 1 : 3);
+		if (p_sp() < 0 || p_date(&k->day) < 0)
+			return NULL;
+		return k;
+	}
+	for (i = 0; i < LEN(headerkeys); i++) {
+		if (ascii_casecmp(w, headerkeys[i].name))
+			continue;
+		k = node(SK_HEADER, 3);
+		k->field = headerkeys[i].field;
+		if (!(k->str = search_string(s)))
+			return NULL;
+		return k;
+	}
+	if (!ascii_casecmp(w, "KEYWORD") || !ascii_casecmp(w, "UNKEYWORD")) {
+		k = node(w[0] == 'K' || w[0] == 'k' ? SK_KEYWORD :
+		    SK_UNKEYWORD, 0);
+		if (p_sp() < 0 || !(k->str = p_flag()))
+			return NULL;
+		return k;
+	}
+	if (!ascii_casecmp(w, "LARGER") || !ascii_casecmp(w, "SMALLER")) {
+		k = node(w[0] == 'L' || w[0] == 'l' ? SK_LARGER : SK_SMALLER,
+		    1);
+		if (p_sp() < 0 || p_number64(&k->n) < 0)
+			return NULL;
+		return k;
+	}
+	if (!ascii_casecmp(w, "UID")) {
+		k = node(SK_UID, 0);
+		if (p_sp() < 0 || p_seqset(&k->set) < 0)
+			return NULL;
+		return k;
+	}
+	if (!ascii_casecmp(w, "HEADER")) {
+		k = node(SK_HEADER, 3);
+		if (p_sp() < 0 || !(k->field = p_astring(NULL)) ||
+		    !(k->str = search_string(s)))
+			return NULL;
+		return k;
+	}
+	if (!ascii_casecmp(w, "BODY") || !ascii_casecmp(w, "TEXT")) {
+		k = node(w[0] == 'B' || w[0] == 'b' ? SK_BODY : SK_TEXT, 4);
+		if (!(k->str = search_string(s)))
+			return NULL;
+		return k;
+	}
+	if (!ascii_casecmp(w, "NOT")) {
+		k = node(SK_NOT, 0);
+		if (p_sp() < 0 || !(k->a = parse_key(s, depth + 1)))
+			return NULL;
+		k->cost = k->a->cost;
+		return k;
+	}
+	if (!ascii_casecmp(w, "OR")) {
+		k = node(SK_OR, 0);
+		if (p_sp() < 0 || !(k->a = parse_key(s, depth + 1)) ||
+		    p_sp() < 0 || !(k->b = parse_key(s, depth + 1)))
+			return NULL;
+		k->cost = MAX(k->a->cost, k->b->cost);
+		return k;
+	}
+	return badp("Unknown search key");
+}
+
+static struct sk *
+parse_key(struct search *s, int depth)
+{
+	struct sk *k;
+	char *w;
+	int c = p_peek();
+
+	if (depth > DEPTH_MAX)
+		return badp("Search program nested too deeply");
+	if (c == '(') {
+		p_char('(');
+		if (!(k = parse_list(s, depth + 1)))
+			return NULL;
+		if (!p_char(')'))
+			return badp("Expected ')'");
+		return k;
+	}
+	if ((c >= '0' && c <= '9') || c == '*' || c == '$') {
+		k = node(SK_SEQ, 0);
+		if (p_seqset(&k->set) < 0)
+			return NULL;
+		return k;
+	}
+	if (!(w = p_atom()))
+		return NULL;
+	return parse_named(s, w, depth);
+}
+
+struct search *
+search_parse(int uid_cmd, const char **code)
+{
+	struct search *s = p_alloc(sizeof(*s));
+	struct buf b = { 0 };
+	char *w;
+
+	memset(s, 0, sizeof(*s));
+	*code = NULL;
+	if (p_peek() != '(' && p_peek() != '*' && p_peek() != '$' &&
+	    (p_peek() < '0' || p_peek() > '9')) {
+		/* CHARSET comes first when it comes */
+		if (!(w = p_atom()))
+			return NULL;
+		if (!ascii_casecmp(w, "CHARSET")) {
+			if (p_sp() < 0 || !(s->charset = p_astring(NULL)) ||
+			    p_sp() < 0)
+				return NULL;
+			if (ascii_casecmp(s->charset, "UTF-8") &&
+			    ascii_casecmp(s->charset, "US-ASCII") &&
+			    mime_to_utf8(&b, s->charset, "", 0) < 0) {
+				buf_free(&b);
+				*code = "BADCHARSET (US-ASCII UTF-8)";
+				return badp("Unknown charset");
+			}
+			buf_free(&b);
+		} else {
+			struct sk *first, *k, **tail;
+
+			if (!(first = parse_named(s, w, 0)))
+				return NULL;
+			tail = &first->next;
+			while (p_char(' ')) {
+				if (!(k = parse_key(s, 0)))
+					return NULL;
+				*tail = k;
+				tail = &k->next;
+			}
+			s->root = and_list(first);
+			return s;
+		}
+	}
+	if (!(s->root = parse_list(s, 0)))
+		return NULL;
+	return s;
+}
+
+void
+search_limits(struct search *s, uint32_t maxseq, uint32_t maxuid)
+{
+	struct sk *stack[DEPTH_MAX * 2 + 8], *k;
+	size_t n = 0;
+
+	stack[n++] = s->root;
+	while (n) {
+		k = stack[--n];
+		for (; k; k = k->next) {
+			if (k->type == SK_SEQ && !k->set.dollar)
+				seq_resolve(&k->set, maxseq);
+			if (k->type == SK_UID && !k->set.dollar)
+				seq_resolve(&k->set, maxuid);
+			if (k->a && n < LEN(stack))
+				stack[n++] = k->a;
+			if (k->b && n < LEN(stack))
+				stack[n++] = k->b;
+		}
+	}
+}
+
+static int
+need_info(struct ctx *c)
+{
+	if (!c->info) {
+		if (c->k < 0 || msg_info(c->f, c->k, &c->date, &c->size) < 0)
+			return -1;
+		c->info = 1;
+	}
+	return 0;
+}
+
+static int
+need_map(struct ctx *c)
+{
+	if (!c->mapped) {
+		if (c->k < 0 || msg_map(c->f, c->k, &c->mm) < 0)
+			return -1;
+		c->mapped = 1;
+	}
+	return 0;
+}
+
+static long long
+local_day(time_t t)
+{
+	struct tm tm;
+
+	localtime_r(&t, &tm);
+	return (t + tm.tm_gmtoff) / 86400 - ((t + tm.tm_gmtoff) % 86400 < 0);
+}
+
+static int
+compare_day(enum sktype type, long long day, long long want)
+{
+	switch (type) {
+	case SK_BEFORE:
+	case SK_SENTBEFORE:
+		return day < want;
+	case SK_ON:
+	case SK_SENTON:
+		return day == want;
+	default:
+		return day >= want;
+	}
+}
+
+static int
+in_set(const struct seqset *set, uint32_t v, int uid)
+{
+	if (set->dollar)
+		return uid && search_saved ? seq_has(search_saved, v) : 0;
+	return seq_has(set, v);
+}
+
+static int eval(struct sk *, struct ctx *);
+
+static int
+eval_content(struct sk *k, struct ctx *c)
+{
+	time_t t;
+
+	if (need_map(c) < 0)
+		return 0;
+	switch (k->type) {
+	case SK_HEADER:
+		return mime_match_header(c->mm.p, c->mm.len, k->field, k->str);
+	case SK_BODY:
+	case SK_TEXT:
+		return mime_match_body(c->mm.p, c->mm.len, k->str,
+		    k->type == SK_TEXT);
+	default:
+		if ((t = mime_sentday(c->mm.p, c->mm.len)) == (time_t)-1)
+			return 0;
+		return compare_day(k->type, t / 86400, k->day);
+	}
+}
+
+static int
+eval(struct sk *k, struct ctx *c)
+{
+	struct vmsg *m = &c->v->m[c->i];
+	struct sk *x;
+	int kw;
+
+	switch (k->type) {
+	case SK_ALL:
+		return 1;
+	case SK_FLAG:
+		return (m->flags & k->flag) != 0;
+	case SK_UNFLAG:
+		return (m->flags & k->flag) == 0;
+	case SK_NEW:
+		return (m->flags & (FL_RECENT | FL_SEEN)) == FL_RECENT;
+	case SK_KEYWORD:
+	case SK_UNKEYWORD:
+		if (!ascii_casecmp(k->str, "$Forwarded"))
+			kw = (m->flags & FL_PASSED) != 0;
+		else
+			kw = (kw = folder_keyword(c->f, k->str, 0)) >= 0 &&
+			    (m->kw & (1U << kw));
+		return k->type == SK_KEYWORD ? kw : !kw;
+	case SK_SEQ:
+		return in_set(&k->set, c->i + 1, 0);
+	case SK_UID:
+		return in_set(&k->set, m->uid, 1);
+	case SK_LARGER:
+	case SK_SMALLER:
+		if (need_info(c) < 0)
+			return 0;
+		return k->type == SK_LARGER ? c->size > k->n : c->size < k->n;
+	case SK_BEFORE:
+	case SK_ON:
+	case SK_SINCE:
+		if (need_info(c) < 0)
+			return 0;
+		return compare_day(k->type, local_day(c->date), k->day);
+	case SK_NOT:
+		return !eval(k->a, c);
+	case SK_OR:
+		return eval(k->a, c) || eval(k->b, c);
+	case SK_AND:
+		for (x = k->a; x; x = x->next)
+			if (!eval(x, c))
+				return 0;
+		return 1;
+	default:
+		return eval_content(k, c);
+	}
+}
+
+int
+search_match(struct search *s, struct folder *f, struct view *v, size_t i)
+{
+	struct ctx c;
+	int r;
+
+	memset(&c, 0, sizeof(c));
+	c.f = f;
+	c.v = v;
+	c.i = i;
+	c.k = v->m[i].gone ? -1 : folder_find(f, v->m[i].uid);
+	r = eval(s->root, &c);
+	if (c.mapped)
+		msg_unmap(&c.mm);
+	return r;
+}

@@ -1,0 +1,676 @@
+"""Test helpers: a throwaway Maildir and password file, the real imapd run
+the way inetd runs it (over pipes, or one process per accepted loopback
+connection), and a small raw IMAP client that checks exact responses.
+
+When the tests run as root, imapd runs as the unprivileged user
+"imapdtest", which this module creates; everything it serves is chowned to
+that user first.
+"""
+import crypt
+import os
+import pwd
+import re
+import select
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import warnings
+
+warnings.filterwarnings("ignore", category=DeprecationWarning)
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+IMAPD = os.environ.get("IMAPD_BIN", os.path.join(ROOT, "imapd"))
+SHARED = os.path.normpath(os.path.join(ROOT, "..", "shared"))
+CORPUS = os.path.join(SHARED, "corpus")
+TEST_USER = "imapdtest"
+PASSWORD = "correct horse battery"
+READ_TIMEOUT = float(os.environ.get("READ_TIMEOUT", "20"))
+
+_procs = []
+
+
+class Skip(Exception):
+    """raise to skip a test whose tool is missing (not a pass)"""
+
+
+def reap_all():
+    """kill whatever a test left running"""
+    while _procs:
+        p = _procs.pop()
+        if p.poll() is None:
+            p.kill()
+        try:
+            p.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
+
+
+def _ensure_user():
+    try:
+        return pwd.getpwnam(TEST_USER)
+    except KeyError:
+        subprocess.run(["useradd", "--system", "--no-create-home",
+                        "--home-dir", "/nonexistent", "--shell",
+                        "/usr/sbin/nologin", TEST_USER], check=True)
+        return pwd.getpwnam(TEST_USER)
+
+
+def run_user():
+    """(uid, gid, name) imapd runs as"""
+    if os.getuid() == 0:
+        pw = _ensure_user()
+        return pw.pw_uid, pw.pw_gid, pw.pw_name
+    pw = pwd.getpwuid(os.getuid())
+    return pw.pw_uid, pw.pw_gid, pw.pw_name
+
+
+def chown_tree(path, uid, gid):
+    if os.getuid() != 0:
+        return
+    for d, dirs, files in os.walk(path):
+        os.lchown(d, uid, gid)
+        for f in files:
+            os.lchown(os.path.join(d, f), uid, gid)
+
+
+def make_hash(password, method=None):
+    return crypt.crypt(password, crypt.mksalt(method or crypt.METHOD_SHA512))
+
+
+def crlf(data):
+    """bytes with every line end as CRLF"""
+    if isinstance(data, str):
+        data = data.encode()
+    return re.sub(rb"\r?\n", b"\r\n", data)
+
+
+class Env:
+    """A fresh directory with a Maildir and a password file, owned by the
+    user imapd runs as.  Use as a context manager; tests receive one."""
+
+    def __enter__(self):
+        self.uid, self.gid, self.user = run_user()
+        self.dir = tempfile.mkdtemp(prefix="imapd-test-")
+        os.chmod(self.dir, 0o755)
+        self.maildir = os.path.join(self.dir, "Maildir")
+        self.passwd = os.path.join(self.dir, "passwd")
+        for sub in ("cur", "new", "tmp"):
+            os.makedirs(os.path.join(self.maildir, sub))
+        with open(self.passwd, "w") as f:
+            f.write(make_hash(PASSWORD) + "\n")
+        self.extra_env = {}
+        self._seq = 0
+        self.fix_owner()
+        return self
+
+    def __exit__(self, *exc):
+        reap_all()
+        shutil.rmtree(self.dir, ignore_errors=True)
+        return False
+
+    def fix_owner(self):
+        """hand everything under the test directory to the imapd user"""
+        chown_tree(self.dir, self.uid, self.gid)
+
+    def env(self, **extra):
+        e = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+             "HOME": self.dir, "USER": self.user, "LOGNAME": self.user,
+             "MAILDIR": self.maildir, "IMAPD_PASSWD": self.passwd,
+             "IMAPD_LOG_STDERR": "1"}
+        for k in ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"):
+            if k in os.environ:
+                e[k] = os.environ[k]
+        e.update(self.extra_env)
+        e.update({k: str(v) for k, v in extra.items()})
+        return e
+
+    def popen(self, args, **kw):
+        kw.setdefault("env", self.env())
+        if os.getuid() == 0:
+            kw["user"] = self.uid
+            kw["group"] = self.gid
+            kw["extra_groups"] = []
+        p = subprocess.Popen(args, **kw)
+        _procs.append(p)
+        return p
+
+    # --- messages on disk ---------------------------------------------
+
+    def folder_path(self, folder="INBOX"):
+        if folder.upper() == "INBOX":
+            return self.maildir
+        return os.path.join(self.maildir, "." + folder)
+
+    def make_folder(self, folder):
+        path = self.folder_path(folder)
+        for sub in ("cur", "new", "tmp"):
+            os.makedirs(os.path.join(path, sub), exist_ok=True)
+        if folder.upper() != "INBOX":
+            open(os.path.join(path, "maildirfolder"), "a").close()
+        self.fix_owner()
+        return path
+
+    def deliver(self, data, folder="INBOX", flags=None, mtime=None):
+        """put a message into new/ (flags None) or cur/ with those flag
+        letters, the way a delivery agent or mbsync would; returns its path"""
+        if isinstance(data, str):
+            data = data.encode()
+        path = self.make_folder(folder)
+        self._seq += 1
+        base = "%d.M%dP%dQ%d.testhost" % (time.time(), self._seq,
+                                          os.getpid(), self._seq)
+        tmp = os.path.join(path, "tmp", base)
+        with open(tmp, "wb") as f:
+            f.write(data)
+        if mtime is not None:
+            os.utime(tmp, (mtime, mtime))
+        if flags is None:
+            dst = os.path.join(path, "new", base)
+        else:
+            dst = os.path.join(path, "cur",
+                               base + ":2," + "".join(sorted(flags)))
+        if os.getuid() == 0:
+            os.chown(tmp, self.uid, self.gid)
+        os.rename(tmp, dst)
+        return dst
+
+    # --- running imapd --------------------------------------------------
+
+    def session(self, *args, login=True, **envextra):
+        """imapd over pipes, as inetd would start it; logged in unless
+        login=False"""
+        s = Session(self, list(args), self.env(**envextra))
+        if login:
+            s.greeting()
+            s.ok("LOGIN %s %s" % (self.user, quote(PASSWORD)))
+        return s
+
+    def preauth(self, **envextra):
+        s = Session(self, ["-p"], self.env(**envextra))
+        g = s.greeting()
+        assert g.startswith(b"* PREAUTH"), g
+        return s
+
+    def listener(self, *args, **envextra):
+        """imapd per connection on a loopback port (like tcpserver)"""
+        return Listener(self, list(args), self.env(**envextra))
+
+    def stream_command(self, *args):
+        """a shell command line that runs imapd as the test user, for
+        imaplib.IMAP4_stream and mbsync's Tunnel"""
+        e = self.env()
+        parts = ["env", "-i"] + ["%s=%s" % (k, v) for k, v in e.items()]
+        if os.getuid() == 0:
+            parts = ["setpriv", "--reuid=%d" % self.uid,
+                     "--regid=%d" % self.gid, "--clear-groups"] + parts
+        return " ".join(shquote(p) for p in parts + [IMAPD] + list(args))
+
+
+def shquote(s):
+    return "'" + s.replace("'", "'\\''") + "'"
+
+
+def quote(s):
+    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+class Listener:
+    """accept loopback connections and start one imapd per connection on
+    the socket, with TCPREMOTEIP set as tcpserver does"""
+
+    def __init__(self, env, args, environ):
+        self.env, self.args, self.environ = env, args, environ
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.stopped = False
+        self.procs = []
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+        self.thread.start()
+
+    def _loop(self):
+        self.sock.settimeout(0.2)
+        while not self.stopped:
+            try:
+                conn, addr = self.sock.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            e = dict(self.environ)
+            e.setdefault("TCPREMOTEIP", addr[0])
+            e.setdefault("TCPREMOTEPORT", str(addr[1]))
+            p = self.env.popen([IMAPD] + self.args, stdin=conn, stdout=conn,
+                               env=e)
+            self.procs.append(p)
+            conn.close()
+
+    def close(self):
+        self.stopped = True
+        self.sock.close()
+        self.thread.join(timeout=2)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class Session:
+    """A raw IMAP conversation with one imapd process over pipes."""
+
+    def __init__(self, env, args, environ):
+        self.p = env.popen([IMAPD] + args, stdin=subprocess.PIPE,
+                           stdout=subprocess.PIPE, env=environ)
+        self.buf = b""
+        self.ntag = 0
+
+    # reading
+    def _fill(self, timeout):
+        fd = self.p.stdout.fileno()
+        r, _, _ = select.select([fd], [], [], timeout)
+        if not r:
+            raise AssertionError("no answer within %.0f s; have %r"
+                                 % (timeout, self.buf[-300:]))
+        data = os.read(fd, 65536)
+        if not data:
+            raise EOFError("imapd closed the connection; have %r"
+                           % self.buf[-300:])
+        self.buf += data
+
+    def line(self, timeout=READ_TIMEOUT):
+        """one response line, with any literals it carries inlined:
+        returned as bytes without the final CRLF"""
+        out = b""
+        deadline = time.time() + timeout
+        while True:
+            while b"\r\n" not in self.buf:
+                self._fill(max(0.01, deadline - time.time()))
+            i = self.buf.index(b"\r\n")
+            part, self.buf = self.buf[:i], self.buf[i + 2:]
+            out += part
+            m = re.search(rb"\{(\d+)\}$", part)
+            if not m:
+                return out
+            n = int(m.group(1))
+            while len(self.buf) < n:
+                self._fill(max(0.01, deadline - time.time()))
+            out += b"\r\n" + self.buf[:n]
+            self.buf = self.buf[n:]
+
+    def greeting(self):
+        return self.line()
+
+    def pending(self, timeout=0.3):
+        """True when the server sent something we have not read"""
+        if self.buf:
+            return True
+        r, _, _ = select.select([self.p.stdout.fileno()], [], [], timeout)
+        return bool(r)
+
+    # writing
+    def send(self, data):
+        if isinstance(data, str):
+            data = data.encode()
+        self.p.stdin.write(data)
+        self.p.stdin.flush()
+
+    def tag(self):
+        self.ntag += 1
+        return "a%03d" % self.ntag
+
+    def cmd(self, text, tag=None):
+        """send one command line; return (untagged lines, tagged line)"""
+        tag = tag or self.tag()
+        self.send("%s %s\r\n" % (tag, text))
+        return self.collect(tag)
+
+    def collect(self, tag):
+        untagged = []
+        t = tag.encode() + b" "
+        while True:
+            ln = self.line()
+            if ln.startswith(t):
+                return untagged, ln
+            untagged.append(ln)
+
+    def ok(self, text):
+        """command must end in OK; returns the untagged lines"""
+        u, t = self.cmd(text)
+        assert re.match(rb"\S+ OK\b", t), (text, t, u)
+        return u
+
+    def no(self, text, code=None):
+        u, t = self.cmd(text)
+        assert re.match(rb"\S+ NO\b", t), (text, t, u)
+        if code:
+            assert (b"[" + code.encode()) in t, (text, t)
+        return u, t
+
+    def bad(self, text):
+        u, t = self.cmd(text)
+        assert re.match(rb"\S+ BAD\b", t), (text, t, u)
+        return u, t
+
+    def close(self):
+        try:
+            self.p.stdin.close()
+        except OSError:
+            pass
+        self.p.wait(timeout=10)
+
+    def logout(self):
+        u, t = self.cmd("LOGOUT")
+        assert any(x.startswith(b"* BYE") for x in u), u
+        assert b" OK" in t, t
+        self.p.wait(timeout=10)
+        return self.p.returncode
+
+
+def untagged(lines, prefix):
+    """the untagged lines starting with '* ' + prefix (bytes or str)"""
+    if isinstance(prefix, str):
+        prefix = prefix.encode()
+    return [x for x in lines if x.startswith(b"* " + prefix)]
+
+
+def wait_until(pred, timeout=10, step=0.05):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if pred():
+            return True
+        time.sleep(step)
+    return False
+
+
+# --- response parsing and message building (added helpers) ---------------
+
+class Atom(str):
+    """an IMAP atom or number as sent (quoted strings and literals are
+    bytes, NIL is None, parenthesised lists are lists)"""
+
+
+def parse_imap(data):
+    """tokens of one response line (with literals inlined as Session.line
+    returns them): atoms as Atom, strings as bytes, NIL as None, lists as
+    list.  A "[...]" inside an atom (BODY[HEADER.FIELDS (A B)]<0>) stays
+    part of the atom."""
+    if isinstance(data, str):
+        data = data.encode()
+    pos = [0]
+
+    def value():
+        i = pos[0]
+        c = data[i:i + 1]
+        if c == b"(":
+            pos[0] = i + 1
+            out = []
+            while True:
+                skip()
+                if pos[0] >= len(data):
+                    raise ValueError("unclosed list in %r" % data)
+                if data[pos[0]:pos[0] + 1] == b")":
+                    pos[0] += 1
+                    return out
+                out.append(value())
+        if c == b'"':
+            j = i + 1
+            s = bytearray()
+            while data[j:j + 1] != b'"':
+                if j >= len(data):
+                    raise ValueError("unclosed string in %r" % data)
+                if data[j:j + 1] == b"\\":
+                    j += 1
+                s += data[j:j + 1]
+                j += 1
+            pos[0] = j + 1
+            return bytes(s)
+        m = re.match(rb"\{(\d+)\+?\}\r\n", data[i:])
+        if m:
+            n = int(m.group(1))
+            start = i + m.end()
+            pos[0] = start + n
+            return data[start:start + n]
+        j = i
+        depth = 0
+        while j < len(data):
+            ch = data[j:j + 1]
+            if ch == b"[":
+                depth += 1
+            elif ch == b"]":
+                depth -= 1
+            elif depth == 0 and ch in (b" ", b"(", b")"):
+                break
+            j += 1
+        if j == i:
+            raise ValueError("unexpected %r at %d in %r" % (c, i, data))
+        pos[0] = j
+        tok = data[i:j].decode("latin-1")
+        return None if tok.upper() == "NIL" else Atom(tok)
+
+    def skip():
+        while data[pos[0]:pos[0] + 1] == b" ":
+            pos[0] += 1
+
+    out = []
+    while True:
+        skip()
+        if pos[0] >= len(data):
+            return out
+        out.append(value())
+
+
+def fetch_items(line):
+    """(sequence number, {ITEM: value}) of one '* n FETCH (...)' line;
+    item names upper case exactly as sent (BODY[]<0>)"""
+    toks = parse_imap(line)
+    assert len(toks) == 4 and toks[0] == "*" and toks[2].upper() == "FETCH" \
+        and isinstance(toks[3], list), line
+    items = toks[3]
+    assert len(items) % 2 == 0, line
+    d = {}
+    for k, v in zip(items[0::2], items[1::2]):
+        assert isinstance(k, Atom), (k, line)
+        assert k.upper() not in d, ("item twice", k, line)
+        d[k.upper()] = v
+    return int(toks[1]), d
+
+
+def fetches(lines):
+    """{seq: items} of every untagged FETCH in lines; a sequence number
+    seen twice is merged"""
+    out = {}
+    for ln in lines:
+        if re.match(rb"\* \d+ FETCH ", ln):
+            n, d = fetch_items(ln)
+            out.setdefault(n, {}).update(d)
+    return out
+
+
+def caps_of(text):
+    """set of upper-case capabilities in a '* CAPABILITY ...' line or a
+    greeting carrying [CAPABILITY ...]"""
+    if isinstance(text, bytes):
+        text = text.decode("latin-1")
+    m = re.search(r"\[CAPABILITY ([^\]]*)\]", text)
+    if m:
+        words = m.group(1)
+    else:
+        m = re.match(r"\* CAPABILITY (.*)", text)
+        assert m, text
+        words = m.group(1)
+    return set(w.upper() for w in words.split())
+
+
+def search_result(lines):
+    """the numbers of the one '* SEARCH' line, as a list"""
+    found = [x for x in lines if re.match(rb"\* SEARCH\b", x)]
+    assert len(found) == 1, lines
+    return [int(t) for t in found[0].split()[2:]]
+
+
+def select_info(lines):
+    """what SELECT/EXAMINE reported: exists, recent, flags,
+    permanentflags, uidvalidity, uidnext, unseen (missing: absent)"""
+    info = {}
+    for ln in lines:
+        s = ln.decode("latin-1")
+        m = re.match(r"\* (\d+) (EXISTS|RECENT)$", s)
+        if m:
+            info[m.group(2).lower()] = int(m.group(1))
+            continue
+        m = re.match(r"\* FLAGS \((.*)\)$", s)
+        if m:
+            info["flags"] = set(m.group(1).split())
+            continue
+        m = re.match(r"\* OK \[PERMANENTFLAGS \((.*?)\)\]", s)
+        if m:
+            info["permanentflags"] = set(m.group(1).split())
+            continue
+        m = re.match(r"\* OK \[(UIDVALIDITY|UIDNEXT|UNSEEN) (\d+)\]", s)
+        if m:
+            info[m.group(1).lower()] = int(m.group(2))
+    return info
+
+
+def list_entries(lines, kind="LIST"):
+    """[(set of upper-case attributes, separator, name as str)] of the
+    untagged LIST (or LSUB) lines"""
+    out = []
+    for ln in lines:
+        if not ln.startswith(("* %s " % kind).encode()):
+            continue
+        toks = parse_imap(ln)
+        assert len(toks) == 5 and isinstance(toks[2], list), ln
+        attrs = set(str(a).upper() for a in toks[2])
+        sep = toks[3]
+        name = toks[4]
+        name = name.decode() if isinstance(name, bytes) else str(name)
+        out.append((attrs, sep, name))
+    return out
+
+
+def status_items(lines, mailbox=None):
+    """{ITEM: int} of the one '* STATUS' line"""
+    found = [x for x in lines if x.startswith(b"* STATUS ")]
+    assert len(found) == 1, lines
+    toks = parse_imap(found[0])
+    assert len(toks) == 4 and isinstance(toks[3], list), found[0]
+    if mailbox is not None:
+        name = toks[2]
+        name = name.decode() if isinstance(name, bytes) else str(name)
+        assert name == mailbox, (name, mailbox)
+    it = toks[3]
+    return {str(k).upper(): int(v) for k, v in zip(it[0::2], it[1::2])}
+
+
+def make_msg(subject="test", body="hello\n", frm="Alice <alice@example.org>",
+             to="Bob <bob@example.net>", date="Mon, 7 Feb 1994 21:52:25 -0800",
+             headers=(), eol="\n", msgid=None):
+    """a simple RFC 5322 message as bytes, with eol as every line end"""
+    lines = []
+    if date:
+        lines.append("Date: " + date)
+    if frm:
+        lines.append("From: " + frm)
+    if to:
+        lines.append("To: " + to)
+    lines.append("Subject: " + subject)
+    lines.append("Message-ID: " + (msgid or "<%s@example.org>"
+                                   % re.sub(r"\W", "", subject)))
+    lines.extend(headers)
+    text = "\n".join(lines) + "\n\n" + body
+    return re.sub(r"\r?\n", eol, text).encode()
+
+
+def _send_literal_cmd(s, tag, parts):
+    """send a command made of strings and ("lit", bytes, plus) items,
+    waiting for '+' before every synchronizing literal; returns the
+    untagged lines seen while waiting and the tagged line when the server
+    answered before a continuation (refusal), else None"""
+    untagged = []
+    out = b""
+    for p in parts:
+        if isinstance(p, tuple):
+            _, data, plus = p
+            out += b"{%d%s}\r\n" % (len(data), b"+" if plus else b"")
+            s.send(out)
+            out = b""
+            if not plus:
+                while True:
+                    ln = s.line()
+                    if ln.startswith(b"+"):
+                        break
+                    if ln.startswith(tag.encode() + b" "):
+                        return untagged, ln
+                    untagged.append(ln)
+            s.send(data)
+        else:
+            out += p.encode() if isinstance(p, str) else p
+    s.send(out + b"\r\n")
+    return untagged, None
+
+
+def cmd_lit(s, *parts, tag=None):
+    """a command with literals: cmd_lit(s, "APPEND INBOX ", lit(data)).
+    Returns (untagged, tagged) like Session.cmd."""
+    tag = tag or s.tag()
+    u, t = _send_literal_cmd(s, tag, [tag + " "] + list(parts))
+    if t is not None:
+        return u, t
+    u2, t = s.collect(tag)
+    return u + u2, t
+
+
+def lit(data, plus=False):
+    if isinstance(data, str):
+        data = data.encode()
+    return ("lit", data, plus)
+
+
+def append(s, mailbox, data, flags=None, date=None, plus=False):
+    """APPEND with a literal; returns (untagged, tagged)"""
+    head = "APPEND %s " % mailbox
+    if flags is not None:
+        head += "(%s) " % " ".join(flags)
+    if date is not None:
+        head += '"%s" ' % date
+    return cmd_lit(s, head, lit(data, plus))
+
+
+def appenduid(tagged):
+    """(uidvalidity, uid) from OK [APPENDUID v uid]"""
+    m = re.search(rb"\[APPENDUID (\d+) (\d+)\]", tagged)
+    assert m, tagged
+    return int(m.group(1)), int(m.group(2))
+
+
+def read_until_closed(s, timeout=10):
+    """every line the server still sends until it closes the connection"""
+    lines = []
+    deadline = time.time() + timeout
+    while True:
+        try:
+            lines.append(s.line(timeout=max(0.1, deadline - time.time())))
+        except EOFError:
+            return lines
+
+
+def maildir_files(path):
+    """{base name: info ("2,FS" or None for new/)} of the messages in a
+    Maildir folder"""
+    out = {}
+    for sub in ("new", "cur"):
+        d = os.path.join(path, sub)
+        if not os.path.isdir(d):
+            continue
+        for f in os.listdir(d):
+            base, _, info = f.partition(":")
+            out[base] = info if sub == "cur" else None
+    return out

@@ -1,0 +1,265 @@
+/* util.c: allocation, growable buffers, logging */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "util.h"
+
+static int log_stderr;		/* log to stderr instead of syslog */
+
+static void
+oom(void)
+{
+	logmsg(LOG_ERR, "out of memory");
+	_exit(111);
+}
+
+void *
+xmalloc(size_t n)
+{
+	void *p;
+
+	if (!(p = malloc(n ? n : 1)))
+		oom();
+	return p;
+}
+
+void *
+xcalloc(size_t n, size_t size)
+{
+	void *p;
+
+	if (!(p = calloc(n ? n : 1, size ? size : 1)))
+		oom();
+	return p;
+}
+
+void *
+xrealloc(void *p, size_t n)
+{
+	if (!(p = realloc(p, n ? n : 1)))
+		oom();
+	return p;
+}
+
+void *
+xreallocarray(void *p, size_t n, size_t size)
+{
+	if (size && n > SIZE_MAX / size)
+		oom();
+	return xrealloc(p, n * size);
+}
+
+char *
+xstrdup(const char *s)
+{
+	size_t n = strlen(s) + 1;
+
+	return memcpy(xmalloc(n), s, n);
+}
+
+void
+buf_grow(struct buf *b, size_t n)
+{
+	size_t cap;
+
+	if (b->len + n + 1 <= b->cap)
+		return;
+	if (n > SIZE_MAX / 2 - b->len)
+		oom();
+	cap = b->cap ? b->cap : 64;
+	while (cap < b->len + n + 1)
+		cap *= 2;
+	b->p = xrealloc(b->p, cap);
+	b->cap = cap;
+}
+
+void
+buf_add(struct buf *b, const void *p, size_t n)
+{
+	buf_grow(b, n);
+	if (n)
+		memcpy(b->p + b->len, p, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+}
+
+void
+buf_addc(struct buf *b, int c)
+{
+	char ch = c;
+
+	buf_add(b, &ch, 1);
+}
+
+void
+buf_adds(struct buf *b, const char *s)
+{
+	buf_add(b, s, strlen(s));
+}
+
+void
+buf_printf(struct buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	buf_grow(b, n);
+	va_start(ap, fmt);
+	vsnprintf(b->p + b->len, n + 1, fmt, ap);
+	va_end(ap);
+	b->len += n;
+}
+
+/* a quoted string may hold any 7-bit character but CR, LF and NUL */
+static int
+quotable(const char *s, size_t n)
+{
+	size_t i;
+
+	if (n > 1024)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (s[i] == '\r' || s[i] == '\n' || s[i] == '\0' ||
+		    (unsigned char)s[i] >= 0x80)
+			return 0;
+	return 1;
+}
+
+void
+buf_addstr(struct buf *b, const char *s, size_t n)
+{
+	size_t i;
+
+	if (!s) {
+		buf_adds(b, "NIL");
+		return;
+	}
+	if (!quotable(s, n)) {
+		buf_printf(b, "{%zu}\r\n", n);
+		buf_add(b, s, n);
+		return;
+	}
+	buf_addc(b, '"');
+	for (i = 0; i < n; i++) {
+		if (s[i] == '"' || s[i] == '\\')
+			buf_addc(b, '\\');
+		buf_addc(b, s[i]);
+	}
+	buf_addc(b, '"');
+}
+
+void
+buf_reset(struct buf *b)
+{
+	b->len = 0;
+	if (b->p)
+		b->p[0] = '\0';
+}
+
+void
+buf_free(struct buf *b)
+{
+	free(b->p);
+	b->p = NULL;
+	b->len = b->cap = 0;
+}
+
+void
+log_open(const char *ident)
+{
+	if (getenv("IMAPD_LOG_STDERR"))
+		log_stderr = 1;
+	else
+		openlog(ident, LOG_PID | LOG_NDELAY, LOG_MAIL);
+}
+
+void
+logmsg(int prio, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (log_stderr) {
+		fprintf(stderr, "imapd[%ld]: ", (long)getpid());
+		vfprintf(stderr, fmt, ap);
+		fputc('\n', stderr);
+	} else {
+		vsyslog(prio, fmt, ap);
+	}
+	va_end(ap);
+}
+
+void
+die(const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	size_t n;
+	int saved = errno;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	n = strlen(msg);
+	if (n && msg[n - 1] == ':')
+		snprintf(msg + n, sizeof(msg) - n, " %s", strerror(saved));
+	logmsg(LOG_ERR, "%s", msg);
+	if (!log_stderr)
+		fprintf(stderr, "imapd: %s\n", msg);
+	exit(111);
+}
+
+static int
+lower(int c)
+{
+	return c >= 'A' && c <= 'Z' ? c + 32 : c;
+}
+
+int
+ascii_casecmp(const char *a, const char *b)
+{
+	while (*a && lower((unsigned char)*a) == lower((unsigned char)*b)) {
+		a++;
+		b++;
+	}
+	return lower((unsigned char)*a) - lower((unsigned char)*b);
+}
+
+int
+ascii_ncasecmp(const char *a, const char *b, size_t n)
+{
+	for (; n; n--, a++, b++) {
+		if (lower((unsigned char)*a) != lower((unsigned char)*b))
+			return lower((unsigned char)*a) - lower((unsigned char)*b);
+		if (!*a)
+			return 0;
+	}
+	return 0;
+}
+
+const char *
+ascii_casestr(const char *hay, size_t haylen, const char *needle, size_t nlen)
+{
+	size_t i, j;
+
+	if (nlen == 0)
+		return hay;
+	for (i = 0; i + nlen <= haylen; i++) {
+		for (j = 0; j < nlen; j++)
+			if (lower((unsigned char)hay[i + j]) !=
+			    lower((unsigned char)needle[j]))
+				break;
+		if (j == nlen)
+			return hay + i;
+	}
+	return NULL;
+}

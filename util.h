@@ -1,0 +1,47 @@
+/* util.h: allocation, growable buffers, logging and small helpers shared by every part */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define LEN(a) (sizeof(a) / sizeof((a)[0]))
+#define MIN(a, b) ((a) < (b) ? (a) : (b))
+#define MAX(a, b) ((a) > (b) ? (a) : (b))
+
+/* a growable byte buffer; p is always NUL-terminated after len bytes */
+struct buf {
+	char *p;
+	size_t len, cap;
+};
+
+void *xmalloc(size_t);
+void *xcalloc(size_t, size_t);
+void *xrealloc(void *, size_t);
+void *xreallocarray(void *, size_t, size_t);
+char *xstrdup(const char *);
+
+void buf_grow(struct buf *, size_t);
+void buf_add(struct buf *, const void *, size_t);
+void buf_addc(struct buf *, int);
+void buf_adds(struct buf *, const char *);
+void buf_printf(struct buf *, const char *, ...)
+	__attribute__((format(printf, 2, 3)));
+/* append s as an IMAP string: quoted when it can be, a literal otherwise,
+ * NIL when s is NULL */
+void buf_addstr(struct buf *, const char *s, size_t n);
+void buf_reset(struct buf *);
+void buf_free(struct buf *);
+
+/* logging goes to syslog (LOG_MAIL) or, when IMAPD_LOG_STDERR is set or
+ * stderr is not a socket/pipe to the launcher, to stderr */
+void log_open(const char *ident);
+void logmsg(int prio, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* fatal start-up error: log, then exit(111); a trailing ':' appends strerror */
+void die(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2), noreturn));
+
+/* case-insensitive ASCII helpers that do not depend on the locale */
+int ascii_casecmp(const char *, const char *);
+int ascii_ncasecmp(const char *, const char *, size_t);
+const char *ascii_casestr(const char *hay, size_t haylen,
+    const char *needle, size_t nlen);
