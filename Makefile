@@ -14,8 +14,9 @@ LDLIBS = -lbearssl -lcrypt
 ZCPPFLAGS = -DWITH_ZLIB
 ZLIBS = -lz
 
-SRC = imapd.c parse.c io.c util.c auth.c search.c maildir.c mime.c tls.c
-HDR = util.h io.h parse.h imapd.h maildir.h mime.h tls.h config.h
+SRC = imapd.c parse.c io.c util.c auth.c search.c maildir.c mime.c tls.c \
+      compress.c mutf7.c
+HDR = util.h io.h parse.h imapd.h maildir.h mime.h tls.h compress.h mutf7.h config.h
 OBJ = $(SRC:.c=.o)
 
 all: imapd
@@ -56,7 +57,23 @@ install: imapd
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/imapd
 
-clean:
-	rm -f imapd $(OBJ) fuzz/*.o
+# the MIME parser under libFuzzer for FUZZTIME seconds, seeded with the
+# shared corpus (copied: new inputs go to the copy); crashes land in
+# fuzz/regress/, which the tests replay
+FUZZTIME = 60
+FUZZCC = clang
+FUZZFLAGS = -std=c99 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 
-.PHONY: all deps check check-asan run install uninstall clean
+fuzz/fuzz_mime: fuzz/fuzz_mime.c mime.c util.c mime.h util.h
+	$(FUZZCC) $(CPPFLAGS) $(FUZZFLAGS) -o $@ fuzz/fuzz_mime.c mime.c util.c
+
+fuzz: fuzz/fuzz_mime
+	d=$$(mktemp -d) && cp -R ../shared/corpus/. $$d/ && \
+	./fuzz/fuzz_mime -max_total_time=$(FUZZTIME) -timeout=10 \
+	    -artifact_prefix=fuzz/regress/ $$d fuzz/regress; \
+	rc=$$?; rm -rf $$d; exit $$rc
+
+clean:
+	rm -f imapd $(OBJ) fuzz/*.o fuzz/fuzz_mime
+
+.PHONY: all deps check check-asan run install uninstall clean fuzz

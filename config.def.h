@@ -52,3 +52,34 @@ static const int loopback_is_secure = 1;
 #define TIMEOUT_IDLE	(30 * 60)	/* IDLE without DONE */
 #define IDLE_KEEPALIVE	120	/* "* OK Still here" while idling */
 #define IDLE_POLL	30	/* rescan while idling when inotify is quiet */
+
+/* SPECIAL-USE (RFC 6154): the folders clients should use for sent mail,
+ * drafts, trash, junk and archive, by name.  The first name of each use is
+ * the one a client sees first; the others are names phones and desktop
+ * clients create on their own.  CREATE ... (USE (\Sent)) adds more. */
+static const struct {
+	const char *name;
+	const char *use;
+} special_use[] = {
+	{ "Sent", "\\Sent" },
+	{ "Sent Messages", "\\Sent" },
+	{ "Sent Items", "\\Sent" },
+	{ "Drafts", "\\Drafts" },
+	{ "Trash", "\\Trash" },
+	{ "Deleted Messages", "\\Trash" },
+	{ "Deleted Items", "\\Trash" },
+	{ "Junk", "\\Junk" },
+	{ "Spam", "\\Junk" },
+	{ "Archive", "\\Archive" },
+};
+
+/* Retention: when a folder with this special use is selected read-write,
+ * messages whose internal date is older than this many days are expunged
+ * from it.  0 keeps them forever. */
+static const struct {
+	const char *use;
+	int days;
+} retention[] = {
+	{ "\\Trash", 30 },
+	{ "\\Junk", 30 },
+};

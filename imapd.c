@@ -18,11 +18,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "compress.h"
 #include "config.h"
 #include "imapd.h"
 #include "io.h"
 #include "maildir.h"
 #include "mime.h"
+#include "mutf7.h"
 #include "parse.h"
 #include "tls.h"
 #include "util.h"
@@ -50,6 +52,11 @@ static struct {
 	enum state state;
 	int preauth;		/* -p: started authenticated (ssh tunnel) */
 	int tls;		/* the stream is encrypted */
+	int compress;		/* COMPRESS=DEFLATE is active */
+	int condstore;		/* CONDSTORE in use: MODSEQ in FETCH responses */
+	int qresync;		/* QRESYNC enabled: VANISHED replaces EXPUNGE */
+	int utf8;		/* UTF8=ACCEPT or IMAP4rev2: UTF-8 mailbox names */
+	int rev2;		/* IMAP4rev2 enabled: its rules, not RFC 3501's */
 	int secure;		/* LOGIN allowed: TLS, loopback or preauth */
 	int login_fails;
 	int bad_streak;
@@ -62,15 +69,19 @@ static struct {
 	struct view v;
 	/* the reply under construction */
 	const char *code;
-	char codebuf[1024];
+	struct buf codebuf;	/* a response code built at run time */
 	char text[256];
 } s;
 
+static void uid_set(struct buf *, const uint32_t *, size_t);
+static const char *special_use_of(const char *);
+static void list_name(const char *);
 static int cmd_append(const char *, int);
 static int cmd_authenticate(const char *, int);
 static int cmd_capability(const char *, int);
 static int cmd_check(const char *, int);
 static int cmd_close(const char *, int);
+static int cmd_compress(const char *, int);
 static int cmd_copy(const char *, int);
 static int cmd_create(const char *, int);
 static int cmd_delete(const char *, int);
@@ -106,6 +117,7 @@ static const struct cmd cmds[] = {
 	{ "CAPABILITY", cmd_capability, ANY, 0 },
 	{ "CHECK", cmd_check, S_SELECTED, 0 },
 	{ "CLOSE", cmd_close, S_SELECTED, 0 },
+	{ "COMPRESS", cmd_compress, AUTHED, 0 },
 	{ "COPY", cmd_copy, S_SELECTED, C_UID | C_USESEQ },
 	{ "CREATE", cmd_create, AUTHED, 0 },
 	{ "DELETE", cmd_delete, AUTHED, 0 },
@@ -188,6 +200,30 @@ ok(const char *code, const char *fmt, ...)
 	return ST_OK;
 }
 
+/* a response code built at run time: "APPENDUID 3 7" */
+static const char *
+set_code(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2)));
+
+static const char *
+set_code(const char *fmt, ...)
+{
+	va_list ap;
+	char *p;
+	int n;
+
+	va_start(ap, fmt);
+	n = vasprintf(&p, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return NULL;
+	buf_reset(&s.codebuf);
+	buf_add(&s.codebuf, p, n);
+	free(p);
+	s.code = s.codebuf.p;
+	return s.code;
+}
+
 /* a store failure as the client should hear it */
 static int
 no_errno(const char *what)
@@ -218,8 +254,10 @@ no_errno(const char *what)
 static void
 capabilities(struct buf *b)
 {
-	buf_adds(b, "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE "
-	    "UIDPLUS UNSELECT CHILDREN MOVE");
+	buf_adds(b, "IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE "
+	    "UIDPLUS UNSELECT CHILDREN MOVE CONDSTORE QRESYNC ESEARCH "
+	    "SEARCHRES SPECIAL-USE CREATE-SPECIAL-USE LIST-EXTENDED "
+	    "LIST-STATUS STATUS=SIZE UTF8=ACCEPT MULTIAPPEND");
 	if (s.state == S_NOAUTH) {
 		if (!s.tls && tls_available())
 			buf_adds(b, " STARTTLS");
@@ -230,6 +268,8 @@ capabilities(struct buf *b)
 		return;
 	}
 	buf_printf(b, " APPENDLIMIT=%llu", (unsigned long long)APPEND_MAX);
+	if (compress_available())
+		buf_adds(b, " COMPRESS=DEFLATE");
 }
 
 static void
@@ -255,7 +295,7 @@ flag_list(struct buf *b, uint32_t flags, uint32_t kw)
 	for (i = 0; i < (size_t)s.f.nkw; i++)
 		if (kw & (1U << i))
 			buf_printf(b, "%s%s", n++ ? " " : "", s.f.kw[i]);
-	if (flags & FL_RECENT)
+	if ((flags & FL_RECENT) && !s.rev2)
 		buf_printf(b, "%s\\Recent", n ? " " : "");
 	buf_addc(b, ')');
 }
@@ -339,7 +379,7 @@ flag_bits(char **names, size_t n, int create, uint32_t *flags, uint32_t *kw)
 /* --- the session's view of the selected folder ------------------------ */
 
 static void
-view_add(uint32_t uid, uint32_t flags, uint32_t kw)
+view_add(uint32_t uid, uint32_t flags, uint32_t kw, uint64_t modseq)
 {
 	struct vmsg *m;
 
@@ -352,6 +392,7 @@ view_add(uint32_t uid, uint32_t flags, uint32_t kw)
 	m->flags = flags;
 	m->kw = kw;
 	m->gone = 0;
+	m->modseq = modseq;
 }
 
 static void
@@ -366,12 +407,28 @@ print_flags_fetch(size_t i, int with_uid)
 {
 	struct buf b = { 0 };
 
+	io_printf("* %zu FETCH (", i + 1);
+	if (with_uid || s.qresync || s.rev2)
+		io_printf("UID %u ", s.v.m[i].uid);
 	flag_list(&b, s.v.m[i].flags, s.v.m[i].kw);
-	if (with_uid)
-		io_printf("* %zu FETCH (UID %u FLAGS %s)\r\n", i + 1,
-		    s.v.m[i].uid, b.p);
-	else
-		io_printf("* %zu FETCH (FLAGS %s)\r\n", i + 1, b.p);
+	io_printf("FLAGS %s", b.p);
+	if (s.condstore)
+		io_printf(" MODSEQ (%llu)",
+		    (unsigned long long)s.v.m[i].modseq);
+	io_puts(")\r\n");
+	buf_free(&b);
+}
+
+/* VANISHED of RFC 7162 for a list of UIDs */
+static void
+print_vanished(const char *earlier, const uint32_t *u, size_t n)
+{
+	struct buf b = { 0 };
+
+	if (!n)
+		return;
+	uid_set(&b, u, n);
+	io_printf("* VANISHED %s%s\r\n", earlier, b.p);
 	buf_free(&b);
 }
 
@@ -385,26 +442,32 @@ static void
 view_update(int expunge)
 {
 	struct folder *f = &s.f;
-	size_t i, j, o;
-	uint32_t maxuid;
-	size_t added = 0, recent = 0;
+	size_t i, j, o, added = 0, recent = 0, nvan = 0;
+	uint32_t maxuid, *van = NULL;
 	struct msg *m;
 
+	if (s.qresync && expunge)
+		van = xreallocarray(NULL, s.v.n + 1, sizeof(*van));
 	for (i = j = o = 0; i < s.v.n; i++) {
 		while (j < f->nmsgs && f->msgs[j].uid < s.v.m[i].uid)
 			j++;
 		if (j == f->nmsgs || f->msgs[j].uid != s.v.m[i].uid) {
 			s.v.m[i].gone = 1;
 			if (expunge) {
-				io_printf("* %zu EXPUNGE\r\n", o + 1);
+				if (van)
+					van[nvan++] = s.v.m[i].uid;
+				else
+					io_printf("* %zu EXPUNGE\r\n", o + 1);
 				continue;
 			}
 		} else if ((f->msgs[j].flags & ~FL_RECENT) !=
 		    (s.v.m[i].flags & ~FL_RECENT) ||
-		    f->msgs[j].kw != s.v.m[i].kw) {
+		    f->msgs[j].kw != s.v.m[i].kw ||
+		    (s.condstore && f->msgs[j].modseq != s.v.m[i].modseq)) {
 			s.v.m[i].flags = f->msgs[j].flags |
 			    (s.v.m[i].flags & FL_RECENT);
 			s.v.m[i].kw = f->msgs[j].kw;
+			s.v.m[i].modseq = f->msgs[j].modseq;
 			s.v.m[o] = s.v.m[i];
 			print_flags_fetch(o, 0);
 			o++;
@@ -413,18 +476,22 @@ view_update(int expunge)
 		s.v.m[o++] = s.v.m[i];
 	}
 	s.v.n = o;
+	print_vanished("", van, nvan);
+	free(van);
 	maxuid = s.v.n ? s.v.m[s.v.n - 1].uid : 0;
 	for (j = 0; j < f->nmsgs; j++) {
 		m = &f->msgs[j];
 		if (m->uid <= maxuid)
 			continue;
-		view_add(m->uid, m->flags, m->kw);
+		view_add(m->uid, m->flags, m->kw, m->modseq);
 		added++;
 	}
 	if (added) {
 		for (i = 0; i < s.v.n; i++)
 			recent += !!(s.v.m[i].flags & FL_RECENT);
-		io_printf("* %zu EXISTS\r\n* %zu RECENT\r\n", s.v.n, recent);
+		io_printf("* %zu EXISTS\r\n", s.v.n);
+		if (!s.rev2)
+			io_printf("* %zu RECENT\r\n", recent);
 	}
 }
 
@@ -506,6 +573,42 @@ uid_set(struct buf *b, const uint32_t *u, size_t n)
 	}
 }
 
+/* A mailbox name from the client, as the store names it: UTF-8 names
+ * (UTF8=ACCEPT, IMAP4rev2) become modified UTF-7. */
+static char *
+mailbox_arg(void)
+{
+	struct buf b = { 0 };
+	char *name, *out;
+
+	if (!(name = p_mailbox()) || !s.utf8)
+		return name;
+	if (utf8_to_mutf7(&b, name) < 0) {
+		buf_free(&b);
+		perr = "Mailbox name is not valid UTF-8";
+		return NULL;
+	}
+	out = p_strdup(b.p ? b.p : "", b.len);
+	buf_free(&b);
+	return out;
+}
+
+/* a stored mailbox name as the client sees it */
+static const char *
+shown_name(const char *name)
+{
+	struct buf b = { 0 };
+	char *out;
+
+	if (!s.utf8 || mutf7_to_utf8(&b, name) < 0) {
+		buf_free(&b);
+		return name;
+	}
+	out = p_strdup(b.p ? b.p : "", b.len);
+	buf_free(&b);
+	return out;
+}
+
 /* --- any state -------------------------------------------------------- */
 
 static int
@@ -571,18 +674,31 @@ static int
 cmd_enable(const char *tag, int uid)
 {
 	struct buf on = { 0 };
+	char *w;
 
 	do {
-		if (p_sp() < 0 || !p_atom()) {
+		if (p_sp() < 0 || !(w = p_atom())) {
 			buf_free(&on);
 			return ST_BAD;
+		}
+		if (!ascii_casecmp(w, "CONDSTORE") && !s.condstore) {
+			s.condstore = 1;
+			buf_adds(&on, " CONDSTORE");
+		} else if (!ascii_casecmp(w, "QRESYNC") && !s.qresync) {
+			s.qresync = s.condstore = 1;
+			buf_adds(&on, " QRESYNC");
+		} else if (!ascii_casecmp(w, "IMAP4rev2") && !s.rev2) {
+			s.rev2 = s.utf8 = 1;
+			buf_adds(&on, " IMAP4rev2");
+		} else if (!ascii_casecmp(w, "UTF8=ACCEPT") && !s.utf8) {
+			s.utf8 = 1;
+			buf_adds(&on, " UTF8=ACCEPT");
 		}
 	} while (p_peek() == ' ');
 	if (p_end() < 0) {
 		buf_free(&on);
 		return ST_BAD;
 	}
-	/* no extension that ENABLE switches on is supported yet */
 	io_printf("* ENABLED%s\r\n", on.len ? on.p : "");
 	buf_free(&on);
 	return ok(NULL, "ENABLE completed");
@@ -627,8 +743,7 @@ logged_in(void)
 	 * trip by sending it in the reply */
 	buf_adds(&b, "CAPABILITY ");
 	capabilities(&b);
-	snprintf(s.codebuf, sizeof(s.codebuf), "%s", b.p);
-	s.code = s.codebuf;
+	set_code("%s", b.p);
 	snprintf(s.text, sizeof(s.text), "Logged in");
 	buf_free(&b);
 	return ST_OK;
@@ -755,6 +870,7 @@ cmd_authenticate(const char *tag, int uid)
 	if (!(pass = memchr(user, '\0', end - user)))
 		return bad("Invalid PLAIN response");
 	pass++;
+	authz = p_strdup(authz, strlen(authz));
 	user = p_strdup(user, pass - 1 - user);
 	pass = p_strdup(pass, end - pass);
 	explicit_bzero(resp, n);
@@ -793,6 +909,27 @@ cmd_starttls(const char *tag, int uid)
 	return ST_DONE;
 }
 
+static int
+cmd_compress(const char *tag, int uid)
+{
+	struct layer *l;
+	char *mech;
+
+	if (p_sp() < 0 || !(mech = p_atom()) || p_end() < 0)
+		return ST_BAD;
+	if (ascii_casecmp(mech, "DEFLATE") || !compress_available())
+		return no("CANNOT", "Unknown compression mechanism");
+	if (s.compress)
+		return no("COMPRESSIONACTIVE", "Compression is already active");
+	if (!(l = compress_start()))
+		return no("SERVERBUG", "Cannot start compression");
+	io_printf("%s OK DEFLATE active\r\n", tag);
+	io_flush();
+	io_push(l);
+	s.compress = 1;
+	return ST_DONE;
+}
+
 /* --- mailboxes -------------------------------------------------------- */
 
 static void
@@ -803,6 +940,11 @@ close_folder(void)
 	folder_close(&s.f);
 	view_free();
 	s.state = S_AUTH;
+	if (search_saved) {
+		free(search_saved->r);
+		free(search_saved);
+		search_saved = NULL;
+	}
 }
 
 static void
@@ -826,23 +968,224 @@ select_responses(void)
 		if (!unseen && !(s.v.m[i].flags & FL_SEEN))
 			unseen = i + 1;
 	}
-	io_printf("* %zu EXISTS\r\n* %zu RECENT\r\n", s.v.n, recent);
-	if (unseen)
-		io_printf("* OK [UNSEEN %zu] First unseen\r\n", unseen);
+	io_printf("* %zu EXISTS\r\n", s.v.n);
+	if (s.rev2) {
+		/* RFC 9051 6.3.2: the mailbox's LIST response, no RECENT
+		 * and no UNSEEN */
+		io_printf("* LIST () \"%c\" ", STORE_SEP);
+		list_name(s.f.name);
+		io_puts("\r\n");
+	} else {
+		io_printf("* %zu RECENT\r\n", recent);
+		if (unseen)
+			io_printf("* OK [UNSEEN %zu] First unseen\r\n",
+			    unseen);
+	}
 	io_printf("* OK [UIDVALIDITY %u] UIDs valid\r\n", s.f.uidvalidity);
 	io_printf("* OK [UIDNEXT %u] Predicted next UID\r\n", s.f.uidnext);
+	io_printf("* OK [HIGHESTMODSEQ %llu] Highest\r\n",
+	    (unsigned long long)MAX(s.f.highestmodseq, 1));
 	buf_free(&b);
+}
+
+/* index of the first message of the view with a UID >= uid */
+static size_t
+view_lower(uint32_t uid)
+{
+	size_t lo = 0, hi = s.v.n, mid;
+
+	while (lo < hi) {
+		mid = (lo + hi) / 2;
+		if (s.v.m[mid].uid < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* the UIDs of known (resolved) that are not in the view, as a set */
+static void
+missing_uids(struct buf *b, const struct seqset *known)
+{
+	size_t k, i;
+	uint32_t u, end, next, last;
+
+	for (k = 0; k < known->n; k++) {
+		u = known->r[k].lo;
+		end = MIN(known->r[k].hi, s.f.uidnext - 1);
+		for (i = view_lower(u); u <= end; i++) {
+			/* the next UID that still exists, and the gap before */
+			next = i < s.v.n ? s.v.m[i].uid : UINT32_MAX;
+			if (next > u) {
+				last = MIN(next - 1, end);
+				buf_adds(b, b->len ? "," : "");
+				if (last > u)
+					buf_printf(b, "%u:%u", u, last);
+				else
+					buf_printf(b, "%u", u);
+			}
+			if (next >= end)
+				break;
+			u = next + 1;
+		}
+	}
+}
+
+/* VANISHED (EARLIER): UIDs of known expunged after modseq since */
+static void
+vanished_earlier(struct seqset *known, uint64_t since)
+{
+	struct seqset all;
+	struct range r;
+	struct buf b = { 0 };
+	uint32_t *u;
+	size_t n, i, o;
+
+	if (!known) {
+		r.lo = 1;
+		r.hi = s.f.uidnext > 1 ? s.f.uidnext - 1 : 1;
+		all.r = &r;
+		all.n = 1;
+		all.dollar = 0;
+		known = &all;
+	}
+	if (folder_vanished(&s.f, since, &u, &n) == 0) {
+		for (i = o = 0; i < n; i++)
+			if (seq_has(known, u[i]))
+				u[o++] = u[i];
+		print_vanished("(EARLIER) ", u, o);
+		free(u);
+		return;
+	}
+	/* the history does not reach back that far: every UID the client
+	 * may know of that is not here any more */
+	if (s.f.uidnext > 1)
+		missing_uids(&b, known);
+	if (b.len)
+		io_printf("* VANISHED (EARLIER) %s\r\n", b.p);
+	buf_free(&b);
+}
+
+/* SELECT ... (QRESYNC (uidvalidity modseq [known-uids [seq-match]])) */
+struct qresync {
+	uint32_t uidvalidity;
+	uint64_t modseq;
+	struct seqset known;
+	int has_known;
+};
+
+static int
+select_params(int *condstore, struct qresync *q)
+{
+	char *w;
+	struct seqset seqs, uids;
+
+	if (!p_char('('))
+		return bad("Expected SELECT parameters");
+	do {
+		if (!(w = p_atom()))
+			return ST_BAD;
+		if (!ascii_casecmp(w, "CONDSTORE")) {
+			*condstore = 1;
+			continue;
+		}
+		if (ascii_casecmp(w, "QRESYNC"))
+			return bad("Unknown SELECT parameter");
+		if (!s.qresync)
+			return bad("QRESYNC is not enabled");
+		if (p_sp() < 0 || !p_char('(') || p_number(&q->uidvalidity) < 0 ||
+		    q->uidvalidity == 0 || p_sp() < 0 ||
+		    p_number64(&q->modseq) < 0 || q->modseq == 0)
+			return bad("Invalid QRESYNC parameters");
+		if (p_char(' ') && p_peek() != '(') {
+			if (p_seqset(&q->known) < 0 || q->known.dollar)
+				return bad("Invalid known UIDs");
+			q->has_known = 1;
+			p_char(' ');
+		}
+		/* the sequence match data only narrows what we send */
+		if (p_char('(') && (p_seqset(&seqs) < 0 || p_sp() < 0 ||
+		    p_seqset(&uids) < 0 || !p_char(')')))
+			return bad("Invalid sequence match data");
+		if (!p_char(')'))
+			return bad("Expected ')'");
+		*condstore = 2;
+	} while (p_char(' '));
+	if (!p_char(')'))
+		return bad("Expected ')'");
+	return ST_OK;
+}
+
+static void
+qresync_changes(struct qresync *q)
+{
+	size_t i;
+
+	if (q->uidvalidity != s.f.uidvalidity)
+		return;
+	if (q->has_known)
+		seq_resolve(&q->known, s.f.uidnext > 1 ? s.f.uidnext - 1 : 1);
+	vanished_earlier(q->has_known ? &q->known : NULL, q->modseq);
+	for (i = 0; i < s.v.n; i++) {
+		if (s.v.m[i].modseq <= q->modseq)
+			continue;
+		if (q->has_known && !seq_has(&q->known, s.v.m[i].uid))
+			continue;
+		print_flags_fetch(i, 1);
+	}
+}
+
+/* Retention: a folder whose special use has a maximum age loses the
+ * messages older than that whenever it is selected read-write. */
+static void
+expire(const char *name)
+{
+	const char *use = special_use_of(name);
+	time_t date, cutoff;
+	uint64_t size;
+	size_t i, n = 0;
+	int days = 0;
+
+	for (i = 0; use && i < LEN(retention); i++)
+		if (!strcmp(retention[i].use, use))
+			days = retention[i].days;
+	if (days <= 0)
+		return;
+	cutoff = time(NULL) - (time_t)days * 86400;
+	for (i = 0; i < s.f.nmsgs; i++) {
+		if (msg_info(&s.f, i, &date, &size) < 0 || date >= cutoff)
+			continue;
+		if (folder_expunge(&s.f, i) == 0)
+			n++;
+	}
+	if (n) {
+		logmsg(LOG_INFO, "expired %zu messages older than %d days "
+		    "from %s", n, days, name);
+		folder_sync(&s.f);
+	}
 }
 
 static int
 do_select(int readonly)
 {
+	struct qresync q;
 	char *name;
 	size_t i;
+	int r, condstore = 0, was_selected = s.state == S_SELECTED;
 
-	if (p_sp() < 0 || !(name = p_mailbox()) || p_end() < 0)
+	memset(&q, 0, sizeof(q));
+	if (p_sp() < 0 || !(name = mailbox_arg()))
+		return ST_BAD;
+	if (p_char(' ') && (r = select_params(&condstore, &q)) != ST_OK)
+		return r;
+	if (p_end() < 0)
 		return ST_BAD;
 	close_folder();
+	if (was_selected && (s.qresync || s.rev2))
+		io_puts("* OK [CLOSED] Previous mailbox closed\r\n");
+	if (condstore)
+		s.condstore = 1;
 	if (folder_open(&s.f, name, !readonly) < 0) {
 		if (errno == ENOENT && mbox_exists(name))
 			return no("CANNOT", "Mailbox cannot be selected");
@@ -850,9 +1193,14 @@ do_select(int readonly)
 	}
 	s.readonly = readonly;
 	s.state = S_SELECTED;
+	if (!readonly)
+		expire(name);
 	for (i = 0; i < s.f.nmsgs; i++)
-		view_add(s.f.msgs[i].uid, s.f.msgs[i].flags, s.f.msgs[i].kw);
+		view_add(s.f.msgs[i].uid, s.f.msgs[i].flags, s.f.msgs[i].kw,
+		    s.f.msgs[i].modseq);
 	select_responses();
+	if (condstore == 2)
+		qresync_changes(&q);
 	if (readonly)
 		return ok("READ-ONLY", "EXAMINE completed");
 	return ok("READ-WRITE", "SELECT completed");
@@ -870,13 +1218,45 @@ cmd_examine(const char *tag, int uid)
 	return do_select(1);
 }
 
+/* CREATE-SPECIAL-USE (RFC 6154): "(USE (\Sent))" */
+static int
+create_use(const char **use)
+{
+	static const char *known[] = {
+		"\\All", "\\Archive", "\\Drafts", "\\Flagged", "\\Junk",
+		"\\Sent", "\\Trash"
+	};
+	char *w;
+	size_t i;
+
+	if (!p_char('(') || !p_keyword("USE") || p_sp() < 0 || !p_char('(') ||
+	    !(w = p_flag()))
+		return bad("Expected (USE (attribute))");
+	if (p_peek() == ' ')
+		return no("USEATTR", "Only one special use per folder");
+	if (!p_char(')') || !p_char(')'))
+		return bad("Expected ')'");
+	for (i = 0; i < LEN(known); i++)
+		if (!ascii_casecmp(w, known[i])) {
+			*use = known[i];
+			return ST_OK;
+		}
+	return no("USEATTR", "Unknown special use");
+}
+
 static int
 cmd_create(const char *tag, int uid)
 {
+	const char *use = NULL;
 	char *name;
 	size_t n;
+	int r;
 
-	if (p_sp() < 0 || !(name = p_mailbox()) || p_end() < 0)
+	if (p_sp() < 0 || !(name = mailbox_arg()))
+		return ST_BAD;
+	if (p_char(' ') && (r = create_use(&use)) != ST_OK)
+		return r;
+	if (p_end() < 0)
 		return ST_BAD;
 	/* "Foo." asks for Foo as a parent of names to come */
 	n = strlen(name);
@@ -886,6 +1266,8 @@ cmd_create(const char *tag, int uid)
 		return no("ALREADYEXISTS", "INBOX always exists");
 	if (mbox_create(name) < 0)
 		return no_errno(name);
+	if (use && mbox_set_special_use(name, use) < 0)
+		return no_errno(name);
 	return ok(NULL, "CREATE completed");
 }
 
@@ -894,7 +1276,7 @@ cmd_delete(const char *tag, int uid)
 {
 	char *name;
 
-	if (p_sp() < 0 || !(name = p_mailbox()) || p_end() < 0)
+	if (p_sp() < 0 || !(name = mailbox_arg()) || p_end() < 0)
 		return ST_BAD;
 	if (!strcmp(name, "INBOX"))
 		return no("CANNOT", "INBOX cannot be deleted");
@@ -910,8 +1292,8 @@ cmd_rename(const char *tag, int uid)
 {
 	char *from, *to;
 
-	if (p_sp() < 0 || !(from = p_mailbox()) || p_sp() < 0 ||
-	    !(to = p_mailbox()) || p_end() < 0)
+	if (p_sp() < 0 || !(from = mailbox_arg()) || p_sp() < 0 ||
+	    !(to = mailbox_arg()) || p_end() < 0)
 		return ST_BAD;
 	if (!strcmp(to, "INBOX"))
 		return no("ALREADYEXISTS", "INBOX already exists");
@@ -927,7 +1309,7 @@ subscribe(int on)
 {
 	char *name;
 
-	if (p_sp() < 0 || !(name = p_mailbox()) || p_end() < 0)
+	if (p_sp() < 0 || !(name = mailbox_arg()) || p_end() < 0)
 		return ST_BAD;
 	if (on && !mbox_exists(name))
 		return no("NONEXISTENT", "No such mailbox");
@@ -1008,6 +1390,7 @@ list_name(const char *name)
 {
 	struct buf b = { 0 };
 
+	name = shown_name(name);
 	buf_addstr(&b, name, strlen(name));
 	io_write(b.p, b.len);
 	buf_free(&b);
@@ -1021,39 +1404,337 @@ list_line(const char *cmd, const char *attrs, const char *name)
 	io_puts("\r\n");
 }
 
+/* LIST-EXTENDED (RFC 5258) selection and return options */
+enum {
+	LS_SUBSCRIBED = 1 << 0,		/* selection */
+	LS_RECURSIVE = 1 << 1,
+	LS_SPECIALUSE = 1 << 2,
+	LR_SUBSCRIBED = 1 << 3,		/* return */
+	LR_CHILDREN = 1 << 4,
+	LR_SPECIALUSE = 1 << 5,
+	LR_STATUS = 1 << 6,
+};
+
+/* STATUS items */
+enum {
+	ST_MESSAGES = 1 << 0, ST_RECENT = 1 << 1, ST_UIDNEXT = 1 << 2,
+	ST_UIDVALIDITY = 1 << 3, ST_UNSEEN = 1 << 4, ST_HIGHESTMODSEQ = 1 << 5,
+	ST_SIZE = 1 << 6, ST_DELETED = 1 << 7,
+};
+
+static const struct {
+	const char *name;
+	int bit;
+} status_names[] = {
+	{ "MESSAGES", ST_MESSAGES }, { "RECENT", ST_RECENT },
+	{ "UIDNEXT", ST_UIDNEXT }, { "UIDVALIDITY", ST_UIDVALIDITY },
+	{ "UNSEEN", ST_UNSEEN }, { "HIGHESTMODSEQ", ST_HIGHESTMODSEQ },
+	{ "SIZE", ST_SIZE }, { "DELETED", ST_DELETED },
+};
+
+/* "(MESSAGES UNSEEN ...)" */
+static int
+status_items(int *items)
+{
+	char *w;
+	size_t i;
+
+	*items = 0;
+	if (!p_char('('))
+		return bad("Expected STATUS items");
+	do {
+		if (!(w = p_atom()))
+			return ST_BAD;
+		for (i = 0; i < LEN(status_names); i++)
+			if (!ascii_casecmp(w, status_names[i].name))
+				break;
+		if (i == LEN(status_names))
+			return bad("Unknown STATUS item");
+		*items |= status_names[i].bit;
+	} while (p_char(' '));
+	if (!p_char(')'))
+		return bad("Expected ')'");
+	if (*items & ST_HIGHESTMODSEQ)
+		s.condstore = 1;
+	return ST_OK;
+}
+
+static void
+status_line(const char *name, const struct mboxstatus *st, int items)
+{
+	const char *sep = "";
+
+	io_puts("* STATUS ");
+	list_name(name);
+	io_puts(" (");
+	if (items & ST_MESSAGES)
+		io_printf("%sMESSAGES %u", sep, st->messages), sep = " ";
+	if (items & ST_RECENT)
+		io_printf("%sRECENT %u", sep, st->recent), sep = " ";
+	if (items & ST_UIDNEXT)
+		io_printf("%sUIDNEXT %u", sep, st->uidnext), sep = " ";
+	if (items & ST_UIDVALIDITY)
+		io_printf("%sUIDVALIDITY %u", sep, st->uidvalidity), sep = " ";
+	if (items & ST_UNSEEN)
+		io_printf("%sUNSEEN %u", sep, st->unseen), sep = " ";
+	if (items & ST_DELETED)
+		io_printf("%sDELETED %u", sep, st->deleted), sep = " ";
+	if (items & ST_SIZE)
+		io_printf("%sSIZE %llu", sep, (unsigned long long)st->size),
+		    sep = " ";
+	if (items & ST_HIGHESTMODSEQ)
+		io_printf("%sHIGHESTMODSEQ %llu", sep,
+		    (unsigned long long)MAX(st->highestmodseq, 1));
+	io_puts(")\r\n");
+}
+
+/* the special-use attribute of a folder, or NULL */
+static const char *
+special_use_of(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < LEN(special_use); i++)
+		if (!strcmp(name, special_use[i].name))
+			return special_use[i].use;
+	return mbox_special_use(name);
+}
+
+static int
+list_options(int *opt)
+{
+	char *w;
+
+	*opt = 0;
+	if (!p_char('('))
+		return ST_OK;
+	while (!p_char(')')) {
+		if (*opt && p_sp() < 0)
+			return ST_BAD;
+		if (!(w = p_atom()))
+			return ST_BAD;
+		if (!ascii_casecmp(w, "SUBSCRIBED"))
+			*opt |= LS_SUBSCRIBED | LR_SUBSCRIBED;
+		else if (!ascii_casecmp(w, "RECURSIVEMATCH"))
+			*opt |= LS_RECURSIVE;
+		else if (!ascii_casecmp(w, "SPECIAL-USE"))
+			*opt |= LS_SPECIALUSE | LR_SPECIALUSE;
+		else if (ascii_casecmp(w, "REMOTE"))
+			return bad("Unknown LIST selection option");
+		*opt |= 1 << 30;
+	}
+	*opt &= ~(1 << 30);
+	if ((*opt & LS_RECURSIVE) && !(*opt & (LS_SUBSCRIBED | LS_SPECIALUSE)))
+		return bad("RECURSIVEMATCH needs another selection option");
+	return p_sp() < 0 ? ST_BAD : ST_OK;
+}
+
+static int
+list_return(int *opt, int *items)
+{
+	char *w;
+	int n = 0, r;
+
+	if (!p_char(' '))
+		return ST_OK;
+	if (!p_keyword("RETURN") || p_sp() < 0 || !p_char('('))
+		return bad("Expected RETURN (options)");
+	while (!p_char(')')) {
+		if (n++ && p_sp() < 0)
+			return ST_BAD;
+		if (!(w = p_atom()))
+			return ST_BAD;
+		if (!ascii_casecmp(w, "SUBSCRIBED"))
+			*opt |= LR_SUBSCRIBED;
+		else if (!ascii_casecmp(w, "CHILDREN"))
+			*opt |= LR_CHILDREN;
+		else if (!ascii_casecmp(w, "SPECIAL-USE"))
+			*opt |= LR_SPECIALUSE;
+		else if (!ascii_casecmp(w, "STATUS")) {
+			if (p_sp() < 0 || (r = status_items(items)) != ST_OK)
+				return ST_BAD;
+			*opt |= LR_STATUS;
+		} else
+			return bad("Unknown LIST return option");
+	}
+	return ST_OK;
+}
+
+/* one pattern, or a parenthesised list of them */
+static int
+list_patterns(char ***pats, size_t *n)
+{
+	size_t cap = 4;
+	char *p;
+	int paren = p_char('(');
+
+	*n = 0;
+	*pats = p_alloc(cap * sizeof(char *));
+	do {
+		if (!(p = p_listmailbox()))
+			return ST_BAD;
+		if (*n == cap) {
+			char **t = p_alloc(2 * cap * sizeof(char *));
+
+			memcpy(t, *pats, cap * sizeof(char *));
+			*pats = t;
+			cap *= 2;
+		}
+		(*pats)[(*n)++] = p;
+	} while (paren && p_char(' '));
+	if (paren && !p_char(')'))
+		return bad("Expected ')'");
+	return ST_OK;
+}
+
+static int
+sorted_has(char **sorted, size_t n, const char *name)
+{
+	return bsearch(&name, sorted, n, sizeof(*sorted), cmp_str) != NULL;
+}
+
+struct listctx {
+	int opt, items;
+	char **pats;
+	size_t npats;
+	const char *ref;
+	char **boxes;		/* existing names, sorted */
+	size_t nboxes;
+	char **subs;		/* subscribed names, sorted */
+	size_t nsubs;
+};
+
+static int
+list_matches(struct listctx *c, const char *name)
+{
+	size_t i, rl = strlen(c->ref);
+	char *full;
+
+	name = shown_name(name);
+	for (i = 0; i < c->npats; i++) {
+		full = p_alloc(rl + strlen(c->pats[i]) + 1);
+		memcpy(full, c->ref, rl);
+		strcpy(full + rl, c->pats[i]);
+		if (list_match(full, name))
+			return 1;
+	}
+	return 0;
+}
+
+static void
+list_one(struct listctx *c, const char *name, int noselect,
+    int subscribed_child)
+{
+	struct mboxstatus st;
+	struct buf a = { 0 };
+	const char *use = special_use_of(name);
+	int exists = sorted_has(c->boxes, c->nboxes, name);
+	int kids = has_children(c->boxes, c->nboxes, name);
+
+	/* a parent implied by its children is \Noselect; only a name that
+	 * is neither a folder nor a parent is \NonExistent */
+	if (!exists && !kids)
+		buf_adds(&a, " \\NonExistent");
+	else if (!exists || noselect)
+		buf_adds(&a, " \\Noselect");
+	if (exists || kids)
+		buf_adds(&a, kids ? " \\HasChildren" : " \\HasNoChildren");
+	if ((c->opt & LR_SUBSCRIBED) && sorted_has(c->subs, c->nsubs, name))
+		buf_adds(&a, " \\Subscribed");
+	if (use)
+		buf_printf(&a, " %s", use);
+	io_printf("* LIST (%s) \"%c\" ", a.len ? a.p + 1 : "", STORE_SEP);
+	list_name(name);
+	if (subscribed_child)
+		io_puts(" (\"CHILDINFO\" (\"SUBSCRIBED\"))");
+	io_puts("\r\n");
+	buf_free(&a);
+	if ((c->opt & LR_STATUS) && exists && !noselect &&
+	    mbox_status(name, &st) == 0)
+		status_line(name, &st, c->items);
+}
+
+/* LIST (SUBSCRIBED ...): the subscribed names, and with RECURSIVEMATCH
+ * also the parents of subscribed names, with CHILDINFO (RFC 5258 3.5) */
+static void
+list_subscribed(struct listctx *c)
+{
+	char **names, *anc, *sep;
+	size_t i, n = 0;
+	int sub, childinfo;
+
+	for (i = 0; i < c->nsubs; i++)
+		for (sep = c->subs[i]; (sep = strchr(sep, STORE_SEP)); sep++)
+			n++;
+	names = p_alloc((c->nsubs + n + 1) * sizeof(char *));
+	for (i = n = 0; i < c->nsubs; i++) {
+		names[n++] = c->subs[i];
+		if (!(c->opt & LS_RECURSIVE))
+			continue;
+		anc = p_strdup(c->subs[i], strlen(c->subs[i]));
+		while ((sep = strrchr(anc, STORE_SEP))) {
+			*sep = '\0';
+			names[n++] = p_strdup(anc, strlen(anc));
+		}
+	}
+	qsort(names, n, sizeof(char *), cmp_str);
+	for (i = 0; i < n; i++) {
+		if (i && !strcmp(names[i], names[i - 1]))
+			continue;
+		sub = sorted_has(c->subs, c->nsubs, names[i]);
+		childinfo = (c->opt & LS_RECURSIVE) &&
+		    has_children(c->subs, c->nsubs, names[i]);
+		if ((sub || childinfo) && list_matches(c, names[i]))
+			list_one(c, names[i], 0, childinfo);
+	}
+}
+
 static int
 cmd_list(const char *tag, int uid)
 {
-	char *ref, *pat, *full, **sorted;
+	struct listctx c;
 	struct mboxinfo *l;
 	size_t n, i;
-	char attrs[64];
+	int r;
 
-	if (p_sp() < 0 || !(ref = p_mailbox()) || p_sp() < 0 ||
-	    !(pat = p_listmailbox()) || p_end() < 0)
+	memset(&c, 0, sizeof(c));
+	if (p_sp() < 0 || (r = list_options(&c.opt)) != ST_OK ||
+	    !(c.ref = p_mailbox()) || p_sp() < 0 ||
+	    (r = list_patterns(&c.pats, &c.npats)) != ST_OK ||
+	    (r = list_return(&c.opt, &c.items)) != ST_OK || p_end() < 0)
 		return ST_BAD;
-	if (!*pat) {
+	if (c.npats == 1 && !*c.pats[0] && !c.opt) {
 		io_printf("* LIST (\\Noselect) \"%c\" \"\"\r\n", STORE_SEP);
 		return ok(NULL, "LIST completed");
 	}
-	full = p_alloc(strlen(ref) + strlen(pat) + 1);
-	strcpy(full, ref);
-	strcat(full, pat);
 	if (mbox_list(&l, &n) < 0)
 		return no_errno("LIST");
-	sorted = p_alloc((n + 1) * sizeof(*sorted));
+	c.boxes = p_alloc((n + 1) * sizeof(char *));
 	for (i = 0; i < n; i++)
-		sorted[i] = l[i].name;
-	qsort(sorted, n, sizeof(*sorted), cmp_str);
-	for (i = 0; i < n; i++) {
-		if (!list_match(full, l[i].name))
-			continue;
-		snprintf(attrs, sizeof(attrs), "%s%s",
-		    l[i].noselect ? "\\Noselect " : "",
-		    has_children(sorted, n, l[i].name) ?
-		    "\\HasChildren" : "\\HasNoChildren");
-		list_line("LIST", attrs, l[i].name);
+		if (!l[i].noselect)
+			c.boxes[c.nboxes++] = l[i].name;
+	qsort(c.boxes, c.nboxes, sizeof(char *), cmp_str);
+	if (c.opt & (LR_SUBSCRIBED | LS_SUBSCRIBED)) {
+		if (subs_list(&c.subs, &c.nsubs) < 0) {
+			mbox_list_free(l, n);
+			return no_errno("LIST");
+		}
+		qsort(c.subs, c.nsubs, sizeof(char *), cmp_str);
 	}
+	if (c.opt & LS_SUBSCRIBED) {
+		list_subscribed(&c);
+	} else {
+		for (i = 0; i < n; i++) {
+			if (!list_matches(&c, l[i].name))
+				continue;
+			if ((c.opt & LS_SPECIALUSE) &&
+			    !special_use_of(l[i].name))
+				continue;
+			list_one(&c, l[i].name, l[i].noselect, 0);
+		}
+	}
+	if (c.subs)
+		subs_free(c.subs, c.nsubs);
 	mbox_list_free(l, n);
 	return ok(NULL, "LIST completed");
 }
@@ -1085,7 +1766,7 @@ cmd_lsub(const char *tag, int uid)
 		return no_errno("LSUB");
 	shown = p_alloc((2 * n + 1) * sizeof(*shown));
 	for (i = 0; i < n; i++) {
-		if (list_match(full, subs[i]) && !in_list(shown, nshown,
+		if (list_match(full, shown_name(subs[i])) && !in_list(shown, nshown,
 		    subs[i])) {
 			list_line("LSUB", "", subs[i]);
 			shown[nshown++] = p_strdup(subs[i], strlen(subs[i]));
@@ -1097,7 +1778,7 @@ cmd_lsub(const char *tag, int uid)
 		anc = p_strdup(subs[i], strlen(subs[i]));
 		while ((sep = strrchr(anc, STORE_SEP))) {
 			*sep = '\0';
-			if (list_match(full, anc) && !in_list(shown, nshown,
+			if (list_match(full, shown_name(anc)) && !in_list(shown, nshown,
 			    anc) && !in_list(subs, n, anc)) {
 				list_line("LSUB", "\\Noselect", anc);
 				shown[nshown++] = p_strdup(anc, strlen(anc));
@@ -1112,44 +1793,16 @@ static int
 cmd_status(const char *tag, int uid)
 {
 	struct mboxstatus st;
-	struct buf b = { 0 };
-	char *name, *item;
-	int i = 0;
+	char *name;
+	int items, r;
 
-	if (p_sp() < 0 || !(name = p_mailbox()) || p_sp() < 0 ||
-	    !p_char('('))
-		return bad("Expected STATUS mailbox (items)");
+	if (p_sp() < 0 || !(name = mailbox_arg()) || p_sp() < 0 ||
+	    (r = status_items(&items)) != ST_OK || p_end() < 0)
+		return ST_BAD;
 	if (mbox_status(name, &st) < 0)
 		return no_errno(name);
-	do {
-		if (!(item = p_atom()))
-			goto fail;
-		buf_adds(&b, i++ ? " " : "");
-		if (!ascii_casecmp(item, "MESSAGES"))
-			buf_printf(&b, "MESSAGES %u", st.messages);
-		else if (!ascii_casecmp(item, "RECENT"))
-			buf_printf(&b, "RECENT %u", st.recent);
-		else if (!ascii_casecmp(item, "UIDNEXT"))
-			buf_printf(&b, "UIDNEXT %u", st.uidnext);
-		else if (!ascii_casecmp(item, "UIDVALIDITY"))
-			buf_printf(&b, "UIDVALIDITY %u", st.uidvalidity);
-		else if (!ascii_casecmp(item, "UNSEEN"))
-			buf_printf(&b, "UNSEEN %u", st.unseen);
-		else {
-			bad("Unknown STATUS item");
-			goto fail;
-		}
-	} while (p_char(' '));
-	if (!p_char(')') || p_end() < 0)
-		goto fail;
-	io_puts("* STATUS ");
-	list_name(name);
-	io_printf(" (%s)\r\n", b.p);
-	buf_free(&b);
+	status_line(name, &st, items);
 	return ok(NULL, "STATUS completed");
-fail:
-	buf_free(&b);
-	return ST_BAD;
 }
 
 /* --- APPEND ----------------------------------------------------------- */
@@ -1174,78 +1827,122 @@ append_data(struct append *a, unsigned long long size)
 	return failed ? -1 : 0;
 }
 
-static int
-cmd_append(const char *tag, int uid)
-{
-	char *name, **flagnames = NULL;
-	size_t nflags = 0, i, nkw = 0;
-	long long date = -1, size;
-	uint32_t flags = 0, uidv, newuid;
-	long bit;
-	char **kw;
+/* one message of an APPEND, read into the store's tmp/ */
+struct appendmsg {
 	struct append *a;
+	uint32_t flags;
+	char **kw;
+	size_t nkw;
+	time_t date;
+};
+
+static int
+append_flags(struct appendmsg *m)
+{
+	char **names;
+	size_t n, i;
+	long bit;
 	int r;
 
-	if (p_sp() < 0 || !(name = p_mailbox()) || p_sp() < 0)
+	if ((r = parse_flags(0, &names, &n)) != ST_OK || p_sp() < 0)
 		return ST_BAD;
-	if (p_peek() == '(') {
-		if ((r = parse_flags(0, &flagnames, &nflags)) != ST_OK)
-			return r;
-		if (p_sp() < 0)
-			return ST_BAD;
-	}
-	if (p_peek() == '"') {
-		if (p_datetime(&date) < 0 || p_sp() < 0)
-			return ST_BAD;
-	}
-	kw = p_alloc((nflags + 1) * sizeof(*kw));
-	for (i = 0; i < nflags; i++) {
-		if (!ascii_casecmp(flagnames[i], "\\Recent"))
+	m->kw = p_alloc((n + 1) * sizeof(*m->kw));
+	for (i = 0; i < n; i++) {
+		if (!ascii_casecmp(names[i], "\\Recent"))
 			continue;
-		if ((bit = sysflag(flagnames[i])) < 0)
+		if ((bit = sysflag(names[i])) < 0)
 			return bad("Invalid system flag");
 		if (bit)
-			flags |= bit;
+			m->flags |= bit;
 		else
-			kw[nkw++] = flagnames[i];
+			m->kw[m->nkw++] = names[i];
+	}
+	return ST_OK;
+}
+
+/* [flags SP] [date-time SP] (literal | UTF8 SP "(" literal8 ")") */
+static int
+append_one(const char *name, struct appendmsg *m)
+{
+	long long date = -1, size;
+	int r, utf8 = 0;
+
+	memset(m, 0, sizeof(*m));
+	if (p_peek() == '(' && (r = append_flags(m)) != ST_OK)
+		return r;
+	if (p_peek() == '"' && (p_datetime(&date) < 0 || p_sp() < 0))
+		return ST_BAD;
+	m->date = date < 0 ? time(NULL) : (time_t)date;
+	if (s.utf8 && p_keyword("UTF8")) {
+		if (p_sp() < 0 || !p_char('(') || !p_char('~'))
+			return bad("Expected UTF8 (~{size})");
+		utf8 = 1;
 	}
 	if (p_peek() != '{')
 		return bad("Expected a message literal");
-	if (!(a = append_begin(name))) {
+	if (!(m->a = append_begin(name))) {
 		if (errno == ENOENT)
 			return no("TRYCREATE", "No such mailbox");
 		return no_errno(name);
 	}
 	if ((size = p_literal(APPEND_MAX)) < 0) {
-		append_abort(a);
 		if (perr_code && !strcmp(perr_code, "TOOBIG"))
 			return no("TOOBIG", "Message larger than %llu bytes",
 			    (unsigned long long)APPEND_MAX);
 		return ST_BAD;
 	}
-	if ((r = append_data(a, size)) == -2) {
-		append_abort(a);
+	if ((r = append_data(m->a, size)) == -2)
 		exit(0);
-	}
-	if (r < 0) {
-		r = errno;
-		append_abort(a);
-		p_literal_done();
-		p_skip();
-		errno = r;
-		return no_errno("APPEND");
-	}
-	if (p_literal_done() < 0 || p_end() < 0) {
-		append_abort(a);
+	if (p_literal_done() < 0)
 		return ST_BAD;
-	}
-	if (date < 0)
-		date = time(NULL);
-	if (append_commit(a, flags, kw, nkw, (time_t)date, &uidv, &newuid) < 0)
+	if (r < 0)
 		return no_errno("APPEND");
-	snprintf(s.codebuf, sizeof(s.codebuf), "APPENDUID %u %u", uidv,
-	    newuid);
-	return ok(s.codebuf, "APPEND completed");
+	if (utf8 && !p_char(')'))
+		return bad("Expected ')'");
+	return ST_OK;
+}
+
+/* APPEND, with MULTIAPPEND (RFC 3502): every message or none */
+static int
+cmd_append(const char *tag, int uid)
+{
+	struct appendmsg *m;
+	struct buf b = { 0 };
+	uint32_t uidv = 0, *uids;
+	size_t n = 0, i, cap = 4;
+	char *name;
+	int r = ST_OK;
+
+	if (p_sp() < 0 || !(name = mailbox_arg()) || p_sp() < 0)
+		return ST_BAD;
+	m = xcalloc(cap, sizeof(*m));
+	do {
+		if (n == cap)
+			m = xreallocarray(m, cap *= 2, sizeof(*m));
+		r = append_one(name, &m[n]);
+		if (m[n].a)
+			n++;
+	} while (r == ST_OK && p_char(' '));
+	if (r == ST_OK && p_end() < 0)
+		r = ST_BAD;
+	uids = p_alloc((n + 1) * sizeof(*uids));
+	for (i = 0; i < n; i++) {
+		if (r != ST_OK) {
+			append_abort(m[i].a);
+			continue;
+		}
+		if (append_commit(m[i].a, m[i].flags, m[i].kw, m[i].nkw,
+		    m[i].date, &uidv, &uids[i]) < 0)
+			r = no_errno("APPEND");
+	}
+	free(m);
+	if (r != ST_OK)
+		return r;
+	buf_printf(&b, "APPENDUID %u ", uidv);
+	uid_set(&b, uids, n);
+	set_code("%s", b.p);
+	buf_free(&b);
+	return ok(s.codebuf.p, "APPEND completed");
 }
 
 /* --- selected state --------------------------------------------------- */
@@ -1359,7 +2056,7 @@ copy(int uid, int move)
 
 	if ((r = copy_sources(uid, &idx, &n, &src)) != ST_OK)
 		return r;
-	if (!(name = p_mailbox()) || p_end() < 0)
+	if (!(name = mailbox_arg()) || p_end() < 0)
 		return ST_BAD;
 	if (move && s.readonly)
 		return no("READ-ONLY", "Mailbox is read-only");
@@ -1378,12 +2075,12 @@ copy(int uid, int move)
 	uid_set(&b, src, n);
 	buf_addc(&b, ' ');
 	uid_set(&b, dst, n);
-	snprintf(s.codebuf, sizeof(s.codebuf), "%s", b.p);
+	set_code("%s", b.p);
 	buf_free(&b);
 	if (!move)
-		return ok(s.codebuf, "COPY completed");
+		return ok(s.codebuf.p, "COPY completed");
 	/* RFC 6851: COPYUID comes untagged, before the expunges */
-	io_printf("* OK [%s] Moved\r\n", s.codebuf);
+	io_printf("* OK [%s] Moved\r\n", s.codebuf.p);
 	for (i = n; i-- > 0;)
 		if (folder_expunge(&s.f, idx[i]) < 0 && errno != ENOENT)
 			logmsg(LOG_ERR, "MOVE: expunge of UID %u: %s", src[i],
@@ -1405,18 +2102,53 @@ cmd_move(const char *tag, int uid)
 
 /* --- STORE ------------------------------------------------------------ */
 
+/* the new flags of a message under STORE's mode */
+static void
+store_apply(int mode, uint32_t fl, uint32_t kw, uint32_t *nfl, uint32_t *nkw)
+{
+	if (mode > 0) {
+		*nfl |= fl;
+		*nkw |= kw;
+	} else if (mode < 0) {
+		*nfl &= ~fl;
+		*nkw &= ~kw;
+	} else {
+		*nfl = fl;
+		*nkw = kw;
+	}
+}
+
+/* STORE's optional (UNCHANGEDSINCE modseq) */
+static int
+store_modifier(uint64_t *unchanged)
+{
+	*unchanged = UINT64_MAX;
+	if (!p_char('('))
+		return ST_OK;
+	if (!p_keyword("UNCHANGEDSINCE") || p_sp() < 0 ||
+	    p_number64(unchanged) < 0 || !p_char(')') || p_sp() < 0)
+		return bad("Invalid STORE modifier");
+	s.condstore = 1;
+	return ST_OK;
+}
+
 static int
 cmd_store(const char *tag, int uid)
 {
 	struct seqset set;
+	struct buf modified = { 0 };
 	char *item, **names;
 	size_t *vi, nv, i, nnames;
 	uint32_t fl, kw, nfl, nkw;
+	uint64_t unchanged;
 	int mode, silent, r, gone = 0;
 	long k;
 
-	if (p_sp() < 0 || p_seqset(&set) < 0 || p_sp() < 0 ||
-	    !(item = p_atom()) || p_sp() < 0)
+	if (p_sp() < 0 || p_seqset(&set) < 0 || p_sp() < 0)
+		return ST_BAD;
+	if ((r = store_modifier(&unchanged)) != ST_OK)
+		return r;
+	if (!(item = p_atom()) || p_sp() < 0)
 		return ST_BAD;
 	mode = item[0] == '+' ? 1 : item[0] == '-' ? -1 : 0;
 	if (mode)
@@ -1434,34 +2166,46 @@ cmd_store(const char *tag, int uid)
 		return no("READ-ONLY", "Mailbox is read-only");
 	if ((r = flag_bits(names, nnames, mode >= 0, &fl, &kw)) != ST_OK)
 		return r;
+	/* start from the flags on disk, so a change another client made
+	 * meanwhile is not undone */
+	folder_sync(&s.f);
 	for (i = 0; i < nv; i++) {
 		struct vmsg *m = &s.v.m[vi[i]];
 
-		nfl = m->flags & ~FL_RECENT;
-		nkw = m->kw;
-		if (mode > 0) {
-			nfl |= fl;
-			nkw |= kw;
-		} else if (mode < 0) {
-			nfl &= ~fl;
-			nkw &= ~kw;
-		} else {
-			/* P has no IMAP name but $Forwarded: keep it unless
-			 * the list names it */
-			nfl = fl;
-			nkw = kw;
+		if ((k = store_index(vi[i])) < 0) {
+			gone = 1;
+			continue;
 		}
-		if (nfl != (m->flags & ~FL_RECENT) || nkw != m->kw) {
-			if ((k = store_index(vi[i])) < 0 ||
-			    folder_setflags(&s.f, k, nfl, nkw) < 0) {
-				gone = 1;
-				continue;
-			}
-			m->flags = nfl | (m->flags & FL_RECENT);
-			m->kw = nkw;
+		if (s.f.msgs[k].modseq > unchanged) {
+			buf_printf(&modified, "%s%u", modified.len ? "," : "",
+			    uid ? m->uid : (uint32_t)vi[i] + 1);
+			continue;
 		}
+		nfl = s.f.msgs[k].flags & ~FL_RECENT;
+		nkw = s.f.msgs[k].kw;
+		store_apply(mode, fl, kw, &nfl, &nkw);
+		if ((nfl != (s.f.msgs[k].flags & ~FL_RECENT) ||
+		    nkw != s.f.msgs[k].kw) &&
+		    folder_setflags(&s.f, k, nfl, nkw) < 0) {
+			gone = 1;
+			continue;
+		}
+		m->flags = nfl | (m->flags & FL_RECENT);
+		m->kw = nkw;
+		m->modseq = s.f.msgs[k].modseq;
 		if (!silent)
 			print_flags_fetch(vi[i], uid);
+		else if (unchanged != UINT64_MAX && uid)
+			io_printf("* %zu FETCH (UID %u MODSEQ (%llu))\r\n",
+			    vi[i] + 1, m->uid, (unsigned long long)m->modseq);
+		else if (unchanged != UINT64_MAX)
+			io_printf("* %zu FETCH (MODSEQ (%llu))\r\n", vi[i] + 1,
+			    (unsigned long long)m->modseq);
+	}
+	if (modified.len) {
+		set_code("MODIFIED %s", modified.p);
+		buf_free(&modified);
+		return ok(s.codebuf.p, "Conditional STORE failed for some");
 	}
 	if (gone)
 		return no("EXPUNGEISSUED", "Some of the messages no longer exist");
@@ -1472,7 +2216,7 @@ cmd_store(const char *tag, int uid)
 
 enum fetchkind {
 	FA_UID, FA_FLAGS, FA_INTERNALDATE, FA_SIZE, FA_ENVELOPE, FA_BODY,
-	FA_BODYSTRUCTURE, FA_SECTION, FA_BINARYSIZE
+	FA_BODYSTRUCTURE, FA_SECTION, FA_BINARYSIZE, FA_MODSEQ
 };
 
 /* one item of a FETCH request */
@@ -1491,6 +2235,9 @@ struct fetchreq {
 	int map;		/* a message must be mapped */
 	int seen;		/* the request sets \Seen */
 	int flags;		/* FLAGS was asked for */
+	int modseq;		/* MODSEQ was asked for */
+	uint64_t changedsince;	/* CHANGEDSINCE: only messages changed since */
+	int vanished;		/* ... and VANISHED (EARLIER) for expunged */
 };
 
 static struct fetchatt *
@@ -1513,6 +2260,8 @@ att_add(struct fetchreq *r, enum fetchkind kind, const char *name)
 	a->name = name;
 	if (kind == FA_FLAGS)
 		r->flags = 1;
+	if (kind == FA_MODSEQ)
+		r->modseq = 1;
 	if (kind == FA_ENVELOPE || kind == FA_BODY ||
 	    kind == FA_BODYSTRUCTURE || kind == FA_SECTION ||
 	    kind == FA_BINARYSIZE)
@@ -1616,6 +2365,10 @@ fetch_att(struct fetchreq *r, char *t)
 		att_add(r, FA_BODY, "BODY");
 	else if (!ascii_casecmp(t, "BODYSTRUCTURE"))
 		att_add(r, FA_BODYSTRUCTURE, "BODYSTRUCTURE");
+	else if (!ascii_casecmp(t, "MODSEQ")) {
+		att_add(r, FA_MODSEQ, "MODSEQ");
+		s.condstore = 1;
+	}
 	else if (!ascii_casecmp(t, "RFC822"))
 		return att_rfc822(r, "RFC822", "", 0);
 	else if (!ascii_casecmp(t, "RFC822.HEADER"))
@@ -1668,6 +2421,28 @@ fetch_parse(struct fetchreq *r, int uid)
 	} while (p_char(' '));
 	if (!p_char(')'))
 		return bad("Expected ')'");
+	return ST_OK;
+}
+
+/* FETCH ... (CHANGEDSINCE modseq [VANISHED]) of RFC 7162 */
+static int
+fetch_modifiers(struct fetchreq *r, int uid)
+{
+	if (!p_char('(') || !p_keyword("CHANGEDSINCE") || p_sp() < 0 ||
+	    p_number64(&r->changedsince) < 0 || r->changedsince == 0)
+		return bad("Invalid FETCH modifier");
+	if (p_char(' ')) {
+		if (!p_keyword("VANISHED"))
+			return bad("Invalid FETCH modifier");
+		if (!uid || !s.qresync)
+			return bad("VANISHED needs UID FETCH and QRESYNC");
+		r->vanished = 1;
+	}
+	if (!p_char(')'))
+		return bad("Expected ')'");
+	s.condstore = 1;
+	if (!r->modseq)
+		att_add(r, FA_MODSEQ, "MODSEQ");
 	return ST_OK;
 }
 
@@ -1740,8 +2515,10 @@ fetch_one(struct fetchreq *r, size_t vi, int *cte)
 		return -1;
 	if (r->seen && !s.readonly && !(m->flags & FL_SEEN) &&
 	    folder_setflags(&s.f, k, (m->flags & ~FL_RECENT) | FL_SEEN,
-	    m->kw) == 0)
+	    m->kw) == 0) {
 		m->flags |= FL_SEEN;
+		m->modseq = s.f.msgs[k].modseq;
+	}
 	io_printf("* %zu FETCH (", vi + 1);
 	for (i = 0; i < r->n; i++) {
 		struct fetchatt *a = &r->a[i];
@@ -1751,6 +2528,11 @@ fetch_one(struct fetchreq *r, size_t vi, int *cte)
 		switch (a->kind) {
 		case FA_UID:
 			io_printf("UID %u", m->uid);
+			break;
+		case FA_MODSEQ:
+			m->modseq = s.f.msgs[k].modseq;
+			io_printf("MODSEQ (%llu)",
+			    (unsigned long long)m->modseq);
 			break;
 		case FA_FLAGS:
 			flag_list(&b, m->flags, m->kw);
@@ -1788,6 +2570,12 @@ fetch_one(struct fetchreq *r, size_t vi, int *cte)
 		flag_list(&b, m->flags, m->kw);
 		io_printf(" FLAGS %s", b.p);
 	}
+	/* RFC 7162 3.1: every untagged FETCH carries MODSEQ once the
+	 * client uses CONDSTORE */
+	if (s.condstore && !r->modseq) {
+		m->modseq = s.f.msgs[k].modseq;
+		io_printf(" MODSEQ (%llu)", (unsigned long long)m->modseq);
+	}
 	io_puts(")\r\n");
 	buf_free(&b);
 	if (r->map)
@@ -1802,10 +2590,13 @@ cmd_fetch(const char *tag, int uid)
 	struct fetchreq req;
 	size_t *vi, nv, i;
 	int r, gone = 0, cte = 0;
+	long k;
 
 	if (p_sp() < 0 || p_seqset(&set) < 0 || p_sp() < 0)
 		return ST_BAD;
 	r = fetch_parse(&req, uid);
+	if (r == ST_OK && p_char(' '))
+		r = fetch_modifiers(&req, uid);
 	if (r == ST_OK && p_end() < 0)
 		r = ST_BAD;
 	if (r == ST_OK)
@@ -1814,9 +2605,16 @@ cmd_fetch(const char *tag, int uid)
 		free_sections(&req);
 		return r;
 	}
-	for (i = 0; i < nv; i++)
+	if (req.vanished)
+		vanished_earlier(&set, req.changedsince);
+	for (i = 0; i < nv; i++) {
+		k = store_index(vi[i]);
+		if (req.changedsince &&
+		    (k < 0 || s.f.msgs[k].modseq <= req.changedsince))
+			continue;
 		if (fetch_one(&req, vi[i], &cte) < 0)
 			gone = 1;
+	}
 	free_sections(&req);
 	if (cte)
 		return no("UNKNOWN-CTE", "Cannot decode a part's encoding");
@@ -1883,7 +2681,7 @@ save_result(const uint32_t *uids, size_t n)
 
 static void
 esearch_reply(const char *tag, int uid, int ret, const uint32_t *hits,
-    size_t n)
+    size_t n, uint64_t maxmod)
 {
 	struct buf b = { 0 };
 
@@ -1899,6 +2697,8 @@ esearch_reply(const char *tag, int uid, int ret, const uint32_t *hits,
 		io_printf(" ALL %s", b.p);
 		buf_free(&b);
 	}
+	if (maxmod)
+		io_printf(" MODSEQ %llu", (unsigned long long)maxmod);
 	io_puts("\r\n");
 }
 
@@ -1908,13 +2708,17 @@ cmd_search(const char *tag, int uid)
 	struct search *srch;
 	const char *code;
 	uint32_t *hits, *uids;
+	uint64_t maxmod = 0;
 	size_t i, n = 0;
 	int ret = 0, r;
+	long k;
 
 	if (p_sp() < 0)
 		return ST_BAD;
 	if (p_keyword("RETURN") && (r = search_return(&ret)) != ST_OK)
 		return r;
+	if (s.rev2 && !(ret & 0xff))
+		ret |= RET_ALL;	/* IMAP4rev2 answers SEARCH with ESEARCH */
 	if (!(srch = search_parse(uid, &code))) {
 		if (code)
 			return no(code, "%s", perr);
@@ -1925,20 +2729,28 @@ cmd_search(const char *tag, int uid)
 	search_limits(srch, s.v.n, s.v.n ? s.v.m[s.v.n - 1].uid : 0);
 	hits = p_alloc((s.v.n + 1) * sizeof(*hits));
 	uids = p_alloc((s.v.n + 1) * sizeof(*uids));
+	if (search_uses_modseq(srch))
+		s.condstore = 1;
 	for (i = 0; i < s.v.n; i++) {
 		if (!search_match(srch, &s.f, &s.v, i))
 			continue;
 		uids[n] = s.v.m[i].uid;
 		hits[n++] = uid ? s.v.m[i].uid : i + 1;
+		if ((k = store_index(i)) >= 0)
+			maxmod = MAX(maxmod, s.f.msgs[k].modseq);
 	}
+	if (!search_uses_modseq(srch) || !n)
+		maxmod = 0;
 	if (ret & RET_SAVE)
 		save_result(uids, n);
 	if (ret & 0xff & ~RET_SAVE) {
-		esearch_reply(tag, uid, ret, hits, n);
+		esearch_reply(tag, uid, ret, hits, n, maxmod);
 	} else if (!(ret & RET_SAVE)) {
 		io_puts("* SEARCH");
 		for (i = 0; i < n; i++)
 			io_printf(" %u", hits[i]);
+		if (maxmod)
+			io_printf(" (MODSEQ %llu)", (unsigned long long)maxmod);
 		io_puts("\r\n");
 	}
 	return ok(NULL, "SEARCH completed");
@@ -2086,24 +2898,29 @@ command(void)
 		exit(0);
 	}
 	if (r == -2) {
-		io_puts("* BAD [TOOBIG] Command line too long\r\n");
+		if ((tag = p_tag()) && p_peek() == ' ')
+			io_printf("%s BAD [TOOBIG] Command line too long\r\n",
+			    tag);
+		else
+			io_puts("* BAD [TOOBIG] Command line too long\r\n");
 		s.bad_streak++;
 		return;
 	}
 	if (!(tag = p_tag())) {
-		p_skip();
+		if (p_skip() < 0)
+			bye("Literal too large");
 		io_puts("* BAD Missing or invalid tag\r\n");
 		s.bad_streak++;
 	} else {
 		r = run(tag);
-		if (r == ST_BAD) {
-			if (perr_code && !strcmp(perr_code, "EOF"))
-				exit(0);
-			p_skip();
+		if (perr_code && !strcmp(perr_code, "EOF"))
+			exit(0);
+		if (p_skip() < 0)
+			bye("Literal too large");
+		if (r == ST_BAD)
 			s.bad_streak++;
-		} else {
+		else
 			s.bad_streak = 0;
-		}
 		if (r != ST_DONE)
 			reply(tag, r);
 	}

@@ -14,6 +14,7 @@ struct vmsg {
 	uint32_t flags;		/* FL_* incl. FL_RECENT */
 	uint32_t kw;
 	uint32_t gone;		/* expunged by another process, not yet told */
+	uint64_t modseq;	/* as last told to the client */
 };
 
 struct view {
@@ -33,5 +34,7 @@ struct search *search_parse(int uid_cmd, const char **code);
 int search_match(struct search *, struct folder *, struct view *, size_t i);
 /* the saved result of the last SEARCH (SEARCHRES "$"), as UIDs */
 extern struct seqset *search_saved;
+/* the program names MODSEQ: the reply gives the highest modseq found */
+int search_uses_modseq(struct search *);
 /* the highest sequence number and UID the program may name */
 void search_limits(struct search *, uint32_t maxseq, uint32_t maxuid);

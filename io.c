@@ -190,7 +190,10 @@ io_getline(char *buf, size_t max)
 		if (!toolong && len + n < max) {
 			memcpy(buf + len, ibuf + ipos, n);
 			len += n;
-		} else {
+		} else if (!toolong) {
+			/* keep what fits: the tag at least can be answered */
+			memcpy(buf + len, ibuf + ipos, max - 1 - len);
+			len = max - 1;
 			toolong = 1;
 		}
 		ipos += n;
@@ -199,8 +202,10 @@ io_getline(char *buf, size_t max)
 			break;
 		}
 	}
-	if (toolong)
+	if (toolong) {
+		buf[len] = '\0';
 		return -2;
+	}
 	if (len && buf[len - 1] == '\r')
 		len--;
 	buf[len] = '\0';

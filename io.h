@@ -37,7 +37,7 @@ int io_timedout(void);
 
 /* read one line ending in LF (CRLF or bare LF) into buf, without the line
  * end.  Returns the length, -1 on EOF or error, -2 when the line is longer
- * than max (the rest of the line is then discarded). */
+ * than max (buf then holds what fitted; the rest is discarded). */
 long io_getline(char *buf, size_t max);
 /* read exactly n bytes: 0, or -1 on EOF or error */
 int io_readn(void *, size_t);

@@ -53,7 +53,7 @@ struct mboxinfo {
 };
 
 struct mboxstatus {
-	uint32_t messages, recent, unseen, uidnext, uidvalidity;
+	uint32_t messages, recent, unseen, deleted, uidnext, uidvalidity;
 	uint64_t highestmodseq, size;	/* size: sum of RFC822.SIZE */
 };
 
@@ -72,6 +72,13 @@ int mbox_create(const char *name);	/* parents implied, as Maildir++ does */
 int mbox_delete(const char *name);
 int mbox_rename(const char *from, const char *to);	/* INBOX: moves its mail */
 int mbox_status(const char *name, struct mboxstatus *);
+/* the same without SIZE, which may have to read every message without
+ * ",W=" in its name: for STATUS and LIST-STATUS that do not ask for it */
+int mbox_status_nosize(const char *name, struct mboxstatus *);
+/* special-use attributes given by CREATE ... (USE (\Sent)), kept in the
+ * root's imapd-special-use; NULL when the folder has none */
+const char *mbox_special_use(const char *name);
+int mbox_set_special_use(const char *name, const char *use);
 
 /* subscriptions: Dovecot's "subscriptions" or Courier's
  * "courierimapsubscribed", whichever the Maildir already has */

@@ -140,14 +140,15 @@ p_begin(void)
 	if (next_line() < 0) {
 		if (perr_code)
 			return -1;
-		len = pos = 0;
+		len = strlen(line);	/* what fitted, to find the tag in */
+		pos = 0;
 		lit_at = -1;
 		return -2;
 	}
 	return 0;
 }
 
-void
+int
 p_skip(void)
 {
 	char sink[4096];
@@ -157,15 +158,16 @@ p_skip(void)
 	 * does not follow; a non-synchronizing one does and is dropped */
 	while (lit_at >= 0 && (size_t)lit_at >= pos && !lit_sync) {
 		if (lit_size > APPEND_MAX * 2)
-			break;
+			return -1;
 		for (n = lit_size; n; n -= MIN(n, sizeof(sink)))
 			if (io_readn(sink, MIN(n, sizeof(sink))) < 0)
-				return;
+				return -1;
 		if (next_line() < 0)
-			return;
+			return -1;
 	}
 	pos = len;
 	lit_at = -1;
+	return 0;
 }
 
 int

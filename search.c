@@ -17,7 +17,7 @@ enum sktype {
 	SK_ALL, SK_FLAG, SK_UNFLAG, SK_KEYWORD, SK_UNKEYWORD, SK_NEW, SK_OLD,
 	SK_RECENT, SK_SEQ, SK_UID, SK_LARGER, SK_SMALLER, SK_BEFORE, SK_ON,
 	SK_SINCE, SK_SENTBEFORE, SK_SENTON, SK_SENTSINCE, SK_HEADER, SK_BODY,
-	SK_TEXT, SK_NOT, SK_OR, SK_AND
+	SK_TEXT, SK_MODSEQ, SK_NOT, SK_OR, SK_AND
 };
 
 struct sk {
@@ -35,6 +35,7 @@ struct sk {
 struct search {
 	struct sk *root;
 	const char *charset;
+	int modseq;		/* MODSEQ was used: the reply names the highest */
 };
 
 /* the state of one message while a program runs over it */
@@ -229,6 +230,24 @@ parse_named(struct search *s, const char *w, int depth)
 			return NULL;
 		return k;
 	}
+	if (!ascii_casecmp(w, "MODSEQ")) {
+		/* MODSEQ ["/flags/name" priv|shared|all] modseq: flag
+		 * changes share one modseq per message here, so the entry
+		 * only has to be well formed */
+		k = node(SK_MODSEQ, 0);
+		if (p_sp() < 0)
+			return NULL;
+		if (p_peek() == '"') {
+			if (!p_string(NULL) || p_sp() < 0 || !(w = p_atom()) ||
+			    (ascii_casecmp(w, "priv") && ascii_casecmp(w,
+			    "shared") && ascii_casecmp(w, "all")) || p_sp() < 0)
+				return badp("Invalid MODSEQ entry");
+		}
+		if (p_number64(&k->n) < 0)
+			return NULL;
+		s->modseq = 1;
+		return k;
+	}
 	if (!ascii_casecmp(w, "NOT")) {
 		k = node(SK_NOT, 0);
 		if (p_sp() < 0 || !(k->a = parse_key(s, depth + 1)))
@@ -273,6 +292,12 @@ parse_key(struct search *s, int depth)
 	if (!(w = p_atom()))
 		return NULL;
 	return parse_named(s, w, depth);
+}
+
+int
+search_uses_modseq(struct search *s)
+{
+	return s->modseq;
 }
 
 struct search *
@@ -460,6 +485,8 @@ eval(struct sk *k, struct ctx *c)
 		if (need_info(c) < 0)
 			return 0;
 		return compare_day(k->type, local_day(c->date), k->day);
+	case SK_MODSEQ:
+		return c->k >= 0 && c->f->msgs[c->k].modseq >= k->n;
 	case SK_NOT:
 		return !eval(k->a, c);
 	case SK_OR:

@@ -60,6 +60,7 @@ static struct {
 	struct certcheck cc;
 	int loaded;		/* 1 loaded, -1 failed: tls_load runs once */
 	int low;		/* LOW_*: once the layer below fails, stop */
+	int low_errno;		/* and why, for LOW_ERR */
 } tls;
 
 static char cert_path[PATH_MAX], key_path[PATH_MAX], ca_path[PATH_MAX];
@@ -125,6 +126,30 @@ static const struct {
 	{ 71, "insufficient_security" }, { 80, "internal_error" },
 	{ 86, "inappropriate_fallback" }, { 90, "user_canceled" },
 };
+
+static const char *
+errstr(int err)
+{
+	static char msg[96];
+	const char *who;
+	size_t i;
+
+	for (i = 0; i < LEN(errors); i++)
+		if (errors[i].err == err)
+			return errors[i].msg;
+	if (err >= BR_ERR_RECV_FATAL_ALERT) {
+		who = err >= BR_ERR_SEND_FATAL_ALERT ? "sent" : "received";
+		err &= 0xff;
+		for (i = 0; i < LEN(alerts); i++)
+			if (alerts[i].alert == err)
+				break;
+		snprintf(msg, sizeof(msg), "%s alert %d (%s)", who, err,
+		    i < LEN(alerts) ? alerts[i].name : "?");
+		return msg;
+	}
+	snprintf(msg, sizeof(msg), "BearSSL error %d", err);
+	return msg;
+}
 
 /* a configured path with "~/" expanded and the environment's override
  * applied; "" when it does not fit */
@@ -556,8 +581,6 @@ cc_end_cert(const br_x509_class **ctx)
 	c->xc.vtable->end_cert(&c->xc.vtable);
 }
 
-static const char *errstr(int);
-
 static unsigned
 cc_end_chain(const br_x509_class **ctx)
 {
@@ -676,30 +699,6 @@ setup(void)
 	return 0;
 }
 
-static const char *
-errstr(int err)
-{
-	static char msg[96];
-	const char *who;
-	size_t i;
-
-	for (i = 0; i < LEN(errors); i++)
-		if (errors[i].err == err)
-			return errors[i].msg;
-	if (err >= BR_ERR_RECV_FATAL_ALERT) {
-		who = err >= BR_ERR_SEND_FATAL_ALERT ? "sent" : "received";
-		err &= 0xff;
-		for (i = 0; i < LEN(alerts); i++)
-			if (alerts[i].alert == err)
-				break;
-		snprintf(msg, sizeof(msg), "%s alert %d (%s)", who, err,
-		    i < LEN(alerts) ? alerts[i].name : "?");
-		return msg;
-	}
-	snprintf(msg, sizeof(msg), "BearSSL error %d", err);
-	return msg;
-}
-
 /* why the connection failed */
 static const char *
 failure(void)
@@ -707,7 +706,8 @@ failure(void)
 	if (tls.low == LOW_EOF)
 		return "connection closed by the client";
 	if (tls.low == LOW_ERR)
-		return io_timedout() ? "timed out" : "read or write error";
+		return io_timedout() ? "timed out" : tls.low_errno ?
+		    strerror(tls.low_errno) : "engine stalled";
 	return errstr(br_ssl_engine_last_error(&tls.sc.eng));
 }
 
@@ -724,6 +724,7 @@ send_records(void)
 		p = br_ssl_engine_sendrec_buf(eng, &len);
 		if (b->write(b, p, len) < 0) {
 			tls.low = LOW_ERR;
+			tls.low_errno = errno;
 			return -1;
 		}
 		br_ssl_engine_sendrec_ack(eng, len);
@@ -762,11 +763,13 @@ pump(unsigned want)
 		/* never wait for input with output held back */
 		if (b->flush(b) < 0) {
 			tls.low = LOW_ERR;
+			tls.low_errno = errno;
 			return -1;
 		}
 		p = br_ssl_engine_recvrec_buf(eng, &len);
 		if ((n = b->read(b, p, len)) <= 0) {
 			tls.low = n == 0 ? LOW_EOF : LOW_ERR;
+			tls.low_errno = errno;
 			return -1;
 		}
 		br_ssl_engine_recvrec_ack(eng, n);

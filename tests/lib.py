@@ -71,9 +71,11 @@ def chown_tree(path, uid, gid):
     if os.getuid() != 0:
         return
     for d, dirs, files in os.walk(path):
-        os.lchown(d, uid, gid)
-        for f in files:
-            os.lchown(os.path.join(d, f), uid, gid)
+        for p in [d] + [os.path.join(d, f) for f in files]:
+            try:
+                os.lchown(p, uid, gid)
+            except FileNotFoundError:
+                pass    # renamed or removed by a running imapd
 
 
 def make_hash(password, method=None):
@@ -158,7 +160,9 @@ class Env:
         letters, the way a delivery agent or mbsync would; returns its path"""
         if isinstance(data, str):
             data = data.encode()
-        path = self.make_folder(folder)
+        path = self.folder_path(folder)
+        if not os.path.isdir(os.path.join(path, "tmp")):
+            self.make_folder(folder)
         self._seq += 1
         base = "%d.M%dP%dQ%d.testhost" % (time.time(), self._seq,
                                           os.getpid(), self._seq)
@@ -674,3 +678,11 @@ def maildir_files(path):
             base, _, info = f.partition(":")
             out[base] = info if sub == "cur" else None
     return out
+
+
+def item(d, prefix):
+    """the value of the one FETCH item whose name starts with prefix
+    (BODY[HEADER.FIELDS comes back with the field names echoed)"""
+    keys = [k for k in d if k.startswith(prefix.upper())]
+    assert len(keys) == 1, (prefix, list(d))
+    return d[keys[0]]
