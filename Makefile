@@ -67,13 +67,22 @@ FUZZFLAGS = -std=c99 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-re
 fuzz/fuzz_mime: fuzz/fuzz_mime.c mime.c util.c mime.h util.h
 	$(FUZZCC) $(CPPFLAGS) $(FUZZFLAGS) -o $@ fuzz/fuzz_mime.c mime.c util.c
 
-fuzz: fuzz/fuzz_mime
+# the command and SEARCH parsers, fed a client's byte stream
+fuzz/fuzz_parse: fuzz/fuzz_parse.c parse.c io.c util.c search.c maildir.c mime.c $(HDR)
+	$(FUZZCC) $(CPPFLAGS) $(FUZZFLAGS) -o $@ fuzz/fuzz_parse.c parse.c io.c \
+	    util.c search.c maildir.c mime.c
+
+fuzz: fuzz/fuzz_mime fuzz/fuzz_parse
 	d=$$(mktemp -d) && cp -R ../shared/corpus/. $$d/ && \
 	./fuzz/fuzz_mime -max_total_time=$(FUZZTIME) -timeout=10 \
 	    -artifact_prefix=fuzz/regress/ $$d fuzz/regress; \
+	rc=$$?; rm -rf $$d; [ $$rc -eq 0 ] || exit $$rc; \
+	d=$$(mktemp -d) && cp fuzz/seeds/* $$d/ && \
+	./fuzz/fuzz_parse -max_total_time=$(FUZZTIME) -timeout=10 \
+	    -artifact_prefix=fuzz/regress-parse/ $$d fuzz/regress-parse; \
 	rc=$$?; rm -rf $$d; exit $$rc
 
 clean:
-	rm -f imapd $(OBJ) fuzz/*.o fuzz/fuzz_mime
+	rm -f imapd $(OBJ) fuzz/*.o fuzz/fuzz_mime fuzz/fuzz_parse
 
 .PHONY: all deps check check-asan run install uninstall clean fuzz

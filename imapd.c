@@ -263,6 +263,8 @@ capabilities(struct buf *b)
 			buf_adds(b, " STARTTLS");
 		if (s.secure)
 			buf_adds(b, " AUTH=PLAIN");
+		if (s.tls && tls_client_verified())
+			buf_adds(b, " AUTH=EXTERNAL");
 		else
 			buf_adds(b, " LOGINDISABLED");
 		return;
@@ -831,6 +833,54 @@ b64decode(char *s)
 	return o;
 }
 
+/* read a SASL response: the initial one on the command line (SASL-IR),
+ * or one line after an empty challenge; decoded in place */
+static long
+sasl_response(char *line, size_t size, char **resp)
+{
+	long n;
+
+	if (p_char(' ')) {
+		if (!(*resp = p_atom()) || p_end() < 0)
+			return -1;
+		if (!strcmp(*resp, "="))
+			(*resp)[0] = '\0';
+	} else {
+		if (p_end() < 0)
+			return -1;
+		io_puts("+ \r\n");
+		if ((n = io_getline(line, size)) < 0)
+			return bad("Invalid authentication response"), -1;
+		if (!strcmp(line, "*"))
+			return bad("Authentication cancelled"), -1;
+		*resp = line;
+	}
+	if ((n = b64decode(*resp)) < 0)
+		return bad("Invalid base64"), -1;
+	(*resp)[n] = '\0';	/* decoding only shrinks */
+	return n;
+}
+
+/* EXTERNAL: the client certificate chained to the configured client CA
+ * is the credential (RFC 4422 appendix A) */
+static int
+auth_external(void)
+{
+	char line[1024], *resp;
+	long n;
+
+	if ((n = sasl_response(line, sizeof(line), &resp)) < 0)
+		return ST_BAD;
+	if (!s.tls || !tls_client_verified())
+		return no("AUTHENTICATIONFAILED", "No verified client "
+		    "certificate");
+	if (n && (memchr(resp, '\0', n) || strcmp(resp, s.user)))
+		return no("AUTHORIZATIONFAILED", "Cannot act as another user");
+	logmsg(LOG_INFO, "login user=%s from=%s (certificate)", s.user,
+	    s.remote);
+	return logged_in();
+}
+
 static int
 cmd_authenticate(const char *tag, int uid)
 {
@@ -840,27 +890,14 @@ cmd_authenticate(const char *tag, int uid)
 
 	if (p_sp() < 0 || !(mech = p_atom()))
 		return ST_BAD;
+	if (!ascii_casecmp(mech, "EXTERNAL"))
+		return auth_external();
 	if (ascii_casecmp(mech, "PLAIN"))
 		return no("CANNOT", "Unsupported authentication mechanism");
 	if (!s.secure)
 		return no("PRIVACYREQUIRED", "Use STARTTLS before AUTHENTICATE");
-	if (p_char(' ')) {
-		if (!(resp = p_atom()) || p_end() < 0)
-			return ST_BAD;
-		if (!strcmp(resp, "="))
-			resp[0] = '\0';
-	} else {
-		if (p_end() < 0)
-			return ST_BAD;
-		io_puts("+ \r\n");
-		if ((n = io_getline(line, sizeof(line))) < 0)
-			return bad("Invalid authentication response");
-		if (!strcmp(line, "*"))
-			return bad("Authentication cancelled");
-		resp = line;
-	}
-	if ((n = b64decode(resp)) < 0)
-		return bad("Invalid base64");
+	if ((n = sasl_response(line, sizeof(line), &resp)) < 0)
+		return ST_BAD;
 	/* authzid NUL authcid NUL password */
 	authz = resp;
 	end = resp + n;

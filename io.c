@@ -101,6 +101,8 @@ io_init(int rfd, int wfd)
 	plain.rfd = rfd;
 	plain.wfd = wfd;
 	top = &plain.l;
+	ipos = ilen = olen = 0;
+	dirty = timed_out = 0;
 }
 
 void

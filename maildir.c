@@ -517,6 +517,9 @@ entry_folder(const struct dirent *d)
 
 	if (d->d_name[0] != '.' || !mbox_valid(name) || is_inbox(name))
 		return NULL;
+	/* ".inbox.x" would be listed under a name that opens ".INBOX.x" */
+	if (!ascii_ncasecmp(name, "INBOX.", 6) && strncmp(name, "INBOX.", 6))
+		return NULL;
 	if (d->d_type != DT_DIR) {
 		if (d->d_type != DT_UNKNOWN && d->d_type != DT_LNK)
 			return NULL;
@@ -1498,7 +1501,7 @@ hist_merge(struct folder *f)
 	size_t i, o;
 	long j;
 
-	if (st->expsorted)
+	if (st->expsorted || !st->nexp)
 		return;
 	qsort(r, st->nexp, sizeof(*r), range_cmp);
 	for (i = o = 0; i < st->nexp; i++) {
@@ -2210,7 +2213,8 @@ adopt_read(const char *dir, struct adopt *a)
 		if (uid >= a->uidnext)
 			a->uidnext = uid + 1;
 	}
-	qsort(a->v, a->n, sizeof(*a->v), adopted_cmp);
+	if (a->n)
+		qsort(a->v, a->n, sizeof(*a->v), adopted_cmp);
 	logmsg(LOG_INFO, "%s: adopting UIDs of %s", dir, path);
 	return 0;
 bad:

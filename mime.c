@@ -31,7 +31,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "mime.h"
 #include "util.h"
@@ -41,6 +43,7 @@
 #define PARAMS_MAX	64	/* parameters kept from one header field */
 #define SECTION_DEPTH	64	/* part numbers in a section */
 #define CHUNK		8192	/* decoding and conversion step */
+#define DROP_STEP	(1 << 20)	/* scans give back pages this often */
 
 enum { LEAF, MULTI, MESSAGE };
 
@@ -156,6 +159,9 @@ struct conv {
 
 static const char lit_crlf[] = "\r\n";
 
+/* messages are read-only file mappings (mime_filemap) */
+static int filemap;
+
 static int
 lower(int c)
 {
@@ -212,19 +218,48 @@ blankline(const char *p, size_t n, size_t i)
 	return 0;
 }
 
+void
+mime_filemap(int on)
+{
+	filemap = on;
+}
+
+/* Give back the whole pages of [from, to), part of a file mapping a scan
+ * has passed: they are read from the file again when needed, and a scan
+ * of a large message does not leave all of it resident.  Scans call it
+ * every DROP_STEP octets. */
+static void
+drop(const char *from, const char *to)
+{
+	uintptr_t pg, a, b;
+
+	if (!filemap)
+		return;
+	pg = sysconf(_SC_PAGESIZE);
+	a = ((uintptr_t)from + pg - 1) & ~(pg - 1);
+	b = (uintptr_t)to & ~(pg - 1);
+	if (b > a)
+		madvise((void *)a, b - a, MADV_DONTNEED);
+}
+
 /* ---- CRLF form ------------------------------------------------------ */
 
 uint64_t
 mime_crlf_size(const char *p, size_t n)
 {
-	const char *s = p, *e = p + n, *q;
+	const char *s = p, *e = p + n, *q, *mark = p;
 	uint64_t size = n;
 
 	while (s < e && (q = memchr(s, '\n', e - s))) {
 		if (q == p || q[-1] != '\r')
 			size++;
 		s = q + 1;
+		if (s - mark >= DROP_STEP) {
+			drop(mark, s);
+			mark = s;
+		}
 	}
+	drop(mark, e);
 	return size;
 }
 
@@ -281,7 +316,7 @@ find(const char *s, const char *e, int c)
 static void
 crlf_put(const char *p, size_t n, struct clip *c, int text)
 {
-	const char *run = p, *e = p + n, *q, *z;
+	const char *run = p, *e = p + n, *q, *z, *mark = p;
 
 	q = find(p, e, '\n');
 	z = text ? find(p, e, '\0') : e;
@@ -301,8 +336,13 @@ crlf_put(const char *p, size_t n, struct clip *c, int text)
 			run = q + 1;
 		}
 		q = find(q + 1, e, '\n');
+		if (run - mark >= DROP_STEP) {
+			drop(mark, run);
+			mark = run;
+		}
 	}
 	clip_put(c, run, e - run);
+	drop(mark, c->done ? run : e);
 }
 
 void
@@ -319,13 +359,18 @@ mime_crlf_write(const char *p, size_t n, uint64_t from, uint64_t count,
 static uint64_t
 countlines(const char *p, size_t n)
 {
-	const char *s = p, *e = p + n, *q;
+	const char *s = p, *e = p + n, *q, *mark = p;
 	uint64_t lines = 0;
 
 	while (s < e && (q = memchr(s, '\n', e - s))) {
 		lines++;
 		s = q + 1;
+		if (s - mark >= DROP_STEP) {
+			drop(mark, s);
+			mark = s;
+		}
 	}
+	drop(mark, e);
 	return lines;
 }
 
@@ -833,14 +878,21 @@ boundary(const struct tree *t, size_t i, int *close)
 static size_t
 find_boundary(const struct tree *t, size_t i)
 {
+	size_t mark = i;
 	int close;
 
 	if (!t->nb)
 		return t->n;
-	for (; i < t->n; i = nextline(t->p, t->n, i))
+	for (; i < t->n; i = nextline(t->p, t->n, i)) {
 		if (t->p[i] == '-' && boundary(t, i, &close) >= 0)
-			return i;
-	return t->n;
+			break;
+		if (i - mark >= DROP_STEP) {
+			drop(t->p + mark, t->p + i);
+			mark = i;
+		}
+	}
+	drop(t->p + mark, t->p + i);
+	return i;
 }
 
 /* the end of a body that stops at the boundary line at k: the line end
@@ -1744,6 +1796,8 @@ b64_decode(const char *s, size_t n, struct dec *d)
 	for (i = 0; i < n; i++) {
 		if ((i & 0xfff) == 0 && dec_stopped(d))
 			return;
+		if (i && (i % DROP_STEP) == 0)
+			drop(s + i - DROP_STEP, s + i);
 		if (s[i] == '=') {
 			if (k == 2)
 				dec_putc(d, acc >> 4);
@@ -1793,10 +1847,14 @@ hexval(int c)
 static void
 qp_decode(const char *s, size_t n, struct dec *d)
 {
-	size_t i = 0, e, next, k;
+	size_t i = 0, e, next, k, mark = 0;
 	int soft, h1, h2;
 
 	while (i < n && !dec_stopped(d)) {
+		if (i - mark >= DROP_STEP) {
+			drop(s + mark, s + i);
+			mark = i;
+		}
 		next = nextline(s, n, i);
 		e = next;
 		if (e > i && s[e - 1] == '\n')
@@ -2581,7 +2639,7 @@ match_part(struct match *m, const struct tree *t, const struct part *pt)
 	struct conv cv;
 	struct dec *d;
 	struct buf cte = { 0 };
-	size_t cslen;
+	size_t cslen, s, step;
 	int kind;
 	const char *cs;
 	char csname[64] = "";
@@ -2615,7 +2673,11 @@ match_part(struct match *m, const struct tree *t, const struct part *pt)
 	else if (kind == SEG_QP)
 		qp_decode(t->p + pt->body, pt->end - pt->body, d);
 	else
-		conv_emit(&cv, t->p + pt->body, pt->end - pt->body);
+		for (s = pt->body; s < pt->end && !m->found; s += step) {
+			step = MIN(pt->end - s, DROP_STEP);
+			conv_emit(&cv, t->p + s, step);
+			drop(t->p + s, t->p + s + step);
+		}
 	free(d);
 	if (cv.cd != (iconv_t)-1)
 		iconv_close(cv.cd);

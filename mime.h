@@ -54,3 +54,10 @@ int mime_match_body(const char *p, size_t n, const char *needle,
 time_t mime_sentday(const char *p, size_t n);
 /* convert s from charset to UTF-8; -1 for an unknown charset */
 int mime_to_utf8(struct buf *, const char *charset, const char *s, size_t n);
+
+/* Set when every message handed to these functions is a read-only file
+ * mapping (mmap PROT_READ of the message file): long scans then give back
+ * the pages they have passed (MADV_DONTNEED), so FETCH or SEARCH of a
+ * 50 MB message does not keep 50 MB resident.  Off by default; never set
+ * it when a message may be in ordinary memory. */
+void mime_filemap(int);

@@ -195,6 +195,14 @@ tls_available(void)
 	return *c && *k && access(c, R_OK) == 0 && access(k, R_OK) == 0;
 }
 
+static void
+wipe_free(void *p, size_t n)
+{
+	if (p)
+		explicit_bzero(p, n);
+	free(p);
+}
+
 /* the whole file plus a final newline (the PEM decoder needs a line end
  * after the last line, which some files lack), or NULL with errno set */
 static unsigned char *
@@ -203,7 +211,7 @@ readfile(const char *path, size_t *len)
 	struct stat st;
 	unsigned char *p;
 	size_t n = 0, cap;
-	ssize_t r;
+	ssize_t r = 0;
 	int fd, saved;
 
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
@@ -224,28 +232,21 @@ readfile(const char *path, size_t *len)
 	while (n < cap && (r = read(fd, p + n, cap - n)) != 0) {
 		if (r < 0 && errno == EINTR)
 			continue;
-		if (r < 0) {
-			saved = errno;
-			close(fd);
-			explicit_bzero(p, cap + 1);
-			free(p);
-			errno = saved;
-			return NULL;
-		}
+		if (r < 0)
+			break;
 		n += r;
 	}
+	saved = n < cap && r < 0 ? errno : EAGAIN;
 	close(fd);
+	if (n == cap || r < 0) {
+		/* a read error, or the file is being rewritten */
+		wipe_free(p, cap + 1);
+		errno = saved;
+		return NULL;
+	}
 	p[n++] = '\n';
 	*len = n;
 	return p;
-}
-
-static void
-wipe_free(void *p, size_t n)
-{
-	if (p)
-		explicit_bzero(p, n);
-	free(p);
 }
 
 static void
@@ -758,6 +759,7 @@ pump(unsigned want)
 		 * rather than spin */
 		if (!(st & BR_SSL_RECVREC)) {
 			tls.low = LOW_ERR;
+			tls.low_errno = 0;
 			return -1;
 		}
 		/* never wait for input with output held back */

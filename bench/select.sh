@@ -41,6 +41,10 @@ for i in range(n):
         path = os.path.join(md, "cur", base + (":2,S" if i % 3 else ":2,"))
     with open(path, "wb") as f:
         f.write(data)
+# a Maildir that has settled: nothing changed in the last minute
+t = os.path.getmtime(md) - 60
+for d in ("cur", "new"):
+    os.utime(os.path.join(md, d), (t, t))
 EOF
 
 as_user=""

@@ -1482,3 +1482,46 @@ def test_move(env):
     s.ok("NOOP")
     assert status_items(s.ok("STATUS Dest (MESSAGES)"))["MESSAGES"] == 3
     assert len(maildir_files(env.maildir)) == 2
+
+
+def test_pipelined_commands(env):
+    env.deliver(make_msg("p1"), flags="S")
+    s = env.session()
+    s.send("p1 NOOP\r\np2 SELECT INBOX\r\np3 FETCH 1 (FLAGS)\r\n"
+           "p4 STORE 1 +FLAGS (\\Flagged)\r\np5 FETCH 1 FLAGS\r\n"
+           "p6 LOGOUT\r\n")
+    tags = []
+    out = []
+    for _ in range(60):
+        try:
+            ln = s.line()
+        except EOFError:
+            break
+        out.append(ln)
+        if re.match(rb"p\d ", ln):
+            tags.append(ln.split()[0:2])
+    assert tags == [[b"p%d" % i, b"OK"] for i in range(1, 7)], out
+    d = fetches(out)
+    assert flags(d[1]["FLAGS"]) == {"\\Seen", "\\Flagged"}, out
+    assert any(x.startswith(b"* BYE") for x in out), out
+
+
+def test_flags_case_insensitive(env):
+    s, msgs, uids = three(env)
+    d = fetches(s.ok("STORE 3 +FLAGS (\\SEEN \\flagged)"))
+    assert flags(d[3]["FLAGS"]) == {"\\Seen", "\\Flagged"}, d
+    assert search_result(s.ok("SEARCH seen flagged")) == [3]
+
+
+def test_append_interrupted_leaves_nothing(env):
+    s = env.session()
+    tag = s.tag()
+    s.send("%s APPEND INBOX {5000}\r\n" % tag)
+    assert s.line().startswith(b"+")
+    s.send(b"Subject: half\r\n\r\n" + b"x" * 1000)
+    s.close()
+    assert s.p.returncode is not None
+    s2 = env.session()
+    assert status_items(s2.ok("STATUS INBOX (MESSAGES)"))["MESSAGES"] == 0
+    assert maildir_files(env.maildir) == {}
+    assert os.listdir(os.path.join(env.maildir, "tmp")) == []

@@ -1,0 +1,91 @@
+/* fuzz_parse.c: libFuzzer target for the command parser (parse.c) and
+ * the SEARCH program parser (search.c).  The input is the client's byte
+ * stream; each command is taken apart token by token the way the
+ * handlers do. */
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "../imapd.h"
+#include "../io.h"
+#include "../parse.h"
+#include "../util.h"
+
+static int
+token(void)
+{
+	struct seqset set;
+	long long t, d;
+	uint32_t n;
+	size_t len;
+	int c = p_peek();
+
+	if (c == '(' || c == ')' || c == ' ')
+		return p_char(c) ? 0 : -1;
+	if (c == '"' || c == '{')
+		return p_astring(&len) ? 0 : -1;
+	if (c == '*' || c == '$')
+		return p_seqset(&set);
+	if (c >= '0' && c <= '9') {
+		if (p_seqset(&set) == 0) {
+			seq_resolve(&set, 100);
+			return seq_has(&set, 7) >= 0 ? 0 : -1;
+		}
+		return p_number(&n);
+	}
+	if (c == '\\')
+		return p_flag() ? 0 : -1;
+	if (c == '-' && p_datetime(&t) < 0)
+		return p_date(&d);
+	return p_fetchatt() ? 0 : -1;
+}
+
+static void
+command(void)
+{
+	const char *code;
+	struct search *s;
+	char *w;
+	int i;
+
+	if (!p_tag() || p_sp() < 0 || !(w = p_atom()))
+		return;
+	if (!ascii_casecmp(w, "SEARCH")) {
+		if (p_sp() == 0 && (s = search_parse(0, &code)))
+			search_limits(s, 50, 500);
+		return;
+	}
+	for (i = 0; i < 200 && p_peek() != -1; i++)
+		if (token() < 0)
+			return;
+	p_end();
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	int fd, out, i;
+
+	if ((fd = memfd_create("in", 0)) < 0)
+		return 0;
+	if (write(fd, data, size) != (ssize_t)size ||
+	    lseek(fd, 0, SEEK_SET) != 0 ||
+	    (out = open("/dev/null", O_WRONLY)) < 0) {
+		close(fd);
+		return 0;
+	}
+	io_init(fd, out);
+	for (i = 0; i < 64 && p_begin() != -1; i++) {
+		command();
+		if (p_skip() < 0)
+			break;
+	}
+	io_flush();
+	close(out);
+	close(fd);
+	return 0;
+}
