@@ -15,8 +15,9 @@ ZCPPFLAGS = -DWITH_ZLIB
 ZLIBS = -lz
 
 SRC = imapd.c parse.c io.c util.c auth.c search.c maildir.c mime.c tls.c \
-      compress.c mutf7.c
-HDR = util.h io.h parse.h imapd.h maildir.h mime.h tls.h compress.h mutf7.h config.h
+      compress.c mutf7.c sort.c
+HDR = util.h io.h parse.h imapd.h maildir.h mime.h tls.h compress.h mutf7.h \
+      sort.h config.h
 OBJ = $(SRC:.c=.o)
 
 all: imapd

@@ -20,6 +20,7 @@ struct zlayer {
 	unsigned char ibuf[ZBUF];	/* compressed input from below */
 	unsigned char obuf[ZBUF];	/* compressed output for below */
 	int eof;
+	int dirty;			/* written since the last flush */
 };
 
 static ssize_t
@@ -83,6 +84,7 @@ z_write(struct layer *l, const void *p, size_t n)
 
 	z->out.next_in = (unsigned char *)p;
 	z->out.avail_in = n;
+	z->dirty |= n > 0;
 	if (z_pump(z, Z_NO_FLUSH) < 0)
 		return -1;
 	return n;
@@ -93,9 +95,13 @@ z_flush(struct layer *l)
 {
 	struct zlayer *z = (struct zlayer *)l;
 
-	z->out.avail_in = 0;
-	if (z_pump(z, Z_SYNC_FLUSH) < 0)
-		return -1;
+	/* an empty sync block confuses some clients, and costs a packet */
+	if (z->dirty) {
+		z->out.avail_in = 0;
+		if (z_pump(z, Z_SYNC_FLUSH) < 0)
+			return -1;
+		z->dirty = 0;
+	}
 	return l->below->flush(l->below);
 }
 

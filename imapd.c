@@ -3,6 +3,7 @@
  * lives in maildir.c, message content in mime.c, TLS in tls.c. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 
@@ -38,7 +39,7 @@ enum {
 };
 
 /* what a handler hands back to the one place that answers the client */
-enum { ST_OK, ST_NO, ST_BAD, ST_DONE };
+enum { ST_OK, ST_NO, ST_BAD, ST_DONE, ST_LOST };
 
 struct cmd {
 	const char *name;
@@ -263,10 +264,10 @@ capabilities(struct buf *b)
 			buf_adds(b, " STARTTLS");
 		if (s.secure)
 			buf_adds(b, " AUTH=PLAIN");
-		if (s.tls && tls_client_verified())
-			buf_adds(b, " AUTH=EXTERNAL");
 		else
 			buf_adds(b, " LOGINDISABLED");
+		if (s.tls && tls_client_verified())
+			buf_adds(b, " AUTH=EXTERNAL");
 		return;
 	}
 	buf_printf(b, " APPENDLIMIT=%llu", (unsigned long long)APPEND_MAX);
@@ -405,13 +406,14 @@ view_free(void)
 }
 
 static void
-print_flags_fetch(size_t i, int with_uid)
+print_flags_fetch(size_t i)
 {
 	struct buf b = { 0 };
 
 	io_printf("* %zu FETCH (", i + 1);
-	if (with_uid || s.qresync || s.rev2)
-		io_printf("UID %u ", s.v.m[i].uid);
+	/* UID is always there: IMAP4rev2 and QRESYNC require it, and
+	 * every other client can use it */
+	io_printf("UID %u ", s.v.m[i].uid);
 	flag_list(&b, s.v.m[i].flags, s.v.m[i].kw);
 	io_printf("FLAGS %s", b.p);
 	if (s.condstore)
@@ -471,7 +473,7 @@ view_update(int expunge)
 			s.v.m[i].kw = f->msgs[j].kw;
 			s.v.m[i].modseq = f->msgs[j].modseq;
 			s.v.m[o] = s.v.m[i];
-			print_flags_fetch(o, 0);
+			print_flags_fetch(o);
 			o++;
 			continue;
 		}
@@ -500,11 +502,17 @@ view_update(int expunge)
 static void
 view_sync(int expunge)
 {
+	uint32_t uidvalidity = s.f.uidvalidity;
+
 	if (s.state != S_SELECTED)
 		return;
 	if (folder_sync(&s.f) < 0)
 		logmsg(LOG_ERR, "sync of %s failed: %s", s.f.name,
 		    strerror(errno));
+	/* only when the UID list was removed by hand: the client's UIDs
+	 * mean nothing any more, and it must start over */
+	if (s.f.uidvalidity != uidvalidity)
+		bye("UIDVALIDITY changed: please reconnect");
 	view_update(expunge);
 }
 
@@ -930,7 +938,7 @@ cmd_starttls(const char *tag, int uid)
 		return ST_BAD;
 	if (s.tls)
 		return bad("TLS is already active");
-	if (!tls_available())
+	if (!tls_available() || tls_load() < 0)
 		return no("UNAVAILABLE", "TLS is not configured");
 	io_printf("%s OK Begin TLS negotiation now\r\n", tag);
 	io_flush();
@@ -955,7 +963,7 @@ cmd_compress(const char *tag, int uid)
 	if (p_sp() < 0 || !(mech = p_atom()) || p_end() < 0)
 		return ST_BAD;
 	if (ascii_casecmp(mech, "DEFLATE") || !compress_available())
-		return no("CANNOT", "Unknown compression mechanism");
+		return bad("Unknown compression mechanism");
 	if (s.compress)
 		return no("COMPRESSIONACTIVE", "Compression is already active");
 	if (!(l = compress_start()))
@@ -1169,7 +1177,7 @@ qresync_changes(struct qresync *q)
 			continue;
 		if (q->has_known && !seq_has(&q->known, s.v.m[i].uid))
 			continue;
-		print_flags_fetch(i, 1);
+		print_flags_fetch(i);
 	}
 }
 
@@ -1219,7 +1227,8 @@ do_select(int readonly)
 	if (p_end() < 0)
 		return ST_BAD;
 	close_folder();
-	if (was_selected && (s.qresync || s.rev2))
+	/* RFC 7162 3.2.11: a CONDSTORE server says so, enabled or not */
+	if (was_selected)
 		io_puts("* OK [CLOSED] Previous mailbox closed\r\n");
 	if (condstore)
 		s.condstore = 1;
@@ -1525,6 +1534,15 @@ status_line(const char *name, const struct mboxstatus *st, int items)
 	io_puts(")\r\n");
 }
 
+/* SIZE makes the store read messages whose size it does not know */
+static int
+mailbox_status(const char *name, struct mboxstatus *st, int items)
+{
+	if (items & ST_SIZE)
+		return mbox_status(name, st);
+	return mbox_status_nosize(name, st);
+}
+
 /* the special-use attribute of a folder, or NULL */
 static const char *
 special_use_of(const char *name)
@@ -1687,7 +1705,7 @@ list_one(struct listctx *c, const char *name, int noselect,
 	io_puts("\r\n");
 	buf_free(&a);
 	if ((c->opt & LR_STATUS) && exists && !noselect &&
-	    mbox_status(name, &st) == 0)
+	    mailbox_status(name, &st, c->items) == 0)
 		status_line(name, &st, c->items);
 }
 
@@ -1836,7 +1854,7 @@ cmd_status(const char *tag, int uid)
 	if (p_sp() < 0 || !(name = mailbox_arg()) || p_sp() < 0 ||
 	    (r = status_items(&items)) != ST_OK || p_end() < 0)
 		return ST_BAD;
-	if (mbox_status(name, &st) < 0)
+	if (mailbox_status(name, &st, items) < 0)
 		return no_errno(name);
 	status_line(name, &st, items);
 	return ok(NULL, "STATUS completed");
@@ -1929,7 +1947,7 @@ append_one(const char *name, struct appendmsg *m)
 		return ST_BAD;
 	}
 	if ((r = append_data(m->a, size)) == -2)
-		exit(0);
+		return ST_LOST;
 	if (p_literal_done() < 0)
 		return ST_BAD;
 	if (r < 0)
@@ -1973,6 +1991,8 @@ cmd_append(const char *tag, int uid)
 			r = no_errno("APPEND");
 	}
 	free(m);
+	if (r == ST_LOST)
+		exit(0);	/* the client went away mid-message */
 	if (r != ST_OK)
 		return r;
 	buf_printf(&b, "APPENDUID %u ", uidv);
@@ -1994,11 +2014,12 @@ cmd_check(const char *tag, int uid)
 
 /* remove the \Deleted messages (of set, when given) from the store */
 static int
-expunge(struct seqset *uids)
+expunge(struct seqset *uids, size_t *n)
 {
 	size_t i;
 	int failed = 0;
 
+	*n = 0;
 	if (s.readonly)
 		return no("READ-ONLY", "Mailbox is read-only");
 	folder_sync(&s.f);
@@ -2007,7 +2028,9 @@ expunge(struct seqset *uids)
 			continue;
 		if (uids && !seq_has(uids, s.f.msgs[i].uid))
 			continue;
-		if (folder_expunge(&s.f, i) < 0 && errno != ENOENT)
+		if (folder_expunge(&s.f, i) == 0)
+			(*n)++;
+		else if (errno != ENOENT)
 			failed = errno;
 	}
 	if (failed) {
@@ -2021,6 +2044,7 @@ static int
 cmd_expunge(const char *tag, int uid)
 {
 	struct seqset set;
+	size_t n;
 	int r;
 
 	if (uid) {
@@ -2032,18 +2056,26 @@ cmd_expunge(const char *tag, int uid)
 	} else if (p_end() < 0) {
 		return ST_BAD;
 	}
-	if ((r = expunge(uid ? &set : NULL)) != ST_OK)
+	if ((r = expunge(uid ? &set : NULL, &n)) != ST_OK)
 		return r;
+	/* RFC 7162 3.2.7: with QRESYNC the new HIGHESTMODSEQ comes along */
+	if (n && s.qresync) {
+		view_sync(1);
+		return ok(set_code("HIGHESTMODSEQ %llu",
+		    (unsigned long long)s.f.highestmodseq), "EXPUNGE completed");
+	}
 	return ok(NULL, "EXPUNGE completed");
 }
 
 static int
 cmd_close(const char *tag, int uid)
 {
+	size_t n;
+
 	if (p_end() < 0)
 		return ST_BAD;
 	if (!s.readonly)
-		expunge(NULL);
+		expunge(NULL, &n);
 	close_folder();
 	return ok(NULL, "CLOSE completed");
 }
@@ -2231,13 +2263,10 @@ cmd_store(const char *tag, int uid)
 		m->kw = nkw;
 		m->modseq = s.f.msgs[k].modseq;
 		if (!silent)
-			print_flags_fetch(vi[i], uid);
-		else if (unchanged != UINT64_MAX && uid)
+			print_flags_fetch(vi[i]);
+		else if (unchanged != UINT64_MAX)
 			io_printf("* %zu FETCH (UID %u MODSEQ (%llu))\r\n",
 			    vi[i] + 1, m->uid, (unsigned long long)m->modseq);
-		else if (unchanged != UINT64_MAX)
-			io_printf("* %zu FETCH (MODSEQ (%llu))\r\n", vi[i] + 1,
-			    (unsigned long long)m->modseq);
 	}
 	if (modified.len) {
 		set_code("MODIFIED %s", modified.p);
@@ -2273,6 +2302,7 @@ struct fetchreq {
 	int seen;		/* the request sets \Seen */
 	int flags;		/* FLAGS was asked for */
 	int modseq;		/* MODSEQ was asked for */
+	int uid;		/* UID FETCH: UID is already the first item */
 	uint64_t changedsince;	/* CHANGEDSINCE: only messages changed since */
 	int vanished;		/* ... and VANISHED (EARLIER) for expunged */
 };
@@ -2388,8 +2418,10 @@ fetch_att(struct fetchreq *r, char *t)
 {
 	if (strchr(t, '['))
 		return att_section(r, t);
-	if (!ascii_casecmp(t, "UID"))
-		att_add(r, FA_UID, "UID");
+	if (!ascii_casecmp(t, "UID")) {
+		if (!r->uid)
+			att_add(r, FA_UID, "UID");
+	}
 	else if (!ascii_casecmp(t, "FLAGS"))
 		att_add(r, FA_FLAGS, "FLAGS");
 	else if (!ascii_casecmp(t, "INTERNALDATE"))
@@ -2443,6 +2475,7 @@ fetch_parse(struct fetchreq *r, int uid)
 	memset(r, 0, sizeof(*r));
 	if (uid)
 		att_add(r, FA_UID, "UID");
+	r->uid = uid;
 	if (!p_char('(')) {
 		if (!(t = p_fetchatt()))
 			return ST_BAD;
@@ -2830,6 +2863,11 @@ cmd_idle(const char *tag, int uid)
 
 	if (p_end() < 0)
 		return ST_BAD;
+	/* watch first, then look: what lands in between is seen either way */
+	if (s.state == S_SELECTED) {
+		folder_watchfd(&s.f);
+		view_sync(1);
+	}
 	io_puts("+ idling\r\n");
 	io_flush();
 	start = now = time(NULL);
@@ -3036,6 +3074,7 @@ static void
 setup(void)
 {
 	struct passwd *pw;
+	int one = 1;
 
 	if (geteuid() == 0 || getuid() == 0)
 		die("refusing to run as root: start imapd as the mail user");
@@ -3050,6 +3089,9 @@ setup(void)
 		die("cannot find the name of uid %ld", (long)getuid());
 	find_remote();
 	umask(077);
+	/* responses are whole when flushed: send them at once (fails
+	 * harmlessly when fd 1 is a pipe) */
+	setsockopt(1, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
 static void
@@ -3101,6 +3143,7 @@ main(int argc, char *argv[])
 	if (optind != argc || (tls && s.preauth))
 		usage();
 	setup();
+	mime_filemap(1);	/* messages are read through file mappings */
 	io_init(0, 1);
 	io_timeout(TIMEOUT_PREAUTH * 1000);
 	s.state = S_NOAUTH;

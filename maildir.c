@@ -7,7 +7,7 @@
  * Each folder has a UID list, "imapd-uidlist": a header line
  *	imapd-uidlist 1 V<uidvalidity> N<uidnext> M<highestmodseq> H<floor>
  * then records appended one line each:
- *	<uid> <modseq> <cur/name:2,flags>	message (later ones supersede)
+ *	<uid> <modseq> <cur/name:2,flags>	a message (the last one wins)
  *	E <uid>[-<uid>] <modseq>		expunged at modseq
  * Readers take no lock and ignore an unterminated last line.  Writers hold
  * an exclusive flock on "imapd-uidlist.lock", read what others appended,
@@ -50,18 +50,18 @@
 #define SUBS_CFILE	"courierimapsubscribed"
 #define SUBS_V2_HEADER	"V\t2\n\n"
 #define UIDV_FILE	"imapd-uidvalidity"
-#define TRASH_PREFIX	"..imapd-trash."	/* never a valid folder name */
+#define TRASH_PREFIX	"..imapd-trash."	/* never a folder name */
 #define FOLDER_MARKER	"maildirfolder"
 #define SPECIAL_USE	"imapd-special-use"
 
-#define LOCK_TIMEOUT_MS	30000	/* give up on a lock held this long */
-#define RESCAN_WINDOW	2	/* s: a directory this fresh may change unseen */
-#define TMP_MAX_AGE	(36 * 3600)	/* Maildir spec: stale tmp/ files */
+#define LOCK_TIMEOUT_MS	30000	/* give up on a lock held so long */
+#define RESCAN_WINDOW	2	/* s: fresh mtimes may hide changes */
+#define TMP_MAX_AGE	(36 * 3600)	/* Maildir: stale tmp/ files */
 #define COMPACT_MIN	64	/* dead records worth a rewrite */
-#define REC_MAX		1024	/* longest line of the UID list we write */
+#define REC_MAX		1024	/* longest line of a UID list */
 
 #define FL_SYSTEM	0x3fU	/* flags stored as info letters */
-#define FL_GONE		(1U << 31)	/* expunge seen; dropped at compaction */
+#define FL_GONE		(1U << 31)	/* until msgs_compact */
 
 static const char sysletters[] = "DFPRST";	/* bit i = letter i */
 
@@ -78,7 +78,7 @@ struct vsize {
 };
 
 struct store_state {
-	struct timespec mt_new, mt_cur;	/* directory mtimes at the last scan */
+	struct timespec mt_new, mt_cur;	/* mtimes at the last scan */
 	int scanned;		/* mt_* are valid */
 	struct timespec st_new, st_cur;	/* last scan stamp in the list */
 	int stamped;		/* st_* are valid */
@@ -115,8 +115,8 @@ struct txn {
 	int fd;
 	off_t size;		/* complete lines in the file */
 	struct stat st;
-	struct buf out;		/* records appended in one write at the end */
-	int durable;		/* out assigns UIDs: fsync before unlocking */
+	struct buf out;		/* records to append in one write */
+	int durable;		/* out assigns UIDs: fsync it */
 };
 
 /* entries of new/ and cur/ from one readdir pass */
@@ -143,6 +143,7 @@ struct append {
 	char dir[PATH_MAX];
 	char base[NAME_MAX + 1];	/* unique name in tmp/ */
 	int fd;
+	int anon;		/* O_TMPFILE: no name until commit links it */
 	int err;		/* errno of a failed write: commit refuses */
 	uint64_t size, vsize;
 	int lastcr;
@@ -1507,7 +1508,8 @@ hist_merge(struct folder *f)
 	for (i = o = 0; i < st->nexp; i++) {
 		if (o) {
 			j = lower_bound(f, r[o - 1].last + 1);
-			if ((size_t)j == f->nmsgs || f->msgs[j].uid > r[i].last ||
+			if ((size_t)j == f->nmsgs ||
+			    f->msgs[j].uid > r[i].last ||
 			    r[i].first <= r[o - 1].last + 1) {
 				r[o - 1].last = MAX(r[o - 1].last, r[i].last);
 				r[o - 1].modseq = MAX(r[o - 1].modseq,
@@ -1801,7 +1803,7 @@ txn_open(struct txn *t, const char *dir)
 	t->size = t->st.st_size;
 	if (t->size == 0)
 		goto corrupt;
-	from = t->size > (off_t)sizeof(tail) ? t->size - (off_t)sizeof(tail) : 0;
+	from = MAX(t->size - (off_t)sizeof(tail), 0);
 	if ((k = pread(t->fd, tail, t->size - from, from)) != t->size - from)
 		goto corrupt;
 	while (k > 0 && tail[k - 1] != '\n')
@@ -2497,7 +2499,8 @@ assign_new(struct folder *f, struct txn *t, struct scan *s, size_t *unk,
 		name = ent_name(s, unk[j]);
 		recent = 0;
 		if (f->rw && !strncmp(name, "new/", 4)) {
-			if (claim(f->path, name, claimed, sizeof(claimed)) == 0) {
+			if (claim(f->path, name, claimed,
+			    sizeof(claimed)) == 0) {
 				name = claimed;
 				recent = 1;
 			} else if (errno == ENOENT)
@@ -3271,7 +3274,9 @@ link_new(struct dst *d, const char *from, uint64_t size, int vknown,
 		if (final_name(d, base, size, vknown, vsize, flags, kw, name,
 		    namesz) < 0 || pathf(to, "%s/%s", d->dir, name) < 0)
 			return -1;
-		if (link(from, to) == 0)
+		/* following the link: from may be /proc/self/fd/N */
+		if (linkat(AT_FDCWD, from, AT_FDCWD, to,
+		    AT_SYMLINK_FOLLOW) == 0)
 			return 0;
 		if (errno != EEXIST)
 			return -1;
@@ -3339,6 +3344,18 @@ append_begin(const char *folder)
 	a = xcalloc(1, sizeof(*a));
 	memcpy(a->dir, dir, sizeof(dir));
 	a->folder = xstrdup(folder);
+	uniq_base(a->base, sizeof(a->base));
+#ifdef O_TMPFILE
+	/* a file without a name: a process that dies half way through
+	 * leaves nothing behind, not even in tmp/ */
+	if (pathf(path, "%s/tmp", dir) == 0 &&
+	    access("/proc/self/fd", X_OK) == 0 &&
+	    (a->fd = open(path, O_TMPFILE | O_WRONLY | O_CLOEXEC,
+	    0600)) >= 0) {
+		a->anon = 1;
+		return a;
+	}
+#endif
 	for (tries = 0; tries < 100; tries++) {
 		uniq_base(a->base, sizeof(a->base));
 		if (pathf(path, "%s/tmp/%s", dir, a->base) < 0)
@@ -3404,7 +3421,7 @@ append_abort(struct append *a)
 		return;
 	if (a->fd >= 0)
 		close(a->fd);
-	if (pathf(path, "%s/tmp/%s", a->dir, a->base) == 0)
+	if (!a->anon && pathf(path, "%s/tmp/%s", a->dir, a->base) == 0)
 		unlink(path);
 	free(a->folder);
 	free(a);
@@ -3429,13 +3446,19 @@ append_commit(struct append *a, uint32_t flags, char *const *kw,
 		if (futimens(a->fd, ts) < 0)
 			goto out;
 	}
-	if (close(a->fd) < 0) {
+	if (a->anon) {
+		if (pathf(tmp, "/proc/self/fd/%d", a->fd) < 0)
+			goto out;
+	} else {
+		if (close(a->fd) < 0) {
+			a->fd = -1;
+			goto out;
+		}
 		a->fd = -1;
-		goto out;
+		if (pathf(tmp, "%s/tmp/%s", a->dir, a->base) < 0)
+			goto out;
 	}
-	a->fd = -1;
-	if (pathf(tmp, "%s/tmp/%s", a->dir, a->base) < 0 ||
-	    dst_begin(&d, a->folder) < 0)
+	if (dst_begin(&d, a->folder) < 0)
 		goto out;
 	bits = dst_keywords(&d, kw, nkw);
 	if ((d.kwdirty && kw_save(d.dir, d.kw) < 0) ||
@@ -3641,7 +3664,8 @@ rename_inbox(const char *to)
 	if (mbox_create(to) < 0 || folder_dir(dst, to) < 0)
 		return -1;
 	/* keyword letters keep their meaning in the new folder */
-	if (pathf(path, "%s/" KEYWORDS, root) == 0 && read_file(path, &b) == 0 &&
+	if (pathf(path, "%s/" KEYWORDS, root) == 0 &&
+	    read_file(path, &b) == 0 &&
 	    write_file(dst, KEYWORDS, b.p ? b.p : "", b.len) < 0)
 		goto out;
 	if (folder_open(&f, "INBOX", 0) < 0)
@@ -3796,6 +3820,27 @@ mkdirs(const char *path)
 	return 0;
 }
 
+/* the host name for unique file names: '/' and ':' cannot be in a file
+ * name, and ',' would start a field */
+static void
+set_host(void)
+{
+	char name[sizeof(host)];
+	size_t i, o = 0;
+
+	if (gethostname(name, sizeof(name) - 1) < 0 || !*name)
+		snprintf(name, sizeof(name), "localhost");
+	name[sizeof(name) - 1] = '\0';
+	for (i = 0; name[i] && o + 5 < sizeof(host); i++) {
+		if (strchr("/:,", name[i])) {
+			snprintf(host + o, 5, "\\%03o", (unsigned char)name[i]);
+			o += 4;
+		} else
+			host[o++] = name[i];
+	}
+	host[o] = '\0';
+}
+
 int
 store_init(const char *path)
 {
@@ -3811,24 +3856,6 @@ store_init(const char *path)
 	root = xstrdup(path);
 	for (p = root + strlen(root); p > root + 1 && p[-1] == '/'; p--)
 		p[-1] = '\0';
-	if (gethostname(host, sizeof(host) - 1) < 0 || !*host)
-		snprintf(host, sizeof(host), "localhost");
-	host[sizeof(host) - 1] = '\0';
-	/* '/' and ':' cannot be in a file name; ',' would start a field */
-	{
-		char esc[sizeof(host)];
-		size_t i, o = 0;
-
-		for (i = 0; host[i] && o + 5 < sizeof(esc); i++) {
-			if (host[i] == '/' || host[i] == ':' || host[i] == ',') {
-				snprintf(esc + o, 5, "\\%03o",
-				    (unsigned char)host[i]);
-				o += 4;
-			} else
-				esc[o++] = host[i];
-		}
-		esc[o] = '\0';
-		memcpy(host, esc, o + 1);
-	}
+	set_host();
 	return 0;
 }

@@ -93,7 +93,11 @@ int folder_open(struct folder *, const char *name, int rw);
 void folder_close(struct folder *);
 /* Bring msgs up to date with the disk: new files get UIDs, vanished files
  * drop out, flag renames by others are seen.  Cheap when nothing changed
- * (directory mtimes).  1: something changed, 0: nothing, -1: error. */
+ * (directory mtimes).  1: something changed, 0: nothing, -1: error.
+ * msgs and names may move: keep indexes and UIDs across it, not pointers.
+ * Only this changes which messages msgs holds; folder_setflags updates
+ * message i in place and folder_expunge leaves it for the next sync.
+ * uidvalidity changes only if someone removed the UID list by hand. */
 int folder_sync(struct folder *);
 /* descriptor that becomes readable when the folder may have changed
  * (inotify), or -1 when only polling can tell */

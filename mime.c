@@ -312,37 +312,38 @@ find(const char *s, const char *e, int c)
 
 /* p as CRLF into the window: runs between bare LFs go out unchanged.
  * With text set, a NUL (which an IMAP literal may not hold) goes out as
- * 0x80; a literal8 (BINARY) takes it as it is. */
+ * 0x80; a literal8 (BINARY) takes it as it is.  Works in blocks of
+ * DROP_STEP, which it gives back when done. */
 static void
 crlf_put(const char *p, size_t n, struct clip *c, int text)
 {
-	const char *run = p, *e = p + n, *q, *z, *mark = p;
+	const char *run, *e = p + n, *b, *be, *q, *z;
 
-	q = find(p, e, '\n');
-	z = text ? find(p, e, '\0') : e;
-	while (!c->done) {
-		if (z < q) {
-			clip_put(c, run, z - run);
-			clip_put(c, "\x80", 1);
-			run = z + 1;
-			z = find(run, e, '\0');
-			continue;
+	for (b = p; b < e && !c->done; b = be) {
+		be = b + MIN((size_t)(e - b), DROP_STEP);
+		run = b;
+		q = find(b, be, '\n');
+		z = text ? find(b, be, '\0') : be;
+		while (!c->done) {
+			if (z < q) {
+				clip_put(c, run, z - run);
+				clip_put(c, "\x80", 1);
+				run = z + 1;
+				z = find(run, be, '\0');
+				continue;
+			}
+			if (q == be)
+				break;
+			if (q == p || q[-1] != '\r') {
+				clip_put(c, run, q - run);
+				clip_put(c, lit_crlf, 2);
+				run = q + 1;
+			}
+			q = find(q + 1, be, '\n');
 		}
-		if (q == e)
-			break;
-		if (q == p || q[-1] != '\r') {
-			clip_put(c, run, q - run);
-			clip_put(c, lit_crlf, 2);
-			run = q + 1;
-		}
-		q = find(q + 1, e, '\n');
-		if (run - mark >= DROP_STEP) {
-			drop(mark, run);
-			mark = run;
-		}
+		clip_put(c, run, be - run);
+		drop(b, be);
 	}
-	clip_put(c, run, e - run);
-	drop(mark, c->done ? run : e);
 }
 
 void
@@ -2814,4 +2815,221 @@ mime_sentday(const char *p, size_t n)
 		r = (time_t)days_from_civil(y, m, d) * 86400;
 	buf_free(&v);
 	return r;
+}
+
+/* --- header access for SORT and THREAD --- */
+
+unsigned
+mime_headers(const char *p, size_t n, const char *const *names, int nnames,
+    struct buf *values)
+{
+	struct field f;
+	size_t i = 0, he = header_end(p, n, 0);
+	unsigned found = 0;
+	int k;
+
+	while (field_next(p, he, &i, &f))
+		for (k = 0; k < nnames && k < 32; k++)
+			if (!(found & 1u << k) && field_is(&f, names[k])) {
+				unfold(&values[k], f.val, f.vlen);
+				found |= 1u << k;
+			}
+	return found;
+}
+
+void
+mime_decode(struct buf *out, const char *s, size_t n)
+{
+	decode_header(out, n ? s : "", n);
+}
+
+/* an IMAP string or NIL as addrlist() writes them, appended to out */
+static int
+imapstr_read(const char **s, const char *e, struct buf *out)
+{
+	const char *q = *s;
+	unsigned long len;
+	char *end;
+
+	if (e - q >= 3 && !memcmp(q, "NIL", 3)) {
+		*s = q + 3;
+		return 1;
+	}
+	if (q < e && *q == '"') {
+		for (q++; q < e && *q != '"'; q++) {
+			if (*q == '\\' && q + 1 < e)
+				q++;
+			buf_addc(out, *q);
+		}
+		*s = q + (q < e);
+		return 1;
+	}
+	if (q >= e || *q != '{')
+		return 0;
+	len = strtoul(q + 1, &end, 10);
+	if (end > e || e - end < 3 || memcmp(end, "}\r\n", 3) ||
+	    (unsigned long)(e - (end + 3)) < len)
+		return 0;
+	buf_add(out, end + 3, len);
+	*s = end + 3 + len;
+	return 1;
+}
+
+int
+mime_first_address(const char *s, size_t n, struct buf *name,
+    struct buf *mbox, struct buf *host)
+{
+	struct buf v = { 0 }, list = { 0 }, adl = { 0 };
+	struct buf *dst[4];
+	const char *q, *e;
+	int i, ok = 0;
+
+	dst[0] = name;
+	dst[1] = &adl;
+	dst[2] = mbox;
+	dst[3] = host;
+	buf_add(&v, n ? s : "", n);
+	addrlist(&list, &v);
+	q = list.p;
+	e = list.p + list.len;
+	/* the text addrlist() wrote: ((name adl mailbox host) ...) */
+	if (list.len > 2 && q[0] == '(' && q[1] == '(') {
+		q += 2;
+		for (i = 0, ok = 1; i < 4 && ok; i++) {
+			if (i && q < e && *q == ' ')
+				q++;
+			ok = imapstr_read(&q, e, dst[i]);
+		}
+	}
+	buf_free(&v);
+	buf_free(&list);
+	buf_free(&adl);
+	return ok;
+}
+
+/* a run of at most 9 digits: its value; *len 0 when there is none */
+static long
+date_digits(struct lex *l, size_t *len)
+{
+	const char *s = l->s;
+	long v = 0;
+
+	while (l->s < l->e && l->s - s < 9 && isdigit_((unsigned char)*l->s))
+		v = v * 10 + (*l->s++ - '0');
+	*len = l->s - s;
+	return v;
+}
+
+static size_t
+date_letters(struct lex *l)
+{
+	const char *s = l->s;
+
+	while (l->s < l->e && (*l->s | 32) >= 'a' && (*l->s | 32) <= 'z')
+		l->s++;
+	return l->s - s;
+}
+
+/* hh:mm[:ss] (a '.' is taken for a ':' too): seconds into the day, -1
+ * when it is not a time */
+static long
+date_time(struct lex *l)
+{
+	long v[3] = { 0, 0, 0 };
+	size_t len;
+	int k;
+
+	v[0] = date_digits(l, &len);
+	if (len < 1 || len > 2)
+		return -1;
+	for (k = 1; k < 3; k++) {
+		skipcfws(l);
+		if (l->s >= l->e || (*l->s != ':' && *l->s != '.'))
+			break;
+		l->s++;
+		skipcfws(l);
+		v[k] = date_digits(l, &len);
+		if (len != 2)
+			return -1;
+	}
+	if (k < 2 || v[0] > 23 || v[1] > 59 || v[2] > 60)
+		return -1;
+	return v[0] * 3600 + v[1] * 60 + v[2];
+}
+
+/* the zone after the time as seconds east of UTC; RFC 5322 4.3 names,
+ * anything unknown (military letters too) is UTC */
+static long
+date_zone(struct lex *l)
+{
+	static const struct {
+		char name[4];
+		int hours;
+	} zones[] = {
+		{ "UT", 0 }, { "GMT", 0 }, { "EST", -5 }, { "EDT", -4 },
+		{ "CST", -6 }, { "CDT", -5 }, { "MST", -7 }, { "MDT", -6 },
+		{ "PST", -8 }, { "PDT", -7 }
+	};
+	const char *w;
+	size_t len, i;
+	long v;
+	int sign;
+
+	skipcfws(l);
+	if (l->s < l->e && (*l->s == '+' || *l->s == '-')) {
+		sign = *l->s++ == '-' ? -1 : 1;
+		v = date_digits(l, &len);
+		if (len != 4 || v % 100 > 59)
+			return 0;
+		return sign * (v / 100 * 3600 + v % 100 * 60);
+	}
+	w = l->s;
+	len = date_letters(l);
+	for (i = 0; i < LEN(zones); i++)
+		if (eqstr(w, len, zones[i].name))
+			return zones[i].hours * 3600L;
+	return 0;
+}
+
+int
+mime_date(const char *s, size_t n, time_t *t)
+{
+	struct lex l;
+	const char *w;
+	size_t len;
+	long day, year, secs, zone = 0;
+	int mon;
+
+	l.s = s;
+	l.e = s + n;
+	skipcfws(&l);
+	if (date_letters(&l)) {		/* the day of the week */
+		skipcfws(&l);
+		if (l.s < l.e && *l.s == ',')
+			l.s++;
+		skipcfws(&l);
+	}
+	day = date_digits(&l, &len);
+	if (len < 1 || len > 2 || day < 1 || day > 31)
+		return -1;
+	skipcfws(&l);
+	w = l.s;
+	if (!(mon = month(w, date_letters(&l))))
+		return -1;
+	skipcfws(&l);
+	year = date_digits(&l, &len);
+	if (len == 2)
+		year += year < 50 ? 2000 : 1900;
+	else if (len == 3)
+		year += 1900;
+	else if (len != 4)
+		return -1;
+	skipcfws(&l);
+	/* RFC 5256 2.2: a bad time is midnight, a bad zone UTC */
+	if ((secs = date_time(&l)) < 0)
+		secs = 0;
+	else
+		zone = date_zone(&l);
+	*t = (time_t)days_from_civil(year, mon, day) * 86400 + secs - zone;
+	return 0;
 }

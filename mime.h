@@ -61,3 +61,21 @@ int mime_to_utf8(struct buf *, const char *charset, const char *s, size_t n);
  * 50 MB message does not keep 50 MB resident.  Off by default; never set
  * it when a message may be in ordinary memory. */
 void mime_filemap(int);
+
+/* --- header access for SORT and THREAD --- */
+/* The first field of each of names[0..nnames) (at most 32) in the header
+ * of p, its value unfolded and appended to values[k]; returns a mask with
+ * bit k set for each name found.  One pass over the header. */
+unsigned mime_headers(const char *p, size_t n, const char *const *names,
+    int nnames, struct buf *values);
+/* a header value with its RFC 2047 encoded words decoded, as UTF-8 */
+void mime_decode(struct buf *out, const char *s, size_t n);
+/* The first address of an address-list value, parsed as for ENVELOPE:
+ * its display name (encoded words left as they are), local part and
+ * domain appended to name, mbox and host (a group gives its name as the
+ * mailbox).  0 when the list holds no address. */
+int mime_first_address(const char *s, size_t n, struct buf *name,
+    struct buf *mbox, struct buf *host);
+/* a Date: value as UTC seconds since 1970 (RFC 5322, obsolete forms
+ * included); -1 when it names no day */
+int mime_date(const char *s, size_t n, time_t *t);

@@ -678,7 +678,7 @@ def build_with_client_ca(env, ca, required):
     with open(lib.IMAPD, "rb") as f:
         asan = b"__asan_init" in f.read()
     flags = "-std=c99 -O1 -g -Wall -Wextra -Werror -Wno-unused-parameter"
-    cmd = ["make", "-s", "-j4", "imapd"]
+    cmd = ["make", "-s", "-j%d" % (os.cpu_count() or 2), "imapd"]
     if asan:
         san = " -fsanitize=address,undefined -fno-omit-frame-pointer"
         cmd += ["CFLAGS=" + flags + san, "LDFLAGS=" + san.strip()]
