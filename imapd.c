@@ -258,7 +258,7 @@ capabilities(struct buf *b)
 	buf_adds(b, "IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE "
 	    "UIDPLUS UNSELECT CHILDREN MOVE CONDSTORE QRESYNC ESEARCH "
 	    "SEARCHRES SPECIAL-USE CREATE-SPECIAL-USE LIST-EXTENDED "
-	    "LIST-STATUS STATUS=SIZE UTF8=ACCEPT MULTIAPPEND");
+	    "LIST-STATUS STATUS=SIZE UTF8=ACCEPT MULTIAPPEND OBJECTID");
 	if (s.state == S_NOAUTH) {
 		if (!s.tls && tls_available())
 			buf_adds(b, " STARTTLS");
@@ -997,6 +997,7 @@ select_responses(void)
 {
 	struct buf b = { 0 };
 	size_t i, recent = 0, unseen = 0;
+	char id[64];
 	int k;
 
 	buf_adds(&b, "\\Answered \\Flagged \\Deleted \\Seen \\Draft $Forwarded");
@@ -1030,6 +1031,8 @@ select_responses(void)
 	io_printf("* OK [UIDNEXT %u] Predicted next UID\r\n", s.f.uidnext);
 	io_printf("* OK [HIGHESTMODSEQ %llu] Highest\r\n",
 	    (unsigned long long)MAX(s.f.highestmodseq, 1));
+	if (folder_id(&s.f, id, sizeof(id)) == 0)
+		io_printf("* OK [MAILBOXID (%s)] Ok\r\n", id);
 	buf_free(&b);
 }
 
@@ -1293,6 +1296,7 @@ create_use(const char **use)
 static int
 cmd_create(const char *tag, int uid)
 {
+	struct mboxstatus st;
 	const char *use = NULL;
 	char *name;
 	size_t n;
@@ -1314,6 +1318,9 @@ cmd_create(const char *tag, int uid)
 		return no_errno(name);
 	if (use && mbox_set_special_use(name, use) < 0)
 		return no_errno(name);
+	if (mbox_status_nosize(name, &st) == 0 && st.mailboxid[0])
+		return ok(set_code("MAILBOXID (%s)", st.mailboxid),
+		    "CREATE completed");
 	return ok(NULL, "CREATE completed");
 }
 
@@ -1465,7 +1472,7 @@ enum {
 enum {
 	ST_MESSAGES = 1 << 0, ST_RECENT = 1 << 1, ST_UIDNEXT = 1 << 2,
 	ST_UIDVALIDITY = 1 << 3, ST_UNSEEN = 1 << 4, ST_HIGHESTMODSEQ = 1 << 5,
-	ST_SIZE = 1 << 6, ST_DELETED = 1 << 7,
+	ST_SIZE = 1 << 6, ST_DELETED = 1 << 7, ST_MAILBOXID = 1 << 8,
 };
 
 static const struct {
@@ -1476,6 +1483,7 @@ static const struct {
 	{ "UIDNEXT", ST_UIDNEXT }, { "UIDVALIDITY", ST_UIDVALIDITY },
 	{ "UNSEEN", ST_UNSEEN }, { "HIGHESTMODSEQ", ST_HIGHESTMODSEQ },
 	{ "SIZE", ST_SIZE }, { "DELETED", ST_DELETED },
+	{ "MAILBOXID", ST_MAILBOXID },
 };
 
 /* "(MESSAGES UNSEEN ...)" */
@@ -1528,6 +1536,8 @@ status_line(const char *name, const struct mboxstatus *st, int items)
 	if (items & ST_SIZE)
 		io_printf("%sSIZE %llu", sep, (unsigned long long)st->size),
 		    sep = " ";
+	if (items & ST_MAILBOXID)
+		io_printf("%sMAILBOXID (%s)", sep, st->mailboxid), sep = " ";
 	if (items & ST_HIGHESTMODSEQ)
 		io_printf("%sHIGHESTMODSEQ %llu", sep,
 		    (unsigned long long)MAX(st->highestmodseq, 1));
@@ -2282,7 +2292,8 @@ cmd_store(const char *tag, int uid)
 
 enum fetchkind {
 	FA_UID, FA_FLAGS, FA_INTERNALDATE, FA_SIZE, FA_ENVELOPE, FA_BODY,
-	FA_BODYSTRUCTURE, FA_SECTION, FA_BINARYSIZE, FA_MODSEQ
+	FA_BODYSTRUCTURE, FA_SECTION, FA_BINARYSIZE, FA_MODSEQ, FA_EMAILID,
+	FA_THREADID
 };
 
 /* one item of a FETCH request */
@@ -2434,6 +2445,10 @@ fetch_att(struct fetchreq *r, char *t)
 		att_add(r, FA_BODY, "BODY");
 	else if (!ascii_casecmp(t, "BODYSTRUCTURE"))
 		att_add(r, FA_BODYSTRUCTURE, "BODYSTRUCTURE");
+	else if (!ascii_casecmp(t, "EMAILID"))
+		att_add(r, FA_EMAILID, "EMAILID");
+	else if (!ascii_casecmp(t, "THREADID"))
+		att_add(r, FA_THREADID, "THREADID");
 	else if (!ascii_casecmp(t, "MODSEQ")) {
 		att_add(r, FA_MODSEQ, "MODSEQ");
 		s.condstore = 1;
@@ -2570,6 +2585,7 @@ static int
 fetch_one(struct fetchreq *r, size_t vi, int *cte)
 {
 	struct vmsg *m = &s.v.m[vi];
+	char id[64];
 	struct msgmap mm = { 0 };
 	struct buf b = { 0 };
 	time_t date = 0;
@@ -2598,6 +2614,15 @@ fetch_one(struct fetchreq *r, size_t vi, int *cte)
 		switch (a->kind) {
 		case FA_UID:
 			io_printf("UID %u", m->uid);
+			break;
+		case FA_EMAILID:
+			if (msg_id(&s.f, k, id, sizeof(id)) < 0)
+				io_puts("EMAILID NIL");
+			else
+				io_printf("EMAILID (%s)", id);
+			break;
+		case FA_THREADID:
+			io_puts("THREADID NIL");	/* no threads kept */
 			break;
 		case FA_MODSEQ:
 			m->modseq = s.f.msgs[k].modseq;

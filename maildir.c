@@ -2690,6 +2690,11 @@ folder_sync(struct folder *f)
 	msgs_compact(f);
 	if (dirs_changed(f) && sync_locked(f) < 0)
 		return -1;
+	/* a keyword is named in dovecot-keywords before any file name
+	 * carries its letter: look again, so a letter just seen has its
+	 * name */
+	if (kw_refresh(f, 0) < 0)
+		return -1;
 	msgs_compact(f);
 	names_compact(f);
 	return st->changes > 0;
@@ -3627,6 +3632,7 @@ status(const char *name, struct mboxstatus *s, int want_size)
 	s->uidnext = f.uidnext;
 	s->uidvalidity = f.uidvalidity;
 	s->highestmodseq = f.highestmodseq;
+	folder_id(&f, s->mailboxid, sizeof(s->mailboxid));
 	for (i = 0; i < f.nmsgs; i++) {
 		s->recent += !strncmp(mname(&f, &f.msgs[i]), "new/", 4);
 		s->unseen += !(f.msgs[i].flags & FL_SEEN);
@@ -3636,6 +3642,42 @@ status(const char *name, struct mboxstatus *s, int want_size)
 			s->size += size;
 	}
 	folder_close(&f);
+	return 0;
+}
+
+/*
+ * OBJECTID (RFC 8474).  A folder keeps its directory's inode through
+ * RENAME, and its UIDVALIDITY marks each incarnation of a name.  A message
+ * keeps its file's inode through flag renames, MOVE and COPY (hard links),
+ * and its mtime is the internal date, which never changes.
+ */
+int
+folder_id(struct folder *f, char *buf, size_t size)
+{
+	struct stat sb;
+
+	if (stat(f->path, &sb) < 0)
+		return -1;
+	snprintf(buf, size, "F%08x%llx", f->uidvalidity,
+	    (unsigned long long)sb.st_ino);
+	return 0;
+}
+
+int
+msg_id(struct folder *f, size_t i, char *buf, size_t size)
+{
+	char path[PATH_MAX];
+	struct stat sb;
+
+	if (i >= f->nmsgs || msg_path(f, i, path) < 0) {
+		errno = ENOENT;
+		return -1;
+	}
+	if (stat(path, &sb) < 0 && (errno != ENOENT || relocate(f, i) < 0 ||
+	    msg_path(f, i, path) < 0 || stat(path, &sb) < 0))
+		return -1;
+	snprintf(buf, size, "M%llx%08llx", (unsigned long long)sb.st_ino,
+	    (unsigned long long)sb.st_mtime & 0xffffffffULL);
 	return 0;
 }
 

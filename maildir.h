@@ -55,6 +55,7 @@ struct mboxinfo {
 struct mboxstatus {
 	uint32_t messages, recent, unseen, deleted, uidnext, uidvalidity;
 	uint64_t highestmodseq, size;	/* size: sum of RFC822.SIZE */
+	char mailboxid[32];		/* OBJECTID */
 };
 
 /* The root Maildir; created (with cur/ new/ tmp/) when missing. -1 on
@@ -117,6 +118,11 @@ void msg_unmap(struct msgmap *);
 /* internal date and RFC822.SIZE (CRLF line ends) without mapping when the
  * file name or the index knows them; -1 when the message is gone */
 int msg_info(struct folder *, size_t i, time_t *date, uint64_t *size);
+
+/* OBJECTID (RFC 8474): MAILBOXID of a folder, EMAILID of message i;
+ * -1 when it is gone */
+int folder_id(struct folder *, char *buf, size_t size);
+int msg_id(struct folder *, size_t i, char *buf, size_t size);
 
 /* keyword index for name, adding it to the folder when create is set;
  * -1 when unknown (or the folder already holds KW_MAX keywords) */

@@ -17,7 +17,7 @@ enum sktype {
 	SK_ALL, SK_FLAG, SK_UNFLAG, SK_KEYWORD, SK_UNKEYWORD, SK_NEW, SK_OLD,
 	SK_RECENT, SK_SEQ, SK_UID, SK_LARGER, SK_SMALLER, SK_BEFORE, SK_ON,
 	SK_SINCE, SK_SENTBEFORE, SK_SENTON, SK_SENTSINCE, SK_HEADER, SK_BODY,
-	SK_TEXT, SK_MODSEQ, SK_NOT, SK_OR, SK_AND
+	SK_TEXT, SK_MODSEQ, SK_EMAILID, SK_THREADID, SK_NOT, SK_OR, SK_AND
 };
 
 struct sk {
@@ -227,6 +227,15 @@ parse_named(struct search *s, const char *w, int depth)
 	if (!ascii_casecmp(w, "BODY") || !ascii_casecmp(w, "TEXT")) {
 		k = node(w[0] == 'B' || w[0] == 'b' ? SK_BODY : SK_TEXT, 4);
 		if (!(k->str = search_string(s)))
+			return NULL;
+		return k;
+	}
+	if (!ascii_casecmp(w, "EMAILID") || !ascii_casecmp(w, "THREADID")) {
+		/* OBJECTID (RFC 8474); no threads are kept, so no THREADID
+		 * ever matches */
+		k = node(w[0] == 'E' || w[0] == 'e' ? SK_EMAILID : SK_THREADID,
+		    2);
+		if (p_sp() < 0 || !(k->str = p_atom()))
 			return NULL;
 		return k;
 	}
@@ -451,6 +460,7 @@ eval(struct sk *k, struct ctx *c)
 {
 	struct vmsg *m = &c->v->m[c->i];
 	struct sk *x;
+	char id[64];
 	int kw;
 
 	switch (k->type) {
@@ -487,6 +497,11 @@ eval(struct sk *k, struct ctx *c)
 		return compare_day(k->type, local_day(c->date), k->day);
 	case SK_MODSEQ:
 		return c->k >= 0 && c->f->msgs[c->k].modseq >= k->n;
+	case SK_EMAILID:
+		return c->k >= 0 && msg_id(c->f, c->k, id, sizeof(id)) == 0 &&
+		    !strcmp(id, k->str);
+	case SK_THREADID:
+		return 0;
 	case SK_NOT:
 		return !eval(k->a, c);
 	case SK_OR:
