@@ -27,6 +27,7 @@
 #include "mime.h"
 #include "mutf7.h"
 #include "parse.h"
+#include "sort.h"
 #include "tls.h"
 #include "util.h"
 
@@ -76,6 +77,7 @@ static struct {
 
 static void uid_set(struct buf *, const uint32_t *, size_t);
 static const char *special_use_of(const char *);
+static size_t search_run(struct search *, size_t *);
 static void list_name(const char *);
 static int cmd_append(const char *, int);
 static int cmd_authenticate(const char *, int);
@@ -102,10 +104,12 @@ static int cmd_noop(const char *, int);
 static int cmd_rename(const char *, int);
 static int cmd_search(const char *, int);
 static int cmd_select(const char *, int);
+static int cmd_sort(const char *, int);
 static int cmd_starttls(const char *, int);
 static int cmd_status(const char *, int);
 static int cmd_store(const char *, int);
 static int cmd_subscribe(const char *, int);
+static int cmd_thread(const char *, int);
 static int cmd_unselect(const char *, int);
 static int cmd_unsubscribe(const char *, int);
 
@@ -138,10 +142,12 @@ static const struct cmd cmds[] = {
 	{ "RENAME", cmd_rename, AUTHED, 0 },
 	{ "SEARCH", cmd_search, S_SELECTED, C_UID | C_USESEQ },
 	{ "SELECT", cmd_select, AUTHED, 0 },
+	{ "SORT", cmd_sort, S_SELECTED, C_UID | C_USESEQ },
 	{ "STARTTLS", cmd_starttls, S_NOAUTH, 0 },
 	{ "STATUS", cmd_status, AUTHED, 0 },
 	{ "STORE", cmd_store, S_SELECTED, C_UID | C_USESEQ },
 	{ "SUBSCRIBE", cmd_subscribe, AUTHED, 0 },
+	{ "THREAD", cmd_thread, S_SELECTED, C_UID | C_USESEQ },
 	{ "UNSELECT", cmd_unselect, S_SELECTED, 0 },
 	{ "UNSUBSCRIBE", cmd_unsubscribe, AUTHED, 0 },
 };
@@ -258,7 +264,8 @@ capabilities(struct buf *b)
 	buf_adds(b, "IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE "
 	    "UIDPLUS UNSELECT CHILDREN MOVE CONDSTORE QRESYNC ESEARCH "
 	    "SEARCHRES SPECIAL-USE CREATE-SPECIAL-USE LIST-EXTENDED "
-	    "LIST-STATUS STATUS=SIZE UTF8=ACCEPT MULTIAPPEND OBJECTID");
+	    "LIST-STATUS STATUS=SIZE UTF8=ACCEPT MULTIAPPEND OBJECTID SORT "
+	    "SORT=DISPLAY ESORT THREAD=ORDEREDSUBJECT THREAD=REFERENCES");
 	if (s.state == S_NOAUTH) {
 		if (!s.tls && tls_available())
 			buf_adds(b, " STARTTLS");
@@ -2804,7 +2811,7 @@ cmd_search(const char *tag, int uid)
 	const char *code;
 	uint32_t *hits, *uids;
 	uint64_t maxmod = 0;
-	size_t i, n = 0;
+	size_t i, n, *idx;
 	int ret = 0, r;
 	long k;
 
@@ -2821,17 +2828,16 @@ cmd_search(const char *tag, int uid)
 	}
 	if (p_end() < 0)
 		return ST_BAD;
-	search_limits(srch, s.v.n, s.v.n ? s.v.m[s.v.n - 1].uid : 0);
 	hits = p_alloc((s.v.n + 1) * sizeof(*hits));
 	uids = p_alloc((s.v.n + 1) * sizeof(*uids));
+	idx = p_alloc((s.v.n + 1) * sizeof(*idx));
 	if (search_uses_modseq(srch))
 		s.condstore = 1;
-	for (i = 0; i < s.v.n; i++) {
-		if (!search_match(srch, &s.f, &s.v, i))
-			continue;
-		uids[n] = s.v.m[i].uid;
-		hits[n++] = uid ? s.v.m[i].uid : i + 1;
-		if ((k = store_index(i)) >= 0)
+	n = search_run(srch, idx);
+	for (i = 0; i < n; i++) {
+		uids[i] = s.v.m[idx[i]].uid;
+		hits[i] = uid ? uids[i] : idx[i] + 1;
+		if ((k = store_index(idx[i])) >= 0)
 			maxmod = MAX(maxmod, s.f.msgs[k].modseq);
 	}
 	if (!search_uses_modseq(srch) || !n)
@@ -2849,6 +2855,118 @@ cmd_search(const char *tag, int uid)
 		io_puts("\r\n");
 	}
 	return ok(NULL, "SEARCH completed");
+}
+
+/* --- SORT and THREAD (RFC 5256) ---------------------------------------- */
+
+/* the view indexes of the messages a search program matches */
+static size_t
+search_run(struct search *srch, size_t *idx)
+{
+	size_t i, n = 0;
+
+	search_limits(srch, s.v.n, s.v.n ? s.v.m[s.v.n - 1].uid : 0);
+	for (i = 0; i < s.v.n; i++)
+		if (search_match(srch, &s.f, &s.v, i))
+			idx[n++] = i;
+	return n;
+}
+
+/* charset SP search-keys, as SORT and THREAD take them */
+static struct search *
+charset_and_keys(void)
+{
+	struct search *srch;
+	const char *code;
+	char *charset;
+
+	if (!(charset = p_astring(NULL)) || p_sp() < 0)
+		return NULL;
+	if (!(srch = search_parse_keys(charset, &code)) && code)
+		no(code, "%s", perr);
+	return srch;
+}
+
+/* ESORT (RFC 5267): like ESEARCH, with ALL in sort order */
+static void
+esort_reply(const char *tag, int uid, int ret, const size_t *idx, size_t n)
+{
+	size_t i;
+
+	io_printf("* ESEARCH (TAG \"%s\")%s", tag, uid ? " UID" : "");
+	if ((ret & RET_MIN) && n)
+		io_printf(" MIN %u", uid ? s.v.m[idx[0]].uid :
+		    (uint32_t)idx[0] + 1);
+	if ((ret & RET_MAX) && n)
+		io_printf(" MAX %u", uid ? s.v.m[idx[n - 1]].uid :
+		    (uint32_t)idx[n - 1] + 1);
+	if (ret & RET_COUNT)
+		io_printf(" COUNT %zu", n);
+	if ((ret & RET_ALL) && n) {
+		io_puts(" ALL ");
+		for (i = 0; i < n; i++)
+			io_printf("%s%u", i ? "," : "", uid ?
+			    s.v.m[idx[i]].uid : (uint32_t)idx[i] + 1);
+	}
+	io_puts("\r\n");
+}
+
+static int
+cmd_sort(const char *tag, int uid)
+{
+	struct sortprog *prog;
+	struct search *srch;
+	size_t *idx, n, i;
+	int ret = 0, r;
+
+	if (p_sp() < 0)
+		return ST_BAD;
+	if (p_keyword("RETURN") && (r = search_return(&ret)) != ST_OK)
+		return r;
+	if (!(prog = sort_parse()) || p_sp() < 0)
+		return ST_BAD;
+	if (!(srch = charset_and_keys()))
+		return s.code ? ST_NO : ST_BAD;
+	if (p_end() < 0)
+		return ST_BAD;
+	idx = p_alloc((s.v.n + 1) * sizeof(*idx));
+	n = search_run(srch, idx);
+	sort_run(prog, &s.f, &s.v, idx, n);
+	if (ret & 0xff) {
+		esort_reply(tag, uid, ret, idx, n);
+	} else {
+		io_puts("* SORT");
+		for (i = 0; i < n; i++)
+			io_printf(" %u", uid ? s.v.m[idx[i]].uid :
+			    (uint32_t)idx[i] + 1);
+		io_puts("\r\n");
+	}
+	return ok(NULL, "SORT completed");
+}
+
+static int
+cmd_thread(const char *tag, int uid)
+{
+	struct search *srch;
+	struct buf b = { 0 };
+	size_t *idx, n;
+	char *name;
+	int alg;
+
+	if (p_sp() < 0 || !(name = p_atom()) || p_sp() < 0)
+		return ST_BAD;
+	if ((alg = thread_alg(name)) < 0)
+		return bad("Unknown threading algorithm");
+	if (!(srch = charset_and_keys()))
+		return s.code ? ST_NO : ST_BAD;
+	if (p_end() < 0)
+		return ST_BAD;
+	idx = p_alloc((s.v.n + 1) * sizeof(*idx));
+	n = search_run(srch, idx);
+	thread_run(alg, &s.f, &s.v, idx, n, uid, &b);
+	io_printf("* THREAD%s%s\r\n", b.len ? " " : "", b.len ? b.p : "");
+	buf_free(&b);
+	return ok(NULL, "THREAD completed");
 }
 
 /* --- IDLE ------------------------------------------------------------- */

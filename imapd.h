@@ -30,6 +30,8 @@ int auth_hash(void);	/* imapd -H: read a password, print its hash */
  * the messages of the view */
 struct search;
 struct search *search_parse(int uid_cmd, const char **code);
+/* the keys alone, after a CHARSET given apart (SORT, THREAD) */
+struct search *search_parse_keys(const char *charset, const char **code);
 /* does message index i of the view match; -1 with errno on failure */
 int search_match(struct search *, struct folder *, struct view *, size_t i);
 /* the saved result of the last SEARCH (SEARCHRES "$"), as UIDs */

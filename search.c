@@ -309,51 +309,47 @@ search_uses_modseq(struct search *s)
 	return s->modseq;
 }
 
+static int
+charset_known(const char *charset)
+{
+	struct buf b = { 0 };
+	int r;
+
+	if (!ascii_casecmp(charset, "UTF-8") ||
+	    !ascii_casecmp(charset, "US-ASCII"))
+		return 1;
+	r = mime_to_utf8(&b, charset, "", 0) == 0;
+	buf_free(&b);
+	return r;
+}
+
 struct search *
-search_parse(int uid_cmd, const char **code)
+search_parse_keys(const char *charset, const char **code)
 {
 	struct search *s = p_alloc(sizeof(*s));
-	struct buf b = { 0 };
-	char *w;
 
 	memset(s, 0, sizeof(*s));
 	*code = NULL;
-	if (p_peek() != '(' && p_peek() != '*' && p_peek() != '$' &&
-	    (p_peek() < '0' || p_peek() > '9')) {
-		/* CHARSET comes first when it comes */
-		if (!(w = p_atom()))
-			return NULL;
-		if (!ascii_casecmp(w, "CHARSET")) {
-			if (p_sp() < 0 || !(s->charset = p_astring(NULL)) ||
-			    p_sp() < 0)
-				return NULL;
-			if (ascii_casecmp(s->charset, "UTF-8") &&
-			    ascii_casecmp(s->charset, "US-ASCII") &&
-			    mime_to_utf8(&b, s->charset, "", 0) < 0) {
-				buf_free(&b);
-				*code = "BADCHARSET (US-ASCII UTF-8)";
-				return badp("Unknown charset");
-			}
-			buf_free(&b);
-		} else {
-			struct sk *first, *k, **tail;
-
-			if (!(first = parse_named(s, w, 0)))
-				return NULL;
-			tail = &first->next;
-			while (p_char(' ')) {
-				if (!(k = parse_key(s, 0)))
-					return NULL;
-				*tail = k;
-				tail = &k->next;
-			}
-			s->root = and_list(first);
-			return s;
-		}
+	if (charset && !charset_known(charset)) {
+		*code = "BADCHARSET (US-ASCII UTF-8)";
+		return badp("Unknown charset");
 	}
+	s->charset = charset;
 	if (!(s->root = parse_list(s, 0)))
 		return NULL;
 	return s;
+}
+
+struct search *
+search_parse(int uid_cmd, const char **code)
+{
+	const char *charset = NULL;
+
+	*code = NULL;
+	if (p_keyword("CHARSET") && (p_sp() < 0 ||
+	    !(charset = p_astring(NULL)) || p_sp() < 0))
+		return NULL;
+	return search_parse_keys(charset, code);
 }
 
 void

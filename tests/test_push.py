@@ -1305,3 +1305,43 @@ def test_compress_over_tls(env):
         s = connect(env, l, ctx)
         assert s.sock.version() == "TLSv1.2", s.sock.version()
         compressed_workout(env, s)
+
+
+# --- through python's imaplib -------------------------------------------
+
+def test_imaplib_condstore_and_move(env):
+    import imaplib
+    for i in range(3):
+        env.deliver(make_msg("lib %d" % i), flags="")
+    env.make_folder("Archive")
+    m = imaplib.IMAP4_stream(env.stream_command())
+    try:
+        typ, data = m.login(env.user, PASSWORD)
+        assert typ == "OK", data
+        typ, data = m.enable("CONDSTORE")
+        assert typ == "OK", data
+        assert m.response("ENABLED")[1] == [b"CONDSTORE"]
+        typ, data = m.select("INBOX")
+        assert typ == "OK" and data == [b"3"], data
+        typ, hms = m.response("HIGHESTMODSEQ")
+        h = int(hms[0])
+        typ, data = m.uid("STORE", "1:*", "+FLAGS", "(\\Seen)")
+        assert typ == "OK" and len(data) == 3, data
+        assert all(b"MODSEQ" in d for d in data), data
+        typ, data = m.fetch("1:*", "(FLAGS) (CHANGEDSINCE %d)" % h)
+        assert typ == "OK" and len(data) == 3, data
+        typ, data = m.uid("MOVE", "1:2", "Archive")
+        assert typ == "OK", data
+        typ, code = m.response("COPYUID")
+        assert code and code[0] is not None and code[0].split()[1:] == \
+            [b"1:2", b"1:2"], code
+        typ, data = m.select("Archive")
+        assert typ == "OK" and data == [b"2"], data
+        typ, data = m.fetch("1:*", "(FLAGS)")
+        assert all(b"\\Seen" in d for d in data), data
+        m.logout()
+    finally:
+        try:
+            m.shutdown()
+        except Exception:
+            pass
