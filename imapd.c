@@ -2320,7 +2320,7 @@ struct fetchreq {
 	int seen;		/* the request sets \Seen */
 	int flags;		/* FLAGS was asked for */
 	int modseq;		/* MODSEQ was asked for */
-	int uid;		/* UID FETCH: UID is already the first item */
+	int uid;		/* UID is among the items */
 	uint64_t changedsince;	/* CHANGEDSINCE: only messages changed since */
 	int vanished;		/* ... and VANISHED (EARLIER) for expunged */
 };
@@ -2439,6 +2439,7 @@ fetch_att(struct fetchreq *r, char *t)
 	if (!ascii_casecmp(t, "UID")) {
 		if (!r->uid)
 			att_add(r, FA_UID, "UID");
+		r->uid = 1;
 	}
 	else if (!ascii_casecmp(t, "FLAGS"))
 		att_add(r, FA_FLAGS, "FLAGS");
@@ -2516,22 +2517,27 @@ fetch_parse(struct fetchreq *r, int uid)
 	return ST_OK;
 }
 
-/* FETCH ... (CHANGEDSINCE modseq [VANISHED]) of RFC 7162 */
+/* FETCH ... (CHANGEDSINCE modseq [VANISHED]) of RFC 7162, in any order */
 static int
 fetch_modifiers(struct fetchreq *r, int uid)
 {
-	if (!p_char('(') || !p_keyword("CHANGEDSINCE") || p_sp() < 0 ||
-	    p_number64(&r->changedsince) < 0 || r->changedsince == 0)
+	if (!p_char('('))
 		return bad("Invalid FETCH modifier");
-	if (p_char(' ')) {
-		if (!p_keyword("VANISHED"))
+	do {
+		if (p_keyword("CHANGEDSINCE")) {
+			if (p_sp() < 0 || p_number64(&r->changedsince) < 0 ||
+			    r->changedsince == 0)
+				return bad("Invalid CHANGEDSINCE");
+		} else if (p_keyword("VANISHED")) {
+			r->vanished = 1;
+		} else {
 			return bad("Invalid FETCH modifier");
-		if (!uid || !s.qresync)
-			return bad("VANISHED needs UID FETCH and QRESYNC");
-		r->vanished = 1;
-	}
+		}
+	} while (p_char(' '));
 	if (!p_char(')'))
 		return bad("Expected ')'");
+	if (r->vanished && (!uid || !s.qresync || !r->changedsince))
+		return bad("VANISHED needs UID FETCH, QRESYNC and CHANGEDSINCE");
 	s.condstore = 1;
 	if (!r->modseq)
 		att_add(r, FA_MODSEQ, "MODSEQ");
@@ -2703,6 +2709,9 @@ cmd_fetch(const char *tag, int uid)
 		r = ST_BAD;
 	if (r == ST_OK)
 		r = set_indexes(&set, uid, &vi, &nv);
+	/* RFC 7162 3.2.4 and IMAP4rev2: every FETCH names its UID */
+	if (r == ST_OK && !req.uid && (s.condstore || s.rev2))
+		att_add(&req, FA_UID, "UID");
 	if (r != ST_OK) {
 		free_sections(&req);
 		return r;

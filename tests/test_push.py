@@ -275,6 +275,20 @@ def test_idle_wakes_on_delivery(env):
     assert os.listdir(os.path.join(env.maildir, "new")) == []
 
 
+def test_idle_delivery_right_after_continuation(env):
+    """a message that lands between the last sync and the start of the
+    watch is not missed (it would wait for the 30 s rescan)"""
+    s = env.session()
+    s.ok("SELECT INBOX")
+    for n in range(1, 16):
+        idle = Idle(s)
+        t0 = time.monotonic()
+        env.deliver(make_msg("race %d" % n))
+        idle.wait(lambda ln, n=n: ln == b"* %d EXISTS" % n, t0)
+        u, t = idle.done()
+        assert is_ok(t), t
+
+
 def test_idle_sees_outside_flag_change_and_removal(env):
     s = env.session()
     add(s, 3)
@@ -325,9 +339,26 @@ def test_idle_garbage_instead_of_done(env):
     # still logged in and selected
     f = fetches(s.ok("FETCH 1 (UID)"))
     assert list(f) == [1], f
+    # a line far longer than DONE is swallowed whole: one BAD, no leftovers
+    for junk in ("X" * 70000, "DONE extra", ""):
+        idle = Idle(s)
+        u, t = idle.done(junk)
+        assert u == [] and is_bad(t), (junk[:20], u, t)
+        assert not s.pending(0.3), s.buf[:200]
+        s.ok("NOOP")
     # arguments to IDLE are not allowed
     u, t = s.bad("IDLE now")
     assert not any(x.startswith(b"+") for x in u), u
+
+
+def test_idle_client_goes_away(env):
+    """a client that vanishes while idling does not leave imapd behind"""
+    s = env.session()
+    s.ok("SELECT INBOX")
+    Idle(s)
+    s.p.stdin.close()
+    s.p.wait(timeout=5)
+    assert s.p.returncode == 0, s.p.returncode
 
 
 def test_idle_done_pipelined_with_next_command(env):
@@ -537,6 +568,12 @@ def test_condstore_unchangedsince(env):
         "MODSEQ" in f[1], u
     assert flagset(fetches(b.ok("FETCH 1 (FLAGS)"))[1]["FLAGS"]) == \
         {"\\Seen", "\\Flagged"}
+    # the largest mod-sequence-value, 2^63-1 (RFC 7162 7)
+    top = 9223372036854775807
+    u, t = a.cmd("STORE 1 (UNCHANGEDSINCE %d) -FLAGS (\\Flagged)" % top)
+    assert is_ok(t) and b"MODIFIED" not in t and 1 in fetches(u), (u, t)
+    assert fetches(a.ok("FETCH 1:* (FLAGS) (CHANGEDSINCE %d)" % top)) == {}
+    assert a.ok("SEARCH MODSEQ %d" % top) == [b"* SEARCH"]
     a.bad("STORE 1 (UNCHANGEDSINCE) +FLAGS (\\Seen)")
     a.bad("STORE 1 (NOSUCHMOD 5) +FLAGS (\\Seen)")
 
@@ -560,6 +597,14 @@ def test_condstore_unsolicited_fetch_has_uid_and_modseq(env):
     u = a.ok("STORE 1 +FLAGS (\\Seen)")
     f = fetches(u)
     assert "MODSEQ" in f[1] and int(f[1].get("UID", 0)) == uids[0], u
+    # also the conditional .SILENT STORE and a FETCH that sets \Seen
+    u = a.ok("STORE 2 (UNCHANGEDSINCE 1000000) +FLAGS.SILENT (\\Draft)")
+    f = fetches(u)
+    assert "MODSEQ" in f[2] and int(f[2].get("UID", 0)) == uids[1], u
+    u = a.ok("FETCH 2 (BODY[TEXT])")
+    f = fetches(u)
+    assert "\\Seen" in flagset(f[2]["FLAGS"]), u
+    assert "MODSEQ" in f[2] and int(f[2].get("UID", 0)) == uids[1], u
 
 
 def test_condstore_enabling_commands(env):
@@ -928,6 +973,10 @@ def test_qresync_uid_fetch_vanished(env):
              % (uids[0], uids[5], m))
     assert vanished(u, True) == [uids[4]], u
     assert sorted(by_uid(u)) == [uids[2], uids[3]], u
+    # modifiers come in any order (RFC 4466 fetch-modifiers)
+    u2 = q.ok("UID FETCH %d:%d (FLAGS) (VANISHED CHANGEDSINCE %d)"
+              % (uids[0], uids[5], m))
+    assert u2 == u, (u2, u)
     # VANISHED only with UID FETCH and only with CHANGEDSINCE
     q.bad("FETCH 1:* (FLAGS) (CHANGEDSINCE %d VANISHED)" % m)
     q.bad("UID FETCH 1:* (FLAGS) (VANISHED)")
