@@ -2876,7 +2876,7 @@ search_run(struct search *srch, size_t *idx)
 
 	search_limits(srch, s.v.n, s.v.n ? s.v.m[s.v.n - 1].uid : 0);
 	for (i = 0; i < s.v.n; i++)
-		if (search_match(srch, &s.f, &s.v, i))
+		if (search_match(srch, &s.f, &s.v, i) > 0)
 			idx[n++] = i;
 	return n;
 }
@@ -2926,6 +2926,7 @@ cmd_sort(const char *tag, int uid)
 	struct sortprog *prog;
 	struct search *srch;
 	size_t *idx, n, i;
+	uint32_t *uids;
 	int ret = 0, r;
 
 	if (p_sp() < 0)
@@ -2941,9 +2942,15 @@ cmd_sort(const char *tag, int uid)
 	idx = p_alloc((s.v.n + 1) * sizeof(*idx));
 	n = search_run(srch, idx);
 	sort_run(prog, &s.f, &s.v, idx, n);
-	if (ret & 0xff) {
+	if (ret & RET_SAVE) {
+		uids = p_alloc((n + 1) * sizeof(*uids));
+		for (i = 0; i < n; i++)
+			uids[i] = s.v.m[idx[i]].uid;
+		save_result(uids, n);
+	}
+	if (ret & 0xff & ~RET_SAVE) {
 		esort_reply(tag, uid, ret, idx, n);
-	} else {
+	} else if (!(ret & RET_SAVE)) {
 		io_puts("* SORT");
 		for (i = 0; i < n; i++)
 			io_printf(" %u", uid ? s.v.m[idx[i]].uid :

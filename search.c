@@ -420,11 +420,12 @@ compare_day(enum sktype type, long long day, long long want)
 	}
 }
 
+/* "$" names the saved result, which is kept as UIDs whatever named it */
 static int
-in_set(const struct seqset *set, uint32_t v, int uid)
+in_set(const struct seqset *set, uint32_t v, uint32_t uid)
 {
 	if (set->dollar)
-		return uid && search_saved ? seq_has(search_saved, v) : 0;
+		return search_saved && seq_has(search_saved, uid);
 	return seq_has(set, v);
 }
 
@@ -477,9 +478,9 @@ eval(struct sk *k, struct ctx *c)
 			    (m->kw & (1U << kw));
 		return k->type == SK_KEYWORD ? kw : !kw;
 	case SK_SEQ:
-		return in_set(&k->set, c->i + 1, 0);
+		return in_set(&k->set, c->i + 1, m->uid);
 	case SK_UID:
-		return in_set(&k->set, m->uid, 1);
+		return in_set(&k->set, m->uid, m->uid);
 	case SK_LARGER:
 	case SK_SMALLER:
 		if (need_info(c) < 0)

@@ -830,7 +830,8 @@ key_cmp(const void *a, const void *b)
 		else if (k == K_SIZE)
 			r = CMP(x->size, y->size);
 		else
-			r = strcmp(cur_arena + x->str[k], cur_arena + y->str[k]);
+			r = strcmp(cur_arena + x->str[k],
+			    cur_arena + y->str[k]);
 		if (r)
 			return cur_prog->c[i].reverse ? -r : r;
 	}

@@ -182,7 +182,7 @@ def test_sort_size(env):
     assert sort_result(s.ok("SORT (REVERSE SIZE) UTF-8 ALL")) == \
         [5, 1, 3, 2, 4]
     u = s.ok("FETCH 1:5 RFC822.SIZE")
-    sizes = {n: int(d[b"RFC822.SIZE"]) for n, d in lib.fetches(u).items()}
+    sizes = {n: int(d["RFC822.SIZE"]) for n, d in lib.fetches(u).items()}
     assert sorted(range(1, 6), key=lambda n: (sizes[n], n)) == \
         [2, 4, 3, 1, 5], sizes
 
@@ -292,6 +292,22 @@ def test_esort(env):
     u = s.ok("SORT RETURN (MIN COUNT) (REVERSE FROM) UTF-8 FROM carol")
     assert esearch(u, "a%03d" % s.ntag) == {"MIN": 4, "COUNT": 2}
     s.bad("SORT RETURN (BOGUS) (DATE) UTF-8 ALL")
+
+
+def test_esort_save(env):
+    """RETURN (SAVE) keeps the result for "$" (RFC 5182) and, alone,
+    sends no ESEARCH"""
+    s = keyset(env)
+    u = s.ok("SORT RETURN (SAVE) (DATE) UTF-8 FROM carol")
+    assert not [x for x in u if x.startswith(b"* ESEARCH")
+                or x.startswith(b"* SORT")], u
+    u = s.ok("SEARCH $")
+    found = [x for x in u if x.startswith(b"* SEARCH")]
+    assert found == [b"* SEARCH 4 5"], u
+    u = s.ok("SORT RETURN (SAVE COUNT) (DATE) UTF-8 FROM nobody-at-all")
+    assert esearch(u, "a%03d" % s.ntag) == {"COUNT": 0}, u
+    u = s.ok("SEARCH $")
+    assert [x for x in u if x.startswith(b"* SEARCH")] == [b"* SEARCH"], u
 
 
 # --- base subjects (RFC 5256 2.1) -------------------------------------------
