@@ -2276,8 +2276,10 @@ cmd_store(const char *tag, int uid)
 			gone = 1;
 			continue;
 		}
-		m->flags = nfl | (m->flags & FL_RECENT);
-		m->kw = nkw;
+		/* the store merged our change with any made meanwhile */
+		m->flags = (s.f.msgs[k].flags & ~FL_RECENT) |
+		    (m->flags & FL_RECENT);
+		m->kw = s.f.msgs[k].kw;
 		m->modseq = s.f.msgs[k].modseq;
 		if (!silent)
 			print_flags_fetch(vi[i]);

@@ -3020,6 +3020,7 @@ int
 folder_setflags(struct folder *f, size_t i, uint32_t flags, uint32_t kw)
 {
 	char nname[NAME_MAX + 8], from[PATH_MAX], to[PATH_MAX];
+	uint32_t oldfl, oldkw, fl, k, cur, curkw;
 	struct msg *m;
 	struct txn t;
 	int tries, wasnew, r = -1;
@@ -3029,13 +3030,23 @@ folder_setflags(struct folder *f, size_t i, uint32_t flags, uint32_t kw)
 		return -1;
 	}
 	flags &= FL_SYSTEM;
+	/* the caller computed flags from what it knew; another process may
+	 * have changed the message since: apply the difference, so its
+	 * change is not undone */
+	oldfl = f->msgs[i].flags & FL_SYSTEM;
+	oldkw = f->msgs[i].kw;
 	if (txn_lock(&t, f->path) < 0)
 		return -1;
 	if (txn_open(&t, f->path) < 0 || txn_peek(f, &t) < 0)
 		goto out;
 	for (tries = 0;; tries++) {
 		m = &f->msgs[i];
-		if (flag_name(f->kw, mname(f, m) + 4, flags, kw, nname,
+		/* the flags the file carries now (found again when another
+		 * process renamed it) */
+		parse_flags(f->kw, mname(f, m) + 4, &cur, &curkw);
+		fl = ((cur & FL_SYSTEM) | (flags & ~oldfl)) & ~(oldfl & ~flags);
+		k = (curkw | (kw & ~oldkw)) & ~(oldkw & ~kw);
+		if (flag_name(f->kw, mname(f, m) + 4, fl, k, nname,
 		    sizeof(nname)) < 0)
 			goto out;
 		if (!strcmp(nname, mname(f, m))) {
