@@ -686,3 +686,37 @@ def item(d, prefix):
     keys = [k for k in d if k.startswith(prefix.upper())]
     assert len(keys) == 1, (prefix, list(d))
     return d[keys[0]]
+
+
+def build_with_config(env, name, substitutions, timeout=150):
+    """imapd built from this tree in env.dir/name with config.h edited by
+    (regex, replacement) pairs (each must match exactly once); the ASan
+    flags of the tested binary are kept.  Returns the binary's path."""
+    src = os.path.dirname(IMAPD)
+    bld = os.path.join(env.dir, name)
+    os.makedirs(bld)
+    for f in os.listdir(src):
+        if f.endswith((".c", ".h")) or f == "Makefile":
+            shutil.copy(os.path.join(src, f), bld)
+    path = os.path.join(bld, "config.h")
+    if not os.path.exists(path):
+        shutil.copy(os.path.join(bld, "config.def.h"), path)
+    with open(path) as f:
+        cfg = f.read()
+    for pattern, repl in substitutions:
+        cfg, n = re.subn(pattern, repl, cfg)
+        assert n == 1, (pattern, n)
+    with open(path, "w") as f:
+        f.write(cfg)
+    with open(IMAPD, "rb") as f:
+        asan = b"__asan_init" in f.read()
+    flags = "-std=c99 -O1 -g -Wall -Wextra -Werror -Wno-unused-parameter"
+    cmd = ["make", "-s", "-j%d" % (os.cpu_count() or 2), "imapd"]
+    if asan:
+        san = " -fsanitize=address,undefined -fno-omit-frame-pointer"
+        cmd += ["CFLAGS=" + flags + san, "LDFLAGS=" + san.strip()]
+    r = subprocess.run(cmd, cwd=bld, timeout=timeout, capture_output=True,
+                       text=True)
+    assert r.returncode == 0, r.stderr
+    os.chmod(bld, 0o755)
+    return os.path.join(bld, "imapd")
