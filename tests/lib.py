@@ -106,10 +106,31 @@ class Env:
         self.extra_env = {}
         self._seq = 0
         self.fix_owner()
+        # what imapd logs goes here, and is shown when the test fails
+        self.logpath = os.path.join(self.dir, "imapd.log")
+        self.log = open(self.logpath, "ab")
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, exc_type, exc, tb):
         reap_all()
+        self.log.close()
+        with open(self.logpath, "rb") as f:
+            log = f.read()
+        # a sanitizer report fails the test even when the client side
+        # looked fine
+        if exc_type is None and (b"ERROR: AddressSanitizer" in log or
+                                 b"runtime error:" in log or
+                                 b"ERROR: LeakSanitizer" in log):
+            exc_type = AssertionError
+            print(log.decode("utf-8", "replace")[-3000:])
+            shutil.rmtree(self.dir, ignore_errors=True)
+            raise AssertionError("imapd reported a sanitizer error")
+        if exc_type is not None and exc_type is not Skip:
+            with open(self.logpath, "rb") as f:
+                tail = f.read().decode("utf-8", "replace").splitlines()[-20:]
+            if tail:
+                print("--- imapd log (last %d lines)" % len(tail))
+                print("\n".join(tail))
         shutil.rmtree(self.dir, ignore_errors=True)
         return False
 
@@ -131,6 +152,7 @@ class Env:
 
     def popen(self, args, **kw):
         kw.setdefault("env", self.env())
+        kw.setdefault("stderr", self.log)
         if os.getuid() == 0:
             kw["user"] = self.uid
             kw["group"] = self.gid
