@@ -610,6 +610,16 @@ mailbox_arg(void)
 	return out;
 }
 
+/* may go in a quoted string under UTF8=ACCEPT: no controls */
+static int
+utf8_quotable(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return 0;
+	return 1;
+}
+
 /* a stored mailbox name as the client sees it */
 static const char *
 shown_name(const char *name)
@@ -1285,9 +1295,14 @@ create_use(const char **use)
 	char *w;
 	size_t i;
 
-	if (!p_char('(') || !p_keyword("USE") || p_sp() < 0 || !p_char('(') ||
-	    !(w = p_flag()))
+	if (!p_char('(') || !p_keyword("USE") || p_sp() < 0 || !p_char('('))
 		return bad("Expected (USE (attribute))");
+	if (p_char(')')) {
+		*use = NULL;	/* USE (): no special use */
+		return p_char(')') ? ST_OK : bad("Expected ')'");
+	}
+	if (!(w = p_flag()))
+		return ST_BAD;
 	if (p_peek() == ' ')
 		return no("USEATTR", "Only one special use per folder");
 	if (!p_char(')') || !p_char(')'))
@@ -1451,7 +1466,18 @@ list_name(const char *name)
 	struct buf b = { 0 };
 
 	name = shown_name(name);
-	buf_addstr(&b, name, strlen(name));
+	if (s.utf8 && utf8_quotable(name)) {
+		/* RFC 6855: UTF-8 goes in quoted strings once enabled */
+		buf_addc(&b, '"');
+		for (; *name; name++) {
+			if (*name == '"' || *name == '\\')
+				buf_addc(&b, '\\');
+			buf_addc(&b, *name);
+		}
+		buf_addc(&b, '"');
+	} else {
+		buf_addstr(&b, name, strlen(name));
+	}
 	io_write(b.p, b.len);
 	buf_free(&b);
 }
@@ -1473,6 +1499,7 @@ enum {
 	LR_CHILDREN = 1 << 4,
 	LR_SPECIALUSE = 1 << 5,
 	LR_STATUS = 1 << 6,
+	LS_EXTENDED = 1 << 7,		/* the RFC 5258 syntax was used */
 };
 
 /* STATUS items */
@@ -1480,6 +1507,7 @@ enum {
 	ST_MESSAGES = 1 << 0, ST_RECENT = 1 << 1, ST_UIDNEXT = 1 << 2,
 	ST_UIDVALIDITY = 1 << 3, ST_UNSEEN = 1 << 4, ST_HIGHESTMODSEQ = 1 << 5,
 	ST_SIZE = 1 << 6, ST_DELETED = 1 << 7, ST_MAILBOXID = 1 << 8,
+	ST_APPENDLIMIT = 1 << 9,
 };
 
 static const struct {
@@ -1490,7 +1518,7 @@ static const struct {
 	{ "UIDNEXT", ST_UIDNEXT }, { "UIDVALIDITY", ST_UIDVALIDITY },
 	{ "UNSEEN", ST_UNSEEN }, { "HIGHESTMODSEQ", ST_HIGHESTMODSEQ },
 	{ "SIZE", ST_SIZE }, { "DELETED", ST_DELETED },
-	{ "MAILBOXID", ST_MAILBOXID },
+	{ "MAILBOXID", ST_MAILBOXID }, { "APPENDLIMIT", ST_APPENDLIMIT },
 };
 
 /* "(MESSAGES UNSEEN ...)" */
@@ -1543,6 +1571,9 @@ status_line(const char *name, const struct mboxstatus *st, int items)
 	if (items & ST_SIZE)
 		io_printf("%sSIZE %llu", sep, (unsigned long long)st->size),
 		    sep = " ";
+	if (items & ST_APPENDLIMIT)
+		io_printf("%sAPPENDLIMIT %llu", sep,
+		    (unsigned long long)APPEND_MAX), sep = " ";
 	if (items & ST_MAILBOXID)
 		io_printf("%sMAILBOXID (%s)", sep, st->mailboxid), sep = " ";
 	if (items & ST_HIGHESTMODSEQ)
@@ -1566,22 +1597,28 @@ special_use_of(const char *name)
 {
 	size_t i;
 
+	const char *use;
+
+	/* what CREATE ... (USE ...) chose wins over the configured names */
+	if ((use = mbox_special_use(name)))
+		return use;
 	for (i = 0; i < LEN(special_use); i++)
 		if (!strcmp(name, special_use[i].name))
 			return special_use[i].use;
-	return mbox_special_use(name);
+	return NULL;
 }
 
 static int
 list_options(int *opt)
 {
 	char *w;
+	int n = 0;
 
 	*opt = 0;
 	if (!p_char('('))
 		return ST_OK;
 	while (!p_char(')')) {
-		if (*opt && p_sp() < 0)
+		if (n++ && p_sp() < 0)
 			return ST_BAD;
 		if (!(w = p_atom()))
 			return ST_BAD;
@@ -1593,11 +1630,10 @@ list_options(int *opt)
 			*opt |= LS_SPECIALUSE | LR_SPECIALUSE;
 		else if (ascii_casecmp(w, "REMOTE"))
 			return bad("Unknown LIST selection option");
-		*opt |= 1 << 30;
 	}
-	*opt &= ~(1 << 30);
-	if ((*opt & LS_RECURSIVE) && !(*opt & (LS_SUBSCRIBED | LS_SPECIALUSE)))
-		return bad("RECURSIVEMATCH needs another selection option");
+	*opt |= LS_EXTENDED;
+	if ((*opt & LS_RECURSIVE) && !(*opt & LS_SUBSCRIBED))
+		return bad("RECURSIVEMATCH needs SUBSCRIBED");
 	return p_sp() < 0 ? ST_BAD : ST_OK;
 }
 
@@ -1611,6 +1647,7 @@ list_return(int *opt, int *items)
 		return ST_OK;
 	if (!p_keyword("RETURN") || p_sp() < 0 || !p_char('('))
 		return bad("Expected RETURN (options)");
+	*opt |= LS_EXTENDED;
 	while (!p_char(')')) {
 		if (n++ && p_sp() < 0)
 			return ST_BAD;
@@ -1634,7 +1671,7 @@ list_return(int *opt, int *items)
 
 /* one pattern, or a parenthesised list of them */
 static int
-list_patterns(char ***pats, size_t *n)
+list_patterns(char ***pats, size_t *n, int *opt)
 {
 	size_t cap = 4;
 	char *p;
@@ -1656,13 +1693,15 @@ list_patterns(char ***pats, size_t *n)
 	} while (paren && p_char(' '));
 	if (paren && !p_char(')'))
 		return bad("Expected ')'");
+	if (paren)
+		*opt |= LS_EXTENDED;
 	return ST_OK;
 }
 
 static int
 sorted_has(char **sorted, size_t n, const char *name)
 {
-	return bsearch(&name, sorted, n, sizeof(*sorted), cmp_str) != NULL;
+	return n && bsearch(&name, sorted, n, sizeof(*sorted), cmp_str);
 }
 
 struct listctx {
@@ -1695,7 +1734,7 @@ list_matches(struct listctx *c, const char *name)
 
 static void
 list_one(struct listctx *c, const char *name, int noselect,
-    int subscribed_child)
+    int subscribed_child, int selected)
 {
 	struct mboxstatus st;
 	struct buf a = { 0 };
@@ -1721,7 +1760,9 @@ list_one(struct listctx *c, const char *name, int noselect,
 		io_puts(" (\"CHILDINFO\" (\"SUBSCRIBED\"))");
 	io_puts("\r\n");
 	buf_free(&a);
-	if ((c->opt & LR_STATUS) && exists && !noselect &&
+	/* RFC 5819: STATUS only for names that meet the selection, not for
+	 * a parent listed for its CHILDINFO */
+	if ((c->opt & LR_STATUS) && selected && exists && !noselect &&
 	    mailbox_status(name, &st, c->items) == 0)
 		status_line(name, &st, c->items);
 }
@@ -1757,7 +1798,7 @@ list_subscribed(struct listctx *c)
 		childinfo = (c->opt & LS_RECURSIVE) &&
 		    has_children(c->subs, c->nsubs, names[i]);
 		if ((sub || childinfo) && list_matches(c, names[i]))
-			list_one(c, names[i], 0, childinfo);
+			list_one(c, names[i], 0, childinfo, sub);
 	}
 }
 
@@ -1772,10 +1813,11 @@ cmd_list(const char *tag, int uid)
 	memset(&c, 0, sizeof(c));
 	if (p_sp() < 0 || (r = list_options(&c.opt)) != ST_OK ||
 	    !(c.ref = p_mailbox()) || p_sp() < 0 ||
-	    (r = list_patterns(&c.pats, &c.npats)) != ST_OK ||
+	    (r = list_patterns(&c.pats, &c.npats, &c.opt)) != ST_OK ||
 	    (r = list_return(&c.opt, &c.items)) != ST_OK || p_end() < 0)
 		return ST_BAD;
-	if (c.npats == 1 && !*c.pats[0] && !c.opt) {
+	/* only plain RFC 3501 LIST asks for the delimiter this way */
+	if (c.npats == 1 && !*c.pats[0] && !(c.opt & LS_EXTENDED)) {
 		io_printf("* LIST (\\Noselect) \"%c\" \"\"\r\n", STORE_SEP);
 		return ok(NULL, "LIST completed");
 	}
@@ -1785,13 +1827,15 @@ cmd_list(const char *tag, int uid)
 	for (i = 0; i < n; i++)
 		if (!l[i].noselect)
 			c.boxes[c.nboxes++] = l[i].name;
-	qsort(c.boxes, c.nboxes, sizeof(char *), cmp_str);
+	if (c.nboxes)
+		qsort(c.boxes, c.nboxes, sizeof(char *), cmp_str);
 	if (c.opt & (LR_SUBSCRIBED | LS_SUBSCRIBED)) {
 		if (subs_list(&c.subs, &c.nsubs) < 0) {
 			mbox_list_free(l, n);
 			return no_errno("LIST");
 		}
-		qsort(c.subs, c.nsubs, sizeof(char *), cmp_str);
+		if (c.nsubs)
+			qsort(c.subs, c.nsubs, sizeof(char *), cmp_str);
 	}
 	if (c.opt & LS_SUBSCRIBED) {
 		list_subscribed(&c);
@@ -1802,7 +1846,7 @@ cmd_list(const char *tag, int uid)
 			if ((c.opt & LS_SPECIALUSE) &&
 			    !special_use_of(l[i].name))
 				continue;
-			list_one(&c, l[i].name, l[i].noselect, 0);
+			list_one(&c, l[i].name, l[i].noselect, 0, 1);
 		}
 	}
 	if (c.subs)

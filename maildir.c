@@ -3678,17 +3678,28 @@ int
 msg_id(struct folder *f, size_t i, char *buf, size_t size)
 {
 	char path[PATH_MAX];
-	struct stat sb;
+	struct statx sx;
+	unsigned long long born;
 
 	if (i >= f->nmsgs || msg_path(f, i, path) < 0) {
 		errno = ENOENT;
 		return -1;
 	}
-	if (stat(path, &sb) < 0 && (errno != ENOENT || relocate(f, i) < 0 ||
-	    msg_path(f, i, path) < 0 || stat(path, &sb) < 0))
+	if (statx(AT_FDCWD, path, 0, STATX_INO | STATX_MTIME | STATX_BTIME,
+	    &sx) < 0 && (errno != ENOENT || relocate(f, i) < 0 ||
+	    msg_path(f, i, path) < 0 ||
+	    statx(AT_FDCWD, path, 0, STATX_INO | STATX_MTIME | STATX_BTIME,
+	    &sx) < 0))
 		return -1;
-	snprintf(buf, size, "M%llx%08llx", (unsigned long long)sb.st_ino,
-	    (unsigned long long)sb.st_mtime & 0xffffffffULL);
+	/* an inode is reused once its file is gone: the birth time tells
+	 * the next file apart (the internal date where it is not kept) */
+	if (sx.stx_mask & STATX_BTIME)
+		born = (unsigned long long)sx.stx_btime.tv_sec * 1000000000ULL +
+		    sx.stx_btime.tv_nsec;
+	else
+		born = (unsigned long long)sx.stx_mtime.tv_sec;
+	snprintf(buf, size, "M%llx%llx", (unsigned long long)sx.stx_ino,
+	    born);
 	return 0;
 }
 

@@ -158,19 +158,29 @@ def dovecot_fetch(env, maildir, count):
     if not os.path.exists(DOVECOT):
         raise lib.Skip("dovecot-imapd is not installed")
     out = {}
-    e = {"USER": env.user, "HOME": env.dir, "PATH": "/usr/bin:/bin"}
+    environ = {"USER": env.user, "HOME": env.dir, "PATH": "/usr/bin:/bin"}
     for i in range(1, count + 1):
         cmds = ("a SELECT INBOX\r\nf FETCH %d (%s)\r\nb FETCH %d "
                 "(BINARY.PEEK[1])\r\nc FETCH %d (BINARY.SIZE[1])\r\n"
                 "z LOGOUT\r\n" % (i, FETCH_ITEMS, i, i)).encode()
         p = env.popen([DOVECOT, "-o", "mail_location=maildir:" + maildir],
                       stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                      stderr=subprocess.DEVNULL, env=e)
+                      stderr=subprocess.DEVNULL, env=environ)
         data, _ = p.communicate(cmds, timeout=30)
         try:
             out[i] = fetch_items(data).get(i, {})
         except ValueError as e:
-            raise AssertionError("Dovecot, message %d: %s" % (i, e))
+            # the oracle itself sometimes stops short under load: once
+            # more before blaming the message
+            p = env.popen([DOVECOT, "-o", "mail_location=maildir:" +
+                           maildir], stdin=subprocess.PIPE,
+                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                          env=environ)
+            data, _ = p.communicate(cmds, timeout=30)
+            try:
+                out[i] = fetch_items(data).get(i, {})
+            except ValueError:
+                raise AssertionError("Dovecot, message %d: %s" % (i, e))
     return out
 
 
@@ -684,4 +694,8 @@ def test_50mb_attachment_bounded_memory(env):
     print("imapd VmHWM %.1f MB for a %.1f MB message" %
           (peak / 1024, len(msg) / 1048576))
     s.logout()
-    assert peak < 20 * 1024, "VmHWM %d kB" % peak
+    # AddressSanitizer's shadow memory and quarantine add their own
+    # megabytes; the message itself must still never be in memory whole
+    with open(lib.IMAPD, "rb") as f:
+        limit = 40 if b"__asan_init" in f.read() else 20
+    assert peak < limit * 1024, "VmHWM %d kB" % peak
