@@ -52,6 +52,7 @@ static const int loopback_is_secure = 1;
 #define TIMEOUT_IDLE	(30 * 60)	/* IDLE without DONE */
 #define IDLE_KEEPALIVE	120	/* "* OK Still here" while idling */
 #define IDLE_POLL	30	/* rescan while idling when inotify is quiet */
+#define IDLE_POLL_UNWATCHED 1	/* rescan while idling without inotify */
 
 /* SPECIAL-USE (RFC 6154): the folders clients should use for sent mail,
  * drafts, trash, junk and archive, by name.  The first name of each use is

@@ -3046,6 +3046,16 @@ next_keepalive(time_t now)
 	return now + IDLE_KEEPALIVE - (now + h) % IDLE_KEEPALIVE;
 }
 
+/* seconds to the next look at the folder: a safety rescan when inotify
+ * watches it, often when nothing else would tell */
+static int
+idle_poll(void)
+{
+	if (s.state == S_SELECTED && folder_watchfd(&s.f) < 0)
+		return IDLE_POLL_UNWATCHED;
+	return IDLE_POLL;
+}
+
 static int
 idle_done(void)
 {
@@ -3077,7 +3087,7 @@ cmd_idle(const char *tag, int uid)
 	io_flush();
 	start = now = time(NULL);
 	ka = next_keepalive(now);
-	check = now + IDLE_POLL;
+	check = now + idle_poll();
 	for (;;) {
 		if (io_buffered())
 			return idle_done();
@@ -3095,7 +3105,7 @@ cmd_idle(const char *tag, int uid)
 		now = time(NULL);
 		if ((n > 0 && (pfd[1].revents & POLLIN)) || now >= check) {
 			view_sync(1);
-			check = now + IDLE_POLL;
+			check = now + idle_poll();
 		}
 		if (now >= ka) {
 			io_puts("* OK Still here\r\n");
