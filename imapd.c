@@ -3033,6 +3033,15 @@ cmd_thread(const char *tag, int uid)
 
 /* --- IDLE ------------------------------------------------------------- */
 
+static long long
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 /* Keep-alives of every connection from one address fire at the same
  * moment, so a phone with one IDLE per folder wakes its radio once. */
 static time_t
@@ -3095,9 +3104,10 @@ cmd_idle(const char *tag, int uid)
 		pfd[0].events = POLLIN;
 		pfd[1].fd = s.state == S_SELECTED ? folder_watchfd(&s.f) : -1;
 		pfd[1].events = POLLIN;
-		now = time(NULL);
-		wait = (int)(MIN(ka, check) - now);
-		n = poll(pfd, 2, wait > 0 ? wait * 1000 : 0);
+		/* wake on the second itself, so that the keep-alives of one
+		 * address leave together */
+		wait = (int)(MIN(ka, check) * 1000 - now_ms());
+		n = poll(pfd, 2, wait > 0 ? wait : 0);
 		if (n < 0 && errno != EINTR)
 			exit(1);
 		if (n > 0 && (pfd[0].revents & (POLLIN | POLLHUP | POLLERR)))

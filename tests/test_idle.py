@@ -74,7 +74,7 @@ def test_keepalives_aligned_per_address(env):
     assert len(ta) >= 2 and len(tb) >= 2 and len(tc) >= 2, seen
     # the two connections of one address fire together...
     for x in tb:
-        assert min(abs(x - y) for y in ta) < 0.6, (ta, tb)
+        assert min(abs(x - y) for y in ta) < 0.3, (ta, tb)
     # ... every interval ...
     for t in (ta, tb, tc):
         gaps = [y - x for x, y in zip(t, t[1:])]
