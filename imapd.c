@@ -192,17 +192,9 @@ bad(const char *why)
 }
 
 static int
-ok(const char *code, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static int
-ok(const char *code, const char *fmt, ...)
+ok(const char *code, const char *text)
 {
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(s.text, sizeof(s.text), fmt, ap);
-	va_end(ap);
+	snprintf(s.text, sizeof(s.text), "%s", text);
 	s.code = code;
 	return ST_OK;
 }
@@ -815,22 +807,6 @@ cmd_login(const char *tag, int uid)
 	return r;
 }
 
-static int
-b64val(int c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
 /* decode base64 in place; -1 when it is not valid */
 static long
 b64decode(char *s)
@@ -844,7 +820,7 @@ b64decode(char *s)
 			pad++;
 			continue;
 		}
-		if (pad || (v = b64val((unsigned char)s[i])) < 0)
+		if (pad || (v = base64_value((unsigned char)s[i], '/')) < 0)
 			return -1;
 		acc = acc << 6 | v;
 		bits += 6;

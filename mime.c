@@ -1769,22 +1769,6 @@ dec_stopped(const struct dec *d)
 	return d->stop && *d->stop;
 }
 
-static int
-b64val(int c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
 /* base64: octets outside the alphabet are skipped; "=" ends a group, so
  * concatenated encodings decode one after the other */
 static void
@@ -1810,7 +1794,7 @@ b64_decode(const char *s, size_t n, struct dec *d)
 			acc = 0;
 			continue;
 		}
-		if ((v = b64val((unsigned char)s[i])) < 0)
+		if ((v = base64_value((unsigned char)s[i], '/')) < 0)
 			continue;
 		acc = (acc << 6) | v;
 		if (++k == 4) {
@@ -2455,7 +2439,7 @@ ew_text(int enc, const char *t, const char *e, struct buf *raw)
 		return;
 	}
 	for (k = 0, acc = 0; t < e; t++) {
-		if ((v = b64val((unsigned char)*t)) < 0)
+		if ((v = base64_value((unsigned char)*t, '/')) < 0)
 			continue;
 		acc = (acc << 6 | v) & 0xffffff;
 		if (++k == 4) {

@@ -8,16 +8,6 @@
 static const char b64[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+,";
 
-static int
-b64index(int c)
-{
-	const char *p;
-
-	if (!c || !(p = strchr(b64, c)))
-		return -1;
-	return p - b64;
-}
-
 static void
 put_utf8(struct buf *b, uint32_t c)
 {
@@ -47,7 +37,7 @@ decode_run(struct buf *b, const char *p)
 	int bits = 0, v, n = 0;
 
 	for (; *p != '-'; p++) {
-		if ((v = b64index((unsigned char)*p)) < 0)
+		if ((v = base64_value((unsigned char)*p, ',')) < 0)
 			return NULL;
 		acc = acc << 6 | v;
 		bits += 6;

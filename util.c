@@ -263,3 +263,19 @@ ascii_casestr(const char *hay, size_t haylen, const char *needle, size_t nlen)
 	}
 	return NULL;
 }
+
+int
+base64_value(int c, int c63)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == '+')
+		return 62;
+	if (c == c63 && c)
+		return 63;
+	return -1;
+}

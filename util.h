@@ -45,3 +45,7 @@ int ascii_casecmp(const char *, const char *);
 int ascii_ncasecmp(const char *, const char *, size_t);
 const char *ascii_casestr(const char *hay, size_t haylen,
     const char *needle, size_t nlen);
+
+/* the value of a base64 digit, -1 for none; c63 is the 64th digit: '/',
+ * or ',' in the modified base64 of mailbox names */
+int base64_value(int c, int c63);
