@@ -14,9 +14,10 @@ LDLIBS = -lbearssl -lcrypt
 ZCPPFLAGS = -DWITH_ZLIB
 ZLIBS = -lz
 
-SRC = imapd.c parse.c io.c util.c auth.c search.c maildir.c mime.c tls.c \
+SRC = imapd.c mailbox.c view.c fetch.c parse.c io.c util.c auth.c search.c \
+      maildir.c mime.c tls.c \
       compress.c mutf7.c sort.c
-HDR = util.h io.h parse.h imapd.h maildir.h mime.h tls.h compress.h mutf7.h \
+HDR = util.h io.h parse.h imapd.h session.h maildir.h mime.h tls.h compress.h mutf7.h \
       sort.h config.h
 OBJ = $(SRC:.c=.o)
 

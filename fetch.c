@@ -1,0 +1,459 @@
+/* fetch.c: FETCH and UID FETCH: the request parsed into items, then one
+ * response per message, bodies streamed from the mapped file. */
+#include <errno.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "imapd.h"
+#include "io.h"
+#include "maildir.h"
+#include "mime.h"
+#include "parse.h"
+#include "util.h"
+#include "session.h"
+
+/* --- FETCH ------------------------------------------------------------ */
+
+enum fetchkind {
+	FA_UID, FA_FLAGS, FA_INTERNALDATE, FA_SIZE, FA_ENVELOPE, FA_BODY,
+	FA_BODYSTRUCTURE, FA_SECTION, FA_BINARYSIZE, FA_MODSEQ, FA_EMAILID,
+	FA_THREADID
+};
+
+/* one item of a FETCH request */
+struct fetchatt {
+	enum fetchkind kind;
+	const char *name;	/* as the response names it */
+	struct section *sec;
+	int binary, peek;
+	int partial;
+	uint64_t from, count;
+};
+
+struct fetchreq {
+	struct fetchatt *a;
+	size_t n, cap;
+	int map;		/* a message must be mapped */
+	int seen;		/* the request sets \Seen */
+	int flags;		/* FLAGS was asked for */
+	int modseq;		/* MODSEQ was asked for */
+	int uid;		/* UID is among the items */
+	uint64_t changedsince;	/* CHANGEDSINCE: only messages changed since */
+	int vanished;		/* ... and VANISHED (EARLIER) for expunged */
+};
+
+static struct fetchatt *
+att_add(struct fetchreq *r, enum fetchkind kind, const char *name)
+{
+	struct fetchatt *a;
+
+	if (r->n == r->cap) {
+		struct fetchatt *t;
+
+		r->cap = r->cap ? 2 * r->cap : 8;
+		t = p_alloc(r->cap * sizeof(*t));
+		if (r->n)
+			memcpy(t, r->a, r->n * sizeof(*t));
+		r->a = t;
+	}
+	a = &r->a[r->n++];
+	memset(a, 0, sizeof(*a));
+	a->kind = kind;
+	a->name = name;
+	if (kind == FA_FLAGS)
+		r->flags = 1;
+	if (kind == FA_MODSEQ)
+		r->modseq = 1;
+	if (kind == FA_ENVELOPE || kind == FA_BODY ||
+	    kind == FA_BODYSTRUCTURE || kind == FA_SECTION ||
+	    kind == FA_BINARYSIZE)
+		r->map = 1;
+	return a;
+}
+
+static void
+free_sections(struct fetchreq *r)
+{
+	size_t i;
+
+	for (i = 0; i < r->n; i++)
+		if (r->a[i].sec)
+			section_free(r->a[i].sec);
+}
+
+/* BODY[...]<a.b>, BODY.PEEK[...], BINARY[...], BINARY.PEEK[...] and
+ * BINARY.SIZE[...] */
+static int
+att_section(struct fetchreq *r, char *text)
+{
+	struct fetchatt *a;
+	struct buf name = { 0 };
+	char *open, *close, *spec, *end;
+	int binary, peek, size;
+
+	open = strchr(text, '[');
+	*open = '\0';
+	binary = !ascii_ncasecmp(text, "BINARY", 6);
+	size = !ascii_casecmp(text, "BINARY.SIZE");
+	peek = !ascii_casecmp(text, "BODY.PEEK") ||
+	    !ascii_casecmp(text, "BINARY.PEEK");
+	if (ascii_casecmp(text, "BODY") && ascii_casecmp(text, "BINARY") &&
+	    !peek && !size)
+		return bad("Unknown fetch attribute");
+	if (!(close = strrchr(open + 1, ']')))
+		return bad("Missing ]");
+	spec = p_strdup(open + 1, close - open - 1);
+	a = att_add(r, size ? FA_BINARYSIZE : FA_SECTION, NULL);
+	a->binary = binary;
+	a->peek = peek || size;
+	if (!(a->sec = section_parse(spec, binary)))
+		return bad("Invalid section");
+	if (close[1] == '<') {
+		if (size)
+			return bad("BINARY.SIZE takes no partial range");
+		a->partial = 1;
+		a->from = strtoull(close + 2, &end, 10);
+		if (end == close + 2 || *end != '.' || end[1] < '1' ||
+		    end[1] > '9')
+			return bad("Invalid partial range");
+		a->count = strtoull(end + 1, &end, 10);
+		if (strcmp(end, ">"))
+			return bad("Invalid partial range");
+	} else if (close[1]) {
+		return bad("Invalid fetch attribute");
+	}
+	buf_adds(&name, size ? "BINARY.SIZE[" : binary ? "BINARY[" : "BODY[");
+	section_name(&name, a->sec);
+	buf_addc(&name, ']');
+	if (a->partial)
+		buf_printf(&name, "<%llu>", (unsigned long long)a->from);
+	a->name = p_strdup(name.p, name.len);
+	buf_free(&name);
+	if (!a->peek)
+		r->seen = 1;
+	return ST_OK;
+}
+
+/* RFC822, RFC822.HEADER and RFC822.TEXT are sections under old names */
+static int
+att_rfc822(struct fetchreq *r, const char *name, const char *spec, int peek)
+{
+	struct fetchatt *a = att_add(r, FA_SECTION, name);
+
+	a->peek = peek;
+	if (!(a->sec = section_parse(spec, 0)))
+		return bad("Invalid section");
+	if (!peek)
+		r->seen = 1;
+	return ST_OK;
+}
+
+static int
+fetch_att(struct fetchreq *r, char *t)
+{
+	if (strchr(t, '['))
+		return att_section(r, t);
+	if (!ascii_casecmp(t, "UID")) {
+		if (!r->uid)
+			att_add(r, FA_UID, "UID");
+		r->uid = 1;
+	}
+	else if (!ascii_casecmp(t, "FLAGS"))
+		att_add(r, FA_FLAGS, "FLAGS");
+	else if (!ascii_casecmp(t, "INTERNALDATE"))
+		att_add(r, FA_INTERNALDATE, "INTERNALDATE");
+	else if (!ascii_casecmp(t, "RFC822.SIZE"))
+		att_add(r, FA_SIZE, "RFC822.SIZE");
+	else if (!ascii_casecmp(t, "ENVELOPE"))
+		att_add(r, FA_ENVELOPE, "ENVELOPE");
+	else if (!ascii_casecmp(t, "BODY"))
+		att_add(r, FA_BODY, "BODY");
+	else if (!ascii_casecmp(t, "BODYSTRUCTURE"))
+		att_add(r, FA_BODYSTRUCTURE, "BODYSTRUCTURE");
+	else if (!ascii_casecmp(t, "EMAILID"))
+		att_add(r, FA_EMAILID, "EMAILID");
+	else if (!ascii_casecmp(t, "THREADID"))
+		att_add(r, FA_THREADID, "THREADID");
+	else if (!ascii_casecmp(t, "MODSEQ")) {
+		att_add(r, FA_MODSEQ, "MODSEQ");
+		sess.condstore = 1;
+	}
+	else if (!ascii_casecmp(t, "RFC822"))
+		return att_rfc822(r, "RFC822", "", 0);
+	else if (!ascii_casecmp(t, "RFC822.HEADER"))
+		return att_rfc822(r, "RFC822.HEADER", "HEADER", 1);
+	else if (!ascii_casecmp(t, "RFC822.TEXT"))
+		return att_rfc822(r, "RFC822.TEXT", "TEXT", 0);
+	else
+		return bad("Unknown fetch attribute");
+	return ST_OK;
+}
+
+static int
+fetch_macro(struct fetchreq *r, const char *t)
+{
+	int full = !ascii_casecmp(t, "FULL");
+
+	if (!full && ascii_casecmp(t, "ALL") && ascii_casecmp(t, "FAST"))
+		return 0;
+	att_add(r, FA_FLAGS, "FLAGS");
+	att_add(r, FA_INTERNALDATE, "INTERNALDATE");
+	att_add(r, FA_SIZE, "RFC822.SIZE");
+	if (ascii_casecmp(t, "FAST"))
+		att_add(r, FA_ENVELOPE, "ENVELOPE");
+	if (full)
+		att_add(r, FA_BODY, "BODY");
+	return 1;
+}
+
+static int
+fetch_parse(struct fetchreq *r, int uid)
+{
+	char *t;
+	int rc;
+
+	memset(r, 0, sizeof(*r));
+	if (uid)
+		att_add(r, FA_UID, "UID");
+	r->uid = uid;
+	if (!p_char('(')) {
+		if (!(t = p_fetchatt()))
+			return ST_BAD;
+		if (fetch_macro(r, t))
+			return ST_OK;
+		return fetch_att(r, t);
+	}
+	do {
+		if (!(t = p_fetchatt()))
+			return ST_BAD;
+		if ((rc = fetch_att(r, t)) != ST_OK)
+			return rc;
+	} while (p_char(' '));
+	if (!p_char(')'))
+		return bad("Expected ')'");
+	return ST_OK;
+}
+
+/* FETCH ... (CHANGEDSINCE modseq [VANISHED]) of RFC 7162, in any order */
+static int
+fetch_modifiers(struct fetchreq *r, int uid)
+{
+	if (!p_char('('))
+		return bad("Invalid FETCH modifier");
+	do {
+		if (p_keyword("CHANGEDSINCE")) {
+			if (p_sp() < 0 || p_number64(&r->changedsince) < 0 ||
+			    r->changedsince == 0)
+				return bad("Invalid CHANGEDSINCE");
+		} else if (p_keyword("VANISHED")) {
+			r->vanished = 1;
+		} else {
+			return bad("Invalid FETCH modifier");
+		}
+	} while (p_char(' '));
+	if (!p_char(')'))
+		return bad("Expected ')'");
+	if (r->vanished && (!uid || !sess.qresync || !r->changedsince))
+		return bad("VANISHED needs UID FETCH, QRESYNC and CHANGEDSINCE");
+	sess.condstore = 1;
+	if (!r->modseq)
+		att_add(r, FA_MODSEQ, "MODSEQ");
+	return ST_OK;
+}
+
+static void
+emit_io(void *arg, const char *p, size_t n)
+{
+	io_write(p, n);
+}
+
+static void
+fetch_date(time_t t)
+{
+	static const char mon[12][4] = {
+		"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+		"Jul", "Aug", "Sep", "Oct", "Nov", "Dec"
+	};
+	struct tm tm;
+	long off;
+
+	localtime_r(&t, &tm);
+	off = tm.tm_gmtoff / 60;
+	io_printf("INTERNALDATE \"%02d-%s-%04d %02d:%02d:%02d %c%02ld%02ld\"",
+	    tm.tm_mday, mon[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour,
+	    tm.tm_min, tm.tm_sec, off < 0 ? '-' : '+', labs(off) / 60,
+	    labs(off) % 60);
+}
+
+static int
+fetch_section(struct fetchatt *a, struct msgmap *mm)
+{
+	struct sectiondata *sd;
+	uint64_t size, from = 0, count;
+
+	if (!(sd = section_open(mm->p, mm->len, a->sec, a->binary, &size)))
+		return -1;
+	if (a->kind == FA_BINARYSIZE) {
+		io_printf("%s %llu", a->name, (unsigned long long)size);
+		section_close(sd);
+		return 0;
+	}
+	count = size;
+	if (a->partial) {
+		from = MIN(a->from, size);
+		count = MIN(a->count, size - from);
+	}
+	io_printf("%s %s{%llu}\r\n", a->name, a->binary ? "~" : "",
+	    (unsigned long long)count);
+	section_write(sd, from, count, emit_io, NULL);
+	section_close(sd);
+	return 0;
+}
+
+/* one "* n FETCH (...)" response; -1 when the message is gone */
+static int
+fetch_one(struct fetchreq *r, size_t vi, int *cte)
+{
+	struct vmsg *m = &sess.v.m[vi];
+	char id[64];
+	struct msgmap mm = { 0 };
+	struct buf b = { 0 };
+	time_t date = 0;
+	uint64_t size = 0;
+	size_t i;
+	long k;
+
+	if ((k = store_index(vi)) < 0)
+		return -1;
+	if (msg_info(&sess.f, k, &date, &size) < 0)
+		return -1;
+	if (r->map && msg_map(&sess.f, k, &mm) < 0)
+		return -1;
+	if (r->seen && !sess.readonly && !(m->flags & FL_SEEN) &&
+	    folder_setflags(&sess.f, k, (m->flags & ~FL_RECENT) | FL_SEEN,
+	    m->kw) == 0) {
+		m->flags |= FL_SEEN;
+		m->modseq = sess.f.msgs[k].modseq;
+	}
+	io_printf("* %zu FETCH (", vi + 1);
+	for (i = 0; i < r->n; i++) {
+		struct fetchatt *a = &r->a[i];
+
+		if (i)
+			io_puts(" ");
+		switch (a->kind) {
+		case FA_UID:
+			io_printf("UID %u", m->uid);
+			break;
+		case FA_EMAILID:
+			if (msg_id(&sess.f, k, id, sizeof(id)) < 0)
+				io_puts("EMAILID NIL");
+			else
+				io_printf("EMAILID (%s)", id);
+			break;
+		case FA_THREADID:
+			io_puts("THREADID NIL");	/* no threads kept */
+			break;
+		case FA_MODSEQ:
+			m->modseq = sess.f.msgs[k].modseq;
+			io_printf("MODSEQ (%llu)",
+			    (unsigned long long)m->modseq);
+			break;
+		case FA_FLAGS:
+			flag_list(&b, m->flags, m->kw);
+			io_printf("FLAGS %s", b.p);
+			buf_reset(&b);
+			break;
+		case FA_INTERNALDATE:
+			fetch_date(date);
+			break;
+		case FA_SIZE:
+			io_printf("RFC822.SIZE %llu", (unsigned long long)size);
+			break;
+		case FA_ENVELOPE:
+			mime_envelope(&b, mm.p, mm.len);
+			io_printf("ENVELOPE %s", b.p);
+			buf_reset(&b);
+			break;
+		case FA_BODY:
+		case FA_BODYSTRUCTURE:
+			mime_bodystructure(&b, mm.p, mm.len,
+			    a->kind == FA_BODYSTRUCTURE);
+			io_printf("%s %s", a->name, b.p);
+			buf_reset(&b);
+			break;
+		case FA_SECTION:
+		case FA_BINARYSIZE:
+			if (fetch_section(a, &mm) < 0) {
+				io_printf("%s NIL", a->name);
+				*cte = 1;
+			}
+			break;
+		}
+	}
+	if (r->seen && !r->flags) {
+		flag_list(&b, m->flags, m->kw);
+		io_printf(" FLAGS %s", b.p);
+	}
+	/* RFC 7162 3.1: every untagged FETCH carries MODSEQ once the
+	 * client uses CONDSTORE */
+	if (sess.condstore && !r->modseq) {
+		m->modseq = sess.f.msgs[k].modseq;
+		io_printf(" MODSEQ (%llu)", (unsigned long long)m->modseq);
+	}
+	io_puts(")\r\n");
+	buf_free(&b);
+	if (r->map)
+		msg_unmap(&mm);
+	return 0;
+}
+
+int
+cmd_fetch(const char *tag, int uid)
+{
+	struct seqset set;
+	struct fetchreq req;
+	size_t *vi, nv, i;
+	int r, gone = 0, cte = 0;
+	long k;
+
+	if (p_sp() < 0 || p_seqset(&set) < 0 || p_sp() < 0)
+		return ST_BAD;
+	r = fetch_parse(&req, uid);
+	if (r == ST_OK && p_char(' '))
+		r = fetch_modifiers(&req, uid);
+	if (r == ST_OK && p_end() < 0)
+		r = ST_BAD;
+	if (r == ST_OK)
+		r = set_indexes(&set, uid, &vi, &nv);
+	/* RFC 7162 3.2.4 and IMAP4rev2: every FETCH names its UID */
+	if (r == ST_OK && !req.uid && (sess.condstore || sess.rev2))
+		att_add(&req, FA_UID, "UID");
+	if (r != ST_OK) {
+		free_sections(&req);
+		return r;
+	}
+	if (req.vanished)
+		vanished_earlier(&set, req.changedsince);
+	for (i = 0; i < nv; i++) {
+		k = store_index(vi[i]);
+		if (req.changedsince &&
+		    (k < 0 || sess.f.msgs[k].modseq <= req.changedsince))
+			continue;
+		if (fetch_one(&req, vi[i], &cte) < 0)
+			gone = 1;
+	}
+	free_sections(&req);
+	if (cte)
+		return no("UNKNOWN-CTE", "Cannot decode a part's encoding");
+	if (gone)
+		return no("EXPUNGEISSUED", "Some of the messages no longer exist");
+	return ok(NULL, "FETCH completed");
+}

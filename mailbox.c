@@ -1,0 +1,850 @@
+/* mailbox.c: the commands on mailboxes by name: CREATE, DELETE, RENAME,
+ * SUBSCRIBE, LIST (with LIST-EXTENDED, LIST-STATUS and SPECIAL-USE),
+ * LSUB, STATUS and APPEND; and mailbox names between the client's form
+ * (modified UTF-7, or UTF-8 once enabled) and the store's. */
+#include <errno.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "imapd.h"
+#include "io.h"
+#include "maildir.h"
+#include "mime.h"
+#include "mutf7.h"
+#include "parse.h"
+#include "util.h"
+#include "session.h"
+
+/* A mailbox name from the client, as the store names it: UTF-8 names
+ * (UTF8=ACCEPT, IMAP4rev2) become modified UTF-7. */
+char *
+mailbox_arg(void)
+{
+	struct buf b = { 0 };
+	char *name, *out;
+
+	if (!(name = p_mailbox()) || !sess.utf8)
+		return name;
+	if (utf8_to_mutf7(&b, name) < 0) {
+		buf_free(&b);
+		perr = "Mailbox name is not valid UTF-8";
+		return NULL;
+	}
+	out = p_strdup(b.p ? b.p : "", b.len);
+	buf_free(&b);
+	return out;
+}
+
+/* may go in a quoted string under UTF8=ACCEPT: no controls */
+static int
+utf8_quotable(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return 0;
+	return 1;
+}
+
+/* a stored mailbox name as the client sees it */
+static const char *
+shown_name(const char *name)
+{
+	struct buf b = { 0 };
+	char *out;
+
+	if (!sess.utf8 || mutf7_to_utf8(&b, name) < 0) {
+		buf_free(&b);
+		return name;
+	}
+	out = p_strdup(b.p ? b.p : "", b.len);
+	buf_free(&b);
+	return out;
+}
+
+/* --- mailboxes -------------------------------------------------------- */
+
+/* CREATE-SPECIAL-USE (RFC 6154): "(USE (\Sent))" */
+static int
+create_use(const char **use)
+{
+	static const char *known[] = {
+		"\\All", "\\Archive", "\\Drafts", "\\Flagged", "\\Junk",
+		"\\Sent", "\\Trash"
+	};
+	char *w;
+	size_t i;
+
+	if (!p_char('(') || !p_keyword("USE") || p_sp() < 0 || !p_char('('))
+		return bad("Expected (USE (attribute))");
+	if (p_char(')')) {
+		*use = NULL;	/* USE (): no special use */
+		return p_char(')') ? ST_OK : bad("Expected ')'");
+	}
+	if (!(w = p_flag()))
+		return ST_BAD;
+	if (p_peek() == ' ')
+		return no("USEATTR", "Only one special use per folder");
+	if (!p_char(')') || !p_char(')'))
+		return bad("Expected ')'");
+	for (i = 0; i < LEN(known); i++)
+		if (!ascii_casecmp(w, known[i])) {
+			*use = known[i];
+			return ST_OK;
+		}
+	return no("USEATTR", "Unknown special use");
+}
+
+int
+cmd_create(const char *tag, int uid)
+{
+	struct mboxstatus st;
+	const char *use = NULL;
+	char *name;
+	size_t n;
+	int r;
+
+	if (p_sp() < 0 || !(name = mailbox_arg()))
+		return ST_BAD;
+	if (p_char(' ') && (r = create_use(&use)) != ST_OK)
+		return r;
+	if (p_end() < 0)
+		return ST_BAD;
+	/* "Foo." asks for Foo as a parent of names to come */
+	n = strlen(name);
+	if (n > 1 && name[n - 1] == STORE_SEP)
+		name[n - 1] = '\0';
+	if (!strcmp(name, "INBOX"))
+		return no("ALREADYEXISTS", "INBOX always exists");
+	if (mbox_create(name) < 0)
+		return no_errno(name);
+	if (use && mbox_set_special_use(name, use) < 0)
+		return no_errno(name);
+	if (mbox_status_nosize(name, &st) == 0 && st.mailboxid[0])
+		return ok(set_code("MAILBOXID (%s)", st.mailboxid),
+		    "CREATE completed");
+	return ok(NULL, "CREATE completed");
+}
+
+int
+cmd_delete(const char *tag, int uid)
+{
+	char *name;
+
+	if (p_sp() < 0 || !(name = mailbox_arg()) || p_end() < 0)
+		return ST_BAD;
+	if (!strcmp(name, "INBOX"))
+		return no("CANNOT", "INBOX cannot be deleted");
+	if (sess.state == S_SELECTED && !strcmp(name, sess.f.name))
+		close_folder();
+	if (mbox_delete(name) < 0)
+		return no_errno(name);
+	return ok(NULL, "DELETE completed");
+}
+
+int
+cmd_rename(const char *tag, int uid)
+{
+	char *from, *to;
+
+	if (p_sp() < 0 || !(from = mailbox_arg()) || p_sp() < 0 ||
+	    !(to = mailbox_arg()) || p_end() < 0)
+		return ST_BAD;
+	if (!strcmp(to, "INBOX"))
+		return no("ALREADYEXISTS", "INBOX already exists");
+	if (mbox_exists(to) && strcmp(from, to))
+		return no("ALREADYEXISTS", "%s already exists", to);
+	if (mbox_rename(from, to) < 0)
+		return no_errno(from);
+	return ok(NULL, "RENAME completed");
+}
+
+static int
+subscribe(int on)
+{
+	char *name;
+
+	if (p_sp() < 0 || !(name = mailbox_arg()) || p_end() < 0)
+		return ST_BAD;
+	if (on && !mbox_exists(name))
+		return no("NONEXISTENT", "No such mailbox");
+	if (subs_set(name, on) < 0)
+		return no_errno(name);
+	return ok(NULL, on ? "SUBSCRIBE completed" : "UNSUBSCRIBE completed");
+}
+
+int
+cmd_subscribe(const char *tag, int uid)
+{
+	return subscribe(1);
+}
+
+int
+cmd_unsubscribe(const char *tag, int uid)
+{
+	return subscribe(0);
+}
+
+/* LIST wildcards: '*' matches anything, '%' anything but the separator */
+static int
+match(const char *pat, const char *name)
+{
+	for (; *pat; pat++, name++) {
+		if (*pat == '*' || *pat == '%') {
+			for (;; name++) {
+				if (match(pat + 1, name))
+					return 1;
+				if (!*name || (*pat == '%' && *name == STORE_SEP))
+					return 0;
+			}
+		}
+		if (*pat != *name)
+			return 0;
+	}
+	return *name == '\0';
+}
+
+/* pattern "INBOX" in any case names INBOX */
+static int
+list_match(const char *pat, const char *name)
+{
+	if (!strcmp(name, "INBOX") && !ascii_ncasecmp(pat, "INBOX", 5))
+		return match(pat + 5, name + 5);
+	return match(pat, name);
+}
+
+static int
+cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* does a name in the sorted list start with name + separator */
+static int
+has_children(char **sorted, size_t n, const char *name)
+{
+	size_t lo = 0, hi = n, mid, len = strlen(name);
+	char *key = p_alloc(len + 2);
+
+	memcpy(key, name, len);
+	key[len] = STORE_SEP;
+	key[len + 1] = '\0';
+	while (lo < hi) {
+		mid = (lo + hi) / 2;
+		if (strcmp(sorted[mid], key) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < n && !strncmp(sorted[lo], key, len + 1);
+}
+
+/* a mailbox name as an IMAP string */
+void
+list_name(const char *name)
+{
+	struct buf b = { 0 };
+
+	name = shown_name(name);
+	if (sess.utf8 && utf8_quotable(name)) {
+		/* RFC 6855: UTF-8 goes in quoted strings once enabled */
+		buf_addc(&b, '"');
+		for (; *name; name++) {
+			if (*name == '"' || *name == '\\')
+				buf_addc(&b, '\\');
+			buf_addc(&b, *name);
+		}
+		buf_addc(&b, '"');
+	} else {
+		buf_addstr(&b, name, strlen(name));
+	}
+	io_write(b.p, b.len);
+	buf_free(&b);
+}
+
+static void
+list_line(const char *cmd, const char *attrs, const char *name)
+{
+	io_printf("* %s (%s) \"%c\" ", cmd, attrs, STORE_SEP);
+	list_name(name);
+	io_puts("\r\n");
+}
+
+/* LIST-EXTENDED (RFC 5258) selection and return options */
+enum {
+	LS_SUBSCRIBED = 1 << 0,		/* selection */
+	LS_RECURSIVE = 1 << 1,
+	LS_SPECIALUSE = 1 << 2,
+	LR_SUBSCRIBED = 1 << 3,		/* return */
+	LR_CHILDREN = 1 << 4,
+	LR_SPECIALUSE = 1 << 5,
+	LR_STATUS = 1 << 6,
+	LS_EXTENDED = 1 << 7,		/* the RFC 5258 syntax was used */
+};
+
+/* STATUS items */
+enum {
+	ST_MESSAGES = 1 << 0, ST_RECENT = 1 << 1, ST_UIDNEXT = 1 << 2,
+	ST_UIDVALIDITY = 1 << 3, ST_UNSEEN = 1 << 4, ST_HIGHESTMODSEQ = 1 << 5,
+	ST_SIZE = 1 << 6, ST_DELETED = 1 << 7, ST_MAILBOXID = 1 << 8,
+	ST_APPENDLIMIT = 1 << 9,
+};
+
+static const struct {
+	const char *name;
+	int bit;
+} status_names[] = {
+	{ "MESSAGES", ST_MESSAGES }, { "RECENT", ST_RECENT },
+	{ "UIDNEXT", ST_UIDNEXT }, { "UIDVALIDITY", ST_UIDVALIDITY },
+	{ "UNSEEN", ST_UNSEEN }, { "HIGHESTMODSEQ", ST_HIGHESTMODSEQ },
+	{ "SIZE", ST_SIZE }, { "DELETED", ST_DELETED },
+	{ "MAILBOXID", ST_MAILBOXID }, { "APPENDLIMIT", ST_APPENDLIMIT },
+};
+
+/* "(MESSAGES UNSEEN ...)" */
+static int
+status_items(int *items)
+{
+	char *w;
+	size_t i;
+
+	*items = 0;
+	if (!p_char('('))
+		return bad("Expected STATUS items");
+	do {
+		if (!(w = p_atom()))
+			return ST_BAD;
+		for (i = 0; i < LEN(status_names); i++)
+			if (!ascii_casecmp(w, status_names[i].name))
+				break;
+		if (i == LEN(status_names))
+			return bad("Unknown STATUS item");
+		*items |= status_names[i].bit;
+	} while (p_char(' '));
+	if (!p_char(')'))
+		return bad("Expected ')'");
+	if (*items & ST_HIGHESTMODSEQ)
+		sess.condstore = 1;
+	return ST_OK;
+}
+
+static void
+status_line(const char *name, const struct mboxstatus *st, int items)
+{
+	const char *sep = "";
+
+	io_puts("* STATUS ");
+	list_name(name);
+	io_puts(" (");
+	if (items & ST_MESSAGES)
+		io_printf("%sMESSAGES %u", sep, st->messages), sep = " ";
+	if (items & ST_RECENT)
+		io_printf("%sRECENT %u", sep, st->recent), sep = " ";
+	if (items & ST_UIDNEXT)
+		io_printf("%sUIDNEXT %u", sep, st->uidnext), sep = " ";
+	if (items & ST_UIDVALIDITY)
+		io_printf("%sUIDVALIDITY %u", sep, st->uidvalidity), sep = " ";
+	if (items & ST_UNSEEN)
+		io_printf("%sUNSEEN %u", sep, st->unseen), sep = " ";
+	if (items & ST_DELETED)
+		io_printf("%sDELETED %u", sep, st->deleted), sep = " ";
+	if (items & ST_SIZE)
+		io_printf("%sSIZE %llu", sep, (unsigned long long)st->size),
+		    sep = " ";
+	if (items & ST_APPENDLIMIT)
+		io_printf("%sAPPENDLIMIT %llu", sep,
+		    (unsigned long long)APPEND_MAX), sep = " ";
+	if (items & ST_MAILBOXID)
+		io_printf("%sMAILBOXID (%s)", sep, st->mailboxid), sep = " ";
+	if (items & ST_HIGHESTMODSEQ)
+		io_printf("%sHIGHESTMODSEQ %llu", sep,
+		    (unsigned long long)MAX(st->highestmodseq, 1));
+	io_puts(")\r\n");
+}
+
+/* SIZE makes the store read messages whose size it does not know */
+static int
+mailbox_status(const char *name, struct mboxstatus *st, int items)
+{
+	if (items & ST_SIZE)
+		return mbox_status(name, st);
+	return mbox_status_nosize(name, st);
+}
+
+/* the special-use attribute of a folder, or NULL */
+const char *
+special_use_of(const char *name)
+{
+	size_t i;
+
+	const char *use;
+
+	/* what CREATE ... (USE ...) chose wins over the configured names */
+	if ((use = mbox_special_use(name)))
+		return use;
+	for (i = 0; i < LEN(special_use); i++)
+		if (!strcmp(name, special_use[i].name))
+			return special_use[i].use;
+	return NULL;
+}
+
+static int
+list_options(int *opt)
+{
+	char *w;
+	int n = 0;
+
+	*opt = 0;
+	if (!p_char('('))
+		return ST_OK;
+	while (!p_char(')')) {
+		if (n++ && p_sp() < 0)
+			return ST_BAD;
+		if (!(w = p_atom()))
+			return ST_BAD;
+		if (!ascii_casecmp(w, "SUBSCRIBED"))
+			*opt |= LS_SUBSCRIBED | LR_SUBSCRIBED;
+		else if (!ascii_casecmp(w, "RECURSIVEMATCH"))
+			*opt |= LS_RECURSIVE;
+		else if (!ascii_casecmp(w, "SPECIAL-USE"))
+			*opt |= LS_SPECIALUSE | LR_SPECIALUSE;
+		else if (ascii_casecmp(w, "REMOTE"))
+			return bad("Unknown LIST selection option");
+	}
+	*opt |= LS_EXTENDED;
+	if ((*opt & LS_RECURSIVE) && !(*opt & LS_SUBSCRIBED))
+		return bad("RECURSIVEMATCH needs SUBSCRIBED");
+	return p_sp() < 0 ? ST_BAD : ST_OK;
+}
+
+static int
+list_return(int *opt, int *items)
+{
+	char *w;
+	int n = 0, r;
+
+	if (!p_char(' '))
+		return ST_OK;
+	if (!p_keyword("RETURN") || p_sp() < 0 || !p_char('('))
+		return bad("Expected RETURN (options)");
+	*opt |= LS_EXTENDED;
+	while (!p_char(')')) {
+		if (n++ && p_sp() < 0)
+			return ST_BAD;
+		if (!(w = p_atom()))
+			return ST_BAD;
+		if (!ascii_casecmp(w, "SUBSCRIBED"))
+			*opt |= LR_SUBSCRIBED;
+		else if (!ascii_casecmp(w, "CHILDREN"))
+			*opt |= LR_CHILDREN;
+		else if (!ascii_casecmp(w, "SPECIAL-USE"))
+			*opt |= LR_SPECIALUSE;
+		else if (!ascii_casecmp(w, "STATUS")) {
+			if (p_sp() < 0 || (r = status_items(items)) != ST_OK)
+				return ST_BAD;
+			*opt |= LR_STATUS;
+		} else
+			return bad("Unknown LIST return option");
+	}
+	return ST_OK;
+}
+
+/* one pattern, or a parenthesised list of them */
+static int
+list_patterns(char ***pats, size_t *n, int *opt)
+{
+	size_t cap = 4;
+	char *p;
+	int paren = p_char('(');
+
+	*n = 0;
+	*pats = p_alloc(cap * sizeof(char *));
+	do {
+		if (!(p = p_listmailbox()))
+			return ST_BAD;
+		if (*n == cap) {
+			char **t = p_alloc(2 * cap * sizeof(char *));
+
+			memcpy(t, *pats, cap * sizeof(char *));
+			*pats = t;
+			cap *= 2;
+		}
+		(*pats)[(*n)++] = p;
+	} while (paren && p_char(' '));
+	if (paren && !p_char(')'))
+		return bad("Expected ')'");
+	if (paren)
+		*opt |= LS_EXTENDED;
+	return ST_OK;
+}
+
+static int
+sorted_has(char **sorted, size_t n, const char *name)
+{
+	return n && bsearch(&name, sorted, n, sizeof(*sorted), cmp_str);
+}
+
+struct listctx {
+	int opt, items;
+	char **pats;
+	size_t npats;
+	const char *ref;
+	char **boxes;		/* existing names, sorted */
+	size_t nboxes;
+	char **subs;		/* subscribed names, sorted */
+	size_t nsubs;
+};
+
+static int
+list_matches(struct listctx *c, const char *name)
+{
+	size_t i, rl = strlen(c->ref);
+	char *full;
+
+	name = shown_name(name);
+	for (i = 0; i < c->npats; i++) {
+		full = p_alloc(rl + strlen(c->pats[i]) + 1);
+		memcpy(full, c->ref, rl);
+		strcpy(full + rl, c->pats[i]);
+		if (list_match(full, name))
+			return 1;
+	}
+	return 0;
+}
+
+static void
+list_one(struct listctx *c, const char *name, int noselect,
+    int subscribed_child, int selected)
+{
+	struct mboxstatus st;
+	struct buf a = { 0 };
+	const char *use = special_use_of(name);
+	int exists = sorted_has(c->boxes, c->nboxes, name);
+	int kids = has_children(c->boxes, c->nboxes, name);
+
+	/* a parent implied by its children is \Noselect; only a name that
+	 * is neither a folder nor a parent is \NonExistent */
+	if (!exists && !kids)
+		buf_adds(&a, " \\NonExistent");
+	else if (!exists || noselect)
+		buf_adds(&a, " \\Noselect");
+	if (exists || kids)
+		buf_adds(&a, kids ? " \\HasChildren" : " \\HasNoChildren");
+	if ((c->opt & LR_SUBSCRIBED) && sorted_has(c->subs, c->nsubs, name))
+		buf_adds(&a, " \\Subscribed");
+	if (use)
+		buf_printf(&a, " %s", use);
+	io_printf("* LIST (%s) \"%c\" ", a.len ? a.p + 1 : "", STORE_SEP);
+	list_name(name);
+	if (subscribed_child)
+		io_puts(" (\"CHILDINFO\" (\"SUBSCRIBED\"))");
+	io_puts("\r\n");
+	buf_free(&a);
+	/* RFC 5819: STATUS only for names that meet the selection, not for
+	 * a parent listed for its CHILDINFO */
+	if ((c->opt & LR_STATUS) && selected && exists && !noselect &&
+	    mailbox_status(name, &st, c->items) == 0)
+		status_line(name, &st, c->items);
+}
+
+/* LIST (SUBSCRIBED ...): the subscribed names, and with RECURSIVEMATCH
+ * also the parents of subscribed names, with CHILDINFO (RFC 5258 3.5) */
+static void
+list_subscribed(struct listctx *c)
+{
+	char **names, *anc, *sep;
+	size_t i, n = 0;
+	int sub, childinfo;
+
+	for (i = 0; i < c->nsubs; i++)
+		for (sep = c->subs[i]; (sep = strchr(sep, STORE_SEP)); sep++)
+			n++;
+	names = p_alloc((c->nsubs + n + 1) * sizeof(char *));
+	for (i = n = 0; i < c->nsubs; i++) {
+		names[n++] = c->subs[i];
+		if (!(c->opt & LS_RECURSIVE))
+			continue;
+		anc = p_strdup(c->subs[i], strlen(c->subs[i]));
+		while ((sep = strrchr(anc, STORE_SEP))) {
+			*sep = '\0';
+			names[n++] = p_strdup(anc, strlen(anc));
+		}
+	}
+	qsort(names, n, sizeof(char *), cmp_str);
+	for (i = 0; i < n; i++) {
+		if (i && !strcmp(names[i], names[i - 1]))
+			continue;
+		sub = sorted_has(c->subs, c->nsubs, names[i]);
+		childinfo = (c->opt & LS_RECURSIVE) &&
+		    has_children(c->subs, c->nsubs, names[i]);
+		if ((sub || childinfo) && list_matches(c, names[i]))
+			list_one(c, names[i], 0, childinfo, sub);
+	}
+}
+
+int
+cmd_list(const char *tag, int uid)
+{
+	struct listctx c;
+	struct mboxinfo *l;
+	size_t n, i;
+	int r;
+
+	memset(&c, 0, sizeof(c));
+	if (p_sp() < 0 || (r = list_options(&c.opt)) != ST_OK ||
+	    !(c.ref = p_mailbox()) || p_sp() < 0 ||
+	    (r = list_patterns(&c.pats, &c.npats, &c.opt)) != ST_OK ||
+	    (r = list_return(&c.opt, &c.items)) != ST_OK || p_end() < 0)
+		return ST_BAD;
+	/* only plain RFC 3501 LIST asks for the delimiter this way */
+	if (c.npats == 1 && !*c.pats[0] && !(c.opt & LS_EXTENDED)) {
+		io_printf("* LIST (\\Noselect) \"%c\" \"\"\r\n", STORE_SEP);
+		return ok(NULL, "LIST completed");
+	}
+	if (mbox_list(&l, &n) < 0)
+		return no_errno("LIST");
+	c.boxes = p_alloc((n + 1) * sizeof(char *));
+	for (i = 0; i < n; i++)
+		if (!l[i].noselect)
+			c.boxes[c.nboxes++] = l[i].name;
+	if (c.nboxes)
+		qsort(c.boxes, c.nboxes, sizeof(char *), cmp_str);
+	if (c.opt & (LR_SUBSCRIBED | LS_SUBSCRIBED)) {
+		if (subs_list(&c.subs, &c.nsubs) < 0) {
+			mbox_list_free(l, n);
+			return no_errno("LIST");
+		}
+		if (c.nsubs)
+			qsort(c.subs, c.nsubs, sizeof(char *), cmp_str);
+	}
+	if (c.opt & LS_SUBSCRIBED) {
+		list_subscribed(&c);
+	} else {
+		for (i = 0; i < n; i++) {
+			if (!list_matches(&c, l[i].name))
+				continue;
+			if ((c.opt & LS_SPECIALUSE) &&
+			    !special_use_of(l[i].name))
+				continue;
+			list_one(&c, l[i].name, l[i].noselect, 0, 1);
+		}
+	}
+	if (c.subs)
+		subs_free(c.subs, c.nsubs);
+	mbox_list_free(l, n);
+	return ok(NULL, "LIST completed");
+}
+
+static int
+in_list(char **names, size_t n, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (!strcmp(names[i], name))
+			return 1;
+	return 0;
+}
+
+int
+cmd_lsub(const char *tag, int uid)
+{
+	char *ref, *pat, *full, **subs, **shown, *anc, *sep;
+	size_t n, i, nshown = 0;
+
+	if (p_sp() < 0 || !(ref = p_mailbox()) || p_sp() < 0 ||
+	    !(pat = p_listmailbox()) || p_end() < 0)
+		return ST_BAD;
+	full = p_alloc(strlen(ref) + strlen(pat) + 1);
+	strcpy(full, ref);
+	strcat(full, pat);
+	if (subs_list(&subs, &n) < 0)
+		return no_errno("LSUB");
+	shown = p_alloc((2 * n + 1) * sizeof(*shown));
+	for (i = 0; i < n; i++) {
+		if (list_match(full, shown_name(subs[i])) && !in_list(shown, nshown,
+		    subs[i])) {
+			list_line("LSUB", "", subs[i]);
+			shown[nshown++] = p_strdup(subs[i], strlen(subs[i]));
+		}
+	}
+	/* with '%', a parent that is not subscribed itself shows as
+	 * \Noselect when one of its children is (RFC 3501 6.3.9) */
+	for (i = 0; i < n && strchr(full, '%'); i++) {
+		anc = p_strdup(subs[i], strlen(subs[i]));
+		while ((sep = strrchr(anc, STORE_SEP))) {
+			*sep = '\0';
+			if (list_match(full, shown_name(anc)) && !in_list(shown, nshown,
+			    anc) && !in_list(subs, n, anc)) {
+				list_line("LSUB", "\\Noselect", anc);
+				shown[nshown++] = p_strdup(anc, strlen(anc));
+			}
+		}
+	}
+	subs_free(subs, n);
+	return ok(NULL, "LSUB completed");
+}
+
+int
+cmd_status(const char *tag, int uid)
+{
+	struct mboxstatus st;
+	char *name;
+	int items, r;
+
+	if (p_sp() < 0 || !(name = mailbox_arg()) || p_sp() < 0 ||
+	    (r = status_items(&items)) != ST_OK || p_end() < 0)
+		return ST_BAD;
+	if (mailbox_status(name, &st, items) < 0)
+		return no_errno(name);
+	status_line(name, &st, items);
+	return ok(NULL, "STATUS completed");
+}
+
+/* --- APPEND ----------------------------------------------------------- */
+
+/* stream the message literal into the store */
+static int
+append_data(struct append *a, unsigned long long size)
+{
+	char chunk[16384];
+	size_t k;
+	int failed = 0;
+
+	while (size) {
+		k = MIN(size, sizeof(chunk));
+		if (io_readn(chunk, k) < 0)
+			return -2;
+		if (!failed && append_write(a, chunk, k) < 0)
+			failed = errno;
+		size -= k;
+	}
+	errno = failed;
+	return failed ? -1 : 0;
+}
+
+/* one message of an APPEND, read into the store's tmp/ */
+struct appendmsg {
+	struct append *a;
+	uint32_t flags;
+	char **kw;
+	size_t nkw;
+	time_t date;
+};
+
+static int
+append_flags(struct appendmsg *m)
+{
+	char **names;
+	size_t n, i;
+	long bit;
+	int r;
+
+	if ((r = parse_flags(0, &names, &n)) != ST_OK || p_sp() < 0)
+		return ST_BAD;
+	m->kw = p_alloc((n + 1) * sizeof(*m->kw));
+	for (i = 0; i < n; i++) {
+		if (!ascii_casecmp(names[i], "\\Recent"))
+			continue;
+		if ((bit = sysflag(names[i])) < 0)
+			return bad("Invalid system flag");
+		if (bit)
+			m->flags |= bit;
+		else
+			m->kw[m->nkw++] = names[i];
+	}
+	return ST_OK;
+}
+
+/* [flags SP] [date-time SP] (literal | UTF8 SP "(" literal8 ")") */
+static int
+append_one(const char *name, struct appendmsg *m)
+{
+	long long date = -1, size;
+	int r, utf8 = 0;
+
+	memset(m, 0, sizeof(*m));
+	if (p_peek() == '(' && (r = append_flags(m)) != ST_OK)
+		return r;
+	if (p_peek() == '"' && (p_datetime(&date) < 0 || p_sp() < 0))
+		return ST_BAD;
+	m->date = date < 0 ? time(NULL) : (time_t)date;
+	if (sess.utf8 && p_keyword("UTF8")) {
+		if (p_sp() < 0 || !p_char('(') || !p_char('~'))
+			return bad("Expected UTF8 (~{size})");
+		utf8 = 1;
+	}
+	if (p_peek() != '{')
+		return bad("Expected a message literal");
+	if (!(m->a = append_begin(name))) {
+		if (errno == ENOENT)
+			return no("TRYCREATE", "No such mailbox");
+		return no_errno(name);
+	}
+	if ((size = p_literal(APPEND_MAX)) < 0) {
+		if (perr_code && !strcmp(perr_code, "TOOBIG"))
+			return no("TOOBIG", "Message larger than %llu bytes",
+			    (unsigned long long)APPEND_MAX);
+		return ST_BAD;
+	}
+	if ((r = append_data(m->a, size)) == -2)
+		return ST_LOST;
+	if (p_literal_done() < 0)
+		return ST_BAD;
+	if (r < 0)
+		return no_errno("APPEND");
+	if (utf8 && !p_char(')'))
+		return bad("Expected ')'");
+	return ST_OK;
+}
+
+/* APPEND, with MULTIAPPEND (RFC 3502): every message or none */
+int
+cmd_append(const char *tag, int uid)
+{
+	struct appendmsg *m;
+	struct buf b = { 0 };
+	uint32_t uidv = 0, *uids;
+	size_t n = 0, i, cap = 4;
+	char *name;
+	int r = ST_OK;
+
+	if (p_sp() < 0 || !(name = mailbox_arg()) || p_sp() < 0)
+		return ST_BAD;
+	m = xcalloc(cap, sizeof(*m));
+	do {
+		if (n == cap)
+			m = xreallocarray(m, cap *= 2, sizeof(*m));
+		r = append_one(name, &m[n]);
+		if (m[n].a)
+			n++;
+	} while (r == ST_OK && p_char(' '));
+	if (r == ST_OK && p_end() < 0)
+		r = ST_BAD;
+	uids = p_alloc((n + 1) * sizeof(*uids));
+	for (i = 0; i < n; i++) {
+		if (r != ST_OK) {
+			append_abort(m[i].a);
+			continue;
+		}
+		if (append_commit(m[i].a, m[i].flags, m[i].kw, m[i].nkw,
+		    m[i].date, &uidv, &uids[i]) < 0)
+			r = no_errno("APPEND");
+	}
+	free(m);
+	if (r == ST_LOST)
+		exit(0);	/* the client went away mid-message */
+	if (r != ST_OK)
+		return r;
+	buf_printf(&b, "APPENDUID %u ", uidv);
+	uid_set(&b, uids, n);
+	set_code("%s", b.p);
+	buf_free(&b);
+	return ok(sess.codebuf.p, "APPEND completed");
+}

@@ -1,0 +1,102 @@
+/* session.h: the state of one IMAP session and what its parts share.
+ * imapd.c runs the session and answers the client; mailbox.c holds the
+ * commands on mailboxes (LIST, STATUS, APPEND, ...), view.c the selected
+ * mailbox as the client sees it (SELECT, STORE, COPY, SEARCH, ...), fetch.c
+ * FETCH. */
+#include <netinet/in.h>
+#include <limits.h>
+
+enum state { S_NOAUTH = 1, S_AUTH = 2, S_SELECTED = 4, S_LOGOUT = 8 };
+
+/* what a handler hands back to the one place that answers the client */
+enum { ST_OK, ST_NO, ST_BAD, ST_DONE, ST_LOST };
+
+/* the session: everything that lives from one command to the next */
+struct session {
+	enum state state;
+	int preauth;		/* -p: started authenticated (ssh tunnel) */
+	int tls;		/* the stream is encrypted */
+	int compress;		/* COMPRESS=DEFLATE is active */
+	int condstore;		/* CONDSTORE in use: MODSEQ in FETCH responses */
+	int qresync;		/* QRESYNC enabled: VANISHED replaces EXPUNGE */
+	int utf8;		/* UTF8=ACCEPT or IMAP4rev2: UTF-8 mailbox names */
+	int rev2;		/* IMAP4rev2 enabled: its rules, not RFC 3501's */
+	int secure;		/* LOGIN allowed: TLS, loopback or preauth */
+	int login_fails;
+	int bad_streak;
+	char remote[INET6_ADDRSTRLEN + 8];
+	char user[256];
+	char maildir[PATH_MAX];
+	char pwfile[PATH_MAX];
+	struct folder f;	/* the selected folder */
+	int readonly;
+	struct view v;
+	/* the reply under construction */
+	const char *code;
+	struct buf codebuf;	/* a response code built at run time */
+	char text[256];
+};
+
+extern struct session sess;
+
+/* imapd.c: the reply, and leaving */
+int no(const char *code, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+int bad(const char *why);
+int ok(const char *code, const char *text);
+const char *set_code(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2)));
+int no_errno(const char *what);
+void bye(const char *why) __attribute__((noreturn));
+
+/* view.c: flags, and the messages of the selected mailbox */
+void flag_list(struct buf *, uint32_t flags, uint32_t kw);
+long sysflag(const char *name);
+int parse_flags(int bare, char ***names, size_t *n);
+void print_flags_fetch(size_t i);
+void view_sync(int expunge);
+long store_index(size_t i);
+int set_indexes(struct seqset *, int uid, size_t **out, size_t *n);
+void uid_set(struct buf *, const uint32_t *, size_t);
+void vanished_earlier(struct seqset *known, uint64_t since);
+void close_folder(void);
+
+/* mailbox.c: names as the client and the store spell them */
+char *mailbox_arg(void);
+void list_name(const char *);
+const char *special_use_of(const char *name);
+
+/* the commands */
+int cmd_append(const char *, int);
+int cmd_authenticate(const char *, int);
+int cmd_capability(const char *, int);
+int cmd_check(const char *, int);
+int cmd_close(const char *, int);
+int cmd_compress(const char *, int);
+int cmd_copy(const char *, int);
+int cmd_create(const char *, int);
+int cmd_delete(const char *, int);
+int cmd_enable(const char *, int);
+int cmd_examine(const char *, int);
+int cmd_expunge(const char *, int);
+int cmd_fetch(const char *, int);
+int cmd_id(const char *, int);
+int cmd_idle(const char *, int);
+int cmd_list(const char *, int);
+int cmd_login(const char *, int);
+int cmd_logout(const char *, int);
+int cmd_lsub(const char *, int);
+int cmd_move(const char *, int);
+int cmd_namespace(const char *, int);
+int cmd_noop(const char *, int);
+int cmd_rename(const char *, int);
+int cmd_search(const char *, int);
+int cmd_select(const char *, int);
+int cmd_sort(const char *, int);
+int cmd_starttls(const char *, int);
+int cmd_status(const char *, int);
+int cmd_store(const char *, int);
+int cmd_subscribe(const char *, int);
+int cmd_thread(const char *, int);
+int cmd_unselect(const char *, int);
+int cmd_unsubscribe(const char *, int);
