@@ -6,14 +6,32 @@
  *
  * Each folder has a UID list, "imapd-uidlist": a header line
  *	imapd-uidlist 1 V<uidvalidity> N<uidnext> M<highestmodseq> H<floor>
+ *	    G<generation>
  * then records appended one line each:
  *	<uid> <modseq> <cur/name:2,flags>	a message (the last one wins)
  *	E <uid>[-<uid>] <modseq>		expunged at modseq
+ *	S <new/ mtime> <cur/ mtime>		scan stamp (below)
  * Readers take no lock and ignore an unterminated last line.  Writers hold
  * an exclusive flock on "imapd-uidlist.lock", read what others appended,
  * then append with one write(); a compaction rewrites the file and renames
  * it into place.  H is the modseq below which expunges are not known (the
- * list was adopted from another server).
+ * list was adopted from another server); G tells one file written whole
+ * from the next.
+ *
+ * A scan stamp says the records before it describe new/ and cur/ as they
+ * were while their mtimes were these.  It is written only when no later
+ * change can leave those mtimes as they are: the file system's own clock
+ * (the lock file touched) must have moved past them before they were
+ * read.  A process that finds the mtimes equal to the last stamp needs no
+ * readdir.  An open folder follows new/ and cur/ with inotify, set up
+ * before anything is read: an event the list explains (a rename this or
+ * another imapd made and recorded) costs nothing, anything else means a
+ * scan; so the process that changes a folder can stamp it again.  Without
+ * inotify the directory mtimes decide when to scan.
+ *
+ * The lock file holds one line caching the highest UID and modseq of the
+ * list up to an offset (see cache_put), so that adding a message reads
+ * only the records appended since.
  *
  * Keywords are letters a..z after the system flags in file names, mapped
  * to names by Dovecot's "dovecot-keywords" so Dovecot keeps understanding
@@ -55,10 +73,12 @@
 #define SPECIAL_USE	"imapd-special-use"
 
 #define LOCK_TIMEOUT_MS	30000	/* give up on a lock held so long */
-#define RESCAN_WINDOW	2	/* s: fresh mtimes may hide changes */
+#define STAMP_WAIT_MS	20	/* closing: for the clock to pass a change */
 #define TMP_MAX_AGE	(36 * 3600)	/* Maildir: stale tmp/ files */
 #define COMPACT_MIN	64	/* dead records worth a rewrite */
 #define REC_MAX		1024	/* longest line of a UID list */
+#define CACHE_MAGIC	"imapd-uidlist-cache "
+#define CACHE_LEN	128	/* the lock file's line, newline included */
 
 #define FL_SYSTEM	0x3fU	/* flags stored as info letters */
 #define FL_GONE		(1U << 31)	/* until msgs_compact */
@@ -77,12 +97,22 @@ struct vsize {
 	uint64_t size;
 };
 
+/* an inotify event on a name in new/ or cur/, not yet matched with msgs */
+struct pev {
+	uint32_t off;		/* in pendnames: "new/..." or "cur/..." */
+	uint32_t seq;		/* order of arrival */
+	int present;		/* created or moved there, else gone */
+};
+
 struct store_state {
 	struct timespec mt_new, mt_cur;	/* mtimes at the last scan */
-	int scanned;		/* mt_* are valid */
+	int scanned;		/* msgs matched the directories once */
 	struct timespec st_new, st_cur;	/* last scan stamp in the list */
 	int stamped;		/* st_* are valid */
+	int stale;		/* the stamp may be behind the directories */
 	int dirty;		/* rescan whatever the mtimes say */
+	int newseen;		/* msgs may name files in new/ */
+	uint64_t gen;		/* header G of the list file applied */
 	dev_t list_dev;		/* the UID list file we have applied */
 	ino_t list_ino;
 	off_t list_off;		/* bytes of it applied to msgs */
@@ -100,13 +130,20 @@ struct store_state {
 	size_t nrecent, recentcap;
 	struct vsize *vs;	/* RFC822.SIZE cache */
 	size_t nvs, vscap;
+	uint64_t *bh;		/* base name hash << 32 | uid; 0 = empty */
+	size_t bhmask, nbh;
 	struct timespec kw_mtime;	/* dovecot-keywords as loaded */
 	ino_t kw_ino;
 	off_t kw_size;
 	size_t namesdead;	/* garbage bytes in folder.names */
 	size_t msgscap;
 	int changes;		/* during one sync */
-	int watchfd;
+	int watchfd;		/* inotify on new/ and cur/, or -1 */
+	int wd_new, wd_cur;
+	struct pev *pend;	/* events msgs does not explain yet */
+	size_t npend, pendcap;
+	uint32_t pendseq;
+	struct buf pendnames;
 };
 
 /* a transaction on a UID list: lock held, file open for appending */
@@ -154,7 +191,7 @@ struct append {
 /* UID list header */
 struct hdr {
 	uint32_t uidvalidity, uidnext;
-	uint64_t modseq, floor;
+	uint64_t modseq, floor, gen;
 };
 
 /* one parsed line of a UID list */
@@ -168,6 +205,8 @@ struct rec {
 };
 
 static char *root;		/* the Maildir root, set by store_init */
+static struct folder *exit_folder;	/* open, watched: stamped at exit */
+static int exit_hooked;		/* stamp_at_exit is registered */
 static char host[256];		/* host name for unique names, escaped */
 static unsigned long uniqcount;	/* Q<n> of unique names */
 
@@ -1006,6 +1045,16 @@ base_len(const char *fname)
 }
 
 static uint32_t
+hash_str(const char *s, size_t n)
+{
+	uint32_t h = 2166136261U;
+
+	while (n--)
+		h = (h ^ (unsigned char)*s++) * 16777619U;
+	return h;
+}
+
+static uint32_t
 names_add(struct folder *f, const char *s, size_t len)
 {
 	uint32_t off;
@@ -1073,6 +1122,78 @@ folder_find(struct folder *f, uint32_t uid)
 	if ((size_t)i < f->nmsgs && f->msgs[i].uid == uid &&
 	    !(f->msgs[i].flags & FL_GONE))
 		return i;
+	return -1;
+}
+
+/* ---- finding a message by file name: base name -> UID ----------------- */
+
+static void
+bh_put(struct store_state *st, uint64_t v)
+{
+	size_t k;
+
+	for (k = (v >> 32) & st->bhmask; st->bh[k]; k = (k + 1) & st->bhmask)
+		;
+	st->bh[k] = v;
+	st->nbh++;
+}
+
+/* built when first needed; msg_insert adds to it, and entries of
+ * messages dropped since are skipped by name_find */
+static void
+bh_build(struct folder *f)
+{
+	struct store_state *st = f->st;
+	const char *b;
+	size_t cap = 1024, i;
+
+	while (cap < f->nmsgs * 2)
+		cap *= 2;
+	free(st->bh);
+	st->bh = xcalloc(cap, sizeof(*st->bh));
+	st->bhmask = cap - 1;
+	st->nbh = 0;
+	for (i = 0; i < f->nmsgs; i++) {
+		b = mname(f, &f->msgs[i]) + 4;
+		bh_put(st, (uint64_t)hash_str(b, base_len(b)) << 32 |
+		    f->msgs[i].uid);
+	}
+}
+
+static void
+bh_add(struct store_state *st, const char *name, uint32_t uid)
+{
+	const char *b = name + 4;
+
+	if (!st->bh)
+		return;
+	if ((st->nbh + 1) * 4 > (st->bhmask + 1) * 3) {
+		free(st->bh);	/* full: built again when next needed */
+		st->bh = NULL;
+		return;
+	}
+	bh_put(st, (uint64_t)hash_str(b, base_len(b)) << 32 | uid);
+}
+
+/* index of the live message whose file is name ("cur/..."), or -1 */
+static long
+name_find(struct folder *f, const char *name)
+{
+	struct store_state *st = f->st;
+	const char *b = name + 4;
+	uint32_t hv = hash_str(b, base_len(b));
+	size_t k;
+	long i;
+
+	if (!st->bh)
+		bh_build(f);
+	for (k = hv & st->bhmask; st->bh[k]; k = (k + 1) & st->bhmask) {
+		if (st->bh[k] >> 32 != hv)
+			continue;
+		i = folder_find(f, st->bh[k] & 0xffffffffU);
+		if (i >= 0 && !strcmp(mname(f, &f->msgs[i]), name))
+			return i;
+	}
 	return -1;
 }
 
@@ -1167,7 +1288,10 @@ msg_parse(struct folder *f, struct msg *m)
 	const char *name = mname(f, m);
 
 	parse_flags(f->kw, name + 4, &m->flags, &m->kw);
-	if (!strncmp(name, "new/", 4) || recent_has(f->st, m->uid))
+	if (!strncmp(name, "new/", 4)) {
+		m->flags |= FL_RECENT;
+		f->st->newseen = 1;
+	} else if (recent_has(f->st, m->uid))
 		m->flags |= FL_RECENT;
 }
 
@@ -1389,6 +1513,8 @@ parse_header(const char *p, const char *end, struct hdr *h)
 			h->modseq = v;
 		else if (c == 'H')
 			h->floor = v;
+		else if (c == 'G')
+			h->gen = v;
 		if (p < end && *p++ != ' ')
 			return -1;
 	}
@@ -1558,6 +1684,7 @@ msg_insert(struct folder *f, size_t at, uint32_t uid, uint64_t modseq,
 	m->modseq = modseq;
 	m->name = names_add(f, name, len);
 	msg_parse(f, m);
+	bh_add(st, mname(f, m), uid);
 	if (uid >= f->uidnext)
 		f->uidnext = uid + 1;
 	st->changes++;
@@ -1646,6 +1773,7 @@ scan_maxima(const char *buf, size_t len, int header, struct hdr *h)
 			if (parse_header(p, nl, &hh) < 0)
 				return -1;
 			h->uidvalidity = hh.uidvalidity;
+			h->gen = hh.gen;
 			h->uidnext = MAX(h->uidnext, hh.uidnext);
 			h->modseq = MAX(h->modseq, hh.modseq);
 			header = 0;
@@ -1693,10 +1821,13 @@ list_load(struct folder *f, int fd, const struct stat *sb)
 	}
 	f->nmsgs = 0;
 	f->nameslen = 0;
+	free(st->bh);
+	st->bh = NULL;
 	st->namesdead = 0;
 	st->stamped = 0;
 	st->nexp = 0;
 	st->nrecords = 0;
+	st->gen = h.gen;
 	f->uidvalidity = h.uidvalidity;
 	f->uidnext = MAX(h.uidnext, 1);
 	f->highestmodseq = h.modseq;
@@ -1769,8 +1900,9 @@ txn_end(struct txn *t)
 	errno = saved;
 }
 
+/* take the list's lock; without wait, only when it is free */
 static int
-txn_lock(struct txn *t, const char *dir)
+txn_lock_how(struct txn *t, const char *dir, int wait)
 {
 	char path[PATH_MAX];
 
@@ -1780,11 +1912,18 @@ txn_lock(struct txn *t, const char *dir)
 		return -1;
 	if ((t->lockfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0)
 		return -1;
-	if (lock_fd(t->lockfd) < 0) {
+	if (wait ? lock_fd(t->lockfd) < 0 :
+	    flock(t->lockfd, LOCK_EX | LOCK_NB) < 0) {
 		txn_end(t);
 		return -1;
 	}
 	return 0;
+}
+
+static int
+txn_lock(struct txn *t, const char *dir)
+{
+	return txn_lock_how(t, dir, 1);
 }
 
 /* open the list for appending (lock held); a last line without its
@@ -1864,6 +2003,140 @@ txn_write(struct txn *t)
 	return 0;
 }
 
+static int
+ts_eq(struct timespec a, struct timespec b)
+{
+	return a.tv_sec == b.tv_sec && a.tv_nsec == b.tv_nsec;
+}
+
+static int
+ts_lt(struct timespec a, struct timespec b)
+{
+	return a.tv_sec < b.tv_sec || (a.tv_sec == b.tv_sec &&
+	    a.tv_nsec < b.tv_nsec);
+}
+
+/* new/ or cur/ of a folder; a missing one reads as zeros */
+static int
+dir_stat(const char *dir, const char *sub, struct stat *sb)
+{
+	char path[PATH_MAX];
+
+	if (pathf(path, "%s/%s", dir, sub) < 0)
+		return -1;
+	if (stat(path, sb) == 0)
+		return 0;
+	memset(sb, 0, sizeof(*sb));
+	return errno == ENOENT ? 0 : -1;
+}
+
+/* The file system's clock now, read by touching the lock file (lock held).
+ * A directory whose mtime is below it cannot change again and keep that
+ * mtime, whatever the time stamp granularity or a file server's clock. */
+static int
+fs_now(struct txn *t, struct timespec *now)
+{
+	struct stat sb;
+
+	if (futimens(t->lockfd, NULL) < 0 || fstat(t->lockfd, &sb) < 0)
+		return -1;
+	*now = sb.st_mtim;
+	return 0;
+}
+
+/* a generation for a list file written whole: G in its header */
+static uint64_t
+new_gen(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000U + ts.tv_nsec;
+}
+
+static uint64_t
+cache_sum(uint64_t g, uint64_t o, uint64_t n, uint64_t m)
+{
+	uint64_t v[4], h = 14695981039346656037ULL;
+	size_t i, j;
+
+	v[0] = g;
+	v[1] = o;
+	v[2] = n;
+	v[3] = m;
+	for (i = 0; i < 4; i++)
+		for (j = 0; j < 8; j++)
+			h = (h ^ (v[i] >> 8 * j & 0xff)) * 1099511628211ULL;
+	return h >> 1;	/* fits getnum */
+}
+
+/*
+ * The lock file's one line
+ *	imapd-uidlist-cache G<gen> O<offset> N<uidnext> M<modseq> C<sum>
+ * says the list whose header carries G holds no UID at or above N and no
+ * modseq above M before offset O.  It is written (lock held) only after a
+ * durable append or a rewrite, so it is never ahead of what a crash
+ * leaves; a list cut or rewritten since fails its checks, a torn line its
+ * sum.
+ */
+static void
+cache_put(struct txn *t, uint64_t gen, off_t off, uint32_t uidnext,
+    uint64_t modseq)
+{
+	char line[CACHE_LEN];
+	int n;
+
+	if (!gen)
+		return;
+	n = snprintf(line, sizeof(line), CACHE_MAGIC "G%llu O%llu N%u M%llu "
+	    "C%llu", (unsigned long long)gen, (unsigned long long)off, uidnext,
+	    (unsigned long long)modseq, (unsigned long long)cache_sum(gen, off,
+	    uidnext, modseq));
+	if (n < 0 || n >= CACHE_LEN - 1)
+		return;
+	/* fixed length: no tail of a longer line survives */
+	memset(line + n, ' ', CACHE_LEN - 1 - n);
+	line[CACHE_LEN - 1] = '\n';
+	if (pwrite(t->lockfd, line, CACHE_LEN, 0) != CACHE_LEN)
+		logmsg(LOG_WARNING, UIDLIST_LOCK ": %s", strerror(errno));
+}
+
+/* the cached maxima for the list with header head, if they hold: h gets
+ * them, *off where reading must go on */
+static int
+cache_get(struct txn *t, const struct hdr *head, struct hdr *h, off_t *off)
+{
+	char line[CACHE_LEN + 1], nl;
+	const char *p, *end;
+	uint64_t v[5];
+	size_t mlen = strlen(CACHE_MAGIC);
+	int i;
+
+	if (!head->gen || pread(t->lockfd, line, CACHE_LEN, 0) != CACHE_LEN ||
+	    line[CACHE_LEN - 1] != '\n' || strncmp(line, CACHE_MAGIC, mlen))
+		return -1;
+	end = line + CACHE_LEN - 1;
+	for (p = line + mlen, i = 0; i < 5; i++) {
+		if (p == end || *p++ != "GONMC"[i] || getnum(&p, end, &v[i]) < 0)
+			return -1;
+		while (p < end && *p == ' ')
+			p++;
+	}
+	if (v[0] != head->gen || v[4] != cache_sum(v[0], v[1], v[2], v[3]) ||
+	    v[1] > (uint64_t)t->size || v[2] > UINT32_MAX)
+		return -1;
+	/* it must end a line of this file */
+	if (v[1] > 0 && (pread(t->fd, &nl, 1, v[1] - 1) != 1 || nl != '\n'))
+		return -1;
+	h->uidvalidity = head->uidvalidity;
+	h->uidnext = MAX(head->uidnext, v[2]);
+	h->modseq = MAX(head->modseq, v[3]);
+	h->floor = head->floor;
+	h->gen = head->gen;
+	*off = v[1];
+	return 0;
+}
+
 /* the highest modseq in the file, reading only what was appended since
  * we last looked: for changes made between two syncs */
 static int
@@ -1877,6 +2150,13 @@ txn_peek(struct folder *f, struct txn *t)
 	if (st->peek_dev != t->st.st_dev || st->peek_ino != t->st.st_ino ||
 	    st->peek_off > t->size)
 		st->peek_off = 0;
+	/* what msgs holds counts already: its maxima are f's */
+	if (st->list_dev == t->st.st_dev && st->list_ino == t->st.st_ino &&
+	    st->list_off <= t->size && st->list_off > st->peek_off) {
+		st->peek_dev = st->list_dev;
+		st->peek_ino = st->list_ino;
+		st->peek_off = st->list_off;
+	}
 	if (read_range(t->fd, st->peek_off, t->size, &b) < 0) {
 		buf_free(&b);
 		return -1;
@@ -1905,13 +2185,14 @@ list_compact(struct folder *f, struct txn *t)
 	struct store_state *st = f->st;
 	struct buf b = { 0 };
 	char path[PATH_MAX];
+	uint64_t gen = new_gen();
 	size_t i;
 	int fd;
 
 	hist_merge(f);
-	buf_printf(&b, UIDLIST_MAGIC "V%u N%u M%llu H%llu\n", f->uidvalidity,
-	    f->uidnext, (unsigned long long)f->highestmodseq,
-	    (unsigned long long)st->histfloor);
+	buf_printf(&b, UIDLIST_MAGIC "V%u N%u M%llu H%llu G%llu\n",
+	    f->uidvalidity, f->uidnext, (unsigned long long)f->highestmodseq,
+	    (unsigned long long)st->histfloor, (unsigned long long)gen);
 	for (i = 0; i < st->nexp; i++) {
 		if (st->exp[i].first == st->exp[i].last)
 			buf_printf(&b, "E %u %llu\n", st->exp[i].first,
@@ -1943,6 +2224,8 @@ list_compact(struct folder *f, struct txn *t)
 	st->list_ino = st->peek_ino = t->st.st_ino;
 	st->list_off = st->peek_off = t->size;
 	st->nrecords = st->nexp + f->nmsgs + !!st->stamped;
+	st->gen = gen;
+	cache_put(t, gen, t->size, f->uidnext, f->highestmodseq);
 	buf_free(&b);
 	return 0;
 }
@@ -2011,16 +2294,6 @@ scan_folder(struct scan *s, const char *dir)
 		return -1;
 	}
 	return 0;
-}
-
-static uint32_t
-hash_str(const char *s, size_t n)
-{
-	uint32_t h = 2166136261U;
-
-	while (n--)
-		h = (h ^ (unsigned char)*s++) * 16777619U;
-	return h;
 }
 
 static void
@@ -2292,22 +2565,31 @@ newrec_cmp(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* first UID list of a folder (lock held): another server's UIDs where
- * it left some, new ones for every other file */
+/* first UID list of a folder (lock held by t): another server's UIDs
+ * where it left some, new ones for every other file.  A read-write f
+ * takes the files in new/ on the way (one record each, in cur/). */
 static int
-list_create(const char *dir)
+list_create(const char *dir, struct txn *t, struct folder *f)
 {
+	char claimed[NAME_MAX + 8];
 	struct adopt a;
 	struct scan s = { 0 };
 	struct newrec *v;
 	struct buf b = { 0 };
+	struct timespec now;
+	struct stat sn, sc;
+	const char *name;
 	size_t *unk, nunk = 0, n = 0, j;
 	uint32_t uidv, next, uid;
 	uint64_t m0;
-	int none, r;
+	int none, r, stamp;
 
 	if ((none = adopt_read(dir, &a)) < 0)
 		return -1;
+	/* the clock, the mtimes, then the names: see stamp_try */
+	stamp = fs_now(t, &now) == 0 && dir_stat(dir, "new", &sn) == 0 &&
+	    dir_stat(dir, "cur", &sc) == 0 && ts_lt(sn.st_mtim, now) &&
+	    ts_lt(sc.st_mtim, now);
 	if (scan_folder(&s, dir) < 0) {
 		adopt_free(&a);
 		return -1;
@@ -2335,16 +2617,30 @@ list_create(const char *dir)
 		v[n].uid = next++;
 		v[n++].ent = unk[j];
 	}
-	buf_printf(&b, UIDLIST_MAGIC "V%u N%u M%llu H%llu\n", uidv, next,
+	buf_printf(&b, UIDLIST_MAGIC "V%u N%u M%llu H%llu G%llu\n", uidv, next,
 	    (unsigned long long)m0,
-	    (unsigned long long)(!none && a.dovecot ? m0 : 0));
+	    (unsigned long long)(!none && a.dovecot ? m0 : 0),
+	    (unsigned long long)new_gen());
 	for (j = 0; j < n; j++) {
 		/* two files with one base name: only the first keeps it */
 		if (j && v[j].uid == v[j - 1].uid)
 			continue;
+		name = ent_name(&s, v[j].ent);
+		if (f && f->rw && !strncmp(name, "new/", 4)) {
+			if (claim(dir, name, claimed, sizeof(claimed)) == 0) {
+				name = claimed;
+				recent_add(f->st, v[j].uid);
+				stamp = 0;
+			} else if (errno == ENOENT)
+				continue;	/* taken meanwhile */
+		}
 		buf_printf(&b, "%u %llu %s\n", v[j].uid, (unsigned long long)m0,
-		    ent_name(&s, v[j].ent));
+		    name);
 	}
+	if (stamp)
+		buf_printf(&b, "S %lld.%09ld %lld.%09ld\n",
+		    (long long)sn.st_mtim.tv_sec, (long)sn.st_mtim.tv_nsec,
+		    (long long)sc.st_mtim.tv_sec, (long)sc.st_mtim.tv_nsec);
 	r = write_file(dir, UIDLIST, b.p, b.len);
 	buf_free(&b);
 	free(v);
@@ -2354,9 +2650,10 @@ list_create(const char *dir)
 	return r;
 }
 
-/* the folder has a UID list, creating it the first time */
+/* the folder has a UID list, creating it the first time (for f, when
+ * given: see list_create); 1 when this call created it */
 static int
-list_ensure(const char *dir)
+list_ensure(const char *dir, struct folder *f)
 {
 	char path[PATH_MAX];
 	struct txn t;
@@ -2369,74 +2666,276 @@ list_ensure(const char *dir)
 	if (errno != ENOENT || txn_lock(&t, dir) < 0)
 		return -1;
 	r = access(path, F_OK);
-	if (r < 0 && errno == ENOENT)
-		r = list_create(dir);
+	if (r < 0 && errno == ENOENT && (r = list_create(dir, &t, f)) == 0)
+		r = 1;
 	txn_end(&t);
 	return r;
 }
 
-/* ---- syncing a folder with its directories ----------------------------- */
+/* ---- following new/ and cur/ with inotify ------------------------------ */
 
-static int
-sub_stat(const struct folder *f, const char *sub, struct stat *sb)
+static void
+pend_clear(struct store_state *st)
 {
-	char path[PATH_MAX];
-
-	if (pathf(path, "%s/%s", f->path, sub) < 0)
-		return -1;
-	if (stat(path, sb) == 0)
-		return 0;
-	memset(sb, 0, sizeof(*sb));
-	return errno == ENOENT ? 0 : -1;
+	st->npend = 0;
+	buf_reset(&st->pendnames);
 }
 
-static int
-ts_eq(struct timespec a, struct timespec b)
-{
-	return a.tv_sec == b.tv_sec && a.tv_nsec == b.tv_nsec;
-}
-
-/* the list's scan stamp still holds: nothing changed in new/ and cur/
- * since some process last matched the list with them */
-static int
-stamp_holds(struct folder *f, const struct stat *sn, const struct stat *sc)
+/* inotify is gone (or was never there): the mtimes decide from now on */
+static void
+watch_stop(struct folder *f)
 {
 	struct store_state *st = f->st;
-	time_t now = time(NULL);
-	size_t i;
 
-	if (!st->stamped || !ts_eq(sn->st_mtim, st->st_new) ||
-	    !ts_eq(sc->st_mtim, st->st_cur) ||
-	    now - sn->st_mtim.tv_sec < RESCAN_WINDOW ||
-	    now - sc->st_mtim.tv_sec < RESCAN_WINDOW)
-		return 0;
-	/* a read-write open takes what waits in new/ */
-	if (f->rw)
-		for (i = 0; i < f->nmsgs; i++)
-			if (!strncmp(mname(f, &f->msgs[i]), "new/", 4))
-				return 0;
-	return 1;
+	if (st->watchfd >= 0)
+		close(st->watchfd);
+	st->watchfd = -1;
+	pend_clear(st);
+	st->dirty = 1;
 }
 
+/* from now on every change in new/ and cur/ is queued */
 static int
-dirs_changed(struct folder *f)
+watch_start(struct folder *f)
+{
+	const uint32_t mask = IN_CREATE | IN_MOVED_TO | IN_MOVED_FROM |
+	    IN_DELETE | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR;
+	struct store_state *st = f->st;
+	char path[PATH_MAX];
+	int fd;
+
+	if ((fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) < 0)
+		return -1;
+	if (pathf(path, "%s/new", f->path) < 0 ||
+	    (st->wd_new = inotify_add_watch(fd, path, mask)) < 0 ||
+	    pathf(path, "%s/cur", f->path) < 0 ||
+	    (st->wd_cur = inotify_add_watch(fd, path, mask)) < 0) {
+		close(fd);
+		return -1;
+	}
+	st->watchfd = fd;
+	return 0;
+}
+
+static void
+pend_add(struct store_state *st, const char *sub, const char *name,
+    int present)
+{
+	if (st->npend == st->pendcap) {
+		st->pendcap = st->pendcap ? st->pendcap * 2 : 64;
+		st->pend = xreallocarray(st->pend, st->pendcap,
+		    sizeof(*st->pend));
+	}
+	st->pend[st->npend].off = st->pendnames.len;
+	st->pend[st->npend].seq = st->pendseq++;
+	st->pend[st->npend].present = present;
+	st->npend++;
+	buf_add(&st->pendnames, sub, 3);
+	buf_addc(&st->pendnames, '/');
+	buf_add(&st->pendnames, name, strlen(name) + 1);
+}
+
+/* take what inotify queued: names in new/ and cur/ go to pend; the
+ * number of events read */
+static size_t
+watch_read(struct folder *f)
+{
+	struct store_state *st = f->st;
+	union {
+		struct inotify_event ev;
+		char b[8192];
+	} u;
+	const struct inotify_event *ev;
+	const char *sub;
+	size_t n = 0;
+	ssize_t k, o;
+
+	while (st->watchfd >= 0) {
+		if ((k = read(st->watchfd, u.b, sizeof(u.b))) < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN && errno != EWOULDBLOCK)
+				watch_stop(f);
+			break;
+		}
+		if (k == 0)
+			break;
+		st->stale = 1;
+		for (o = 0; o + (ssize_t)sizeof(*ev) <= k;
+		    o += sizeof(*ev) + ev->len) {
+			ev = (const struct inotify_event *)(u.b + o);
+			n++;
+			if (ev->mask & (IN_IGNORED | IN_DELETE_SELF |
+			    IN_MOVE_SELF | IN_UNMOUNT)) {
+				watch_stop(f);
+				return n;
+			}
+			if (ev->mask & IN_Q_OVERFLOW)
+				st->dirty = 1;
+			/* what scan_dir skips */
+			if (ev->mask & (IN_ISDIR | IN_Q_OVERFLOW) || !ev->len ||
+			    ev->name[0] == '.' || strchr(ev->name, '\n'))
+				continue;
+			sub = ev->wd == st->wd_new ? "new" :
+			    ev->wd == st->wd_cur ? "cur" : NULL;
+			if (sub)
+				pend_add(st, sub, ev->name, !!(ev->mask &
+				    (IN_CREATE | IN_MOVED_TO)));
+		}
+	}
+	return n;
+}
+
+/* A rename, link or unlink holds its directory's lock until inotify has
+ * queued its events, and reading the directory takes that lock: after
+ * this, the events of every change the mtimes show are in the queue. */
+static int
+watch_barrier(struct folder *f)
+{
+	static const char *const sub[] = { "new", "cur" };
+	char path[PATH_MAX];
+	DIR *dp;
+	size_t i;
+
+	for (i = 0; i < LEN(sub); i++) {
+		if (pathf(path, "%s/%s", f->path, sub[i]) < 0 ||
+		    !(dp = opendir(path)))
+			return -1;
+		readdir(dp);
+		closedir(dp);
+	}
+	return 0;
+}
+
+static const struct store_state *sort_pend;
+
+static int
+pev_cmp(const void *a, const void *b)
+{
+	const struct pev *x = a, *y = b;
+	int c;
+
+	if ((c = strcmp(sort_pend->pendnames.p + x->off,
+	    sort_pend->pendnames.p + y->off)))
+		return c;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* Drop the events msgs explains: the last event on a name says whether a
+ * file has that name now, and a live message must have it exactly when
+ * one does.  A rename recorded in the list (by this process or another)
+ * explains its own two events.  Returns how many names remain. */
+static size_t
+pend_check(struct folder *f)
+{
+	struct store_state *st = f->st;
+	struct buf keep = { 0 };
+	const char *name;
+	size_t i, o;
+
+	if (!st->npend)
+		return 0;
+	sort_pend = st;
+	qsort(st->pend, st->npend, sizeof(*st->pend), pev_cmp);
+	sort_pend = NULL;
+	for (i = o = 0; i < st->npend; i++) {
+		name = st->pendnames.p + st->pend[i].off;
+		if (i + 1 < st->npend &&
+		    !strcmp(name, st->pendnames.p + st->pend[i + 1].off))
+			continue;
+		if ((name_find(f, name) >= 0) == st->pend[i].present)
+			continue;
+		st->pend[o] = st->pend[i];
+		st->pend[o++].off = keep.len;
+		buf_add(&keep, name, strlen(name) + 1);
+	}
+	buf_free(&st->pendnames);
+	st->pendnames = keep;
+	st->npend = o;
+	return o;
+}
+
+/* ---- syncing a folder with its directories ----------------------------- */
+
+/* new/ and cur/ may hold what msgs does not: read them */
+static int
+scan_due(struct folder *f)
 {
 	struct store_state *st = f->st;
 	struct stat sn, sc;
 
 	if (st->dirty)
 		return 1;
-	if (sub_stat(f, "new", &sn) < 0 || sub_stat(f, "cur", &sc) < 0)
+	if (dir_stat(f->path, "new", &sn) < 0 ||
+	    dir_stat(f->path, "cur", &sc) < 0)
 		return 1;
 	if (!st->scanned) {
-		if (!stamp_holds(f, &sn, &sc))
+		/* just opened: the list's stamp may vouch for it */
+		if (!st->stamped || !ts_eq(sn.st_mtim, st->st_new) ||
+		    !ts_eq(sc.st_mtim, st->st_cur))
 			return 1;
 		st->mt_new = sn.st_mtim;
 		st->mt_cur = sc.st_mtim;
 		st->scanned = 1;
 		return 0;
 	}
+	if (st->watchfd >= 0) {
+		watch_read(f);
+		return st->dirty || pend_check(f) > 0;
+	}
 	return !ts_eq(sn.st_mtim, st->mt_new) || !ts_eq(sc.st_mtim, st->mt_cur);
+}
+
+/* a scan stamp for these mtimes, unless the list's last one says so */
+static void
+stamp_put(struct folder *f, struct txn *t, const struct stat *sn,
+    const struct stat *sc)
+{
+	struct store_state *st = f->st;
+
+	if (st->stamped && ts_eq(st->st_new, sn->st_mtim) &&
+	    ts_eq(st->st_cur, sc->st_mtim))
+		return;
+	buf_printf(&t->out, "S %lld.%09ld %lld.%09ld\n",
+	    (long long)sn->st_mtim.tv_sec, (long)sn->st_mtim.tv_nsec,
+	    (long long)sc->st_mtim.tv_sec, (long)sc->st_mtim.tv_nsec);
+	st->st_new = sn->st_mtim;
+	st->st_cur = sc->st_mtim;
+	st->stamped = 1;
+}
+
+/*
+ * Stamp the list for new/ and cur/ as they are now (lock held, list read
+ * to its end), without reading them: msgs follows them through inotify.
+ * The clock first, then the mtimes, then every event they include: a
+ * change after the mtimes were read leaves them above the clock.  0 done
+ * (or nothing to do), 1 too early (a change within the current clock
+ * tick), -1 not possible before a scan.
+ */
+static int
+stamp_try(struct folder *f, struct txn *t)
+{
+	struct store_state *st = f->st;
+	struct timespec now;
+	struct stat sn, sc;
+	size_t nev;
+
+	if (!st->stale || st->watchfd < 0 || !st->scanned || st->dirty)
+		return st->stale ? -1 : 0;
+	if (fs_now(t, &now) < 0 || dir_stat(f->path, "new", &sn) < 0 ||
+	    dir_stat(f->path, "cur", &sc) < 0 || watch_barrier(f) < 0) {
+		st->stale = 0;	/* until the next change */
+		return -1;
+	}
+	nev = watch_read(f);
+	if (st->dirty || pend_check(f) > 0)
+		return -1;
+	if (!ts_lt(sn.st_mtim, now) || !ts_lt(sc.st_mtim, now))
+		return 1;
+	stamp_put(f, t, &sn, &sc);
+	/* events read just now may be of changes after the mtimes */
+	st->stale = nev > 0;
+	return 0;
 }
 
 /* a file of a known message seen under name: new flags get a new modseq */
@@ -2529,6 +3028,7 @@ claim_known(struct folder *f, struct txn *t)
 	struct msg *m;
 	size_t i;
 
+	f->st->newseen = 0;
 	for (i = 0; i < f->nmsgs; i++) {
 		m = &f->msgs[i];
 		if (m->flags & FL_GONE || strncmp(mname(f, m), "new/", 4))
@@ -2551,16 +3051,23 @@ reconcile(struct folder *f, struct txn *t)
 {
 	struct store_state *st = f->st;
 	struct scan s = { 0 }, s2 = { 0 };
+	struct timespec now;
 	struct hash h;
 	struct stat sn, sc;
 	unsigned char *seen;
 	size_t *unk, nunk = 0, j, missing = 0;
-	time_t now = time(NULL);
 	long i;
 	int r = -1;
 
-	if (sub_stat(f, "new", &sn) < 0 || sub_stat(f, "cur", &sc) < 0 ||
-	    scan_folder(&s, f->path) < 0)
+	/* the clock, then the mtimes, then the names: a change after the
+	 * mtimes were read leaves them above the clock */
+	if (fs_now(t, &now) < 0 || dir_stat(f->path, "new", &sn) < 0 ||
+	    dir_stat(f->path, "cur", &sc) < 0)
+		return -1;
+	/* whatever inotify queued so far, the scan sees */
+	watch_read(f);
+	pend_clear(st);
+	if (scan_folder(&s, f->path) < 0)
 		return -1;
 	hash_build(&h, f);
 	seen = xcalloc(f->nmsgs + 1, 1);
@@ -2596,9 +3103,16 @@ reconcile(struct folder *f, struct txn *t)
 	st->mt_new = sn.st_mtim;
 	st->mt_cur = sc.st_mtim;
 	st->scanned = 1;
-	/* a change within the same timestamp would go unnoticed */
-	st->dirty = now - sn.st_mtim.tv_sec < RESCAN_WINDOW ||
-	    now - sc.st_mtim.tv_sec < RESCAN_WINDOW;
+	st->stale = 1;
+	st->dirty = 0;
+	/* without inotify only a scan can stamp the list, and a directory
+	 * changed within the current clock tick may change again unseen */
+	if (st->watchfd < 0) {
+		if (ts_lt(sn.st_mtim, now) && ts_lt(sc.st_mtim, now))
+			stamp_put(f, t, &sn, &sc);
+		else
+			st->dirty = 1;
+	}
 	r = 0;
 out:
 	scan_free(&s);
@@ -2609,38 +3123,41 @@ out:
 	return r;
 }
 
-/* the locked part of a sync: read the list to its end, compare with the
- * directories, append what differs, compact when worth it */
+/* The locked part of a sync: read the list to its end, then compare it
+ * with the directories when full is set and what inotify told does not
+ * settle it, take what waits in new/, stamp, append, compact. */
 static int
-sync_locked(struct folder *f)
+sync_locked(struct folder *f, int full)
 {
 	struct store_state *st = f->st;
 	struct txn t;
 	size_t dead;
-	int r = -1;
+	int durable, r = -1;
 
 	if (txn_lock(&t, f->path) < 0)
 		return -1;
 	if (txn_open(&t, f->path) < 0 || list_refresh(f, &t) < 0)
 		goto out;
 	msgs_compact(f);
-	if (reconcile(f, &t) < 0)
-		goto out;
-	/* directories that settled: a new process may trust the list
-	 * without reading them while their mtimes stay these */
-	if (!st->dirty && (!st->stamped || !ts_eq(st->st_new, st->mt_new) ||
-	    !ts_eq(st->st_cur, st->mt_cur))) {
-		buf_printf(&t.out, "S %lld.%09ld %lld.%09ld\n",
-		    (long long)st->mt_new.tv_sec, (long)st->mt_new.tv_nsec,
-		    (long long)st->mt_cur.tv_sec, (long)st->mt_cur.tv_nsec);
-		st->st_new = st->mt_new;
-		st->st_cur = st->mt_cur;
-		st->stamped = 1;
+	/* an event that looked unexplained may be a rename whose record its
+	 * imapd was still writing: with the lock, the list has it */
+	if (full && st->scanned && !st->dirty && st->watchfd >= 0) {
+		watch_read(f);
+		full = st->dirty || pend_check(f) > 0;
 	}
+	if (full) {
+		if (reconcile(f, &t) < 0)
+			goto out;
+	} else if (f->rw && st->newseen)
+		claim_known(f, &t);
+	stamp_try(f, &t);
 	for (dead = 0; dead < t.out.len; dead++)
 		st->nrecords += t.out.p[dead] == '\n';
+	durable = t.durable;
 	if (txn_write(&t) < 0)
 		goto out;
+	if (durable)
+		cache_put(&t, st->gen, t.size, f->uidnext, f->highestmodseq);
 	st->list_off = t.size;
 	st->peek_dev = t.st.st_dev;
 	st->peek_ino = t.st.st_ino;
@@ -2663,32 +3180,26 @@ out:
 	return r;
 }
 
-static void
-watch_drain(struct folder *f)
-{
-	char buf[4096];
-
-	if (f->st->watchfd < 0)
-		return;
-	while (read(f->st->watchfd, buf, sizeof(buf)) > 0)
-		f->st->dirty = 1;
-}
-
 int
 folder_sync(struct folder *f)
 {
 	struct store_state *st = f->st;
+	size_t dead;
+	int full;
 
 	st->changes = 0;
-	watch_drain(f);
 	if (kw_refresh(f, 0) < 0)
 		return -1;
 	/* a list removed by hand starts over, with a new UIDVALIDITY */
 	if (list_refresh(f, NULL) < 0 && (errno != ENOENT ||
-	    list_ensure(f->path) < 0 || list_refresh(f, NULL) < 0))
+	    list_ensure(f->path, NULL) < 0 || list_refresh(f, NULL) < 0))
 		return -1;
 	msgs_compact(f);
-	if (dirs_changed(f) && sync_locked(f) < 0)
+	full = scan_due(f);
+	dead = st->nrecords > f->nmsgs ? st->nrecords - f->nmsgs : 0;
+	if ((full || (f->rw && st->newseen) || (st->stale && st->watchfd >= 0) ||
+	    (dead > f->nmsgs && dead >= COMPACT_MIN)) &&
+	    sync_locked(f, full) < 0)
 		return -1;
 	/* a keyword is named in dovecot-keywords before any file name
 	 * carries its letter: look again, so a letter just seen has its
@@ -2698,6 +3209,31 @@ folder_sync(struct folder *f)
 	msgs_compact(f);
 	names_compact(f);
 	return st->changes > 0;
+}
+
+/* Closing after changes: stamp the list for the next process, waiting a
+ * little for the clock to pass the last change.  At exit the lock may be
+ * this process's own (a failure half way through): it is not waited for. */
+static void
+stamp_last(struct folder *f, int wait)
+{
+	struct store_state *st = f->st;
+	struct timespec ms = { 0, 1000000 };
+	struct txn t;
+	int i;
+
+	if (!st->stale || st->watchfd < 0 || !st->scanned || st->dirty ||
+	    txn_lock_how(&t, f->path, wait) < 0)
+		return;
+	if (txn_open(&t, f->path) == 0 && list_refresh(f, &t) == 0) {
+		msgs_compact(f);
+		for (i = 0; stamp_try(f, &t) == 1 && i < STAMP_WAIT_MS; i++)
+			nanosleep(&ms, NULL);
+		if (txn_write(&t) < 0)
+			logmsg(LOG_WARNING, "%s/" UIDLIST ": %s", f->path,
+			    strerror(errno));
+	}
+	txn_end(&t);
 }
 
 /* Maildir: readers delete tmp/ files untouched for 36 hours */
@@ -2725,11 +3261,21 @@ tmp_sweep(const char *dir)
 	closedir(dp);
 }
 
-int
-folder_open(struct folder *f, const char *name, int rw)
+/* a session that ends without closing its folder (LOGOUT, a dropped
+ * connection) leaves the next process a list it can trust */
+static void
+stamp_at_exit(void)
+{
+	if (exit_folder)
+		stamp_last(exit_folder, 0);
+}
+
+/* watch: follow the folder with inotify while it is open */
+static int
+open_folder(struct folder *f, const char *name, int rw, int watch)
 {
 	char path[PATH_MAX];
-	int saved;
+	int saved, created;
 
 	memset(f, 0, sizeof(*f));
 	if (folder_dir(path, name) < 0)
@@ -2745,11 +3291,24 @@ folder_open(struct folder *f, const char *name, int rw)
 	f->rw = rw;
 	f->st = xcalloc(1, sizeof(*f->st));
 	f->st->watchfd = -1;
-	if (kw_refresh(f, 1) < 0 || list_ensure(f->path) < 0 ||
-	    folder_sync(f) < 0)
+	/* before anything is read: what changes after this is queued, and
+	 * without it the mtimes decide */
+	if (watch)
+		watch_start(f);
+	if (kw_refresh(f, 1) < 0 || (created = list_ensure(f->path, f)) < 0)
+		goto fail;
+	/* made just now from a scan inotify was watching */
+	if (created && f->st->watchfd >= 0)
+		f->st->scanned = f->st->stale = 1;
+	if (folder_sync(f) < 0)
 		goto fail;
 	if (rw)
 		tmp_sweep(f->path);
+	if (watch) {
+		if (!exit_hooked)
+			exit_hooked = atexit(stamp_at_exit) == 0;
+		exit_folder = f;
+	}
 	return 0;
 fail:
 	saved = errno;
@@ -2758,15 +3317,27 @@ fail:
 	return -1;
 }
 
+int
+folder_open(struct folder *f, const char *name, int rw)
+{
+	return open_folder(f, name, rw, 1);
+}
+
 void
 folder_close(struct folder *f)
 {
 	struct store_state *st = f->st;
 
+	if (exit_folder == f)
+		exit_folder = NULL;
 	if (st) {
+		stamp_last(f, 1);
 		if (st->watchfd >= 0)
 			close(st->watchfd);
 		free(st->exp);
+		free(st->bh);
+		free(st->pend);
+		buf_free(&st->pendnames);
 		free(st->recent);
 		free(st->vs);
 		free(st);
@@ -2782,24 +3353,10 @@ folder_close(struct folder *f)
 int
 folder_watchfd(struct folder *f)
 {
-	static const char *const sub[] = { "new", "cur" };
-	char path[PATH_MAX];
-	size_t i;
-	int fd;
-
-	if (f->st->watchfd >= 0)
-		return f->st->watchfd;
-	if ((fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) < 0)
-		return -1;
-	for (i = 0; i < LEN(sub); i++) {
-		if (pathf(path, "%s/%s", f->path, sub[i]) < 0 ||
-		    inotify_add_watch(fd, path, IN_CREATE | IN_MOVED_TO |
-		    IN_MOVED_FROM | IN_DELETE) < 0) {
-			close(fd);
-			return -1;
-		}
-	}
-	return f->st->watchfd = fd;
+	/* what changed before it was there is not queued: scan once */
+	if (f->st->watchfd < 0 && watch_start(f) == 0)
+		f->st->dirty = 1;
+	return f->st->watchfd;
 }
 
 /* ---- messages ---------------------------------------------------------- */
@@ -2890,6 +3447,32 @@ fail:
 	memset(mm, 0, sizeof(*mm));
 	errno = saved;
 	return -1;
+}
+
+ssize_t
+msg_head(struct folder *f, size_t i, char *buf, size_t max)
+{
+	size_t n = 0;
+	ssize_t k;
+	int fd, saved;
+
+	if ((fd = msg_open(f, i)) < 0)
+		return -1;
+	while (n < max) {
+		if ((k = pread(fd, buf + n, max - n, n)) < 0) {
+			if (errno == EINTR)
+				continue;
+			saved = errno;
+			close(fd);
+			errno = saved;
+			return -1;
+		}
+		if (k == 0)
+			break;
+		n += k;
+	}
+	close(fd);
+	return n;
 }
 
 void
@@ -3064,11 +3647,13 @@ folder_setflags(struct folder *f, size_t i, uint32_t flags, uint32_t kw)
 	wasnew = !strncmp(mname(f, m), "new/", 4);
 	m->modseq = next_modseq(f);
 	rec_msg(&t, m->uid, m->modseq, nname);
+	f->st->stale = 1;
 	/* the rename is done: a lost record only costs a rescan */
-	if (txn_write(&t) < 0)
+	if (txn_write(&t) < 0) {
 		logmsg(LOG_WARNING, "%s/" UIDLIST ": %s", f->path,
 		    strerror(errno));
-	else
+		f->st->dirty = 1;
+	} else
 		f->st->peek_off = t.size;
 	if (wasnew && f->rw)
 		recent_add(f->st, m->uid);
@@ -3105,10 +3690,12 @@ folder_expunge(struct folder *f, size_t i)
 			goto out;
 	}
 	rec_exp(&t, f->msgs[i].uid, f->msgs[i].uid, next_modseq(f));
-	if (txn_write(&t) < 0)
+	f->st->stale = 1;
+	if (txn_write(&t) < 0) {
 		logmsg(LOG_WARNING, "%s/" UIDLIST ": %s", f->path,
 		    strerror(errno));
-	else
+		f->st->dirty = 1;
+	} else
 		f->st->peek_off = t.size;
 	r = 0;
 out:
@@ -3167,7 +3754,7 @@ folder_vanished(struct folder *f, uint64_t since, uint32_t **out,
 struct dst {
 	char dir[PATH_MAX];
 	struct txn t;
-	struct hdr h;
+	struct hdr h;		/* maxima of the whole list */
 	char *kw[KW_MAX];
 	int kwdirty;
 };
@@ -3186,6 +3773,10 @@ static int
 dst_begin(struct dst *d, const char *name)
 {
 	struct buf b = { 0 };
+	struct hdr head;
+	char *nl;
+	off_t off;
+	int header = 1;
 
 	memset(d, 0, sizeof(*d));
 	d->t.fd = d->t.lockfd = -1;
@@ -3195,14 +3786,21 @@ dst_begin(struct dst *d, const char *name)
 		errno = ENOENT;
 		return -1;
 	}
-	if (make_subdirs(d->dir) < 0 || list_ensure(d->dir) < 0 ||
+	if (make_subdirs(d->dir) < 0 || list_ensure(d->dir, NULL) < 0 ||
 	    txn_lock(&d->t, d->dir) < 0)
 		return -1;
-	if (txn_open(&d->t, d->dir) < 0 ||
-	    read_range(d->t.fd, 0, d->t.size, &b) < 0 ||
-	    kw_load(d->dir, d->kw, NULL) < 0)
+	if (txn_open(&d->t, d->dir) < 0 || kw_load(d->dir, d->kw, NULL) < 0 ||
+	    read_range(d->t.fd, 0, MIN(d->t.size, REC_MAX), &b) < 0)
 		goto fail;
-	if (scan_maxima(b.p, b.len, 1, &d->h) == (size_t)-1) {
+	/* the cache spares reading the records it covers */
+	off = 0;
+	if ((nl = memchr(b.p, '\n', b.len)) &&
+	    parse_header(b.p, nl, &head) == 0 &&
+	    cache_get(&d->t, &head, &d->h, &off) == 0)
+		header = 0;
+	if (read_range(d->t.fd, off, d->t.size, &b) < 0)
+		goto fail;
+	if (scan_maxima(b.p, b.len, header, &d->h) == (size_t)-1) {
 		errno = EIO;
 		goto fail;
 	}
@@ -3339,7 +3937,10 @@ dst_assign(struct dst *d, char **names, size_t n, uint32_t *uids)
 		rec_msg(&d->t, uids[i], ++d->h.modseq, names[i]);
 	}
 	d->t.durable = 1;
-	return txn_write(&d->t);
+	if (txn_write(&d->t) < 0)
+		return -1;
+	cache_put(&d->t, d->h.gen, d->t.size, d->h.uidnext, d->h.modseq);
+	return 0;
 }
 
 struct append *
@@ -3637,7 +4238,7 @@ status(const char *name, struct mboxstatus *s, int want_size)
 	size_t i;
 
 	memset(s, 0, sizeof(*s));
-	if (folder_open(&f, name, 0) < 0)
+	if (open_folder(&f, name, 0, 0) < 0)
 		return -1;
 	s->messages = f.nmsgs;
 	s->uidnext = f.uidnext;
@@ -3732,7 +4333,7 @@ rename_inbox(const char *to)
 	    read_file(path, &b) == 0 &&
 	    write_file(dst, KEYWORDS, b.p ? b.p : "", b.len) < 0)
 		goto out;
-	if (folder_open(&f, "INBOX", 0) < 0)
+	if (open_folder(&f, "INBOX", 0, 0) < 0)
 		goto out;
 	for (i = 0; i < f.nmsgs; i++) {
 		if (msg_path(&f, i, from) < 0 ||
@@ -3749,7 +4350,7 @@ rename_inbox(const char *to)
 	f.st->dirty = 1;
 	r = folder_sync(&f) < 0 ? -1 : 0;
 	folder_close(&f);
-	if (r == 0 && (r = folder_open(&f, to, 0)) == 0)
+	if (r == 0 && (r = open_folder(&f, to, 0, 0)) == 0)
 		folder_close(&f);
 out:
 	buf_free(&b);

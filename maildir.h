@@ -4,6 +4,7 @@
  * ("INBOX", "Archive.2024", with '.' as the hierarchy separator and names in
  * modified UTF-7 exactly as Dovecot and Courier keep them on disk), of
  * messages by UID, and of flags as bits.  Every path lives here. */
+#include <sys/types.h>
 #include <stdint.h>
 #include <stddef.h>
 #include <time.h>
@@ -88,13 +89,17 @@ void subs_free(char **, size_t);
 int subs_set(const char *name, int subscribe);
 
 /* Open a folder: load the UID list (adopting dovecot-uidlist or
- * courierimapuiddb the first time) and scan new/ and cur/.  With rw set,
- * files in new/ are moved to cur/ and carry FL_RECENT in this process. */
+ * courierimapuiddb the first time) and scan new/ and cur/ (unless the
+ * list vouches for them).  With rw set, files in new/ are moved to cur/
+ * and carry FL_RECENT in this process.  The folder is followed (inotify)
+ * while open; one still open at exit() is stamped for the next process
+ * then, so the struct must outlive it (or be closed first). */
 int folder_open(struct folder *, const char *name, int rw);
 void folder_close(struct folder *);
 /* Bring msgs up to date with the disk: new files get UIDs, vanished files
  * drop out, flag renames by others are seen.  Cheap when nothing changed
- * (directory mtimes).  1: something changed, 0: nothing, -1: error.
+ * (inotify, else directory mtimes), and after this or another imapd's own
+ * changes.  1: something changed, 0: nothing, -1: error.
  * msgs and names may move: keep indexes and UIDs across it, not pointers.
  * Only this changes which messages msgs holds; folder_setflags updates
  * message i in place and folder_expunge leaves it for the next sync.
@@ -115,6 +120,10 @@ struct msgmap {
 };
 int msg_map(struct folder *, size_t i, struct msgmap *);
 void msg_unmap(struct msgmap *);
+/* the first max bytes (or fewer: the whole message) of message i into
+ * buf, without mapping it: enough for its header in most cases, at a
+ * fraction of the cost.  Bytes read, or -1 (ENOENT: gone). */
+ssize_t msg_head(struct folder *, size_t i, char *buf, size_t max);
 /* internal date and RFC822.SIZE (CRLF line ends) without mapping when the
  * file name or the index knows them; -1 when the message is gone */
 int msg_info(struct folder *, size_t i, time_t *date, uint64_t *size);
