@@ -70,9 +70,10 @@ fuzz/fuzz_mime: fuzz/fuzz_mime.c mime.c util.c mime.h util.h
 	$(FUZZCC) $(CPPFLAGS) $(FUZZFLAGS) -o $@ fuzz/fuzz_mime.c mime.c util.c
 
 # the command and SEARCH parsers, fed a client's byte stream
-fuzz/fuzz_parse: fuzz/fuzz_parse.c parse.c io.c util.c search.c maildir.c mime.c $(HDR)
+fuzz/fuzz_parse: fuzz/fuzz_parse.c parse.c io.c util.c search.c maildir.c mime.c \
+    mutf7.c $(HDR)
 	$(FUZZCC) $(CPPFLAGS) $(FUZZFLAGS) -o $@ fuzz/fuzz_parse.c parse.c io.c \
-	    util.c search.c maildir.c mime.c
+	    util.c search.c maildir.c mime.c mutf7.c
 
 fuzz: fuzz/fuzz_mime fuzz/fuzz_parse
 	d=$$(mktemp -d) && cp -R ../shared/corpus/. $$d/ && \

@@ -57,6 +57,7 @@
 
 #include "util.h"
 #include "maildir.h"
+#include "mutf7.h"
 
 #define UIDLIST		"imapd-uidlist"
 #define UIDLIST_LOCK	"imapd-uidlist.lock"
@@ -422,63 +423,13 @@ rm_tree(const char *path)
 
 /* ---- names ------------------------------------------------------------- */
 
-static int
-b64val(int c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == ',')
-		return 63;
-	return -1;
-}
-
-/* one "&...-" run of modified UTF-7 starting after the '&'; returns its
- * length through the '-', or 0 when it is not valid UTF-16 in modified
- * BASE64 with no character that could have been written directly */
-static size_t
-mutf7_run(const char *s)
-{
-	const char *p;
-	uint32_t acc = 0, u;
-	int bits = 0, hi = 0, v, units = 0;
-
-	for (p = s; *p != '-'; p++) {
-		if ((v = b64val((unsigned char)*p)) < 0)
-			return 0;
-		acc = (acc << 6 | v) & 0xffffff;
-		bits += 6;
-		if (bits < 16)
-			continue;
-		bits -= 16;
-		u = acc >> bits & 0xffff;
-		units++;
-		if (hi) {
-			if (u < 0xdc00 || u > 0xdfff)
-				return 0;
-			hi = 0;
-		} else if (u >= 0xd800 && u <= 0xdbff) {
-			hi = 1;
-		} else if ((u >= 0xdc00 && u <= 0xdfff) ||
-		    (u >= 0x20 && u <= 0x7e)) {
-			return 0;
-		}
-	}
-	if (!units || hi || bits >= 6 || (acc & ((1U << bits) - 1)))
-		return 0;
-	return p - s + 1;
-}
-
 int
 mbox_valid(const char *name)
 {
+	struct buf b = { 0 };
 	const char *p;
-	size_t n, len = strlen(name);
+	size_t len = strlen(name);
+	int r;
 
 	if (is_inbox(name))
 		return 1;
@@ -492,17 +443,11 @@ mbox_valid(const char *name)
 			return 0;
 		if (*p == STORE_SEP && p[1] == STORE_SEP)
 			return 0;
-		if (*p == '&') {
-			if (p[1] == '-') {
-				p++;
-				continue;
-			}
-			if (!(n = mutf7_run(p + 1)))
-				return 0;
-			p += n;
-		}
 	}
-	return 1;
+	/* the "&...-" runs must be modified UTF-7 */
+	r = mutf7_to_utf8(&b, name) == 0;
+	buf_free(&b);
+	return r;
 }
 
 /* the directory of a folder; INBOX as a first component is canonical */

@@ -2699,20 +2699,6 @@ mime_match_body(const char *p, size_t n, const char *needle,
 
 /* ---- Date ------------------------------------------------------------- */
 
-/* days since 1970-01-01 of a date in the proleptic Gregorian calendar */
-static long
-days_from_civil(long y, int m, int d)
-{
-	long era, yoe, doy, doe;
-
-	y -= m <= 2;
-	era = (y >= 0 ? y : y - 399) / 400;
-	yoe = y - era * 400;
-	doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	return era * 146097 + doe - 719468;
-}
-
 static int
 month(const char *s, size_t n)
 {
