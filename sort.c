@@ -32,6 +32,7 @@
 #include "util.h"
 
 #define SORT_MAX	16	/* criteria in one sort program */
+#define HEAD_MAX	16384	/* first bytes read for a header */
 #define NONE		((size_t)-1)
 #define CLOSE		((size_t)-2)	/* thread output: end of a list */
 #define CMP(a, b)	(((a) > (b)) - ((a) < (b)))
@@ -669,14 +670,37 @@ next_msgid(const char *s, size_t n, size_t *i, struct buf *out)
 
 /* ---- reading messages ------------------------------------------------ */
 
-/* what a message gives: its header when needhdr is set (the internal
- * date comes with the mapping), and only with needinfo the size, which
- * the store may have to read the whole file for */
+static int has(const struct fields *, int);
+
+/* the first bytes of a message hold its whole header: a blank line ends
+ * it there, or the message ends before the buffer does */
+static int
+head_whole(const char *p, size_t n, size_t max)
+{
+	size_t i;
+
+	if (n < max)
+		return 1;
+	for (i = 0; i + 1 < n; i++)
+		if (p[i] == '\n' && (p[i + 1] == '\n' ||
+		    (p[i + 1] == '\r' && i + 2 < n && p[i + 2] == '\n')))
+			return 1;
+	return 0;
+}
+
+/* what a message gives: its header when needhdr is set (read from the
+ * first bytes of the file when they hold it, else from a mapping), the
+ * internal date, and only with needinfo the size, which the store may have
+ * to read the whole file for */
 static void
 fields_read(struct folder *f, struct view *v, size_t vi, int needhdr,
     int needinfo, struct fields *fl)
 {
+	char head[HEAD_MAX];
 	struct msgmap mm;
+	uint64_t size;
+	ssize_t n;
+	time_t t;
 	long k;
 	int i;
 
@@ -689,7 +713,18 @@ fields_read(struct folder *f, struct view *v, size_t vi, int needhdr,
 		return;
 	if (needinfo && msg_info(f, k, &fl->idate, &fl->size) < 0)
 		return;
-	if (!needhdr || msg_map(f, k, &mm) < 0)
+	if (!needhdr)
+		return;
+	if ((n = msg_head(f, k, head, sizeof(head))) >= 0 &&
+	    head_whole(head, n, sizeof(head))) {
+		fl->have = mime_headers(head, n, hdrnames, H_N, fl->v);
+		/* the internal date stands in for a Date: that is missing */
+		if (!needinfo && (!has(fl, H_DATE) || mime_date(fl->v[H_DATE].p,
+		    fl->v[H_DATE].len, &t) != 0))
+			msg_info(f, k, &fl->idate, &size);
+		return;
+	}
+	if (msg_map(f, k, &mm) < 0)
 		return;
 	fl->idate = mm.internaldate;
 	fl->have = mime_headers(mm.p, mm.len, hdrnames, H_N, fl->v);
