@@ -3544,6 +3544,20 @@ next_modseq(struct folder *f)
 	return st->peek_modseq;
 }
 
+/* append the records of a change already made on disk: a lost record
+ * only costs a rescan, so it is logged and the folder marked for one */
+static void
+record_write(struct folder *f, struct txn *t)
+{
+	if (txn_write(t) < 0) {
+		logmsg(LOG_WARNING, "%s/" UIDLIST ": %s", f->path,
+		    strerror(errno));
+		f->st->dirty = 1;
+	} else {
+		f->st->peek_off = t->size;
+	}
+}
+
 int
 folder_setflags(struct folder *f, size_t i, uint32_t flags, uint32_t kw)
 {
@@ -3593,13 +3607,7 @@ folder_setflags(struct folder *f, size_t i, uint32_t flags, uint32_t kw)
 	m->modseq = next_modseq(f);
 	rec_msg(&t, m->uid, m->modseq, nname);
 	f->st->stale = 1;
-	/* the rename is done: a lost record only costs a rescan */
-	if (txn_write(&t) < 0) {
-		logmsg(LOG_WARNING, "%s/" UIDLIST ": %s", f->path,
-		    strerror(errno));
-		f->st->dirty = 1;
-	} else
-		f->st->peek_off = t.size;
+	record_write(f, &t);
 	if (wasnew && f->rw)
 		recent_add(f->st, m->uid);
 	msg_setname(f, m, nname, strlen(nname));
@@ -3636,12 +3644,7 @@ folder_expunge(struct folder *f, size_t i)
 	}
 	rec_exp(&t, f->msgs[i].uid, f->msgs[i].uid, next_modseq(f));
 	f->st->stale = 1;
-	if (txn_write(&t) < 0) {
-		logmsg(LOG_WARNING, "%s/" UIDLIST ": %s", f->path,
-		    strerror(errno));
-		f->st->dirty = 1;
-	} else
-		f->st->peek_off = t.size;
+	record_write(f, &t);
 	r = 0;
 out:
 	txn_end(&t);

@@ -741,3 +741,20 @@ def build_with_config(env, name, substitutions, timeout=150):
     assert r.returncode == 0, r.stderr
     os.chmod(bld, 0o755)
     return os.path.join(bld, "imapd")
+
+
+def is_ok(t):
+    return re.match(rb"\S+ OK\b", t) is not None
+
+
+def is_no(t):
+    return re.match(rb"\S+ NO\b", t) is not None
+
+
+def is_bad(t):
+    return re.match(rb"\S+ BAD\b", t) is not None
+
+
+def flagset(v):
+    """the flags of a FETCH FLAGS value, without \\Recent"""
+    return set(str(f) for f in v) - {"\\Recent"}

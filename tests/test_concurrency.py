@@ -7,12 +7,8 @@ import re
 import threading
 import time
 
-from lib import (append, appenduid, fetches, item, make_msg, maildir_files,
+from lib import (append, flagset, appenduid, fetches, item, make_msg, maildir_files,
                  search_result, select_info)
-
-
-def flagset(v):
-    return set(str(f) for f in v) - {"\\Recent"}
 
 
 def uids_in_order(s):

@@ -14,7 +14,7 @@ from lib import (IMAPD, PASSWORD, ROOT, Skip, append, appenduid, caps_of,
                  cmd_lit, crlf, fetch_items, fetches, item, list_entries, lit,
                  make_hash, make_msg, maildir_files, parse_imap, quote,
                  read_until_closed, search_result, select_info, status_items,
-                 untagged)
+                 untagged, is_ok, is_no, is_bad, flagset)
 
 REQUIRED_CAPS = {"IMAP4REV1", "LITERAL+", "SASL-IR", "ID", "ENABLE",
                  "NAMESPACE", "UIDPLUS", "UNSELECT", "CHILDREN", "AUTH=PLAIN"}
@@ -38,23 +38,6 @@ def config_value(name):
                     expr = re.sub(r"(\d+)U?L*L*", r"\1", m.group(1))
                     return int(eval(expr, {}))
     raise AssertionError("no %s in config.h" % name)
-
-
-def is_ok(t):
-    return re.match(rb"\S+ OK\b", t) is not None
-
-
-def is_no(t):
-    return re.match(rb"\S+ NO\b", t) is not None
-
-
-def is_bad(t):
-    return re.match(rb"\S+ BAD\b", t) is not None
-
-
-def flags(v):
-    """set of flags of a FETCH FLAGS value, without \\Recent"""
-    return set(str(f) for f in v) - {"\\Recent"}
 
 
 def imap_date(text):
@@ -676,7 +659,7 @@ def test_select_response(env):
     d = fetches(s.ok("FETCH 1:* (FLAGS BODY.PEEK[HEADER.FIELDS (SUBJECT)])"))
     assert sorted(d) == [1, 2, 3], d
     first_unseen = min(n for n, v in d.items()
-                       if "\\Seen" not in flags(v["FLAGS"]))
+                       if "\\Seen" not in flagset(v["FLAGS"]))
     assert info["unseen"] == first_unseen, (info, d)
     recent = [n for n, v in d.items() if "\\Recent" in
               set(str(f) for f in v["FLAGS"])]
@@ -722,7 +705,7 @@ def test_examine_read_only(env):
     d = fetches(s.ok("FETCH 1:3 BODY[]"))
     assert all(v["BODY[]"].startswith(b"Date:") for v in d.values()), d
     d = fetches(s.ok("FETCH 1:3 FLAGS"))
-    assert all("\\Seen" not in flags(v["FLAGS"]) for v in d.values()), d
+    assert all("\\Seen" not in flagset(v["FLAGS"]) for v in d.values()), d
     s.no("STORE 1 +FLAGS (\\Seen)")
     # EXPUNGE in a read-only mailbox removes nothing (NO, or OK doing
     # nothing)
@@ -736,7 +719,7 @@ def test_examine_read_only(env):
     info = select_info(s2.ok("SELECT INBOX"))
     assert info["recent"] == 1, info
     st = fetches(s2.ok("FETCH 1:* FLAGS"))
-    assert all("\\Seen" not in flags(v["FLAGS"]) for v in st.values()), st
+    assert all("\\Seen" not in flagset(v["FLAGS"]) for v in st.values()), st
 
 
 def test_select_missing_deselects(env):
@@ -794,7 +777,7 @@ def test_fetch_uid_flags_internaldate(env):
     info = select_info(s.ok("SELECT INBOX"))
     d = fetches(s.ok("FETCH 1 (UID FLAGS INTERNALDATE RFC822.SIZE)"))[1]
     assert 0 < int(d["UID"]) < info["uidnext"]
-    assert flags(d["FLAGS"]) == {"\\Flagged", "\\Seen"}, d
+    assert flagset(d["FLAGS"]) == {"\\Flagged", "\\Seen"}, d
     assert imap_date(d["INTERNALDATE"]) == when, d["INTERNALDATE"]
     # UID FETCH always carries UID
     u = s.ok("UID FETCH %s FLAGS" % d["UID"])
@@ -828,17 +811,17 @@ def test_fetch_sets_seen(env):
     s.ok("SELECT INBOX")
     s.ok("FETCH 1 BODY.PEEK[]")
     d = fetches(s.ok("FETCH 1 FLAGS"))[1]
-    assert "\\Seen" not in flags(d["FLAGS"]), d
+    assert "\\Seen" not in flagset(d["FLAGS"]), d
     d = fetches(s.ok("FETCH 1 RFC822.HEADER"))[1]
     d = fetches(s.ok("FETCH 1 FLAGS"))[1]
-    assert "\\Seen" not in flags(d["FLAGS"]), d
+    assert "\\Seen" not in flagset(d["FLAGS"]), d
     # every non-peek body fetch sets \Seen and reports the new FLAGS
     for n, item in ((1, "BODY[]"), (2, "RFC822"), (3, "RFC822.TEXT"),
                     (4, "BODY[HEADER]"), (5, "BODY[TEXT]<0.3>")):
         d = fetches(s.ok("FETCH %d %s" % (n, item)))[n]
-        assert "FLAGS" in d and "\\Seen" in flags(d["FLAGS"]), (item, d)
+        assert "FLAGS" in d and "\\Seen" in flagset(d["FLAGS"]), (item, d)
         d = fetches(s.ok("FETCH %d FLAGS" % n))[n]
-        assert "\\Seen" in flags(d["FLAGS"]), (item, d)
+        assert "\\Seen" in flagset(d["FLAGS"]), (item, d)
     files = maildir_files(env.maildir)
     assert len(files) == 5 and all("S" in (i or "") for i in files.values()), \
         files
@@ -966,22 +949,22 @@ def test_store(env):
     s, msgs, uids = three(env)
     u = s.ok("STORE 2 FLAGS (\\Flagged)")
     d = fetches(u)
-    assert list(d) == [2] and flags(d[2]["FLAGS"]) == {"\\Flagged"}, u
+    assert list(d) == [2] and flagset(d[2]["FLAGS"]) == {"\\Flagged"}, u
     d = fetches(s.ok("STORE 2 +FLAGS (\\Seen \\Answered)"))
-    assert flags(d[2]["FLAGS"]) == {"\\Flagged", "\\Seen", "\\Answered"}, d
+    assert flagset(d[2]["FLAGS"]) == {"\\Flagged", "\\Seen", "\\Answered"}, d
     d = fetches(s.ok("STORE 2 -FLAGS (\\Flagged)"))
-    assert flags(d[2]["FLAGS"]) == {"\\Seen", "\\Answered"}, d
+    assert flagset(d[2]["FLAGS"]) == {"\\Seen", "\\Answered"}, d
     u = s.ok("STORE 2 +FLAGS.SILENT (\\Draft)")
     assert not fetches(u), u
     d = fetches(s.ok("FETCH 2 FLAGS"))
-    assert flags(d[2]["FLAGS"]) == {"\\Seen", "\\Answered", "\\Draft"}, d
+    assert flagset(d[2]["FLAGS"]) == {"\\Seen", "\\Answered", "\\Draft"}, d
     u = s.ok("STORE 2 -FLAGS.SILENT (\\Answered)")
     assert not fetches(u), u
     d = fetches(s.ok("STORE 1:3 +FLAGS \\Deleted"))
     assert sorted(d) == [1, 2, 3], d
-    assert all("\\Deleted" in flags(v["FLAGS"]) for v in d.values()), d
+    assert all("\\Deleted" in flagset(v["FLAGS"]) for v in d.values()), d
     d = fetches(s.ok("STORE 1:3 FLAGS ()"))
-    assert all(flags(v["FLAGS"]) == set() for v in d.values()), d
+    assert all(flagset(v["FLAGS"]) == set() for v in d.values()), d
     s.ok("STORE 1 FLAGS (\\Seen \\Draft)")
     info = [i for i in maildir_files(env.maildir).values()]
     assert sorted(info) == ["2,", "2,", "2,DS"], info
@@ -990,19 +973,19 @@ def test_store(env):
 def test_store_keywords(env):
     s, msgs, uids = three(env)
     d = fetches(s.ok("STORE 1 +FLAGS (Work $Label1)"))
-    assert flags(d[1]["FLAGS"]) == {"\\Seen", "Work", "$Label1"}, d
+    assert flagset(d[1]["FLAGS"]) == {"\\Seen", "Work", "$Label1"}, d
     s.ok("STORE 2 FLAGS (Work)")
     d = fetches(s.ok("STORE 1 -FLAGS ($Label1)"))
-    assert flags(d[1]["FLAGS"]) == {"\\Seen", "Work"}, d
+    assert flagset(d[1]["FLAGS"]) == {"\\Seen", "Work"}, d
     s.logout()
     s = env.session()
     info = select_info(s.ok("SELECT INBOX"))
     assert "Work" in info["flags"], info
     assert "\\*" in info["permanentflags"], info
     d = fetches(s.ok("FETCH 1:3 FLAGS"))
-    assert flags(d[1]["FLAGS"]) == {"\\Seen", "Work"}, d
-    assert flags(d[2]["FLAGS"]) == {"Work"}, d
-    assert flags(d[3]["FLAGS"]) == set(), d
+    assert flagset(d[1]["FLAGS"]) == {"\\Seen", "Work"}, d
+    assert flagset(d[2]["FLAGS"]) == {"Work"}, d
+    assert flagset(d[3]["FLAGS"]) == set(), d
     assert search_result(s.ok("SEARCH KEYWORD Work")) == [1, 2]
 
 
@@ -1011,7 +994,7 @@ def test_uid_store(env):
     u = s.ok("UID STORE %d +FLAGS (\\Flagged)" % uids[1])
     n, d = fetch_items(u[0])
     assert len(u) == 1 and n == 2 and int(d["UID"]) == uids[1], u
-    assert flags(d["FLAGS"]) == {"\\Flagged"}, d
+    assert flagset(d["FLAGS"]) == {"\\Flagged"}, d
     assert s.ok("UID STORE %d +FLAGS (\\Flagged)" % (uids[2] + 10)) == []
     d = fetches(s.ok("UID STORE %d:* +FLAGS (\\Answered)" % uids[0]))
     assert sorted(d) == [1, 2, 3], d
@@ -1024,7 +1007,7 @@ def test_store_bad(env):
         s.bad(c)
         s.ok("NOOP")
     d = fetches(s.ok("FETCH 1:3 FLAGS"))
-    assert flags(d[2]["FLAGS"]) == set(), d
+    assert flagset(d[2]["FLAGS"]) == set(), d
 
 
 # --- COPY, APPEND -----------------------------------------------------------
@@ -1054,8 +1037,8 @@ def test_copy(env):
     got = fetches(s.ok("FETCH 1:* (UID FLAGS INTERNALDATE BODY.PEEK[])"))
     assert sorted(int(v["UID"]) for v in got.values()) == dst + dst3
     assert [got[i]["BODY[]"] for i in (1, 2, 3)] == [crlf(x) for x in msgs]
-    assert flags(got[1]["FLAGS"]) == {"\\Seen"}, got[1]
-    assert flags(got[2]["FLAGS"]) == {"\\Flagged", "Work"}, got[2]
+    assert flagset(got[1]["FLAGS"]) == {"\\Seen"}, got[1]
+    assert flagset(got[2]["FLAGS"]) == {"\\Flagged", "Work"}, got[2]
     assert got[1]["INTERNALDATE"] == d[1]["INTERNALDATE"]
 
 
@@ -1097,10 +1080,10 @@ def test_append(env):
     assert sorted(by_uid) == [uid, uid2, uid3], by_uid.keys()
     assert by_uid[uid]["BODY[]"] == crlf(m)
     assert int(by_uid[uid]["RFC822.SIZE"]) == len(crlf(m))
-    assert flags(by_uid[uid2]["FLAGS"]) == {"\\Seen", "\\Flagged", "Work"}
+    assert flagset(by_uid[uid2]["FLAGS"]) == {"\\Seen", "\\Flagged", "Work"}
     assert imap_date(by_uid[uid2]["INTERNALDATE"]) == \
         calendar.timegm((2020, 7, 14, 8, 11, 12))
-    assert flags(by_uid[uid]["FLAGS"]) & {"\\Seen", "\\Flagged"} == set()
+    assert flagset(by_uid[uid]["FLAGS"]) & {"\\Seen", "\\Flagged"} == set()
     # on disk: tmp/ is empty again, one file per message
     assert os.listdir(os.path.join(env.maildir, "tmp")) == []
     assert len(maildir_files(env.maildir)) == 3
@@ -1218,7 +1201,7 @@ def test_uid_expunge(env):
     d = fetches(s.ok("FETCH 1:* (UID FLAGS)"))
     assert [int(d[i]["UID"]) for i in sorted(d)] == [uids[0], uids[1],
                                                      uids[3], uids[4]]
-    assert "\\Deleted" in flags(d[1]["FLAGS"])
+    assert "\\Deleted" in flagset(d[1]["FLAGS"])
     assert expunged(s.ok("UID EXPUNGE %d" % (uids[4] + 10))) == []
     u = s.ok("UID EXPUNGE 1:*")
     assert expunged(u) == [b"* 1 EXPUNGE"], u
@@ -1502,14 +1485,14 @@ def test_pipelined_commands(env):
             tags.append(ln.split()[0:2])
     assert tags == [[b"p%d" % i, b"OK"] for i in range(1, 7)], out
     d = fetches(out)
-    assert flags(d[1]["FLAGS"]) == {"\\Seen", "\\Flagged"}, out
+    assert flagset(d[1]["FLAGS"]) == {"\\Seen", "\\Flagged"}, out
     assert any(x.startswith(b"* BYE") for x in out), out
 
 
 def test_flags_case_insensitive(env):
     s, msgs, uids = three(env)
     d = fetches(s.ok("STORE 3 +FLAGS (\\SEEN \\flagged)"))
-    assert flags(d[3]["FLAGS"]) == {"\\Seen", "\\Flagged"}, d
+    assert flagset(d[3]["FLAGS"]) == {"\\Seen", "\\Flagged"}, d
     assert search_result(s.ok("SEARCH seen flagged")) == [3]
 
 

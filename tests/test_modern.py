@@ -16,6 +16,7 @@ import subprocess
 import time
 
 import lib
+from lib import is_ok, is_no, is_bad
 from lib import (CORPUS, IMAPD, ROOT, append, appenduid, caps_of, cmd_lit,
                  crlf, fetches, lit, make_msg, maildir_files, parse_imap,
                  status_items, untagged)
@@ -29,18 +30,6 @@ USE_ATTRS = {"\\ALL", "\\ARCHIVE", "\\DRAFTS", "\\FLAGGED", "\\JUNK",
 
 
 # --- helpers ------------------------------------------------------------
-
-def is_ok(t):
-    return re.match(rb"\S+ OK\b", t) is not None
-
-
-def is_no(t):
-    return re.match(rb"\S+ NO\b", t) is not None
-
-
-def is_bad(t):
-    return re.match(rb"\S+ BAD\b", t) is not None
-
 
 def config_text():
     for f in ("config.h", "config.def.h"):

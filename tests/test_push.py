@@ -19,6 +19,7 @@ import time
 import zlib
 
 import lib
+from lib import is_ok, is_no, is_bad, flagset
 from lib import (PASSWORD, Skip, append, appenduid, crlf, fetch_items,
                  fetches, make_msg, maildir_files, quote, select_info,
                  status_items, untagged)
@@ -27,23 +28,6 @@ PUSH_LIMIT = 2.0	# seconds within which an idling client must hear
 
 
 # --- helpers ------------------------------------------------------------
-
-def is_ok(t):
-    return re.match(rb"\S+ OK\b", t) is not None
-
-
-def is_no(t):
-    return re.match(rb"\S+ NO\b", t) is not None
-
-
-def is_bad(t):
-    return re.match(rb"\S+ BAD\b", t) is not None
-
-
-def flagset(v):
-    """the flags of a FETCH FLAGS value, without \\Recent"""
-    return set(str(f) for f in v) - {"\\Recent"}
-
 
 def modseq_of(d):
     """the number in a FETCH item MODSEQ (n)"""
