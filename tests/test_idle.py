@@ -69,8 +69,11 @@ def test_keepalives_aligned_per_address(env):
     time.sleep(1.3)
     b = idle_session(env, binary, phone)
     c = idle_session(env, binary, other)
-    seen = collect([a, b, c], 2 * INTERVAL + 1.5)
-    ta, tb, tc = seen[a], seen[b], seen[c]
+    # the first moments belong to the sessions' own start (SELECT, the
+    # first sync) on a busy machine: judge the steady state after them
+    t0 = time.time() + 1.5
+    seen = collect([a, b, c], 2 * INTERVAL + 3)
+    ta, tb, tc = ([x for x in seen[p] if x > t0] for p in (a, b, c))
     assert len(ta) >= 2 and len(tb) >= 2 and len(tc) >= 2, seen
     # the two connections of one address fire together...
     for x in tb:
