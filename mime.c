@@ -1252,24 +1252,31 @@ isword(const struct tok *t)
 	    (t->type == T_SPECIAL && t->c == '.');
 }
 
-/* words up to something else: a phrase or a local part; returns how
- * many words separated by white space it had */
+/* words up to something else: a phrase, or a local part (local set),
+ * where white space and comments around a dot are no part of it (RFC
+ * 5322 4.4: "john . doe" is john.doe); returns how many words separated
+ * by white space it had, words joined by a dot counting as one in a
+ * local part */
 static int
-phrase(struct alex *l, struct buf *b)
+phrase(struct alex *l, struct buf *b, int local)
 {
 	struct tok t;
-	int words = 0;
+	int words = 0, dot, prevdot = 0;
 
 	for (;;) {
 		alex_peek(l, &t);
 		if (!isword(&t))
 			return words;
 		alex_next(l, &t);
-		if ((t.sp || !b->len) && t.type != T_SPECIAL)
+		dot = t.type == T_SPECIAL;
+		if (local && (dot || prevdot))
+			t.sp = 0;
+		if ((t.sp || !b->len) && !dot)
 			words++;
 		if (b->len && t.sp)
 			buf_addc(b, ' ');
 		addword(b, &t);
+		prevdot = dot;
 	}
 }
 
@@ -1335,7 +1342,7 @@ angle_addr(struct alex *l, struct buf *b, const struct buf *name)
 	}
 	if (adl.len && t.type == T_SPECIAL && t.c == ':')
 		alex_next(l, &t);
-	phrase(l, &mbox);
+	phrase(l, &mbox, 1);
 	alex_peek(l, &t);
 	if (t.type == T_SPECIAL && t.c == '@') {
 		alex_next(l, &t);
@@ -1380,11 +1387,20 @@ mailbox(struct alex *l, struct buf *b, int ingroup)
 {
 	struct buf words = { 0 }, host = { 0 };
 	struct tok t;
+	const char *start;
 	int n, ok = 1;
 
 	buf_reset(&l->comment);
-	n = phrase(l, &words);
+	start = l->s;
+	n = phrase(l, &words, 0);
 	alex_peek(l, &t);
+	if (isspecial(&t, '@')) {
+		/* the words were a local part */
+		l->s = start;
+		buf_reset(&words);
+		n = phrase(l, &words, 1);
+		alex_peek(l, &t);
+	}
 	if (isspecial(&t, '<')) {
 		alex_next(l, &t);
 		angle_addr(l, b, &words);
@@ -1472,6 +1488,62 @@ addrlist(struct buf *b, const struct buf *v)
 		return;
 	}
 	buf_addc(b, ')');
+}
+
+/* an IMAP string or NIL as addrlist() writes them, appended to out */
+static int
+imapstr_read(const char **s, const char *e, struct buf *out)
+{
+	const char *q = *s;
+	unsigned long len;
+	char *end;
+
+	if (e - q >= 3 && !memcmp(q, "NIL", 3)) {
+		*s = q + 3;
+		return 1;
+	}
+	if (q < e && *q == '"') {
+		for (q++; q < e && *q != '"'; q++) {
+			if (*q == '\\' && q + 1 < e)
+				q++;
+			buf_addc(out, *q);
+		}
+		*s = q + (q < e);
+		return 1;
+	}
+	if (q >= e || *q != '{')
+		return 0;
+	len = strtoul(q + 1, &end, 10);
+	if (end > e || e - end < 3 || memcmp(end, "}\r\n", 3) ||
+	    (unsigned long)(e - (end + 3)) < len)
+		return 0;
+	buf_add(out, end + 3, len);
+	*s = end + 3 + len;
+	return 1;
+}
+
+/* the next (name adl mailbox host) of a list addrlist() wrote, at *q
+ * (after the list's "(" or a previous address); 1 when one was read */
+static int
+addr_read(const char **q, const char *e, struct buf *dst[4])
+{
+	int i;
+
+	if (*q < e && **q == ' ')
+		(*q)++;
+	if (*q >= e || **q != '(')
+		return 0;
+	(*q)++;
+	for (i = 0; i < 4; i++) {
+		if (i && *q < e && **q == ' ')
+			(*q)++;
+		if (!imapstr_read(q, e, dst[i]))
+			return 0;
+	}
+	if (*q >= e || **q != ')')
+		return 0;
+	(*q)++;
+	return 1;
 }
 
 /* ---- ENVELOPE --------------------------------------------------------- */
@@ -2100,18 +2172,26 @@ fields_select(struct sectiondata *sd, const struct section *s, size_t hs,
 	seg_add(sd, SEG_LIT, 0, 2);
 }
 
-/* the part and the message a section names; -1 when there is none */
+/* The part a section names; -1 when there is none.  Each number picks a
+ * part of the multipart it is in: the message's body, a multipart part
+ * itself, or the body of an encapsulated message.  The body of a message
+ * that is no multipart is its part 1 (RFC 3501 6.4.5); a leaf part has
+ * no parts of its own. */
 static int
-resolve(const struct tree *t, const struct section *s, int *msg, int *part)
+resolve(const struct tree *t, const struct section *s, int *part)
 {
 	int m = 0, pt = -1, i, c;
 	unsigned k;
 
 	for (i = 0; i < s->npart; i++) {
 		if (pt >= 0) {
-			if (t->v[pt].kind != MESSAGE || t->v[pt].child < 0)
+			if (t->v[pt].kind == MULTI)
+				m = pt;
+			else if (t->v[pt].kind == MESSAGE &&
+			    t->v[pt].child >= 0)
+				m = t->v[pt].child;
+			else
 				return -1;
-			m = t->v[pt].child;
 			pt = -1;
 		}
 		if (t->v[m].kind == MULTI) {
@@ -2127,7 +2207,6 @@ resolve(const struct tree *t, const struct section *s, int *msg, int *part)
 			return -1;
 		}
 	}
-	*msg = m;
 	*part = pt;
 	return 0;
 }
@@ -2158,7 +2237,7 @@ section_open(const char *p, size_t n, const struct section *s, int binary,
 	const struct part *pt;
 	struct buf cte = { 0 };
 	size_t body;
-	int m, part, kind;
+	int part, kind;
 	size_t i;
 
 	sd->p = p;
@@ -2174,7 +2253,7 @@ section_open(const char *p, size_t n, const struct section *s, int binary,
 		goto done;
 	}
 	t = tree_parse(p, n);
-	if (resolve(t, s, &m, &part) < 0)
+	if (resolve(t, s, &part) < 0)
 		goto free;
 	pt = &t->v[part];
 	switch (s->text) {
@@ -2578,6 +2657,63 @@ match_field(struct match *m, const char *p, const struct field *f,
 	buf_free(&d);
 }
 
+static int
+address_field(const char *name)
+{
+	int i;
+
+	for (i = E_FROM; i <= E_BCC; i++)
+		if (!ascii_casecmp(name, envfields[i]))
+			return 1;
+	return 0;
+}
+
+/* the addresses of a field as the client sees them in ENVELOPE, into a
+ * match: "name <mailbox@host>, ...", names decoded.  So an address
+ * written with comments, quoting or folding inside it is found by the
+ * plain mailbox@host.  The placeholders for a missing mailbox or domain
+ * are left out. */
+static void
+match_addresses(struct match *m, const struct field *f)
+{
+	struct buf v = { 0 }, list = { 0 }, t = { 0 }, a[4];
+	struct buf *dst[4] = { &a[0], &a[1], &a[2], &a[3] };
+	const char *q, *e;
+	int i;
+
+	memset(a, 0, sizeof(a));
+	unfold(&v, f->val, f->vlen);
+	addrlist(&list, &v);
+	q = list.p + 1;
+	e = list.p + list.len;
+	while (list.len && list.p[0] == '(' && addr_read(&q, e, dst)) {
+		if (a[2].len && !eqstr(a[2].p, a[2].len, "MISSING_MAILBOX")) {
+			if (t.len)
+				buf_adds(&t, ", ");
+			if (a[0].len) {
+				decode_header(&t, a[0].p, a[0].len);
+				buf_adds(&t, " <");
+			}
+			buf_add(&t, a[2].p, a[2].len);
+			if (a[3].len && !eqstr(a[3].p, a[3].len,
+			    "MISSING_DOMAIN")) {
+				buf_addc(&t, '@');
+				buf_add(&t, a[3].p, a[3].len);
+			}
+			if (a[0].len)
+				buf_addc(&t, '>');
+		}
+		for (i = 0; i < 4; i++)
+			buf_reset(&a[i]);
+	}
+	match_feed(m, t.len ? t.p : "", t.len);
+	for (i = 0; i < 4; i++)
+		buf_free(&a[i]);
+	buf_free(&v);
+	buf_free(&list);
+	buf_free(&t);
+}
+
 static char *
 fold_needle(const char *needle, size_t *len)
 {
@@ -2609,6 +2745,10 @@ mime_match_header(const char *p, size_t n, const char *field,
 		/* each field on its own: no match across two fields */
 		m.wlen = 0;
 		match_field(&m, p, &f, 0);
+		if (!m.found && field && address_field(field)) {
+			m.wlen = 0;
+			match_addresses(&m, &f);
+		}
 		found = m.found;
 	}
 	free(m.win);
@@ -2813,46 +2953,14 @@ mime_decode(struct buf *out, const char *s, size_t n)
 	decode_header(out, n ? s : "", n);
 }
 
-/* an IMAP string or NIL as addrlist() writes them, appended to out */
-static int
-imapstr_read(const char **s, const char *e, struct buf *out)
-{
-	const char *q = *s;
-	unsigned long len;
-	char *end;
-
-	if (e - q >= 3 && !memcmp(q, "NIL", 3)) {
-		*s = q + 3;
-		return 1;
-	}
-	if (q < e && *q == '"') {
-		for (q++; q < e && *q != '"'; q++) {
-			if (*q == '\\' && q + 1 < e)
-				q++;
-			buf_addc(out, *q);
-		}
-		*s = q + (q < e);
-		return 1;
-	}
-	if (q >= e || *q != '{')
-		return 0;
-	len = strtoul(q + 1, &end, 10);
-	if (end > e || e - end < 3 || memcmp(end, "}\r\n", 3) ||
-	    (unsigned long)(e - (end + 3)) < len)
-		return 0;
-	buf_add(out, end + 3, len);
-	*s = end + 3 + len;
-	return 1;
-}
-
 int
 mime_first_address(const char *s, size_t n, struct buf *name,
     struct buf *mbox, struct buf *host)
 {
 	struct buf v = { 0 }, list = { 0 }, adl = { 0 };
 	struct buf *dst[4];
-	const char *q, *e;
-	int i, ok = 0;
+	const char *q;
+	int ok = 0;
 
 	dst[0] = name;
 	dst[1] = &adl;
@@ -2860,16 +2968,9 @@ mime_first_address(const char *s, size_t n, struct buf *name,
 	dst[3] = host;
 	buf_add(&v, n ? s : "", n);
 	addrlist(&list, &v);
-	q = list.p;
-	e = list.p + list.len;
-	/* the text addrlist() wrote: ((name adl mailbox host) ...) */
-	if (list.len > 2 && q[0] == '(' && q[1] == '(') {
-		q += 2;
-		for (i = 0, ok = 1; i < 4 && ok; i++) {
-			if (i && q < e && *q == ' ')
-				q++;
-			ok = imapstr_read(&q, e, dst[i]);
-		}
+	if (list.len && list.p[0] == '(') {
+		q = list.p + 1;
+		ok = addr_read(&q, list.p + list.len, dst);
 	}
 	buf_free(&v);
 	buf_free(&list);
