@@ -47,6 +47,8 @@
 
 enum { LEAF, MULTI, MESSAGE };
 
+#define NONE	((size_t)-1)	/* no such offset */
+
 /* One entity: the message, a body part, or an encapsulated message.
  * Offsets into the mapping: the header is [hdr, body), the body
  * [body, end); the line end before a boundary belongs to the boundary. */
@@ -715,8 +717,25 @@ pvalue(struct lex *l, struct buf *val)
 	return mtoken(l, val);
 }
 
-/* (";" attribute "=" value)*: stops at the first thing it cannot read,
- * keeping the parameters before it */
+/* past what a parameter list cannot read, up to the next ";" outside a
+ * quoted string */
+static void
+param_skip(struct lex *l)
+{
+	while (l->s < l->e && *l->s != ';') {
+		if (*l->s++ != '"')
+			continue;
+		for (; l->s < l->e && *l->s != '"'; l->s++)
+			if (*l->s == '\\' && l->s + 1 < l->e)
+				l->s++;
+		if (l->s < l->e)
+			l->s++;
+	}
+}
+
+/* (";" attribute "=" value)*.  What cannot be read, such as a missing
+ * ";" between two parameters (RFC 2046 5.2.3.7 has one), is skipped up
+ * to the next ";", keeping the parameters around it */
 static void
 params_parse(struct lex *l, struct params *pp)
 {
@@ -724,8 +743,12 @@ params_parse(struct lex *l, struct params *pp)
 
 	for (;;) {
 		skipcfws(l);
-		if (l->s >= l->e || *l->s != ';')
+		if (l->s >= l->e)
 			break;
+		if (*l->s != ';') {
+			param_skip(l);
+			continue;
+		}
 		/* empty parameters (";;") are skipped */
 		while (l->s < l->e && (*l->s == ';' || iswsp((unsigned char)*l->s)))
 			l->s++;
@@ -733,14 +756,14 @@ params_parse(struct lex *l, struct params *pp)
 		buf_reset(&name);
 		buf_reset(&val);
 		if (!mtoken(l, &name))
-			break;
+			continue;
 		skipcfws(l);
 		if (l->s >= l->e || *l->s != '=')
-			break;
+			continue;
 		l->s++;
 		skipcfws(l);
 		if (!pvalue(l, &val))
-			break;
+			continue;
 		params_add(pp, name.p, name.len, val.len ? val.p : "", val.len);
 	}
 	buf_free(&name);
@@ -969,42 +992,89 @@ classify(struct tree *t, int me, int *digest, int *pushed)
 	return kind;
 }
 
+/* Where the header of entity me ends, setting its body: at a blank line,
+ * else at a delimiter of an enclosing multipart or the end.  Returns the
+ * start of the delimiter line that leaves the entity without a body, or
+ * NONE; *blank is the start of the blank line before that delimiter, or
+ * NONE when there was none.  The line end before a delimiter belongs to
+ * it (RFC 2046 5.1.1), also when it ends a header or its blank line. */
+static size_t
+header_scan(struct tree *t, int me, size_t *blank)
+{
+	size_t i, k;
+	int close;
+
+	*blank = NONE;
+	for (i = t->v[me].hdr;; i = nextline(t->p, t->n, i)) {
+		if (i >= t->n) {
+			t->v[me].body = t->n;
+			return NONE;
+		}
+		if ((k = blankline(t->p, t->n, i))) {
+			t->v[me].body = i + k;
+			if (!t->nb || i + k >= t->n || t->p[i + k] != '-' ||
+			    boundary(t, i + k, &close) < 0)
+				return NONE;
+			*blank = i;
+			return i + k;
+		}
+		if (t->nb && t->p[i] == '-' && boundary(t, i, &close) >= 0) {
+			t->v[me].body = cut(t, i, t->v[me].hdr);
+			return i;
+		}
+	}
+}
+
+/* an entity whose header the delimiter line at delim ends: no body, no
+ * parts; a message gets an empty message */
+static size_t
+empty_entity(struct tree *t, int me, int kind, int pushed, size_t delim,
+    size_t blank)
+{
+	int c;
+
+	if (pushed)
+		pop_boundary(t);
+	if (blank != NONE)
+		t->v[me].body = blank;
+	t->v[me].end = t->v[me].body;
+	if (kind == MESSAGE) {
+		c = newpart(t, t->v[me].body);
+		t->v[me].child = c;
+		t->v[me].nchild = 1;
+	}
+	return delim;
+}
+
 /* Parse the entity whose header starts at start into part *out.  Returns
  * where it ends: the start of a line that delimits an enclosing
  * multipart, or the end of the message. */
 static size_t
 parse_entity(struct tree *t, size_t start, int depth, int digest, int *out)
 {
-	size_t i, k, j;
+	size_t k, j, delim, blank;
 	int me, kind, close = 0, sub = -1, c, last = -1, subdigest, pushed;
 
 	me = *out = newpart(t, start);
 	t->v[me].digest = digest;
-	/* the header ends at a blank line; without one, at a boundary or
-	 * the end, leaving the body empty */
-	for (i = start;; i = nextline(t->p, t->n, i)) {
-		if (i >= t->n) {
-			t->v[me].body = t->n;
-			break;
-		}
-		if ((k = blankline(t->p, t->n, i))) {
-			t->v[me].body = i + k;
-			break;
-		}
-		if (t->nb && t->p[i] == '-' && boundary(t, i, &close) >= 0) {
-			t->v[me].body = i;
-			break;
-		}
-	}
+	delim = header_scan(t, me, &blank);
 	kind = classify(t, me, &subdigest, &pushed);
 	if (kind != LEAF && (depth + 1 >= MIME_DEPTH ||
 	    t->nv >= MIME_PARTS)) {
 		if (pushed)
 			pop_boundary(t);
+		pushed = 0;
 		t->v[me].trunc = 1;
 		kind = LEAF;
 	}
 	t->v[me].kind = kind;
+	/* a blank line and a delimiter: the body is empty, unless the
+	 * delimiter is this multipart's own first one (its boundary the
+	 * longest that matches) */
+	if (blank != NONE && pushed && boundary(t, delim, &close) == t->nb - 1)
+		delim = NONE;
+	if (delim != NONE)
+		return empty_entity(t, me, kind, pushed, delim, blank);
 	if (kind == LEAF || (kind == MULTI && !pushed)) {
 		/* a multipart without a boundary has no parts */
 		j = find_boundary(t, t->v[me].body);
@@ -1252,47 +1322,65 @@ isword(const struct tok *t)
 	    (t->type == T_SPECIAL && t->c == '.');
 }
 
-/* words up to something else: a phrase, or a local part (local set),
- * where white space and comments around a dot are no part of it (RFC
- * 5322 4.4: "john . doe" is john.doe); returns how many words separated
- * by white space it had, words joined by a dot counting as one in a
- * local part */
+static int
+isspecial(const struct tok *t, int c)
+{
+	return t->type == T_SPECIAL && t->c == c;
+}
+
+/* does t, read after a word, start a new word: white space or a comment
+ * between two words that no dot joins (RFC 5322 3.4.1, 4.4: a local
+ * part and a domain are words joined by dots, CFWS allowed around them) */
+static int
+newword(const struct tok *t, int prevdot)
+{
+	return t->sp && !prevdot && !(t->type == T_SPECIAL && t->c == '.');
+}
+
+/* words up to something else: a phrase, or with local set a local part,
+ * which stops before a second word not joined by a dot and keeps no
+ * white space ("john . doe" is john.doe); returns how many words
+ * separated by white space it had */
 static int
 phrase(struct alex *l, struct buf *b, int local)
 {
 	struct tok t;
-	int words = 0, dot, prevdot = 0;
+	int words = 0, prevdot = 1;
 
 	for (;;) {
 		alex_peek(l, &t);
-		if (!isword(&t))
+		if (!isword(&t) || (local && words && newword(&t, prevdot)))
 			return words;
 		alex_next(l, &t);
-		dot = t.type == T_SPECIAL;
-		if (local && (dot || prevdot))
+		if (local)
 			t.sp = 0;
-		if ((t.sp || !b->len) && !dot)
+		if ((t.sp || !b->len) && t.type != T_SPECIAL)
 			words++;
 		if (b->len && t.sp)
 			buf_addc(b, ' ');
 		addword(b, &t);
-		prevdot = dot;
+		prevdot = isspecial(&t, '.');
 	}
 }
 
-/* a domain: words, dots and literals written without white space */
+/* a domain: words and literals joined by dots; it ends before a word
+ * that follows another without a dot between */
 static void
 domain(struct alex *l, struct buf *b)
 {
 	struct tok t;
+	int prevdot = 1;
 
 	for (;;) {
 		alex_peek(l, &t);
 		if (t.type != T_WORD && t.type != T_DLIT &&
-		    !(t.type == T_SPECIAL && t.c == '.'))
+		    !isspecial(&t, '.'))
+			return;
+		if (b->len && newword(&t, prevdot))
 			return;
 		alex_next(l, &t);
 		buf_add(b, t.s, t.n);
+		prevdot = isspecial(&t, '.');
 	}
 }
 
@@ -1328,6 +1416,7 @@ angle_addr(struct alex *l, struct buf *b, const struct buf *name)
 {
 	struct buf adl = { 0 }, mbox = { 0 }, host = { 0 };
 	struct tok t;
+	int bad = 0;
 
 	alex_peek(l, &t);
 	while (t.type == T_SPECIAL && (t.c == '@' || t.c == ',')) {
@@ -1347,23 +1436,24 @@ angle_addr(struct alex *l, struct buf *b, const struct buf *name)
 	if (t.type == T_SPECIAL && t.c == '@') {
 		alex_next(l, &t);
 		domain(l, &host);
+		bad = !host.len;
 	}
-	/* whatever else up to ">" */
+	/* whatever else up to ">" makes it no addr-spec: the host says so,
+	 * as Dovecot and UW imapd do, rather than a domain made up */
 	for (;;) {
 		alex_next(l, &t);
 		if (t.type == T_END || (t.type == T_SPECIAL && t.c == '>'))
 			break;
+		bad = 1;
+	}
+	if (bad) {
+		buf_reset(&host);
+		buf_adds(&host, "SYNTAX_ERROR");
 	}
 	addr_write(b, name, &adl, &mbox, &host);
 	buf_free(&adl);
 	buf_free(&mbox);
 	buf_free(&host);
-}
-
-static int
-isspecial(const struct tok *t, int c)
-{
-	return t->type == T_SPECIAL && t->c == c;
 }
 
 /* after an address: a "," is eaten; 0 when what follows is neither a
@@ -1385,9 +1475,9 @@ separator(struct alex *l, int ingroup)
 static int
 mailbox(struct alex *l, struct buf *b, int ingroup)
 {
-	struct buf words = { 0 }, host = { 0 };
+	struct buf words = { 0 }, host = { 0 }, local = { 0 };
 	struct tok t;
-	const char *start;
+	const char *start, *after;
 	int n, ok = 1;
 
 	buf_reset(&l->comment);
@@ -1395,11 +1485,20 @@ mailbox(struct alex *l, struct buf *b, int ingroup)
 	n = phrase(l, &words, 0);
 	alex_peek(l, &t);
 	if (isspecial(&t, '@')) {
-		/* the words were a local part */
+		/* the words are a local part if, read as one, they are all
+		 * that comes before the "@" */
+		after = l->s;
 		l->s = start;
-		buf_reset(&words);
-		n = phrase(l, &words, 1);
+		phrase(l, &local, 1);
 		alex_peek(l, &t);
+		if (isspecial(&t, '@')) {
+			buf_reset(&words);
+			buf_add(&words, local.p, local.len);
+			n = 1;
+		} else {
+			l->s = after;
+			alex_peek(l, &t);
+		}
 	}
 	if (isspecial(&t, '<')) {
 		alex_next(l, &t);
@@ -1425,6 +1524,7 @@ mailbox(struct alex *l, struct buf *b, int ingroup)
 	}
 	buf_free(&words);
 	buf_free(&host);
+	buf_free(&local);
 	return ok && separator(l, ingroup);
 }
 
