@@ -31,8 +31,10 @@ _DELIM_CRLF_MESSAGE = (
     "A message/rfc822 part whose message has a header and no body, right "
     "before a delimiter: the line end before the delimiter belongs to the "
     "delimiter (RFC 2046 5.1.1), so the part is one line end shorter than "
-    "Dovecot counts it; Dovecot itself leaves that line end out of "
-    "BODY[1.MIME] of a part that ends the same way (thirdparty/011.eml).")
+    "Dovecot counts it.  Dovecot leaves that line end out of the inner "
+    "BODY[n.HEADER] and of BODY[1.MIME] of a part that ends the same way "
+    "(thirdparty/011.eml), so its BODY[n] is longer than BODY[n.HEADER] "
+    "plus BODY[n.TEXT]; ours is their sum.")
 _LONG_BOUNDARY = (
     "Boundaries longer than RFC 2046's 70 characters: Dovecot compares "
     "only a prefix, so a line lacking the boundary's last character, or "

@@ -368,3 +368,149 @@ def test_search_matches_parsed_addresses(env):
     assert search(s, None, "TO", b"undisclosed-recipients") == [2]
     assert search(s, None, "FROM", b"john.doe") == []
     s.logout()
+
+
+# --- ENVELOPE addresses, parameters and part ends (corpus cases) -----------
+
+def dovecot_items(env, msgs, items):
+    """FETCH 1:* (items) from Dovecot over the same messages"""
+    dmail = os.path.join(env.dir, "dovecot", "Maildir")
+    for d in ("cur", "new", "tmp"):
+        os.makedirs(os.path.join(dmail, d), exist_ok=True)
+    M.put(env, msgs, dmail)
+    return M.fetch_items(M.dovecot_run(env, dmail, ["FETCH 1:* (%s)" %
+                                                    items]))
+
+
+ADDRESSES = [
+    # a domain ends before the next word (RFC 5322 3.4.1): the list stops
+    ("tim@powerupdev.com concierge@powerupdev.com",
+     [[b"NIL", b"NIL", b"tim", b"powerupdev.com"]]),
+    ("a@b, c@d e@f", [[b"NIL", b"NIL", b"a", b"b"],
+                      [b"NIL", b"NIL", b"c", b"d"]]),
+    # inside <> anything but an addr-spec is a syntax error, and says so
+    ("<Undisclosed Recipients>",
+     [[b"NIL", b"NIL", b"Undisclosed", b"SYNTAX_ERROR"]]),
+    ("<Undisclosed-Recipient:@mailman.enron.com;>",
+     [[b"NIL", b"NIL", b"Undisclosed-Recipient", b"SYNTAX_ERROR"]]),
+    ("<john@>", [[b"NIL", b"NIL", b"john", b"SYNTAX_ERROR"]]),
+    ("<a@b c>", [[b"NIL", b"NIL", b"a", b"SYNTAX_ERROR"]]),
+    ("<john>", [[b"NIL", b"NIL", b"john", b"MISSING_DOMAIN"]]),
+    ("john doe@x.org",
+     [[b"john doe", b"NIL", b"MISSING_MAILBOX", b"MISSING_DOMAIN"]]),
+]
+# RFC 5322 4.4 (obs-local-part, obs-domain): white space and comments
+# around the dots are no part of the address.  Dovecot reads these as
+# a display name or a syntax error; imapd as the address they are.
+OBSOLETE = [
+    ("john . doe @ example . com",
+     [[b"NIL", b"NIL", b"john.doe", b"example.com"]]),
+    ("\"Doe, John\" <john (x) . doe@example . com>",
+     [[b"Doe, John", b"NIL", b"john.doe", b"example.com"]]),
+]
+
+
+def plain(v):
+    """a parsed value with strings as bytes"""
+    if isinstance(v, list):
+        return [plain(x) for x in v]
+    return v[1] if isinstance(v, tuple) else v
+
+
+def test_envelope_address_syntax(env):
+    cases = ADDRESSES + OBSOLETE
+    msgs = [("To: %s\nSubject: %d\n\nx\n" % (a, i)).encode()
+            for i, (a, _) in enumerate(cases)]
+    M.put(env, msgs)
+    s = env.session()
+    s.ok("SELECT INBOX")
+    u = s.ok("FETCH 1:* ENVELOPE")
+    s.logout()
+    mine = M.fetch_items(b"".join(x + b"\r\n" for x in u))
+    theirs = dovecot_items(env, msgs, "ENVELOPE")
+    for i, (addr, want) in enumerate(cases, 1):
+        got = plain(mine[i][b"ENVELOPE"][5])
+        assert got == want, (addr, got)
+        if i <= len(ADDRESSES):
+            assert mine[i][b"ENVELOPE"] == theirs[i][b"ENVELOPE"], addr
+
+
+def test_parameter_after_missing_semicolon(env):
+    """RFC 2046 5.2.3.7's own example lacks a ";": the parameters after
+    the unreadable one are kept"""
+    msg = ("Subject: x\nContent-Type: multipart/alternative; boundary=b\n\n"
+           "--b\nContent-Type: message/external-body;\n"
+           "    access-type=mail-server\n"
+           "    server=\"listserv@bogus.bitnet\";\n"
+           "    expiration=\"Fri, 14 Jun 1991 19:13:14 -0400 (EDT)\"\n\n"
+           "Content-type: application/postscript\n\nget rfc-mime\n"
+           "--b\nContent-Type: text/plain; a=1 junk \"q;x\"; b=2\n\ny\n"
+           "--b--\n").encode()
+    M.put(env, [msg])
+    s = env.session()
+    s.ok("SELECT INBOX")
+    bs = fetch(s, 1, "BODYSTRUCTURE")[b"BODYSTRUCTURE"]
+    s.logout()
+    assert plain(bs[0][2]) == [
+        b"access-type", b"mail-server", b"expiration",
+        b"Fri, 14 Jun 1991 19:13:14 -0400 (EDT)"], bs[0]
+    assert plain(bs[1][2]) == [b"a", b"1", b"b", b"2", b"charset",
+                               b"us-ascii"], bs[1]
+    theirs = dovecot_items(env, [msg], "BODYSTRUCTURE")[1]
+    assert theirs[b"BODYSTRUCTURE"][0] == bs[0], theirs
+
+
+# the line end before a delimiter belongs to the delimiter (RFC 2046
+# 5.1.1), also when it ends a header or the blank line after one
+PART_ENDS = [
+    # an empty part: its MIME header without the blank line
+    "Subject: 1\nContent-Type: multipart/mixed; boundary=b\n\n"
+    "--b\nContent-Type: text/plain\nContent-Transfer-Encoding: 7bit\n\n"
+    "--b\nContent-Type: text/plain\n\nsecond\n--b--\n",
+    # a header that an enclosing delimiter ends ("a" is a prefix of the
+    # "ab" it announces): no body, so no parts; "--ab" delimits "a"
+    "Subject: 2\nContent-Type: multipart/mixed; boundary=\"a\"\n\n"
+    "--a\nContent-Type: multipart/mixed; boundary=\"ab\"\nMIME-Version: 1.0\n"
+    "--ab\nContent-Type: text/plain\n\n--ab--\n--a--\n",
+    # the same after a blank line, the outer boundary the longer one
+    "Subject: 3\nContent-Type: multipart/mixed; boundary=\"ab\"\n\n"
+    "--ab\nContent-Type: multipart/mixed; boundary=\"a\"\n\n"
+    "--ab\nContent-Type: text/plain\n\n--a\n\nx\n--ab--\n",
+    # the inner boundary the longer one: its own first delimiter
+    "Subject: 4\nContent-Type: multipart/mixed; boundary=a\n\n"
+    "--a\nContent-Type: multipart/mixed; boundary=ab\n\n--ab\n\nx\n--ab--\n"
+    "--a\n\ny\n--a--\n",
+]
+
+
+def test_part_ends_at_delimiters(env):
+    msgs = [m.encode() for m in PART_ENDS] + [with_crlf(m)
+                                              for m in PART_ENDS]
+    items = ("BODYSTRUCTURE BODY.PEEK[1] BODY.PEEK[1.MIME] BODY.PEEK[2] "
+             "BODY.PEEK[2.MIME] BODY.PEEK[3] BODY.PEEK[1.1]")
+    M.put(env, msgs)
+    s = env.session()
+    s.ok("SELECT INBOX")
+    u = s.ok("FETCH 1:* (%s)" % items)
+    s.logout()
+    mine = M.fetch_items(b"".join(x + b"\r\n" for x in u))
+    for n in (1, 5):
+        assert mine[n][b"BODY[1.MIME]"][1] == (
+            b"Content-Type: text/plain\r\nContent-Transfer-Encoding: "
+            b"7bit\r\n"), mine[n]
+        assert mine[n][b"BODY[1]"][1] == b"", mine[n]
+        assert mine[n][b"BODY[2]"][1] == b"second", mine[n]
+    for n in (2, 6):
+        bs = mine[n][b"BODYSTRUCTURE"]
+        assert [isinstance(p, list) for p in bs[:4]] == [True] * 3 + [False]
+
+        assert mine[n][b"BODY[1.MIME]"][1].endswith(b"MIME-Version: 1.0")
+        assert mine[n][b"BODY[1]"][1] == b"", mine[n]
+    for n in (4, 8):
+        assert mine[n][b"BODY[1.1]"][1] == b"x", mine[n]
+        assert mine[n][b"BODY[2]"][1] == b"y", mine[n]
+    theirs = dovecot_items(env, msgs, items.replace(".PEEK", ""))
+    for n in mine:
+        mine[n].pop(b"FLAGS", None)
+        theirs[n].pop(b"FLAGS", None)
+        assert mine[n] == theirs[n], (n, mine[n], theirs[n])
