@@ -14,8 +14,9 @@
  *   - the last Date/Subject/In-Reply-To/Message-ID field wins; repeated
  *     address fields are merged as if they were one comma separated list;
  *   - an address without a domain gets host "MISSING_DOMAIN", a display
- *     name without an address gets mailbox "MISSING_MAILBOX", so a host
- *     is NIL only in group markers;
+ *     name without an address gets mailbox "MISSING_MAILBOX", and <...>
+ *     that holds no addr-spec gets host "SYNTAX_ERROR", so a host is NIL
+ *     only in group markers;
  *   - RFC 2231 parameter continuations (name*0, name*1*, ...) are joined
  *     into one parameter, named "name*" when any piece is extended, with
  *     the value left encoded (charset'language'%XX...).  RFC 3501 passes
