@@ -14,8 +14,9 @@
  *   - the last Date/Subject/In-Reply-To/Message-ID field wins; repeated
  *     address fields are merged as if they were one comma separated list;
  *   - an address without a domain gets host "MISSING_DOMAIN", a display
- *     name without an address gets mailbox "MISSING_MAILBOX", so a host
- *     is NIL only in group markers;
+ *     name without an address gets mailbox "MISSING_MAILBOX", and <...>
+ *     that holds no addr-spec gets host "SYNTAX_ERROR", so a host is NIL
+ *     only in group markers;
  *   - RFC 2231 parameter continuations (name*0, name*1*, ...) are joined
  *     into one parameter, named "name*" when any piece is extended, with
  *     the value left encoded (charset'language'%XX...).  RFC 3501 passes
@@ -46,6 +47,8 @@
 #define DROP_STEP	(1 << 20)	/* scans give back pages this often */
 
 enum { LEAF, MULTI, MESSAGE };
+
+#define NONE	((size_t)-1)	/* no such offset */
 
 /* One entity: the message, a body part, or an encapsulated message.
  * Offsets into the mapping: the header is [hdr, body), the body
@@ -715,8 +718,25 @@ pvalue(struct lex *l, struct buf *val)
 	return mtoken(l, val);
 }
 
-/* (";" attribute "=" value)*: stops at the first thing it cannot read,
- * keeping the parameters before it */
+/* past what a parameter list cannot read, up to the next ";" outside a
+ * quoted string */
+static void
+param_skip(struct lex *l)
+{
+	while (l->s < l->e && *l->s != ';') {
+		if (*l->s++ != '"')
+			continue;
+		for (; l->s < l->e && *l->s != '"'; l->s++)
+			if (*l->s == '\\' && l->s + 1 < l->e)
+				l->s++;
+		if (l->s < l->e)
+			l->s++;
+	}
+}
+
+/* (";" attribute "=" value)*.  What cannot be read, such as a missing
+ * ";" between two parameters (RFC 2046 5.2.3.7 has one), is skipped up
+ * to the next ";", keeping the parameters around it */
 static void
 params_parse(struct lex *l, struct params *pp)
 {
@@ -724,8 +744,12 @@ params_parse(struct lex *l, struct params *pp)
 
 	for (;;) {
 		skipcfws(l);
-		if (l->s >= l->e || *l->s != ';')
+		if (l->s >= l->e)
 			break;
+		if (*l->s != ';') {
+			param_skip(l);
+			continue;
+		}
 		/* empty parameters (";;") are skipped */
 		while (l->s < l->e && (*l->s == ';' || iswsp((unsigned char)*l->s)))
 			l->s++;
@@ -733,14 +757,14 @@ params_parse(struct lex *l, struct params *pp)
 		buf_reset(&name);
 		buf_reset(&val);
 		if (!mtoken(l, &name))
-			break;
+			continue;
 		skipcfws(l);
 		if (l->s >= l->e || *l->s != '=')
-			break;
+			continue;
 		l->s++;
 		skipcfws(l);
 		if (!pvalue(l, &val))
-			break;
+			continue;
 		params_add(pp, name.p, name.len, val.len ? val.p : "", val.len);
 	}
 	buf_free(&name);
@@ -969,42 +993,89 @@ classify(struct tree *t, int me, int *digest, int *pushed)
 	return kind;
 }
 
+/* Where the header of entity me ends, setting its body: at a blank line,
+ * else at a delimiter of an enclosing multipart or the end.  Returns the
+ * start of the delimiter line that leaves the entity without a body, or
+ * NONE; *blank is the start of the blank line before that delimiter, or
+ * NONE when there was none.  The line end before a delimiter belongs to
+ * it (RFC 2046 5.1.1), also when it ends a header or its blank line. */
+static size_t
+header_scan(struct tree *t, int me, size_t *blank)
+{
+	size_t i, k;
+	int close;
+
+	*blank = NONE;
+	for (i = t->v[me].hdr;; i = nextline(t->p, t->n, i)) {
+		if (i >= t->n) {
+			t->v[me].body = t->n;
+			return NONE;
+		}
+		if ((k = blankline(t->p, t->n, i))) {
+			t->v[me].body = i + k;
+			if (!t->nb || i + k >= t->n || t->p[i + k] != '-' ||
+			    boundary(t, i + k, &close) < 0)
+				return NONE;
+			*blank = i;
+			return i + k;
+		}
+		if (t->nb && t->p[i] == '-' && boundary(t, i, &close) >= 0) {
+			t->v[me].body = cut(t, i, t->v[me].hdr);
+			return i;
+		}
+	}
+}
+
+/* an entity whose header the delimiter line at delim ends: no body, no
+ * parts; a message gets an empty message */
+static size_t
+empty_entity(struct tree *t, int me, int kind, int pushed, size_t delim,
+    size_t blank)
+{
+	int c;
+
+	if (pushed)
+		pop_boundary(t);
+	if (blank != NONE)
+		t->v[me].body = blank;
+	t->v[me].end = t->v[me].body;
+	if (kind == MESSAGE) {
+		c = newpart(t, t->v[me].body);
+		t->v[me].child = c;
+		t->v[me].nchild = 1;
+	}
+	return delim;
+}
+
 /* Parse the entity whose header starts at start into part *out.  Returns
  * where it ends: the start of a line that delimits an enclosing
  * multipart, or the end of the message. */
 static size_t
 parse_entity(struct tree *t, size_t start, int depth, int digest, int *out)
 {
-	size_t i, k, j;
+	size_t k, j, delim, blank;
 	int me, kind, close = 0, sub = -1, c, last = -1, subdigest, pushed;
 
 	me = *out = newpart(t, start);
 	t->v[me].digest = digest;
-	/* the header ends at a blank line; without one, at a boundary or
-	 * the end, leaving the body empty */
-	for (i = start;; i = nextline(t->p, t->n, i)) {
-		if (i >= t->n) {
-			t->v[me].body = t->n;
-			break;
-		}
-		if ((k = blankline(t->p, t->n, i))) {
-			t->v[me].body = i + k;
-			break;
-		}
-		if (t->nb && t->p[i] == '-' && boundary(t, i, &close) >= 0) {
-			t->v[me].body = i;
-			break;
-		}
-	}
+	delim = header_scan(t, me, &blank);
 	kind = classify(t, me, &subdigest, &pushed);
 	if (kind != LEAF && (depth + 1 >= MIME_DEPTH ||
 	    t->nv >= MIME_PARTS)) {
 		if (pushed)
 			pop_boundary(t);
+		pushed = 0;
 		t->v[me].trunc = 1;
 		kind = LEAF;
 	}
 	t->v[me].kind = kind;
+	/* a blank line and a delimiter: the body is empty, unless the
+	 * delimiter is this multipart's own first one (its boundary the
+	 * longest that matches) */
+	if (blank != NONE && pushed && boundary(t, delim, &close) == t->nb - 1)
+		delim = NONE;
+	if (delim != NONE)
+		return empty_entity(t, me, kind, pushed, delim, blank);
 	if (kind == LEAF || (kind == MULTI && !pushed)) {
 		/* a multipart without a boundary has no parts */
 		j = find_boundary(t, t->v[me].body);
@@ -1252,40 +1323,65 @@ isword(const struct tok *t)
 	    (t->type == T_SPECIAL && t->c == '.');
 }
 
-/* words up to something else: a phrase or a local part; returns how
- * many words separated by white space it had */
 static int
-phrase(struct alex *l, struct buf *b)
+isspecial(const struct tok *t, int c)
+{
+	return t->type == T_SPECIAL && t->c == c;
+}
+
+/* does t, read after a word, start a new word: white space or a comment
+ * between two words that no dot joins (RFC 5322 3.4.1, 4.4: a local
+ * part and a domain are words joined by dots, CFWS allowed around them) */
+static int
+newword(const struct tok *t, int prevdot)
+{
+	return t->sp && !prevdot && !(t->type == T_SPECIAL && t->c == '.');
+}
+
+/* words up to something else: a phrase, or with local set a local part,
+ * which stops before a second word not joined by a dot and keeps no
+ * white space ("john . doe" is john.doe); returns how many words
+ * separated by white space it had */
+static int
+phrase(struct alex *l, struct buf *b, int local)
 {
 	struct tok t;
-	int words = 0;
+	int words = 0, prevdot = 1;
 
 	for (;;) {
 		alex_peek(l, &t);
-		if (!isword(&t))
+		if (!isword(&t) || (local && words && newword(&t, prevdot)))
 			return words;
 		alex_next(l, &t);
+		if (local)
+			t.sp = 0;
 		if ((t.sp || !b->len) && t.type != T_SPECIAL)
 			words++;
 		if (b->len && t.sp)
 			buf_addc(b, ' ');
 		addword(b, &t);
+		prevdot = isspecial(&t, '.');
 	}
 }
 
-/* a domain: words, dots and literals written without white space */
+/* a domain: words and literals joined by dots; it ends before a word
+ * that follows another without a dot between */
 static void
 domain(struct alex *l, struct buf *b)
 {
 	struct tok t;
+	int prevdot = 1;
 
 	for (;;) {
 		alex_peek(l, &t);
 		if (t.type != T_WORD && t.type != T_DLIT &&
-		    !(t.type == T_SPECIAL && t.c == '.'))
+		    !isspecial(&t, '.'))
+			return;
+		if (b->len && newword(&t, prevdot))
 			return;
 		alex_next(l, &t);
 		buf_add(b, t.s, t.n);
+		prevdot = isspecial(&t, '.');
 	}
 }
 
@@ -1321,6 +1417,7 @@ angle_addr(struct alex *l, struct buf *b, const struct buf *name)
 {
 	struct buf adl = { 0 }, mbox = { 0 }, host = { 0 };
 	struct tok t;
+	int bad = 0;
 
 	alex_peek(l, &t);
 	while (t.type == T_SPECIAL && (t.c == '@' || t.c == ',')) {
@@ -1335,28 +1432,29 @@ angle_addr(struct alex *l, struct buf *b, const struct buf *name)
 	}
 	if (adl.len && t.type == T_SPECIAL && t.c == ':')
 		alex_next(l, &t);
-	phrase(l, &mbox);
+	phrase(l, &mbox, 1);
 	alex_peek(l, &t);
 	if (t.type == T_SPECIAL && t.c == '@') {
 		alex_next(l, &t);
 		domain(l, &host);
+		bad = !host.len;
 	}
-	/* whatever else up to ">" */
+	/* whatever else up to ">" makes it no addr-spec: the host says so,
+	 * as Dovecot and UW imapd do, rather than a domain made up */
 	for (;;) {
 		alex_next(l, &t);
 		if (t.type == T_END || (t.type == T_SPECIAL && t.c == '>'))
 			break;
+		bad = 1;
+	}
+	if (bad) {
+		buf_reset(&host);
+		buf_adds(&host, "SYNTAX_ERROR");
 	}
 	addr_write(b, name, &adl, &mbox, &host);
 	buf_free(&adl);
 	buf_free(&mbox);
 	buf_free(&host);
-}
-
-static int
-isspecial(const struct tok *t, int c)
-{
-	return t->type == T_SPECIAL && t->c == c;
 }
 
 /* after an address: a "," is eaten; 0 when what follows is neither a
@@ -1378,13 +1476,31 @@ separator(struct alex *l, int ingroup)
 static int
 mailbox(struct alex *l, struct buf *b, int ingroup)
 {
-	struct buf words = { 0 }, host = { 0 };
+	struct buf words = { 0 }, host = { 0 }, local = { 0 };
 	struct tok t;
+	const char *start, *after;
 	int n, ok = 1;
 
 	buf_reset(&l->comment);
-	n = phrase(l, &words);
+	start = l->s;
+	n = phrase(l, &words, 0);
 	alex_peek(l, &t);
+	if (isspecial(&t, '@')) {
+		/* the words are a local part if, read as one, they are all
+		 * that comes before the "@" */
+		after = l->s;
+		l->s = start;
+		phrase(l, &local, 1);
+		alex_peek(l, &t);
+		if (isspecial(&t, '@')) {
+			buf_reset(&words);
+			buf_add(&words, local.p, local.len);
+			n = 1;
+		} else {
+			l->s = after;
+			alex_peek(l, &t);
+		}
+	}
 	if (isspecial(&t, '<')) {
 		alex_next(l, &t);
 		angle_addr(l, b, &words);
@@ -1409,6 +1525,7 @@ mailbox(struct alex *l, struct buf *b, int ingroup)
 	}
 	buf_free(&words);
 	buf_free(&host);
+	buf_free(&local);
 	return ok && separator(l, ingroup);
 }
 
@@ -1472,6 +1589,62 @@ addrlist(struct buf *b, const struct buf *v)
 		return;
 	}
 	buf_addc(b, ')');
+}
+
+/* an IMAP string or NIL as addrlist() writes them, appended to out */
+static int
+imapstr_read(const char **s, const char *e, struct buf *out)
+{
+	const char *q = *s;
+	unsigned long len;
+	char *end;
+
+	if (e - q >= 3 && !memcmp(q, "NIL", 3)) {
+		*s = q + 3;
+		return 1;
+	}
+	if (q < e && *q == '"') {
+		for (q++; q < e && *q != '"'; q++) {
+			if (*q == '\\' && q + 1 < e)
+				q++;
+			buf_addc(out, *q);
+		}
+		*s = q + (q < e);
+		return 1;
+	}
+	if (q >= e || *q != '{')
+		return 0;
+	len = strtoul(q + 1, &end, 10);
+	if (end > e || e - end < 3 || memcmp(end, "}\r\n", 3) ||
+	    (unsigned long)(e - (end + 3)) < len)
+		return 0;
+	buf_add(out, end + 3, len);
+	*s = end + 3 + len;
+	return 1;
+}
+
+/* the next (name adl mailbox host) of a list addrlist() wrote, at *q
+ * (after the list's "(" or a previous address); 1 when one was read */
+static int
+addr_read(const char **q, const char *e, struct buf *dst[4])
+{
+	int i;
+
+	if (*q < e && **q == ' ')
+		(*q)++;
+	if (*q >= e || **q != '(')
+		return 0;
+	(*q)++;
+	for (i = 0; i < 4; i++) {
+		if (i && *q < e && **q == ' ')
+			(*q)++;
+		if (!imapstr_read(q, e, dst[i]))
+			return 0;
+	}
+	if (*q >= e || **q != ')')
+		return 0;
+	(*q)++;
+	return 1;
 }
 
 /* ---- ENVELOPE --------------------------------------------------------- */
@@ -2100,18 +2273,26 @@ fields_select(struct sectiondata *sd, const struct section *s, size_t hs,
 	seg_add(sd, SEG_LIT, 0, 2);
 }
 
-/* the part and the message a section names; -1 when there is none */
+/* The part a section names; -1 when there is none.  Each number picks a
+ * part of the multipart it is in: the message's body, a multipart part
+ * itself, or the body of an encapsulated message.  The body of a message
+ * that is no multipart is its part 1 (RFC 3501 6.4.5); a leaf part has
+ * no parts of its own. */
 static int
-resolve(const struct tree *t, const struct section *s, int *msg, int *part)
+resolve(const struct tree *t, const struct section *s, int *part)
 {
 	int m = 0, pt = -1, i, c;
 	unsigned k;
 
 	for (i = 0; i < s->npart; i++) {
 		if (pt >= 0) {
-			if (t->v[pt].kind != MESSAGE || t->v[pt].child < 0)
+			if (t->v[pt].kind == MULTI)
+				m = pt;
+			else if (t->v[pt].kind == MESSAGE &&
+			    t->v[pt].child >= 0)
+				m = t->v[pt].child;
+			else
 				return -1;
-			m = t->v[pt].child;
 			pt = -1;
 		}
 		if (t->v[m].kind == MULTI) {
@@ -2127,7 +2308,6 @@ resolve(const struct tree *t, const struct section *s, int *msg, int *part)
 			return -1;
 		}
 	}
-	*msg = m;
 	*part = pt;
 	return 0;
 }
@@ -2158,7 +2338,7 @@ section_open(const char *p, size_t n, const struct section *s, int binary,
 	const struct part *pt;
 	struct buf cte = { 0 };
 	size_t body;
-	int m, part, kind;
+	int part, kind;
 	size_t i;
 
 	sd->p = p;
@@ -2174,7 +2354,7 @@ section_open(const char *p, size_t n, const struct section *s, int binary,
 		goto done;
 	}
 	t = tree_parse(p, n);
-	if (resolve(t, s, &m, &part) < 0)
+	if (resolve(t, s, &part) < 0)
 		goto free;
 	pt = &t->v[part];
 	switch (s->text) {
@@ -2578,6 +2758,63 @@ match_field(struct match *m, const char *p, const struct field *f,
 	buf_free(&d);
 }
 
+static int
+address_field(const char *name)
+{
+	int i;
+
+	for (i = E_FROM; i <= E_BCC; i++)
+		if (!ascii_casecmp(name, envfields[i]))
+			return 1;
+	return 0;
+}
+
+/* the addresses of a field as the client sees them in ENVELOPE, into a
+ * match: "name <mailbox@host>, ...", names decoded.  So an address
+ * written with comments, quoting or folding inside it is found by the
+ * plain mailbox@host.  The placeholders for a missing mailbox or domain
+ * are left out. */
+static void
+match_addresses(struct match *m, const struct field *f)
+{
+	struct buf v = { 0 }, list = { 0 }, t = { 0 }, a[4];
+	struct buf *dst[4] = { &a[0], &a[1], &a[2], &a[3] };
+	const char *q, *e;
+	int i;
+
+	memset(a, 0, sizeof(a));
+	unfold(&v, f->val, f->vlen);
+	addrlist(&list, &v);
+	q = list.p + 1;
+	e = list.p + list.len;
+	while (list.len && list.p[0] == '(' && addr_read(&q, e, dst)) {
+		if (a[2].len && !eqstr(a[2].p, a[2].len, "MISSING_MAILBOX")) {
+			if (t.len)
+				buf_adds(&t, ", ");
+			if (a[0].len) {
+				decode_header(&t, a[0].p, a[0].len);
+				buf_adds(&t, " <");
+			}
+			buf_add(&t, a[2].p, a[2].len);
+			if (a[3].len && !eqstr(a[3].p, a[3].len,
+			    "MISSING_DOMAIN")) {
+				buf_addc(&t, '@');
+				buf_add(&t, a[3].p, a[3].len);
+			}
+			if (a[0].len)
+				buf_addc(&t, '>');
+		}
+		for (i = 0; i < 4; i++)
+			buf_reset(&a[i]);
+	}
+	match_feed(m, t.len ? t.p : "", t.len);
+	for (i = 0; i < 4; i++)
+		buf_free(&a[i]);
+	buf_free(&v);
+	buf_free(&list);
+	buf_free(&t);
+}
+
 static char *
 fold_needle(const char *needle, size_t *len)
 {
@@ -2609,6 +2846,10 @@ mime_match_header(const char *p, size_t n, const char *field,
 		/* each field on its own: no match across two fields */
 		m.wlen = 0;
 		match_field(&m, p, &f, 0);
+		if (!m.found && field && address_field(field)) {
+			m.wlen = 0;
+			match_addresses(&m, &f);
+		}
 		found = m.found;
 	}
 	free(m.win);
@@ -2813,46 +3054,14 @@ mime_decode(struct buf *out, const char *s, size_t n)
 	decode_header(out, n ? s : "", n);
 }
 
-/* an IMAP string or NIL as addrlist() writes them, appended to out */
-static int
-imapstr_read(const char **s, const char *e, struct buf *out)
-{
-	const char *q = *s;
-	unsigned long len;
-	char *end;
-
-	if (e - q >= 3 && !memcmp(q, "NIL", 3)) {
-		*s = q + 3;
-		return 1;
-	}
-	if (q < e && *q == '"') {
-		for (q++; q < e && *q != '"'; q++) {
-			if (*q == '\\' && q + 1 < e)
-				q++;
-			buf_addc(out, *q);
-		}
-		*s = q + (q < e);
-		return 1;
-	}
-	if (q >= e || *q != '{')
-		return 0;
-	len = strtoul(q + 1, &end, 10);
-	if (end > e || e - end < 3 || memcmp(end, "}\r\n", 3) ||
-	    (unsigned long)(e - (end + 3)) < len)
-		return 0;
-	buf_add(out, end + 3, len);
-	*s = end + 3 + len;
-	return 1;
-}
-
 int
 mime_first_address(const char *s, size_t n, struct buf *name,
     struct buf *mbox, struct buf *host)
 {
 	struct buf v = { 0 }, list = { 0 }, adl = { 0 };
 	struct buf *dst[4];
-	const char *q, *e;
-	int i, ok = 0;
+	const char *q;
+	int ok = 0;
 
 	dst[0] = name;
 	dst[1] = &adl;
@@ -2860,16 +3069,9 @@ mime_first_address(const char *s, size_t n, struct buf *name,
 	dst[3] = host;
 	buf_add(&v, n ? s : "", n);
 	addrlist(&list, &v);
-	q = list.p;
-	e = list.p + list.len;
-	/* the text addrlist() wrote: ((name adl mailbox host) ...) */
-	if (list.len > 2 && q[0] == '(' && q[1] == '(') {
-		q += 2;
-		for (i = 0, ok = 1; i < 4 && ok; i++) {
-			if (i && q < e && *q == ' ')
-				q++;
-			ok = imapstr_read(&q, e, dst[i]);
-		}
+	if (list.len && list.p[0] == '(') {
+		q = list.p + 1;
+		ok = addr_read(&q, list.p + list.len, dst);
 	}
 	buf_free(&v);
 	buf_free(&list);

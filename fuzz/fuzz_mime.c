@@ -59,7 +59,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const char *const specs[] = {
 		"", "HEADER", "TEXT", "1", "1.MIME", "2", "2.MIME", "1.1",
-		"2.HEADER", "2.TEXT", "1.2.3", "3.1.MIME",
+		"2.HEADER", "2.TEXT", "1.2.3", "3.1.MIME", "1.1.2.MIME",
+		"2.1.1", "1.2.HEADER", "2.2.TEXT",
 		"HEADER.FIELDS (FROM SUBJECT)",
 		"1.HEADER.FIELDS.NOT (Content-Type \"X-A\")",
 	};
@@ -82,6 +83,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		check_section(p, size, bins[i], 1);
 	mime_match_header(p, size, "Subject", "\xc3\xa9t\xc3\xa9");
 	mime_match_header(p, size, "From", "");
+	mime_match_header(p, size, "From", "a@b.c");
+	mime_match_header(p, size, "To", "n <m@h>");
 	mime_match_header(p, size, NULL, "x");
 	mime_match_body(p, size, "hello", 0);
 	mime_match_body(p, size, "\xd0\x9f\xd1\x80", 1);
