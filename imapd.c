@@ -419,7 +419,9 @@ sasl_response(char *line, size_t size, char **resp)
 		if (p_end() < 0)
 			return -1;
 		io_puts("+ \r\n");
-		if ((n = io_getline(line, size)) < 0)
+		if ((n = io_getline(line, size)) == -2)
+			bye("Authentication response too long");
+		if (n < 0)
 			return bad("Invalid authentication response"), -1;
 		if (!strcmp(line, "*"))
 			return bad("Authentication cancelled"), -1;
@@ -579,7 +581,9 @@ idle_done(void)
 
 	if ((n = io_getline(line, sizeof(line))) == -1)
 		exit(0);
-	if (n < 0 || ascii_casecmp(line, "DONE"))
+	if (n == -2)
+		bye("Line too long");	/* its end may never come */
+	if (ascii_casecmp(line, "DONE"))
 		return bad("Expected DONE");
 	return ok(NULL, "IDLE terminated");
 }
