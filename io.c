@@ -241,6 +241,25 @@ io_getline(char *buf, size_t max)
 }
 
 int
+io_skipline(size_t max)
+{
+	size_t n;
+	char *nl;
+
+	while (max) {
+		if (fill() < 0)
+			return -1;
+		nl = memchr(ibuf + ipos, '\n', MIN(ilen - ipos, max));
+		n = nl ? (size_t)(nl - (ibuf + ipos)) + 1 : MIN(ilen - ipos, max);
+		ipos += n;
+		max -= n;
+		if (nl)
+			return 0;
+	}
+	return -1;
+}
+
+int
 io_readn(void *p, size_t n)
 {
 	char *d = p;

@@ -43,6 +43,9 @@ int io_timedout(void);
  * longer than max (buf then holds what fitted; the rest is left unread,
  * and the stream can only be closed). */
 long io_getline(char *buf, size_t max);
+/* after io_getline's -2: drop the rest of the line if it ends within max
+ * more bytes: 0, else -1 (the stream can only be closed) */
+int io_skipline(size_t max);
 /* read exactly n bytes: 0, or -1 on EOF or error */
 int io_readn(void *, size_t);
 
