@@ -146,6 +146,7 @@ p_begin(void)
 {
 	arena_free();
 	perr = perr_code = NULL;
+	overflow = 0;
 	if (next_line() < 0) {
 		if (!overflow)
 			return -1;
