@@ -385,3 +385,24 @@ def test_preauth_deadline_for_slow_lines_and_handshakes(env):
     assert took is not None and took < 7, took
     p.wait(timeout=5)
     ours.close()
+
+
+# --- found on the way -------------------------------------------------------
+
+def test_enable_condstore_while_selected_tells_highestmodseq(env):
+    s = selected(env)
+    u = s.ok("ENABLE CONDSTORE")
+    assert any(x.startswith(b"* OK [HIGHESTMODSEQ ") for x in u), u
+    assert b"* ENABLED CONDSTORE" in u, u
+
+
+def test_literal_after_nul_is_not_run_as_command(env):
+    """a NUL in the line must not hide the literal that ends it: its
+    bytes are data, never a command of their own"""
+    s = env.session()
+    s.send(b"a1 NOOP \x00{11+}\r\nb1 LOGOUT\r\n\r\nc1 NOOP\r\n")
+    u, t = s.collect("c1")
+    assert is_ok(t), (u, t)
+    assert not any(x.startswith(b"b1 ") or x.startswith(b"* BYE")
+                   for x in u), u
+    s.ok("NOOP")
