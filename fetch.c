@@ -181,10 +181,8 @@ fetch_att(struct fetchreq *r, char *t)
 		att_add(r, FA_EMAILID, "EMAILID");
 	else if (!ascii_casecmp(t, "THREADID"))
 		att_add(r, FA_THREADID, "THREADID");
-	else if (!ascii_casecmp(t, "MODSEQ")) {
+	else if (!ascii_casecmp(t, "MODSEQ"))
 		att_add(r, FA_MODSEQ, "MODSEQ");
-		sess.condstore = 1;
-	}
 	else if (!ascii_casecmp(t, "RFC822"))
 		return att_rfc822(r, "RFC822", "", 0);
 	else if (!ascii_casecmp(t, "RFC822.HEADER"))
@@ -262,7 +260,6 @@ fetch_modifiers(struct fetchreq *r, int uid)
 		return bad("Expected ')'");
 	if (r->vanished && (!uid || !sess.qresync || !r->changedsince))
 		return bad("VANISHED needs UID FETCH, QRESYNC and CHANGEDSINCE");
-	sess.condstore = 1;
 	if (!r->modseq)
 		att_add(r, FA_MODSEQ, "MODSEQ");
 	return ST_OK;
@@ -317,8 +314,27 @@ fetch_section(struct fetchatt *a, struct msgmap *mm)
 	return 0;
 }
 
-/* one "* n FETCH (...)" response; -1 when the message is gone */
-static int
+/* the message's data for fetch_one: a message another session expunged
+ * (its EXPUNGE not sent yet) answers as an empty one, with the UID, flags
+ * and modseq last told (RFC 2180 4.1.3) */
+static long
+fetch_open(struct fetchreq *r, size_t vi, struct msgmap *mm, time_t *date,
+    uint64_t *size)
+{
+	long k;
+
+	if ((k = store_index(vi)) >= 0 && msg_info(&sess.f, k, date, size) == 0 &&
+	    (!r->map || msg_map(&sess.f, k, mm) == 0))
+		return k;
+	mm->p = "";
+	mm->len = 0;
+	*date = 0;
+	*size = 0;
+	return -1;
+}
+
+/* one "* n FETCH (...)" response */
+static void
 fetch_one(struct fetchreq *r, size_t vi, int *cte)
 {
 	struct vmsg *m = &sess.v.m[vi];
@@ -329,18 +345,15 @@ fetch_one(struct fetchreq *r, size_t vi, int *cte)
 	uint64_t size = 0;
 	size_t i;
 	long k;
+	int seen = 0;
 
-	if ((k = store_index(vi)) < 0)
-		return -1;
-	if (msg_info(&sess.f, k, &date, &size) < 0)
-		return -1;
-	if (r->map && msg_map(&sess.f, k, &mm) < 0)
-		return -1;
-	if (r->seen && !sess.readonly && !(m->flags & FL_SEEN) &&
+	k = fetch_open(r, vi, &mm, &date, &size);
+	if (k >= 0 && r->seen && !sess.readonly && !(m->flags & FL_SEEN) &&
 	    folder_setflags(&sess.f, k, (m->flags & ~FL_RECENT) | FL_SEEN,
 	    m->kw) == 0) {
 		m->flags |= FL_SEEN;
 		m->modseq = sess.f.msgs[k].modseq;
+		seen = 1;
 	}
 	io_printf("* %zu FETCH (", vi + 1);
 	for (i = 0; i < r->n; i++) {
@@ -353,7 +366,7 @@ fetch_one(struct fetchreq *r, size_t vi, int *cte)
 			io_printf("UID %u", m->uid);
 			break;
 		case FA_EMAILID:
-			if (msg_id(&sess.f, k, id, sizeof(id)) < 0)
+			if (k < 0 || msg_id(&sess.f, k, id, sizeof(id)) < 0)
 				io_puts("EMAILID NIL");
 			else
 				io_printf("EMAILID (%s)", id);
@@ -362,7 +375,8 @@ fetch_one(struct fetchreq *r, size_t vi, int *cte)
 			io_puts("THREADID NIL");	/* no threads kept */
 			break;
 		case FA_MODSEQ:
-			m->modseq = sess.f.msgs[k].modseq;
+			if (k >= 0)
+				m->modseq = sess.f.msgs[k].modseq;
 			io_printf("MODSEQ (%llu)",
 			    (unsigned long long)m->modseq);
 			break;
@@ -393,26 +407,26 @@ fetch_one(struct fetchreq *r, size_t vi, int *cte)
 		case FA_BINARYSIZE:
 			if (fetch_section(a, &mm) < 0) {
 				io_printf("%s NIL", a->name);
-				*cte = 1;
+				*cte |= k >= 0;
 			}
 			break;
 		}
 	}
-	if (r->seen && !r->flags) {
+	if (seen && !r->flags) {
 		flag_list(&b, m->flags, m->kw);
 		io_printf(" FLAGS %s", b.p);
 	}
-	/* RFC 7162 3.1: every untagged FETCH carries MODSEQ once the
-	 * client uses CONDSTORE */
-	if (sess.condstore && !r->modseq) {
-		m->modseq = sess.f.msgs[k].modseq;
+	/* RFC 7162 3.2.4: a FETCH that set \Seen changed the flags, and
+	 * then carries UID and MODSEQ like any flag change; otherwise the
+	 * items asked for and no more */
+	if (seen && sess.condstore && !r->uid)
+		io_printf(" UID %u", m->uid);
+	if (seen && sess.condstore && !r->modseq)
 		io_printf(" MODSEQ (%llu)", (unsigned long long)m->modseq);
-	}
 	io_puts(")\r\n");
 	buf_free(&b);
-	if (r->map)
+	if (k >= 0 && r->map)
 		msg_unmap(&mm);
-	return 0;
 }
 
 int
@@ -421,7 +435,7 @@ cmd_fetch(const char *tag, int uid)
 	struct seqset set;
 	struct fetchreq req;
 	size_t *vi, nv, i;
-	int r, gone = 0, cte = 0;
+	int r, cte = 0;
 	long k;
 
 	if (p_sp() < 0 || p_seqset(&set) < 0 || p_sp() < 0)
@@ -433,13 +447,15 @@ cmd_fetch(const char *tag, int uid)
 		r = ST_BAD;
 	if (r == ST_OK)
 		r = set_indexes(&set, uid, &vi, &nv);
-	/* RFC 7162 3.2.4 and IMAP4rev2: every FETCH names its UID */
-	if (r == ST_OK && !req.uid && (sess.condstore || sess.rev2))
+	/* IMAP4rev2: every FETCH names its UID */
+	if (r == ST_OK && !req.uid && sess.rev2)
 		att_add(&req, FA_UID, "UID");
 	if (r != ST_OK) {
 		free_sections(&req);
 		return r;
 	}
+	if (req.modseq)
+		condstore_on();
 	if (req.vanished)
 		vanished_earlier(&set, req.changedsince);
 	for (i = 0; i < nv; i++) {
@@ -447,13 +463,10 @@ cmd_fetch(const char *tag, int uid)
 		if (req.changedsince &&
 		    (k < 0 || sess.f.msgs[k].modseq <= req.changedsince))
 			continue;
-		if (fetch_one(&req, vi[i], &cte) < 0)
-			gone = 1;
+		fetch_one(&req, vi[i], &cte);
 	}
 	free_sections(&req);
 	if (cte)
 		return no("UNKNOWN-CTE", "Cannot decode a part's encoding");
-	if (gone)
-		return no("EXPUNGEISSUED", "Some of the messages no longer exist");
 	return ok(NULL, "FETCH completed");
 }

@@ -269,10 +269,11 @@ cmd_enable(const char *tag, int uid)
 			return ST_BAD;
 		}
 		if (!ascii_casecmp(w, "CONDSTORE") && !sess.condstore) {
-			sess.condstore = 1;
+			condstore_on();
 			buf_adds(&on, " CONDSTORE");
 		} else if (!ascii_casecmp(w, "QRESYNC") && !sess.qresync) {
-			sess.qresync = sess.condstore = 1;
+			sess.qresync = 1;
+			condstore_on();
 			buf_adds(&on, " QRESYNC");
 		} else if (!ascii_casecmp(w, "IMAP4rev2") && !sess.rev2) {
 			sess.rev2 = sess.utf8 = 1;
@@ -418,7 +419,10 @@ sasl_response(char *line, size_t size, char **resp)
 		if (p_end() < 0)
 			return -1;
 		io_puts("+ \r\n");
-		if ((n = io_getline(line, size)) < 0)
+		if ((n = io_getline(line, size)) == -2 &&
+		    io_skipline(LINE_MAX_LEN) < 0)
+			bye("Authentication response too long");
+		if (n < 0)
 			return bad("Invalid authentication response"), -1;
 		if (!strcmp(line, "*"))
 			return bad("Authentication cancelled"), -1;
@@ -578,6 +582,9 @@ idle_done(void)
 
 	if ((n = io_getline(line, sizeof(line))) == -1)
 		exit(0);
+	/* a long line goes whole, as long as it ends within the limit */
+	if (n == -2 && io_skipline(LINE_MAX_LEN) < 0)
+		bye("Line too long");
 	if (n < 0 || ascii_casecmp(line, "DONE"))
 		return bad("Expected DONE");
 	return ok(NULL, "IDLE terminated");
@@ -649,6 +656,7 @@ static void
 reply(const char *tag, int r)
 {
 	const char *st = r == ST_OK ? "OK" : r == ST_NO ? "NO" : "BAD";
+	char text[sizeof(sess.text)];
 
 	if (r == ST_BAD) {
 		sess.code = perr_code && !strcmp(perr_code, "TOOBIG") ?
@@ -656,10 +664,13 @@ reply(const char *tag, int r)
 		snprintf(sess.text, sizeof(sess.text), "%s",
 		    perr ? perr : "Invalid command");
 	}
+	/* the text may quote the client (a mailbox name): never let it
+	 * end the line or carry bytes that are not UTF-8 */
+	esc(text, sizeof(text), sess.text);
 	if (sess.code)
-		io_printf("%s %s [%s] %s\r\n", tag, st, sess.code, sess.text);
+		io_printf("%s %s [%s] %s\r\n", tag, st, sess.code, text);
 	else
-		io_printf("%s %s %s\r\n", tag, st, sess.text);
+		io_printf("%s %s %s\r\n", tag, st, text);
 }
 
 static int
@@ -696,6 +707,9 @@ command(void)
 
 	sess.code = NULL;
 	sess.text[0] = '\0';
+	/* before login a whole command, however slowly it trickles in, has
+	 * the time one read would have */
+	io_deadline(sess.state == S_NOAUTH ? TIMEOUT_PREAUTH * 1000 : 0);
 	r = p_begin();
 	if (r == -1) {
 		if (io_timedout())
@@ -703,25 +717,28 @@ command(void)
 		exit(0);
 	}
 	if (r == -2) {
+		/* the rest of the line may never come: answer at once and
+		 * close rather than read on */
 		if ((tag = p_tag()) && p_peek() == ' ')
 			io_printf("%s BAD [TOOBIG] Command line too long\r\n",
 			    tag);
 		else
 			io_puts("* BAD [TOOBIG] Command line too long\r\n");
-		sess.bad_streak++;
-		return;
+		bye("Command line too long");
 	}
 	if (!(tag = p_tag())) {
 		if (p_skip() < 0)
-			bye("Literal too large");
+			bye("Command too long");
 		io_puts("* BAD Missing or invalid tag\r\n");
 		sess.bad_streak++;
 	} else {
 		r = run(tag);
 		if (perr_code && !strcmp(perr_code, "EOF"))
 			exit(0);
-		if (p_skip() < 0)
-			bye("Literal too large");
+		if (p_skip() < 0) {
+			reply(tag, r == ST_DONE ? ST_BAD : r);
+			bye("Command too long");
+		}
 		if (r == ST_BAD)
 			sess.bad_streak++;
 		else

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "io.h"
@@ -23,6 +24,7 @@ struct plain {
 static struct plain plain;
 static struct layer *top;
 static int timeout_ms;		/* per read; <= 0: no limit */
+static long long deadline;	/* CLOCK_MONOTONIC ms, for all reads; 0: none */
 static int timed_out;
 
 static char ibuf[IBUF_SIZE];	/* input read from top, not yet consumed */
@@ -30,6 +32,28 @@ static size_t ipos, ilen;
 static char obuf[OBUF_SIZE];	/* output not yet handed to top */
 static size_t olen;
 static int dirty;		/* written since the last io_flush */
+
+static long long
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* how long the next poll for input may wait: the per-read timeout, cut
+ * to what is left before the deadline; -1 forever */
+static int
+wait_ms(void)
+{
+	long long left;
+
+	if (!deadline)
+		return timeout_ms > 0 ? timeout_ms : -1;
+	left = MAX(deadline - mono_ms(), 0);
+	return timeout_ms > 0 ? (int)MIN(left, timeout_ms) : (int)left;
+}
 
 static ssize_t
 plain_read(struct layer *l, void *p, size_t n)
@@ -42,7 +66,7 @@ plain_read(struct layer *l, void *p, size_t n)
 	for (;;) {
 		pfd.fd = pl->rfd;
 		pfd.events = POLLIN;
-		pr = poll(&pfd, 1, timeout_ms > 0 ? timeout_ms : -1);
+		pr = poll(&pfd, 1, wait_ms());
 		if (pr < 0 && errno == EINTR)
 			continue;
 		if (pr == 0) {
@@ -153,6 +177,12 @@ io_timeout(int ms)
 	timeout_ms = ms;
 }
 
+void
+io_deadline(int ms)
+{
+	deadline = ms > 0 ? mono_ms() + ms : 0;
+}
+
 int
 io_timedout(void)
 {
@@ -182,36 +212,51 @@ io_getline(char *buf, size_t max)
 {
 	size_t len = 0, n;
 	char *nl;
-	int toolong = 0;
 
 	for (;;) {
 		if (fill() < 0)
 			return -1;
 		nl = memchr(ibuf + ipos, '\n', ilen - ipos);
 		n = nl ? (size_t)(nl - (ibuf + ipos)) : ilen - ipos;
-		if (!toolong && len + n < max) {
-			memcpy(buf + len, ibuf + ipos, n);
-			len += n;
-		} else if (!toolong) {
-			/* keep what fits: the tag at least can be answered */
+		if (len + n >= max) {
+			/* keep what fits, so the tag can be answered, and
+			 * read no further: the line may never end */
 			memcpy(buf + len, ibuf + ipos, max - 1 - len);
-			len = max - 1;
-			toolong = 1;
+			ipos += max - 1 - len;
+			buf[max - 1] = '\0';
+			return -2;
 		}
+		memcpy(buf + len, ibuf + ipos, n);
+		len += n;
 		ipos += n;
 		if (nl) {
 			ipos++;
 			break;
 		}
 	}
-	if (toolong) {
-		buf[len] = '\0';
-		return -2;
-	}
 	if (len && buf[len - 1] == '\r')
 		len--;
 	buf[len] = '\0';
 	return len;
+}
+
+int
+io_skipline(size_t max)
+{
+	size_t n;
+	char *nl;
+
+	while (max) {
+		if (fill() < 0)
+			return -1;
+		nl = memchr(ibuf + ipos, '\n', MIN(ilen - ipos, max));
+		n = nl ? (size_t)(nl - (ibuf + ipos)) + 1 : MIN(ilen - ipos, max);
+		ipos += n;
+		max -= n;
+		if (nl)
+			return 0;
+	}
+	return -1;
 }
 
 int

@@ -33,12 +33,19 @@ int io_buffered(void);
 size_t io_discard(void);
 /* milliseconds a read may wait before it fails as a timeout; <= 0: forever */
 void io_timeout(int ms);
+/* one limit for every read from now on, however the bytes trickle in:
+ * a whole command line or TLS handshake before login; <= 0: none */
+void io_deadline(int ms);
 int io_timedout(void);
 
 /* read one line ending in LF (CRLF or bare LF) into buf, without the line
- * end.  Returns the length, -1 on EOF or error, -2 when the line is longer
- * than max (buf then holds what fitted; the rest is discarded). */
+ * end.  Returns the length, -1 on EOF or error, -2 as soon as the line is
+ * longer than max (buf then holds what fitted; the rest is left unread,
+ * and the stream can only be closed). */
 long io_getline(char *buf, size_t max);
+/* after io_getline's -2: drop the rest of the line if it ends within max
+ * more bytes: 0, else -1 (the stream can only be closed) */
+int io_skipline(size_t max);
 /* read exactly n bytes: 0, or -1 on EOF or error */
 int io_readn(void *, size_t);
 

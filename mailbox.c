@@ -330,7 +330,7 @@ status_items(int *items)
 	if (!p_char(')'))
 		return bad("Expected ')'");
 	if (*items & ST_HIGHESTMODSEQ)
-		sess.condstore = 1;
+		condstore_on();
 	return ST_OK;
 }
 
@@ -553,6 +553,21 @@ list_one(struct listctx *c, const char *name, int noselect,
 		status_line(name, &st, c->items);
 }
 
+/* does name have a subscribed descendant that the patterns do not list
+ * itself: only then is a parent that is not subscribed worth a line of
+ * its own (RFC 5258 3.5: no redundant CHILDINFO) */
+static int
+hidden_subscribed_child(struct listctx *c, const char *name)
+{
+	size_t i, len = strlen(name);
+
+	for (i = 0; i < c->nsubs; i++)
+		if (!strncmp(c->subs[i], name, len) &&
+		    c->subs[i][len] == STORE_SEP && !list_matches(c, c->subs[i]))
+			return 1;
+	return 0;
+}
+
 /* LIST (SUBSCRIBED ...): the subscribed names, and with RECURSIVEMATCH
  * also the parents of subscribed names, with CHILDINFO (RFC 5258 3.5) */
 static void
@@ -583,6 +598,9 @@ list_subscribed(struct listctx *c)
 		sub = sorted_has(c->subs, c->nsubs, names[i]);
 		childinfo = (c->opt & LS_RECURSIVE) &&
 		    has_children(c->subs, c->nsubs, names[i]);
+		if (!sub && childinfo &&
+		    !hidden_subscribed_child(c, names[i]))
+			continue;
 		if ((sub || childinfo) && list_matches(c, names[i]))
 			list_one(c, names[i], 0, childinfo, sub);
 	}

@@ -1,4 +1,5 @@
 /* parse.c: IMAP command tokens, literals and sequence sets */
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,6 +25,7 @@ static long lit_at = -1;	/* offset of a literal's '{' at the line end */
 static unsigned long long lit_size;
 static int lit_sync;
 static struct chunk *arena;
+static int overflow;		/* a line passed the limit: the rest is unread */
 
 static const char months[12][4] = {
 	"Jan", "Feb", "Mar", "Apr", "May", "Jun",
@@ -89,7 +91,7 @@ arena_free(void)
 static void
 find_literal(void)
 {
-	size_t i;
+	size_t i, brace;
 	unsigned long long n = 0;
 
 	lit_at = -1;
@@ -105,12 +107,16 @@ find_literal(void)
 		return;
 	while (i > 0 && line[i] >= '0' && line[i] <= '9')
 		i--;
-	if (line[i] != '{' || len - i > 24)
+	if (line[i] != '{')
 		return;
+	brace = i;
+	/* a size past 2^64 would wrap: it stays a literal, too big for
+	 * every limit */
 	for (i++; line[i] != '}' && line[i] != '+'; i++)
-		n = n * 10 + (line[i] - '0');
+		n = n > (ULLONG_MAX - 9) / 10 ? ULLONG_MAX :
+		    n * 10 + (line[i] - '0');
 	lit_size = n;
-	lit_at = (long)(strrchr(line, '{') - line);
+	lit_at = (long)brace;
 }
 
 /* read the next line of the command: 0, or -1 with perr set */
@@ -120,8 +126,11 @@ next_line(void)
 	long r;
 
 	r = io_getline(line, sizeof(line));
-	if (r == -2)
-		return fail("Line too long");
+	if (r == -2) {
+		overflow = 1;
+		perr_code = "TOOBIG";
+		return fail("Command line too long");
+	}
 	if (r < 0) {
 		perr_code = "EOF";
 		return fail("Connection closed");
@@ -137,8 +146,9 @@ p_begin(void)
 {
 	arena_free();
 	perr = perr_code = NULL;
+	overflow = 0;
 	if (next_line() < 0) {
-		if (perr_code)
+		if (!overflow)
 			return -1;
 		len = strlen(line);	/* what fitted, to find the tag in */
 		pos = 0;
@@ -154,6 +164,8 @@ p_skip(void)
 	char sink[4096];
 	unsigned long long n;
 
+	if (overflow)
+		return -1;
 	/* a synchronizing literal the client was never invited to send
 	 * does not follow; a non-synchronizing one does and is dropped */
 	while (lit_at >= 0 && (size_t)lit_at >= pos && !lit_sync) {

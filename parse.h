@@ -27,7 +27,8 @@ extern const char *perr_code;
 /* start a new command: -1 end of input, -2 line too long, else 0 */
 int p_begin(void);
 /* throw away what is left of the current command; -1 when that cannot
- * be done (a non-synchronizing literal too large to read through) */
+ * be done (a non-synchronizing literal too large to read through, or a
+ * line past the limit): then the connection must close */
 int p_skip(void);
 /* allocate in the command arena */
 void *p_alloc(size_t);

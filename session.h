@@ -31,6 +31,7 @@ struct session {
 	struct folder f;	/* the selected folder */
 	int readonly;
 	struct view v;
+	int kw_told;		/* keywords of f named by the last FLAGS sent */
 	/* the reply under construction */
 	const char *code;
 	struct buf codebuf;	/* a response code built at run time */
@@ -60,6 +61,8 @@ int set_indexes(struct seqset *, int uid, size_t **out, size_t *n);
 void uid_set(struct buf *, const uint32_t *, size_t);
 void vanished_earlier(struct seqset *known, uint64_t since);
 void close_folder(void);
+void condstore_on(void);
+void flags_responses(void);
 
 /* mailbox.c: names as the client and the store spell them */
 char *mailbox_arg(void);

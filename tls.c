@@ -874,12 +874,17 @@ tls_start(struct layer *below)
 	tls.l.pending = tls_pending;
 	tls.l.close = tls_close;
 	tls.l.below = below;
+	/* the whole handshake has one deadline: a client sending a byte
+	 * now and then cannot hold it open */
+	io_deadline(TIMEOUT_PREAUTH * 1000);
 	if (pump(BR_SSL_SENDAPP) < 0 || below->flush(below) < 0) {
+		io_deadline(0);
 		if (!tls.low)
 			below->flush(below);	/* the alert, if any */
 		logmsg(LOG_NOTICE, "TLS handshake failed: %s", failure());
 		return NULL;
 	}
+	io_deadline(0);
 	/* renegotiation is off: the key is never needed again */
 	explicit_bzero(&tls.key, sizeof(tls.key));
 	br_ssl_engine_get_session_parameters(&tls.sc.eng, &sp);

@@ -182,20 +182,79 @@ log_open(const char *ident)
 		openlog(ident, LOG_PID | LOG_NDELAY, LOG_MAIL);
 }
 
+/* length of the valid UTF-8 sequence at s (n bytes left), 0 for none */
+static size_t
+utf8_len(const unsigned char *s, size_t n)
+{
+	size_t len, i;
+	unsigned lo = 0x80, hi = 0xbf;
+
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		len = 2;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+		len = 3;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		len = 4;
+	else
+		return 0;
+	/* no overlong forms, no surrogates, nothing above U+10FFFF */
+	if (s[0] == 0xe0)
+		lo = 0xa0;
+	else if (s[0] == 0xed)
+		hi = 0x9f;
+	else if (s[0] == 0xf0)
+		lo = 0x90;
+	else if (s[0] == 0xf4)
+		hi = 0x8f;
+	if (n < len || s[1] < lo || s[1] > hi)
+		return 0;
+	for (i = 2; i < len; i++)
+		if (s[i] < 0x80 || s[i] > 0xbf)
+			return 0;
+	return len;
+}
+
+char *
+esc(char *dst, size_t size, const char *src)
+{
+	const unsigned char *s = (const unsigned char *)src;
+	size_t o = 0, n = strlen(src), k;
+
+	for (; *s && size; s += k, n -= k) {
+		k = *s >= 0x80 ? utf8_len(s, n) : *s >= 0x20 && *s != 0x7f;
+		if (k) {
+			if (o + k >= size)
+				break;
+			memcpy(dst + o, s, k);
+			o += k;
+			continue;
+		}
+		if (o + 4 >= size)
+			break;
+		snprintf(dst + o, 5, "\\x%02x", *s);
+		o += 4;
+		k = 1;
+	}
+	if (size)
+		dst[o] = '\0';
+	return dst;
+}
+
 void
 logmsg(int prio, const char *fmt, ...)
 {
+	char msg[1024], safe[1024];
 	va_list ap;
 
 	va_start(ap, fmt);
-	if (log_stderr) {
-		fprintf(stderr, "imapd[%ld]: ", (long)getpid());
-		vfprintf(stderr, fmt, ap);
-		fputc('\n', stderr);
-	} else {
-		vsyslog(prio, fmt, ap);
-	}
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	/* client bytes in a log line never start a line of their own */
+	esc(safe, sizeof(safe), msg);
+	if (log_stderr)
+		fprintf(stderr, "imapd[%ld]: %s\n", (long)getpid(), safe);
+	else
+		syslog(prio, "%s", safe);
 }
 
 void

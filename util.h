@@ -36,6 +36,10 @@ void buf_free(struct buf *);
 void log_open(const char *ident);
 void logmsg(int prio, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+/* src made safe for a log or response line, into dst (size bytes, always
+ * terminated): control characters and bytes that are not valid UTF-8
+ * become \xHH; cut short rather than overflow.  Returns dst. */
+char *esc(char *dst, size_t size, const char *src);
 /* fatal start-up error: log, then exit(111); a trailing ':' appends strerror */
 void die(const char *fmt, ...)
 	__attribute__((format(printf, 1, 2), noreturn));

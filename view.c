@@ -202,6 +202,8 @@ view_update(int expunge)
 	uint32_t maxuid, *van = NULL;
 	struct msg *m;
 
+	if (f->nkw != sess.kw_told)
+		flags_responses();
 	if (sess.qresync && expunge)
 		van = xreallocarray(NULL, sess.v.n + 1, sizeof(*van));
 	for (i = j = o = 0; i < sess.v.n; i++) {
@@ -350,12 +352,12 @@ close_folder(void)
 	}
 }
 
-static void
-select_responses(void)
+/* FLAGS and PERMANENTFLAGS: at SELECT, and again before any FETCH names
+ * a keyword the client has not been told of (RFC 3501 7.2.6) */
+void
+flags_responses(void)
 {
 	struct buf b = { 0 };
-	size_t i, recent = 0, unseen = 0;
-	char id[64];
 	int k;
 
 	buf_adds(&b, "\\Answered \\Flagged \\Deleted \\Seen \\Draft $Forwarded");
@@ -367,6 +369,30 @@ select_responses(void)
 	else
 		io_printf("* OK [PERMANENTFLAGS (%s%s)] Flags permitted\r\n",
 		    b.p, sess.f.nkw < KW_MAX ? " \\*" : "");
+	sess.kw_told = sess.f.nkw;
+	buf_free(&b);
+}
+
+/* the first CONDSTORE enabling command with a mailbox selected tells its
+ * HIGHESTMODSEQ (RFC 7162 3.1) */
+void
+condstore_on(void)
+{
+	if (sess.condstore)
+		return;
+	sess.condstore = 1;
+	if (sess.state == S_SELECTED)
+		io_printf("* OK [HIGHESTMODSEQ %llu] Highest\r\n",
+		    (unsigned long long)MAX(sess.f.highestmodseq, 1));
+}
+
+static void
+select_responses(void)
+{
+	size_t i, recent = 0, unseen = 0;
+	char id[64];
+
+	flags_responses();
 	for (i = 0; i < sess.v.n; i++) {
 		recent += !!(sess.v.m[i].flags & FL_RECENT);
 		if (!unseen && !(sess.v.m[i].flags & FL_SEEN))
@@ -391,7 +417,6 @@ select_responses(void)
 	    (unsigned long long)MAX(sess.f.highestmodseq, 1));
 	if (folder_id(&sess.f, id, sizeof(id)) == 0)
 		io_printf("* OK [MAILBOXID (%s)] Ok\r\n", id);
-	buf_free(&b);
 }
 
 /* index of the first message of the view with a UID >= uid */
@@ -820,7 +845,7 @@ store_modifier(uint64_t *unchanged)
 	if (!p_keyword("UNCHANGEDSINCE") || p_sp() < 0 ||
 	    p_number64(unchanged) < 0 || !p_char(')') || p_sp() < 0)
 		return bad("Invalid STORE modifier");
-	sess.condstore = 1;
+	condstore_on();
 	return ST_OK;
 }
 
@@ -833,7 +858,7 @@ cmd_store(const char *tag, int uid)
 	size_t *vi, nv, i, nnames;
 	uint32_t fl, kw, nfl, nkw;
 	uint64_t unchanged;
-	int mode, silent, r, gone = 0;
+	int mode, silent, r, failed = 0;
 	long k;
 
 	if (p_sp() < 0 || p_seqset(&set) < 0 || p_sp() < 0)
@@ -861,13 +886,15 @@ cmd_store(const char *tag, int uid)
 	/* start from the flags on disk, so a change another client made
 	 * meanwhile is not undone */
 	folder_sync(&sess.f);
+	if (sess.f.nkw != sess.kw_told)
+		flags_responses();
 	for (i = 0; i < nv; i++) {
 		struct vmsg *m = &sess.v.m[vi[i]];
 
-		if ((k = store_index(vi[i])) < 0) {
-			gone = 1;
+		/* expunged meanwhile: nothing to change, and its EXPUNGE
+		 * comes soon (RFC 2180 4.2) */
+		if ((k = store_index(vi[i])) < 0)
 			continue;
-		}
 		if (sess.f.msgs[k].modseq > unchanged) {
 			buf_printf(&modified, "%s%u", modified.len ? "," : "",
 			    uid ? m->uid : (uint32_t)vi[i] + 1);
@@ -879,7 +906,8 @@ cmd_store(const char *tag, int uid)
 		if ((nfl != (sess.f.msgs[k].flags & ~FL_RECENT) ||
 		    nkw != sess.f.msgs[k].kw) &&
 		    folder_setflags(&sess.f, k, nfl, nkw) < 0) {
-			gone = 1;
+			if (errno != ENOENT)
+				failed = errno;
 			continue;
 		}
 		/* the store merged our change with any made meanwhile */
@@ -898,8 +926,10 @@ cmd_store(const char *tag, int uid)
 		buf_free(&modified);
 		return ok(sess.codebuf.p, "Conditional STORE failed for some");
 	}
-	if (gone)
-		return no("EXPUNGEISSUED", "Some of the messages no longer exist");
+	if (failed) {
+		errno = failed;
+		return no_errno("STORE");
+	}
 	return ok(NULL, "STORE completed");
 }
 
@@ -961,6 +991,29 @@ save_result(const uint32_t *uids, size_t n)
 	search_saved = set;
 }
 
+/* the MODSEQ of a result whose program names MODSEQ (RFC 4731 3.2): of
+ * the message MIN or MAX returns alone, of the two with MIN and MAX, else
+ * the highest of all the view indexes idx; 0 for none */
+static uint64_t
+result_modseq(int ret, const size_t *idx, size_t n)
+{
+	uint64_t max = 0;
+	size_t i;
+	long k;
+
+	for (i = 0; i < n; i++) {
+		if ((ret & 0xff & ~RET_SAVE) && !(ret & (RET_ALL | RET_COUNT)) &&
+		    !((ret & RET_MIN) && i == 0) &&
+		    !((ret & RET_MAX) && i == n - 1))
+			continue;
+		if ((k = store_index(idx[i])) >= 0)
+			max = MAX(max, sess.f.msgs[k].modseq);
+		else
+			max = MAX(max, sess.v.m[idx[i]].modseq);
+	}
+	return max;
+}
+
 static void
 esearch_reply(const char *tag, int uid, int ret, const uint32_t *hits,
     size_t n, uint64_t maxmod)
@@ -993,7 +1046,6 @@ cmd_search(const char *tag, int uid)
 	uint64_t maxmod = 0;
 	size_t i, n, *idx;
 	int ret = 0, r;
-	long k;
 
 	if (p_sp() < 0)
 		return ST_BAD;
@@ -1012,16 +1064,14 @@ cmd_search(const char *tag, int uid)
 	uids = p_alloc((sess.v.n + 1) * sizeof(*uids));
 	idx = p_alloc((sess.v.n + 1) * sizeof(*idx));
 	if (search_uses_modseq(srch))
-		sess.condstore = 1;
+		condstore_on();
 	n = search_run(srch, idx);
 	for (i = 0; i < n; i++) {
 		uids[i] = sess.v.m[idx[i]].uid;
 		hits[i] = uid ? uids[i] : idx[i] + 1;
-		if ((k = store_index(idx[i])) >= 0)
-			maxmod = MAX(maxmod, sess.f.msgs[k].modseq);
 	}
-	if (!search_uses_modseq(srch) || !n)
-		maxmod = 0;
+	if (search_uses_modseq(srch))
+		maxmod = result_modseq(ret, idx, n);
 	if (ret & RET_SAVE)
 		save_result(uids, n);
 	if (ret & 0xff & ~RET_SAVE) {
@@ -1067,10 +1117,14 @@ charset_and_keys(void)
 	return srch;
 }
 
-/* ESORT (RFC 5267): like ESEARCH, with ALL in sort order */
+/* ESORT (RFC 5267): like ESEARCH, with ALL in sort order, as compact
+ * as that order allows ("1:4,9,5") */
 static void
-esort_reply(const char *tag, int uid, int ret, const size_t *idx, size_t n)
+esort_reply(const char *tag, int uid, int ret, const size_t *idx, size_t n,
+    uint64_t maxmod)
 {
+	struct buf b = { 0 };
+	uint32_t *u;
 	size_t i;
 
 	io_printf("* ESEARCH (TAG \"%s\")%s", tag, uid ? " UID" : "");
@@ -1083,11 +1137,15 @@ esort_reply(const char *tag, int uid, int ret, const size_t *idx, size_t n)
 	if (ret & RET_COUNT)
 		io_printf(" COUNT %zu", n);
 	if ((ret & RET_ALL) && n) {
-		io_puts(" ALL ");
+		u = p_alloc(n * sizeof(*u));
 		for (i = 0; i < n; i++)
-			io_printf("%s%u", i ? "," : "", uid ?
-			    sess.v.m[idx[i]].uid : (uint32_t)idx[i] + 1);
+			u[i] = uid ? sess.v.m[idx[i]].uid : (uint32_t)idx[i] + 1;
+		uid_set(&b, u, n);
+		io_printf(" ALL %s", b.p);
+		buf_free(&b);
 	}
+	if (maxmod)
+		io_printf(" MODSEQ %llu", (unsigned long long)maxmod);
 	io_puts("\r\n");
 }
 
@@ -1098,6 +1156,7 @@ cmd_sort(const char *tag, int uid)
 	struct search *srch;
 	size_t *idx, n, i;
 	uint32_t *uids;
+	uint64_t maxmod = 0;
 	int ret = 0, r;
 
 	if (p_sp() < 0)
@@ -1119,13 +1178,20 @@ cmd_sort(const char *tag, int uid)
 			uids[i] = sess.v.m[idx[i]].uid;
 		save_result(uids, n);
 	}
+	/* RFC 7162 3.1.10: a MODSEQ criterion adds the highest modseq */
+	if (search_uses_modseq(srch)) {
+		condstore_on();
+		maxmod = result_modseq(ret, idx, n);
+	}
 	if (ret & 0xff & ~RET_SAVE) {
-		esort_reply(tag, uid, ret, idx, n);
+		esort_reply(tag, uid, ret, idx, n, maxmod);
 	} else if (!(ret & RET_SAVE)) {
 		io_puts("* SORT");
 		for (i = 0; i < n; i++)
 			io_printf(" %u", uid ? sess.v.m[idx[i]].uid :
 			    (uint32_t)idx[i] + 1);
+		if (maxmod)
+			io_printf(" (MODSEQ %llu)", (unsigned long long)maxmod);
 		io_puts("\r\n");
 	}
 	return ok(NULL, "SORT completed");

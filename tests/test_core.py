@@ -1399,12 +1399,16 @@ def test_overlong_line(env):
     s, msgs, uids = three(env)
     line = "a998 UID FETCH " + ",".join(
         str(i) for i in range(1, limit)) [:limit + 10000] + " (FLAGS)\r\n"
-    s.send(line)
-    # the tag is right at the start of the line: the answer is tagged
+    try:
+        s.send(line)
+    except BrokenPipeError:
+        pass    # imapd stopped reading at the limit
+    # the tag is right at the start of the line: the answer is tagged,
+    # and since the rest of the line may never come, imapd closes
     ln = s.line(timeout=5)
-    assert is_bad(ln) and ln.startswith(b"a998 "), ln
-    s.ok("NOOP")
-    assert sorted(fetches(s.ok("FETCH 1:* UID"))) == [1, 2, 3]
+    assert is_bad(ln) and ln.startswith(b"a998 BAD [TOOBIG]"), ln
+    rest = read_until_closed(s, timeout=5)
+    assert rest and rest[0].startswith(b"* BYE"), rest
 
 
 # --- smaller things clients rely on -----------------------------------------
