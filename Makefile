@@ -15,6 +15,7 @@ ZCPPFLAGS = -DWITH_ZLIB
 ZLIBS = -lz
 
 SRC = imapd.c mailbox.c view.c fetch.c parse.c io.c util.c auth.c search.c \
+      check.c \
       maildir.c mime.c tls.c \
       compress.c mutf7.c sort.c
 HDR = util.h io.h parse.h imapd.h session.h maildir.h mime.h tls.h compress.h mutf7.h \

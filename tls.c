@@ -195,6 +195,39 @@ tls_available(void)
 	return *c && *k && access(c, R_OK) == 0 && access(k, R_OK) == 0;
 }
 
+int
+tls_explain(void)
+{
+	const char *what[2] = { "certificate", "key" };
+	const char *path[2];
+	int i;
+
+	path[0] = tls_cert_path();
+	path[1] = tls_key_path();
+	for (i = 0; i < 2; i++) {
+		if (!*path[i]) {
+			logmsg(LOG_WARNING, "TLS: %s path too long: no STARTTLS",
+			    what[i]);
+			return 0;
+		}
+		if (access(path[i], R_OK) < 0) {
+			logmsg(LOG_WARNING, "TLS: cannot read %s %s: %s: no "
+			    "STARTTLS", what[i], path[i], strerror(errno));
+			return 0;
+		}
+	}
+	return 1;
+}
+
+const unsigned char *
+tls_chain_cert(size_t i, size_t *len)
+{
+	if (tls.loaded <= 0 || i >= tls.chain.n)
+		return NULL;
+	*len = tls.chain.v[i].data_len;
+	return tls.chain.v[i].data;
+}
+
 static void
 wipe_free(void *p, size_t n)
 {

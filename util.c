@@ -8,7 +8,7 @@
 
 #include "util.h"
 
-static int log_stderr;		/* log to stderr instead of syslog */
+static int log_stderr;		/* 1: to stderr instead of syslog; 2: bare */
 
 static void
 oom(void)
@@ -183,12 +183,22 @@ log_open(const char *ident)
 }
 
 void
+log_terminal(void)
+{
+	log_stderr = 2;
+}
+
+void
 logmsg(int prio, const char *fmt, ...)
 {
 	va_list ap;
 
 	va_start(ap, fmt);
-	if (log_stderr) {
+	if (log_stderr == 2) {
+		fputs("imapd: ", stderr);
+		vfprintf(stderr, fmt, ap);
+		fputc('\n', stderr);
+	} else if (log_stderr) {
 		fprintf(stderr, "imapd[%ld]: ", (long)getpid());
 		vfprintf(stderr, fmt, ap);
 		fputc('\n', stderr);

@@ -34,6 +34,8 @@ void buf_free(struct buf *);
 /* logging goes to syslog (LOG_MAIL) or, when IMAPD_LOG_STDERR is set or
  * stderr is not a socket/pipe to the launcher, to stderr */
 void log_open(const char *ident);
+/* imapd -t: log lines go to stderr as "imapd: ...", for a person to read */
+void log_terminal(void);
 void logmsg(int prio, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 /* fatal start-up error: log, then exit(111); a trailing ':' appends strerror */
