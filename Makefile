@@ -6,6 +6,7 @@ PREFIX = /usr/local
 MANPREFIX = $(PREFIX)/share/man
 
 CC = cc
+STRIP = strip
 CPPFLAGS = -D_DEFAULT_SOURCE -D_GNU_SOURCE -DVERSION=\"$(VERSION)\"
 CFLAGS = -std=c99 -O2 -g -Wall -Wextra -Wno-unused-parameter
 LDFLAGS =
@@ -53,12 +54,15 @@ run: deps imapd
 	@sh tests/demo.sh
 
 install: imapd
-	mkdir -p $(DESTDIR)$(PREFIX)/bin
-	cp -f imapd $(DESTDIR)$(PREFIX)/bin
+	mkdir -p $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(MANPREFIX)/man8
+	cp -f imapd $(DESTDIR)$(PREFIX)/bin/imapd
+	$(STRIP) $(DESTDIR)$(PREFIX)/bin/imapd
 	chmod 755 $(DESTDIR)$(PREFIX)/bin/imapd
+	cp -f imapd.8 $(DESTDIR)$(MANPREFIX)/man8/imapd.8
+	chmod 644 $(DESTDIR)$(MANPREFIX)/man8/imapd.8
 
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/bin/imapd
+	rm -f $(DESTDIR)$(PREFIX)/bin/imapd $(DESTDIR)$(MANPREFIX)/man8/imapd.8
 
 # the MIME parser under libFuzzer for FUZZTIME seconds, seeded with the
 # shared corpus (copied: new inputs go to the copy); crashes land in

@@ -439,7 +439,7 @@ static void
 check_dates(const char *path, time_t from, time_t until)
 {
 	time_t now = time(NULL);
-	long days = (long)((until - now) / 86400);
+	long days = (long)((until - now + 43200) / 86400);	/* rounded */
 	char when[32];
 
 	strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", gmtime(&until));
