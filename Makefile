@@ -50,7 +50,10 @@ check-asan: deps
 	$(MAKE) CFLAGS="-std=c99 -O1 -g -Wall -Wextra -Werror -Wno-unused-parameter -fsanitize=address,undefined -fno-omit-frame-pointer" LDFLAGS="-fsanitize=address,undefined" imapd
 	ASAN_OPTIONS=detect_leaks=0 python3 tests/run.py
 
-run: deps imapd
+# the demo needs only the server's packages; it removes what it made
+run:
+	@sh tests/deps.sh server
+	@$(MAKE) -s imapd
 	@sh tests/demo.sh
 
 install: imapd

@@ -743,14 +743,11 @@ command(void)
 static const char *
 home(void)
 {
-	struct passwd *pw;
-	const char *h = getenv("HOME");
+	const char *h = home_dir();
 
-	if (h && *h)
-		return h;
-	if ((pw = getpwuid(getuid())))
-		return pw->pw_dir;
-	die("cannot find the home directory");
+	if (!h)
+		die("cannot find the home directory");
+	return h;
 }
 
 /* a configured path, with "~/" meaning the home directory */

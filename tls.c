@@ -14,7 +14,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -157,14 +156,13 @@ static const char *
 expand(char *dst, size_t size, const char *var, const char *path)
 {
 	const char *home, *env = var ? getenv(var) : NULL;
-	struct passwd *pw;
 	int n;
 
 	if (env && *env)
 		path = env;
 	if (strncmp(path, "~/", 2) == 0) {
-		if (!(home = getenv("HOME")) || !*home)
-			home = (pw = getpwuid(getuid())) ? pw->pw_dir : "";
+		if (!(home = home_dir()))
+			home = "";
 		n = snprintf(dst, size, "%s/%s", home, path + 2);
 	} else {
 		n = snprintf(dst, size, "%s", path);

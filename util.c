@@ -1,5 +1,8 @@
 /* util.c: allocation, growable buffers, logging */
+#include <sys/stat.h>
+
 #include <errno.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -180,6 +183,23 @@ log_open(const char *ident)
 		log_stderr = 1;
 	else
 		openlog(ident, LOG_PID | LOG_NDELAY, LOG_MAIL);
+}
+
+/* $HOME when it is the running user's own directory; else the home in
+ * the password database.  A launcher running as root (inetd, s6,
+ * tcpserver -U) passes its own HOME along to the mail user. */
+const char *
+home_dir(void)
+{
+	const char *h = getenv("HOME");
+	struct passwd *pw;
+	struct stat st;
+
+	if (h && *h && stat(h, &st) == 0 && st.st_uid == getuid())
+		return h;
+	if ((pw = getpwuid(getuid())) && pw->pw_dir && *pw->pw_dir)
+		return pw->pw_dir;
+	return h && *h ? h : NULL;
 }
 
 void

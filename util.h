@@ -31,6 +31,9 @@ void buf_addstr(struct buf *, const char *s, size_t n);
 void buf_reset(struct buf *);
 void buf_free(struct buf *);
 
+/* the home directory that "~/" in config.h stands for; NULL when none */
+const char *home_dir(void);
+
 /* logging goes to syslog (LOG_MAIL) or, when IMAPD_LOG_STDERR is set or
  * stderr is not a socket/pipe to the launcher, to stderr */
 void log_open(const char *ident);
