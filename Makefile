@@ -67,6 +67,22 @@ install: imapd
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/imapd $(DESTDIR)$(MANPREFIX)/man8/imapd.8
 
+# Raspberry Pi: ARCH=arm64 (64-bit OS) or armhf (32-bit) with Debian's
+# cross compilers; BearSSL, zlib and libxcrypt are built for the target from
+# Debian's source packages in cross/ (tests/cross.sh).  Result: cross/ARCH/imapd
+ARCH = arm64
+cross:
+	@sh tests/deps.sh cross
+	@sh tests/cross.sh $(ARCH)
+
+# the test suite (or the tests named in TESTS) against cross/ARCH/imapd
+# under qemu-user
+cross-check:
+	@sh tests/deps.sh cross
+	@sh tests/deps.sh
+	@sh tests/cross.sh $(ARCH) check
+	IMAPD_BIN=$(CURDIR)/cross/$(ARCH)/imapd-qemu python3 tests/run.py $(TESTS)
+
 # the MIME parser under libFuzzer for FUZZTIME seconds, seeded with the
 # shared corpus (copied: new inputs go to the copy); crashes land in
 # fuzz/regress/, which the tests replay
@@ -96,4 +112,5 @@ fuzz: fuzz/fuzz_mime fuzz/fuzz_parse
 clean:
 	rm -f imapd $(OBJ) fuzz/*.o fuzz/fuzz_mime fuzz/fuzz_parse
 
-.PHONY: all deps check check-asan run install uninstall clean fuzz
+.PHONY: all deps check check-asan run install uninstall clean fuzz cross \
+	cross-check

@@ -14,6 +14,11 @@ TOOLS="isync curl openssl dovecot-imapd clang libclang-rt-14-dev"
 TOOLS="$TOOLS mandoc openbsd-inetd ucspi-tcp s6 systemd libtirpc3 libwrap0"
 # make run: the demo serves with systemd-socket-activate and openssl
 [ "${1:-}" = server ] && TOOLS="openssl systemd"
+# make cross: Debian's cross compilers, what builds libxcrypt from its
+# source package, and qemu-user for the tests
+[ "${1:-}" = cross ] && TOOLS="gcc-aarch64-linux-gnu libc6-dev-arm64-cross
+gcc-arm-linux-gnueabihf libc6-dev-armhf-cross qemu-user autoconf automake
+libtool pkg-config xz-utils bzip2 patch"
 XINETD_DIR=/usr/local/lib/imapd-tests/xinetd
 
 # the launchers' own daemons must not hold real ports: the tests start
@@ -33,7 +38,7 @@ quiet_daemons()
 # xinetd from Debian's archive, unpacked (not installed) for the tests
 unpack_xinetd()
 {
-	[ "${1:-}" = server ] || [ -x "$XINETD_DIR/usr/sbin/xinetd" ] && return 0
+	[ -n "${1:-}" ] || [ -x "$XINETD_DIR/usr/sbin/xinetd" ] && return 0
 	[ "$(id -u)" -eq 0 ] || { echo "deps: as root: sh tests/deps.sh" \
 	    "(unpacks xinetd)" >&2; return 0; }
 	d=$(mktemp -d)

@@ -2,9 +2,12 @@
 Maildir at run time, the log line of a STARTTLS port without a
 certificate, the man page under mandoc -Tlint, and make install into a
 DESTDIR."""
+import imaplib
 import os
+import pwd
 import re
 import shutil
+import socket
 import subprocess
 import tempfile
 
@@ -334,3 +337,55 @@ def test_make_install_destdir(env):
         assert not os.path.exists(binary) and not os.path.exists(page)
     finally:
         shutil.rmtree(dest, ignore_errors=True)
+
+
+def test_home_is_the_users_own(env):
+    """a launcher running as root passes its HOME on: "~/" then follows
+    the password database instead"""
+    good_setup(env)
+    rc, out, _ = check(env, MAILDIR="")
+    assert "maildir                %s/Maildir\n" % env.dir in out, out
+    if os.getuid() == 0:
+        rc, out, _ = check(env, MAILDIR="", HOME="/root")
+        home = pwd.getpwuid(env.uid).pw_dir
+        assert "maildir                %s/Maildir\n" % home in out, out
+
+
+def test_demo_removes_what_it_made(env):
+    """make run's demo serves, and on SIGTERM removes its Maildir and
+    (as root) its account"""
+    demo = os.path.join(ROOT, "demo")
+    made_dir = not os.path.exists(demo)
+    made_user = os.getuid() == 0 and run(["id", "imapd-demo"]).returncode
+    plain, tls = free_port(), free_port()
+    p = subprocess.Popen(["sh", os.path.join(ROOT, "tests", "demo.sh")],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT,
+                         env=dict(os.environ, PLAIN_PORT=str(plain),
+                                  TLS_PORT=str(tls)))
+    lib._procs.append(p)
+    out = b""
+    try:
+        while b"password:" not in out or not out.endswith(b"\n\n"):
+            line = p.stdout.readline()
+            assert line, out
+            out += line
+        password = re.search(rb"password:\s+(\S+)", out).group(1).decode()
+        user = re.search(rb"user:\s+(\S+)", out).group(1).decode()
+        m = imaplib.IMAP4("127.0.0.1", plain, timeout=20)
+        assert m.login(user, password)[0] == "OK"
+        assert m.select("INBOX")[0] == "OK"
+        m.logout()
+    finally:
+        p.terminate()
+        rest = p.communicate(timeout=30)[0]
+    assert b"demo: stopped" in rest, rest
+    assert os.path.exists(demo) != made_dir
+    if made_user:
+        assert run(["id", "imapd-demo"]).returncode != 0
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
