@@ -133,9 +133,9 @@ count_folders(const char *root)
 
 	if (!(d = opendir(root)))
 		return 0;
-	while ((de = readdir(d)))
+	while ((de = readdir(d)))	/* ".A.B", never ".." or "..x" */
 		if (de->d_name[0] == '.' && de->d_name[1] &&
-		    strcmp(de->d_name, "..") &&
+		    de->d_name[1] != '.' &&
 		    snprintf(path, sizeof(path), "%s/%s", root, de->d_name) <
 		    (int)sizeof(path) && has_subdirs(path))
 			n++;
@@ -147,6 +147,7 @@ static void
 check_maildir(const char *path)
 {
 	struct stat st;
+	int before = problems, n;
 
 	if (stat(path, &st) < 0) {
 		problem("Maildir %s: %s (imapd does not create it: "
@@ -169,8 +170,9 @@ check_maildir(const char *path)
 	if (!has_subdirs(path))
 		warning("Maildir %s: no cur/, new/ and tmp/ yet: imapd makes "
 		    "them at the first login", path);
-	printf("%-22s ok, %d folder%s\n", "maildir_check",
-	    count_folders(path), count_folders(path) == 1 ? "" : "s");
+	n = count_folders(path);
+	printf("%-22s %s%d folder%s\n", "maildir_check",
+	    problems == before ? "ok, " : "", n, n == 1 ? "" : "s");
 }
 
 /* --- the password file ------------------------------------------------ */

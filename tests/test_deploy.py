@@ -70,6 +70,9 @@ def good_setup(env):
 
 def test_check_good(env):
     cert, key = good_setup(env)
+    for sub in ("cur", "new", "tmp"):     # a folder being deleted
+        os.makedirs(os.path.join(env.maildir, "..imapd-trash.1", sub))
+    env.fix_owner()
     rc, out, err = check(env, IMAPD_CERT=cert, IMAPD_KEY=key)
     assert rc == 0 and err == [], (out, err)
     fields = {}
@@ -158,6 +161,7 @@ def test_check_maildir_unsafe(env):
     assert rc == 1
     assert err == ["imapd: Maildir %s: writable by everyone (mode 0777): "
                    "chmod 700 %s" % (env.maildir, env.maildir)], err
+    assert "\nmaildir_check          2 folders\n" in out, out
     if os.getuid() == 0:
         os.chmod(env.maildir, 0o755)
         os.chown(env.maildir, 0, 0)
