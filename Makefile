@@ -7,7 +7,8 @@ MANPREFIX = $(PREFIX)/share/man
 
 CC = cc
 STRIP = strip
-CPPFLAGS = -D_DEFAULT_SOURCE -D_GNU_SOURCE -DVERSION=\"$(VERSION)\"
+CPPFLAGS = -D_DEFAULT_SOURCE -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -D_TIME_BITS=64 \
+	   -DVERSION=\"$(VERSION)\"
 CFLAGS = -std=c99 -O2 -g -Wall -Wextra -Wno-unused-parameter
 LDFLAGS =
 LDLIBS = -lbearssl -lcrypt

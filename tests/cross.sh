@@ -162,6 +162,7 @@ build_imapd()
 {
 	say "imapd"
 	[ -f "$top/config.h" ] || cp "$top/config.def.h" "$top/config.h"
+	rm -rf "$out/obj"	# the flags may have changed: all anew
 	mkdir -p "$out/obj"
 	printf 'vpath %%.c %s\nvpath %%.h %s\ninclude %s/Makefile\n' \
 	    "$top" "$top" "$top" >"$out/obj/Makefile"

@@ -147,8 +147,19 @@ stop()
 	# shellcheck disable=SC2086
 	[ -n "$pids" ] && kill $pids 2>/dev/null
 	wait 2>/dev/null || true
-	[ -n "$made_demo" ] && rm -rf "$made_demo"
-	[ -n "$made_user" ] && userdel "$made_user" 2>/dev/null
+	if [ -n "$made_user" ]; then
+		# the sessions end with their connections: give them 10 s
+		i=0
+		while [ $i -lt 100 ] && ps -u "$made_user" >/dev/null 2>&1; do
+			sleep 0.1
+			i=$((i + 1))
+		done
+		userdel "$made_user" 2>/dev/null || {
+			echo "demo: user $made_user still has processes" >&2
+			made_user=""
+		}
+	fi
+	[ -z "$made_demo" ] || rm -rf "$made_demo"
 	echo
 	echo "demo: stopped${made_demo:+, $made_demo removed}${made_user:+, \
 user $made_user removed}"
