@@ -6,7 +6,9 @@ PREFIX = /usr/local
 MANPREFIX = $(PREFIX)/share/man
 
 CC = cc
-CPPFLAGS = -D_DEFAULT_SOURCE -D_GNU_SOURCE -DVERSION=\"$(VERSION)\"
+STRIP = strip
+CPPFLAGS = -D_DEFAULT_SOURCE -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -D_TIME_BITS=64 \
+	   -DVERSION=\"$(VERSION)\"
 CFLAGS = -std=c99 -O2 -g -Wall -Wextra -Wno-unused-parameter
 LDFLAGS =
 LDLIBS = -lbearssl -lcrypt
@@ -15,6 +17,7 @@ ZCPPFLAGS = -DWITH_ZLIB
 ZLIBS = -lz
 
 SRC = imapd.c mailbox.c view.c fetch.c parse.c io.c util.c auth.c search.c \
+      check.c \
       maildir.c mime.c tls.c \
       compress.c mutf7.c sort.c
 HDR = util.h io.h parse.h imapd.h session.h maildir.h mime.h tls.h compress.h mutf7.h \
@@ -48,16 +51,38 @@ check-asan: deps
 	$(MAKE) CFLAGS="-std=c99 -O1 -g -Wall -Wextra -Werror -Wno-unused-parameter -fsanitize=address,undefined -fno-omit-frame-pointer" LDFLAGS="-fsanitize=address,undefined" imapd
 	ASAN_OPTIONS=detect_leaks=0 python3 tests/run.py
 
-run: deps imapd
+# the demo needs only the server's packages; it removes what it made
+run:
+	@sh tests/deps.sh server
+	@$(MAKE) -s imapd
 	@sh tests/demo.sh
 
 install: imapd
-	mkdir -p $(DESTDIR)$(PREFIX)/bin
-	cp -f imapd $(DESTDIR)$(PREFIX)/bin
+	mkdir -p $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(MANPREFIX)/man8
+	cp -f imapd $(DESTDIR)$(PREFIX)/bin/imapd
+	$(STRIP) $(DESTDIR)$(PREFIX)/bin/imapd
 	chmod 755 $(DESTDIR)$(PREFIX)/bin/imapd
+	cp -f imapd.8 $(DESTDIR)$(MANPREFIX)/man8/imapd.8
+	chmod 644 $(DESTDIR)$(MANPREFIX)/man8/imapd.8
 
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/bin/imapd
+	rm -f $(DESTDIR)$(PREFIX)/bin/imapd $(DESTDIR)$(MANPREFIX)/man8/imapd.8
+
+# Raspberry Pi: ARCH=arm64 (64-bit OS) or armhf (32-bit) with Debian's
+# cross compilers; BearSSL, zlib and libxcrypt are built for the target from
+# Debian's source packages in cross/ (tests/cross.sh).  Result: cross/ARCH/imapd
+ARCH = arm64
+cross:
+	@sh tests/deps.sh cross
+	@sh tests/cross.sh $(ARCH)
+
+# the test suite (or the tests named in TESTS) against cross/ARCH/imapd
+# under qemu-user
+cross-check:
+	@sh tests/deps.sh cross
+	@sh tests/deps.sh
+	@sh tests/cross.sh $(ARCH) check
+	IMAPD_BIN=$(CURDIR)/cross/$(ARCH)/imapd-qemu python3 tests/run.py $(TESTS)
 
 # the MIME parser under libFuzzer for FUZZTIME seconds, seeded with the
 # shared corpus (copied: new inputs go to the copy); crashes land in
@@ -88,4 +113,5 @@ fuzz: fuzz/fuzz_mime fuzz/fuzz_parse
 clean:
 	rm -f imapd $(OBJ) fuzz/*.o fuzz/fuzz_mime fuzz/fuzz_parse
 
-.PHONY: all deps check check-asan run install uninstall clean fuzz
+.PHONY: all deps check check-asan run install uninstall clean fuzz cross \
+	cross-check

@@ -760,18 +760,15 @@ command(void)
 static const char *
 home(void)
 {
-	struct passwd *pw;
-	const char *h = getenv("HOME");
+	const char *h = home_dir();
 
-	if (h && *h)
-		return h;
-	if ((pw = getpwuid(getuid())))
-		return pw->pw_dir;
-	die("cannot find the home directory");
+	if (!h)
+		die("cannot find the home directory");
+	return h;
 }
 
 /* a configured path, with "~/" meaning the home directory */
-static void
+void
 config_path(char *out, size_t size, const char *env, const char *def)
 {
 	const char *v = getenv(env);
@@ -856,14 +853,17 @@ greet(void)
 	io_flush();
 }
 
-static void
-usage(void)
+static void __attribute__((noreturn))
+usage(int status)
 {
-	fputs("usage: imapd [-p | -s | -H]\n"
+	fputs("usage: imapd [-p | -s | -H | -t | -V | -h]\n"
 	    "  -p  pre-authenticated session (ssh tunnel)\n"
 	    "  -s  TLS before the greeting (port 993)\n"
-	    "  -H  read a password on stdin and print its hash\n", stderr);
-	exit(1);
+	    "  -H  read a password on stdin and print its hash\n"
+	    "  -t  show the configuration, check the set-up and exit\n"
+	    "  -V  print the version\n"
+	    "  -h  this help\n", status ? stderr : stdout);
+	exit(status);
 }
 
 int
@@ -873,7 +873,11 @@ main(int argc, char *argv[])
 	int c, tls = 0;
 
 	log_open("imapd");
-	while ((c = getopt(argc, argv, "psH")) != -1) {
+	if (argc == 2 && !strcmp(argv[1], "--help"))
+		argv[1] = "-h";
+	if (argc == 2 && !strcmp(argv[1], "--version"))
+		argv[1] = "-V";
+	while ((c = getopt(argc, argv, "psHtVh")) != -1) {
 		switch (c) {
 		case 'p':
 			sess.preauth = 1;
@@ -883,12 +887,19 @@ main(int argc, char *argv[])
 			break;
 		case 'H':
 			return auth_hash();
+		case 't':
+			return check_setup();
+		case 'V':
+			puts("imapd " VERSION);
+			return 0;
+		case 'h':
+			usage(0);
 		default:
-			usage();
+			usage(1);
 		}
 	}
 	if (optind != argc || (tls && sess.preauth))
-		usage();
+		usage(1);
 	setup();
 	mime_filemap(1);	/* messages are read through file mappings */
 	io_init(0, 1);
@@ -900,6 +911,8 @@ main(int argc, char *argv[])
 		io_push(l);
 		sess.tls = 1;
 	}
+	if (!tls && !sess.preauth)
+		tls_explain();	/* a STARTTLS port never fails silently */
 	sess.secure = sess.tls || sess.preauth ||
 	    (loopback_is_secure && remote_is_local());
 	if (sess.preauth) {

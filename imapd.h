@@ -22,6 +22,13 @@ struct view {
 	size_t n, cap;
 };
 
+/* imapd.c: a configured path: the environment variable env when set, else
+ * def with a leading "~/" meaning the home directory */
+void config_path(char *out, size_t size, const char *env, const char *def);
+
+/* check.c: imapd -t, the configuration shown and checked; exit status */
+int check_setup(void);
+
 /* auth.c */
 int auth_check(const char *user, const char *pass, const char *pwfile);
 int auth_hash(void);	/* imapd -H: read a password, print its hash */

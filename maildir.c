@@ -4415,21 +4415,19 @@ mbox_set_special_use(const char *name, const char *use)
 	return r;
 }
 
+/* the root must exist: a mistyped path is an error in the log, never a
+ * new empty Maildir */
 static int
-mkdirs(const char *path)
+root_exists(const char *path)
 {
-	char buf[PATH_MAX], *p;
+	struct stat st;
 
-	if (pathf(buf, "%s", path) < 0)
+	if (stat(path, &st) < 0)
 		return -1;
-	for (p = buf + 1; (p = strchr(p, '/')); p++) {
-		*p = '\0';
-		if (mkdir(buf, 0700) < 0 && errno != EEXIST)
-			return -1;
-		*p = '/';
+	if (!S_ISDIR(st.st_mode)) {
+		errno = ENOTDIR;
+		return -1;
 	}
-	if (mkdir(buf, 0700) < 0 && errno != EEXIST)
-		return -1;
 	return 0;
 }
 
@@ -4463,7 +4461,7 @@ store_init(const char *path)
 		errno = ENOENT;
 		return -1;
 	}
-	if (mkdirs(path) < 0 || make_subdirs(path) < 0)
+	if (root_exists(path) < 0 || make_subdirs(path) < 0)
 		return -1;
 	free(root);
 	root = xstrdup(path);

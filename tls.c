@@ -14,7 +14,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -157,14 +156,13 @@ static const char *
 expand(char *dst, size_t size, const char *var, const char *path)
 {
 	const char *home, *env = var ? getenv(var) : NULL;
-	struct passwd *pw;
 	int n;
 
 	if (env && *env)
 		path = env;
 	if (strncmp(path, "~/", 2) == 0) {
-		if (!(home = getenv("HOME")) || !*home)
-			home = (pw = getpwuid(getuid())) ? pw->pw_dir : "";
+		if (!(home = home_dir()))
+			home = "";
 		n = snprintf(dst, size, "%s/%s", home, path + 2);
 	} else {
 		n = snprintf(dst, size, "%s", path);
@@ -193,6 +191,39 @@ tls_available(void)
 	const char *c = tls_cert_path(), *k = tls_key_path();
 
 	return *c && *k && access(c, R_OK) == 0 && access(k, R_OK) == 0;
+}
+
+int
+tls_explain(void)
+{
+	const char *what[2] = { "certificate", "key" };
+	const char *path[2];
+	int i;
+
+	path[0] = tls_cert_path();
+	path[1] = tls_key_path();
+	for (i = 0; i < 2; i++) {
+		if (!*path[i]) {
+			logmsg(LOG_WARNING, "TLS: %s path too long: no STARTTLS",
+			    what[i]);
+			return 0;
+		}
+		if (access(path[i], R_OK) < 0) {
+			logmsg(LOG_WARNING, "TLS: cannot read %s %s: %s: no "
+			    "STARTTLS", what[i], path[i], strerror(errno));
+			return 0;
+		}
+	}
+	return 1;
+}
+
+const unsigned char *
+tls_chain_cert(size_t i, size_t *len)
+{
+	if (tls.loaded <= 0 || i >= tls.chain.n)
+		return NULL;
+	*len = tls.chain.v[i].data_len;
+	return tls.chain.v[i].data;
 }
 
 static void

@@ -21,6 +21,14 @@ int tls_available(void);
  * has not been called. */
 int tls_load(void);
 
+/* certificate i of the chain (0: the server's own) as DER after tls_load
+ * succeeded, NULL past the end: for imapd -t */
+const unsigned char *tls_chain_cert(size_t i, size_t *len);
+
+/* the certificate and key are readable: 1, or 0 after logging why not
+ * (a plain connection, so that a STARTTLS port never fails silently) */
+int tls_explain(void);
+
 /* run the handshake over below (ciphertext goes through below->read,
  * write and flush) and return the TLS layer for io_push, or NULL after
  * logging the reason; the connection is then unusable and must close */

@@ -1,5 +1,8 @@
 /* util.c: allocation, growable buffers, logging */
+#include <sys/stat.h>
+
 #include <errno.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,7 +11,7 @@
 
 #include "util.h"
 
-static int log_stderr;		/* log to stderr instead of syslog */
+static int log_stderr;		/* 1: to stderr instead of syslog; 2: bare */
 
 static void
 oom(void)
@@ -240,6 +243,29 @@ esc(char *dst, size_t size, const char *src)
 	return dst;
 }
 
+/* $HOME when it is the running user's own directory; else the home in
+ * the password database.  A launcher running as root (inetd, s6,
+ * tcpserver -U) passes its own HOME along to the mail user. */
+const char *
+home_dir(void)
+{
+	const char *h = getenv("HOME");
+	struct passwd *pw;
+	struct stat st;
+
+	if (h && *h && stat(h, &st) == 0 && st.st_uid == getuid())
+		return h;
+	if ((pw = getpwuid(getuid())) && pw->pw_dir && *pw->pw_dir)
+		return pw->pw_dir;
+	return h && *h ? h : NULL;
+}
+
+void
+log_terminal(void)
+{
+	log_stderr = 2;
+}
+
 void
 logmsg(int prio, const char *fmt, ...)
 {
@@ -251,7 +277,9 @@ logmsg(int prio, const char *fmt, ...)
 	va_end(ap);
 	/* client bytes in a log line never start a line of their own */
 	esc(safe, sizeof(safe), msg);
-	if (log_stderr)
+	if (log_stderr == 2)
+		fprintf(stderr, "imapd: %s\n", safe);
+	else if (log_stderr)
 		fprintf(stderr, "imapd[%ld]: %s\n", (long)getpid(), safe);
 	else
 		syslog(prio, "%s", safe);

@@ -31,9 +31,14 @@ void buf_addstr(struct buf *, const char *s, size_t n);
 void buf_reset(struct buf *);
 void buf_free(struct buf *);
 
+/* the home directory that "~/" in config.h stands for; NULL when none */
+const char *home_dir(void);
+
 /* logging goes to syslog (LOG_MAIL) or, when IMAPD_LOG_STDERR is set or
  * stderr is not a socket/pipe to the launcher, to stderr */
 void log_open(const char *ident);
+/* imapd -t: log lines go to stderr as "imapd: ...", for a person to read */
+void log_terminal(void);
 void logmsg(int prio, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 /* src made safe for a log or response line, into dst (size bytes, always

@@ -4,8 +4,9 @@
 #   127.0.0.1:1143  plain IMAP with STARTTLS
 #   127.0.0.1:1993  implicit TLS (imapd -s)
 # Everything lives in ./demo (Maildir, password hash, self-signed
-# certificate) and survives between runs.  Ctrl-C stops both listeners.
-# Ports can be changed with PLAIN_PORT and TLS_PORT.
+# certificate).  Ctrl-C stops both listeners and removes what the demo
+# created: ./demo and, when run as root, the imapd-demo account.  Ports can
+# be changed with PLAIN_PORT and TLS_PORT.
 set -eu
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -18,11 +19,14 @@ tls_port=${TLS_PORT:-1993}
 
 # imapd never runs as root: then serve as a dedicated unprivileged user
 asuser=""
+made_user=""
+made_demo=""
 if [ "$(id -u)" -eq 0 ]; then
 	user=imapd-demo
 	if ! id "$user" >/dev/null 2>&1; then
 		useradd --system --no-create-home --home-dir /nonexistent \
 		    --shell /usr/sbin/nologin "$user"
+		made_user=$user
 	fi
 	asuser="setpriv --reuid=$(id -u $user) --regid=$(id -g $user) \
 --clear-groups"
@@ -30,6 +34,7 @@ else
 	user=$(id -un)
 fi
 
+[ -d "$demo" ] || made_demo=$demo
 mkdir -p "$demo"
 chmod 755 "$demo"
 maildir=$demo/Maildir
@@ -142,8 +147,22 @@ stop()
 	# shellcheck disable=SC2086
 	[ -n "$pids" ] && kill $pids 2>/dev/null
 	wait 2>/dev/null || true
+	if [ -n "$made_user" ]; then
+		# the sessions end with their connections: give them 10 s
+		i=0
+		while [ $i -lt 100 ] && ps -u "$made_user" >/dev/null 2>&1; do
+			sleep 0.1
+			i=$((i + 1))
+		done
+		userdel "$made_user" 2>/dev/null || {
+			echo "demo: user $made_user still has processes" >&2
+			made_user=""
+		}
+	fi
+	[ -z "$made_demo" ] || rm -rf "$made_demo"
 	echo
-	echo "demo: stopped"
+	echo "demo: stopped${made_demo:+, $made_demo removed}${made_user:+, \
+user $made_user removed}"
 	exit 0
 }
 trap stop INT TERM EXIT

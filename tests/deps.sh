@@ -1,12 +1,54 @@
 #!/bin/sh
 # Install what building imapd and running its tests need on Debian, when
 # something is missing.  Quiet when everything is there.
+#   sh tests/deps.sh          the server and the test tools (make check)
+#   sh tests/deps.sh server   only what building and serving need (make run)
 set -eu
 
 # needed to build and to run the test runner at all
 BUILD="build-essential libbearssl-dev libcrypt-dev zlib1g-dev python3"
 # the real clients and tools the tests drive (tests skip when absent)
 TOOLS="isync curl openssl dovecot-imapd clang libclang-rt-14-dev"
+# the man page's lint and the launchers started for real (xinetd conflicts
+# with openbsd-inetd: it is unpacked beside it, see below)
+TOOLS="$TOOLS mandoc openbsd-inetd ucspi-tcp s6 systemd libtirpc3 libwrap0"
+# make run: the demo serves with systemd-socket-activate and openssl
+[ "${1:-}" = server ] && TOOLS="openssl systemd"
+# make cross: Debian's cross compilers, what builds libxcrypt from its
+# source package, and qemu-user for the tests
+[ "${1:-}" = cross ] && TOOLS="gcc-aarch64-linux-gnu libc6-dev-arm64-cross
+gcc-arm-linux-gnueabihf libc6-dev-armhf-cross qemu-user autoconf automake
+libtool pkg-config xz-utils bzip2 patch"
+XINETD_DIR=/usr/local/lib/imapd-tests/xinetd
+
+# the launchers' own daemons must not hold real ports: the tests start
+# their own instances with their own configuration
+quiet_daemons()
+{
+	for s in inetd openbsd-inetd xinetd; do
+		if command -v systemctl >/dev/null 2>&1 &&
+		    [ -d /run/systemd/system ]; then
+			systemctl disable --now "$s" >/dev/null 2>&1 || true
+		elif [ -x "/etc/init.d/$s" ]; then
+			"/etc/init.d/$s" stop >/dev/null 2>&1 || true
+		fi
+	done
+}
+
+# xinetd from Debian's archive, unpacked (not installed) for the tests
+unpack_xinetd()
+{
+	[ -n "${1:-}" ] || [ -x "$XINETD_DIR/usr/sbin/xinetd" ] && return 0
+	[ "$(id -u)" -eq 0 ] || { echo "deps: as root: sh tests/deps.sh" \
+	    "(unpacks xinetd)" >&2; return 0; }
+	d=$(mktemp -d)
+	(cd "$d" && apt-get download -qq xinetd >/dev/null 2>&1) ||
+	    { apt-get update -qq >/dev/null;
+	    (cd "$d" && apt-get download -qq xinetd >/dev/null 2>&1); }
+	mkdir -p "$XINETD_DIR"
+	dpkg-deb -x "$d"/xinetd_*.deb "$XINETD_DIR"
+	rm -rf "$d"
+}
 
 missing=""
 if command -v dpkg-query >/dev/null 2>&1; then
@@ -20,7 +62,10 @@ else
 	echo "deps: not Debian; install by hand: $BUILD $TOOLS" >&2
 	exit 0
 fi
-[ -z "$missing" ] && exit 0
+if [ -z "$missing" ]; then
+	unpack_xinetd "${1:-}"
+	exit 0
+fi
 
 if [ "$(id -u)" -eq 0 ]; then
 	echo "deps: installing$missing" >&2
@@ -28,6 +73,8 @@ if [ "$(id -u)" -eq 0 ]; then
 	apt-get update -qq >/dev/null
 	# shellcheck disable=SC2086
 	apt-get install -y -qq --no-install-recommends $missing >/dev/null
+	quiet_daemons
+	unpack_xinetd "${1:-}"
 	exit 0
 fi
 
