@@ -7,16 +7,19 @@ program renaming and deleting files at once.
 After every crash a fresh session must see every message exactly once,
 every UID unchanged and none reused, and the flags as last acknowledged.
 """
+import json
 import os
 import random
 import re
 import select
 import signal
 import subprocess
+import sys
 import threading
 import time
 
-from lib import IMAPD, flagset, make_msg, parse_imap
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from lib import IMAPD, flagset, make_msg, parse_imap  # noqa: E402
 
 FOLDERS = ("INBOX", "Other")
 CRASHES = 1000          # at least this many kills
@@ -25,12 +28,17 @@ FLAGS = ("\\Seen", "\\Flagged", "\\Answered", "\\Draft", "$Label1")
 
 
 class Conn:
-    """imapd -p over pipes, read without a line buffer of Python's"""
+    """imapd -p over pipes, read without a line buffer of Python's; with
+    env None, started as the user this process runs as"""
 
     def __init__(self, env, extra=None):
-        self.p = env.popen([IMAPD, "-p"], stdin=subprocess.PIPE,
-                           stdout=subprocess.PIPE,
-                           env=env.env(**(extra or {})))
+        if env is None:
+            self.p = subprocess.Popen([IMAPD, "-p"], stdin=subprocess.PIPE,
+                                      stdout=subprocess.PIPE)
+        else:
+            self.p = env.popen([IMAPD, "-p"], stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE,
+                               env=env.env(**(extra or {})))
         self.buf = b""
         self.n = 0
 
@@ -98,13 +106,22 @@ def message(mid, size=200):
                     headers=["X-Id: " + mid], msgid="<%s@crash>" % mid)
 
 
-def view(conn, folder):
-    """{uid: (id, flags)} of a folder as a session sees it"""
-    lines, t = conn.cmd(b"SELECT " + folder.encode())
+def view(conn, folder, then=None):
+    """{uid: (id, flags)} of a folder as a session sees it; then: the
+    folder to select next, asked for in the same round trip"""
+    tags = [conn.tag() for _ in range(3)]
+    req = tags[0] + b" SELECT " + folder.encode() + b"\r\n" + tags[1] + \
+        b" UID FETCH 1:* (UID FLAGS BODY.PEEK[HEADER.FIELDS (X-Id)])\r\n"
+    if then:
+        req += tags[2] + b" SELECT " + then.encode() + b"\r\n"
+    conn.send(req)
+    _, t = conn.collect(tags[0])
     assert b" OK " in t, t
-    lines, t = conn.cmd(b"UID FETCH 1:* (UID FLAGS "
-                        b"BODY.PEEK[HEADER.FIELDS (X-Id)])")
+    lines, t = conn.collect(tags[1])
     assert b" OK " in t, t
+    if then:
+        _, t2 = conn.collect(tags[2])
+        assert b" OK " in t2, t2
     out = {}
     for ln in lines:
         if not re.match(rb"\* \d+ FETCH ", ln):
@@ -129,6 +146,7 @@ class Model:
         self.maxuid = {f: 0 for f in FOLDERS}
         self.pending = None
         self.acked = False
+        self.started = False    # the first view is adopted as it is
         self.stats = {}
 
     def check(self, seen):
@@ -136,7 +154,7 @@ class Model:
         the operation interrupted last; then adopt it"""
         op = self.pending or ("none",)
         kind = op[0]
-        for f in FOLDERS:
+        for f in FOLDERS if self.started else ():
             old, new = self.f[f], seen[f]
             for uid, (mid, flags) in old.items():
                 if uid in new:
@@ -177,6 +195,7 @@ class Model:
                                                 op)
         if kind == "expunge" and self.acked:
             assert not set(op[2]) & set(seen[op[1]]), ("not expunged", op)
+        self.started = True
         for f in FOLDERS:
             self.f[f] = dict(seen[f])
             if seen[f]:
@@ -224,45 +243,91 @@ def pick(model, rnd, serial):
         return ("expunge", src, gone), cmd
 
 
-def test_crash_kill9_never_loses_mail(env):
-    rnd = random.Random(int(os.environ.get("CRASH_SEED", time.time())))
-    for i in range(10):
-        env.deliver(message("d%d" % i))
-    env.make_folder("Other")
+def crash_loop(kills_wanted, budget, seed):
+    """the kills, run as the user imapd runs as (no user switch for each
+    of a thousand processes); returns the figures"""
+    rnd = random.Random(seed)
     model = Model()
     serial = kills = acked = 0
     t0 = time.time()
-    while kills < CRASHES:
-        assert time.time() - t0 < CRASH_BUDGET, \
-            "only %d kills in %.0f s" % (kills, CRASH_BUDGET)
-        conn = Conn(env)
+    op = cmd = None
+    while kills < kills_wanted:
+        assert time.time() - t0 < budget, \
+            "only %d kills in %.0f s" % (kills, budget)
+        conn = Conn(None)
         assert conn.line().startswith(b"* PREAUTH")
-        seen = {f: view(conn, f) for f in FOLDERS}
-        model.check(seen)
         serial += 1
+        # look at both folders, and select the next operation's source
+        # in the same round trip
+        seen = {"INBOX": view(conn, "INBOX")}
+        seen["Other"] = view(conn, "Other")
+        model.check(seen)
         op, cmd = pick(model, rnd, serial)
-        conn.n += 1
+        if op[0] != "append" and op[1] != "Other":
+            _, t = conn.cmd(b"SELECT " + op[1].encode())
+            assert b" OK " in t, t
         tag = b"k%d" % serial
         # kill early, in the middle or just after the reply is written
-        wait = rnd.random() ** 2 * 0.012
+        wait = rnd.random() ** 2 * 0.008
         conn.send(tag + b" " + cmd + b"\r\n")
         time.sleep(wait)
         out = conn.kill()
         m = re.search(rb"\r\n" + tag + rb" (OK|NO|BAD)[^\r]*", b"\r\n" + out)
-        model.pending = op
-        model.acked = bool(m and m.group(1) == b"OK")
         if m and m.group(1) != b"OK":
             raise AssertionError((op, m.group(0)))
+        model.pending = op
+        model.acked = bool(m)
         acked += model.acked
         model.stats[op[0]] = model.stats.get(op[0], 0) + 1
         kills += 1
-    conn = Conn(env)
+    conn = Conn(None)
     conn.line()
     model.check({f: view(conn, f) for f in FOLDERS})
     conn.cmd(b"LOGOUT")
-    took = time.time() - t0
+    return {"kills": kills, "seconds": time.time() - t0, "acked": acked,
+            "stats": model.stats,
+            "messages": sum(len(v) for v in model.f.values())}
+
+
+WORKERS = 3             # Maildirs crashed side by side
+
+
+def test_crash_kill9_never_loses_mail(env):
+    seed = int(os.environ.get("CRASH_SEED", time.time()))
+    procs = []
+    for w in range(WORKERS):
+        md = os.path.join(env.dir, "crash%d" % w)
+        for i in range(10):
+            env.deliver(message("d%d" % i), folder="INBOX")
+        os.rename(env.maildir, md)
+        for sub in ("cur", "new", "tmp"):
+            os.makedirs(os.path.join(env.maildir, sub))
+        os.makedirs(os.path.join(md, ".Other", "cur"))
+        env.fix_owner()
+        procs.append(env.popen(
+            ["/usr/bin/python3", os.path.abspath(__file__), "crash",
+             str(-(-CRASHES // WORKERS)), str(CRASH_BUDGET), str(seed + w)],
+            stdout=subprocess.PIPE, env=env.env(MAILDIR=md)))
+    total = {"kills": 0, "acked": 0, "messages": 0, "seconds": 0}
+    stats = {}
+    for w, p in enumerate(procs):
+        out, _ = p.communicate(timeout=CRASH_BUDGET + 30)
+        assert p.returncode == 0, \
+            "crash loop %d failed (seed %d), see the log" % (w, seed + w)
+        r = json.loads(out.decode().strip().splitlines()[-1])
+        for k in ("kills", "acked", "messages"):
+            total[k] += r[k]
+        total["seconds"] = max(total["seconds"], r["seconds"])
+        for k, v in r["stats"].items():
+            stats[k] = stats.get(k, 0) + v
+    assert total["kills"] >= CRASHES
     print("    crash test: %d kills -9 in %.1f s (%s), %d of them after "
-          "the reply, nothing lost; %d messages at the end"
-          % (kills, took, ", ".join("%s %d" % kv for kv in
-                                    sorted(model.stats.items())),
-             acked, sum(len(v) for v in model.f.values())))
+          "the reply, nothing lost; %d messages at the end (seed %d)"
+          % (total["kills"], total["seconds"], ", ".join(
+              "%s %d" % kv for kv in sorted(stats.items())),
+             total["acked"], total["messages"], seed))
+
+
+if __name__ == "__main__" and sys.argv[1] == "crash":
+    print(json.dumps(crash_loop(int(sys.argv[2]), float(sys.argv[3]),
+                                int(sys.argv[4]))))
