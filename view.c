@@ -880,6 +880,10 @@ cmd_store(const char *tag, int uid)
 		if ((nfl != (sess.f.msgs[k].flags & ~FL_RECENT) ||
 		    nkw != sess.f.msgs[k].kw) &&
 		    folder_setflags(&sess.f, k, nfl, nkw) < 0) {
+			if (errno != ENOENT) {	/* a full disk, an I/O error */
+				buf_free(&modified);
+				return no_errno("STORE");
+			}
 			gone = 1;
 			continue;
 		}

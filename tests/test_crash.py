@@ -106,11 +106,11 @@ def message(mid, size=200):
                     headers=["X-Id: " + mid], msgid="<%s@crash>" % mid)
 
 
-def view(conn, folder, then=None):
+def view(conn, folder, then=None, how=b"SELECT"):
     """{uid: (id, flags)} of a folder as a session sees it; then: the
     folder to select next, asked for in the same round trip"""
     tags = [conn.tag() for _ in range(3)]
-    req = tags[0] + b" SELECT " + folder.encode() + b"\r\n" + tags[1] + \
+    req = tags[0] + b" " + how + b" " + folder.encode() + b"\r\n" + tags[1] + \
         b" UID FETCH 1:* (UID FLAGS BODY.PEEK[HEADER.FIELDS (X-Id)])\r\n"
     if then:
         req += tags[2] + b" SELECT " + then.encode() + b"\r\n"
@@ -326,6 +326,196 @@ def test_crash_kill9_never_loses_mail(env):
           % (total["kills"], total["seconds"], ", ".join(
               "%s %d" % kv for kv in sorted(stats.items())),
              total["acked"], total["messages"], seed))
+
+
+# --- a full disk, a file system that fails every write ----------------
+
+class SmallDisk:
+    """a tmpfs of a few hundred KiB holding a Maildir of the imapd user"""
+
+    def __init__(self, env, size="512k"):
+        if os.getuid() != 0:
+            raise AssertionError("needs root to mount a tmpfs")
+        self.env = env
+        self.dir = os.path.join(env.dir, "small")
+        os.makedirs(self.dir)
+        subprocess.run(["mount", "-t", "tmpfs", "-o",
+                        "size=%s,mode=0755" % size, "tmpfs", self.dir],
+                       check=True, timeout=30)
+        self.maildir = os.path.join(self.dir, "Maildir")
+        for sub in ("cur", "new", "tmp", ".Other/cur", ".Other/new",
+                    ".Other/tmp"):
+            os.makedirs(os.path.join(self.maildir, sub))
+        env.fix_owner()
+
+    def fill(self):
+        """every free page taken"""
+        with open(os.path.join(self.dir, "filler"), "wb",
+                  buffering=0) as f:
+            for chunk in (1 << 16, 4096, 1):
+                try:
+                    while f.write(b"\0" * chunk):
+                        pass
+                except OSError:
+                    pass
+
+    def free(self):
+        os.unlink(os.path.join(self.dir, "filler"))
+
+    def remount(self, mode):
+        subprocess.run(["mount", "-o", "remount," + mode, self.dir],
+                       check=True, timeout=30)
+
+    def conn(self):
+        c = Conn(self.env, {"MAILDIR": self.maildir})
+        assert c.line().startswith(b"* PREAUTH")
+        return c
+
+    def close(self):
+        subprocess.run(["umount", "-l", self.dir], timeout=30)
+
+    def tmp_files(self):
+        return [f for d in ("", ".Other") for f in os.listdir(
+            os.path.join(self.maildir, d, "tmp"))]
+
+
+def refused(t, codes=(b"OVERQUOTA",)):
+    """a tagged NO with one of the codes"""
+    m = re.match(rb"\S+ NO \[([A-Z]+)", t)
+    assert m and m.group(1) in codes, t
+    return True
+
+
+def append_cmd(conn, folder, data, flags=""):
+    tag = conn.tag()
+    conn.send(tag + b" APPEND %s (%s) {%d+}\r\n" % (
+        folder.encode(), flags.encode(), len(data)) + data + b"\r\n")
+    return conn.collect(tag)
+
+
+def fill_and_check(disk, expected, how=b"SELECT"):
+    """a fresh session sees exactly expected {folder: {uid: (id, flags)}}"""
+    c = disk.conn()
+    seen = {f: view(c, f, how=how) for f in FOLDERS}
+    c.kill()
+    assert seen == expected, (seen, expected)
+    return seen
+
+
+def test_full_disk(env):
+    disk = SmallDisk(env)
+    try:
+        c = disk.conn()
+        for i in range(5):
+            _, t = append_cmd(c, "INBOX", message("f%d" % i, 3000))
+            assert b" OK " in t, t
+        before = {f: view(c, f) for f in FOLDERS}
+        c.cmd(b"SELECT INBOX")
+        disk.fill()
+        # a message does not fit: NO, and not a byte of it anywhere
+        _, t = append_cmd(c, "INBOX", message("big", 40000))
+        refused(t)
+        _, t = append_cmd(c, "Other", message("big2", 40000))
+        refused(t)
+        assert not disk.tmp_files(), disk.tmp_files()
+        u, t = c.cmd(b"NOOP")
+        assert not [x for x in u if x.endswith(b"EXISTS")], u
+        # copies and flag changes until the disk refuses them; each answer
+        # tells the truth
+        expected = before
+        counts = {"COPY no": 0, "COPY ok": 0, "STORE no": 0, "STORE ok": 0}
+        for i in range(60):
+            _, t = c.cmd(b"UID COPY 1:5 Other")
+            if b" OK " in t:
+                counts["COPY ok"] += 1
+                m = re.search(rb"COPYUID \d+ \S+ (\d+):(\d+)", t)
+                assert m, t
+                first = int(m.group(1))
+                for k, uid in enumerate(range(first, first + 5)):
+                    expected["Other"][uid] = expected["INBOX"][k + 1]
+            else:
+                refused(t)
+                counts["COPY no"] += 1
+            flag = "\\Flagged" if i % 2 else "\\Seen"
+            _, t = c.cmd(b"UID STORE %d FLAGS (%s)" % (i % 5 + 1,
+                                                       flag.encode()))
+            if b" OK " in t:
+                counts["STORE ok"] += 1
+                mid = expected["INBOX"][i % 5 + 1][0]
+                expected["INBOX"][i % 5 + 1] = (mid, frozenset([flag]))
+            else:
+                refused(t)
+                counts["STORE no"] += 1
+        assert counts["COPY no"], counts
+        assert not disk.tmp_files(), disk.tmp_files()
+        # still full: a fresh session reads it all, or says why not
+        c = disk.conn()
+        _, t = c.cmd(b"EXAMINE INBOX")
+        full_read = b" OK " in t or not refused(t)
+        c.kill()
+        if full_read:
+            fill_and_check(disk, expected, b"EXAMINE")
+        # space again: the next session sees every acknowledged change
+        # and works as ever
+        disk.free()
+        fill_and_check(disk, expected)
+        c = disk.conn()
+        _, t = append_cmd(c, "INBOX", message("after", 40000), "\\Seen")
+        assert b" OK " in t, t
+        uid = int(re.search(rb"APPENDUID \d+ (\d+)", t).group(1))
+        expected["INBOX"][uid] = ("after", frozenset(["\\Seen"]))
+        c.cmd(b"SELECT INBOX")
+        _, t = c.cmd(b"UID COPY %d Other" % uid)
+        assert b" OK " in t, t
+        ouid = int(re.search(rb"COPYUID \d+ \d+ (\d+)", t).group(1))
+        expected["Other"][ouid] = ("after", frozenset(["\\Seen"]))
+        c.kill()
+        fill_and_check(disk, expected)
+        print("    full disk: APPEND refused [OVERQUOTA]; %s; nothing "
+              "half-written; a new session %s while full; all well with "
+              "space again" % (", ".join("%s %d" % kv for kv in sorted(
+                  counts.items())), "reads" if full_read else
+                  "answers NO [OVERQUOTA]"))
+    finally:
+        disk.close()
+
+
+def test_write_errors(env):
+    """a file system that fails every write (remounted read-only under
+    the running session): NO with a code, nothing changed, and the next
+    session works once it is writable again"""
+    disk = SmallDisk(env)
+    try:
+        c = disk.conn()
+        for i in range(3):
+            _, t = append_cmd(c, "INBOX", message("w%d" % i), "\\Seen")
+            assert b" OK " in t, t
+        before = {f: view(c, f) for f in FOLDERS}
+        c.cmd(b"SELECT INBOX")
+        disk.remount("ro")
+        codes = (b"SERVERBUG", b"UNAVAILABLE", b"CANNOT", b"NOPERM")
+        _, t = append_cmd(c, "INBOX", message("ro"))
+        refused(t, codes)
+        _, t = c.cmd(b"UID COPY 1:3 Other")
+        refused(t, codes)
+        _, t = c.cmd(b"UID STORE 1 +FLAGS (\\Flagged)")
+        refused(t, codes)
+        _, t = c.cmd(b"UID MOVE 2 Other")
+        refused(t, codes)
+        c.kill()
+        disk.remount("rw")
+        fill_and_check(disk, before)
+        c = disk.conn()
+        _, t = append_cmd(c, "INBOX", message("rw"))
+        assert b" OK " in t, t
+        c.cmd(b"SELECT INBOX")
+        _, t = c.cmd(b"UID STORE 1 +FLAGS (\\Flagged)")
+        assert b" OK " in t, t
+        _, t = c.cmd(b"UID MOVE 2 Other")
+        assert b" OK " in t, t
+        c.kill()
+    finally:
+        disk.close()
 
 
 if __name__ == "__main__" and sys.argv[1] == "crash":
