@@ -47,7 +47,12 @@ class Conn:
         assert r, "no answer within %d s: %r" % (timeout, self.buf[-300:])
         data = os.read(self.p.stdout.fileno(), 65536)
         if not data:
-            raise EOFError(self.buf[-300:])
+            try:
+                rc = self.p.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                rc = None
+            raise EOFError("imapd closed the connection, exit %s: %r"
+                           % (rc, self.buf[-300:]))
         self.buf += data
 
     def line(self):
@@ -516,6 +521,298 @@ def test_write_errors(env):
         c.kill()
     finally:
         disk.close()
+
+
+# --- the soak -----------------------------------------------------------
+
+SOAK_SECONDS = 15
+SESSIONS = 3
+
+
+def uid_list(text):
+    out = []
+    for part in text.split(b","):
+        a, _, b = part.partition(b":")
+        lo, hi = sorted((int(a), int(b or a)))
+        out.extend(range(lo, hi + 1))
+    return out
+
+
+class Soak:
+    """what the Maildir must hold at the end, kept by everyone who
+    changes it: {folder: Counter of ids}"""
+
+    def __init__(self, env):
+        from collections import Counter
+        self.env = env
+        self.lock = threading.Lock()
+        self.expected = {f: Counter() for f in FOLDERS}
+        self.uid_id = {}            # (folder, uid) -> id, for every session
+        self.stop = threading.Event()
+        self.ops = Counter()
+        self.errors = []
+
+    def count(self, what, n=1):
+        with self.lock:
+            self.ops[what] += n
+
+    def add(self, folder, mid, n=1):
+        with self.lock:
+            self.expected[folder][mid] += n
+
+    def same_uid(self, folder, uid, mid):
+        """a UID names one message for ever, in every session"""
+        with self.lock:
+            have = self.uid_id.setdefault((folder, uid), mid)
+        assert have == mid, ("UID names two messages", folder, uid, have,
+                             mid)
+
+    def run(self, fn, *args):
+        try:
+            fn(*args)
+        except BaseException as e:  # noqa: reported by the test
+            import traceback
+            self.errors.append("".join(traceback.format_exception(e)))
+            self.stop.set()
+
+
+def soak_delivery(soak):
+    n = 0
+    while not soak.stop.is_set():
+        n += 1
+        mid = "s%d" % n
+        soak.env.deliver(message(mid))
+        soak.add("INBOX", mid)
+        soak.count("delivered")
+        time.sleep(0.04)
+
+
+def soak_outsider(soak, rnd):
+    """a mail client working on the files: flags renamed, files deleted"""
+    base = soak.env.maildir
+    while not soak.stop.is_set():
+        time.sleep(0.015)
+        files = [(sub, f) for sub in ("new", "cur")
+                 for f in os.listdir(os.path.join(base, sub))]
+        if not files:
+            continue
+        sub, f = rnd.choice(files)
+        path = os.path.join(base, sub, f)
+        if rnd.random() < 0.3:
+            try:
+                with open(path, "rb") as fh:
+                    mid = re.search(rb"X-Id: (\S+)", fh.read()).group(1)
+                os.unlink(path)
+            except FileNotFoundError:
+                continue
+            soak.add("INBOX", mid.decode(), -1)
+            soak.count("deleted outside")
+            continue
+        name, _, info = f.partition(":2,")
+        flags = set(info) ^ {rnd.choice("FSR")}
+        try:
+            os.rename(path, os.path.join(base, "cur", name + ":2," +
+                                         "".join(sorted(flags))))
+            soak.count("renamed outside")
+        except FileNotFoundError:
+            pass
+
+
+class SoakSession:
+    """one client: its view checked after every command"""
+
+    def __init__(self, soak, k, rnd):
+        self.soak, self.k, self.rnd = soak, k, rnd
+        self.c = Conn(soak.env, {"IMAPD_LOG_STDERR": "1"})
+        assert self.c.line().startswith(b"* PREAUTH")
+        self.folder = None
+        self.exists = 0
+        self.ids = {}               # uid -> id in the selected folder
+
+    def cmd(self, text, data=b""):
+        lines, t = self.c.cmd(text + data)
+        self.log = (getattr(self, "log", []) + [(text[:60], [
+            x[:60] for x in lines if not x.startswith(b"* OK")], t)])[-12:]
+        for ln in lines:
+            m = re.match(rb"\* (\d+) (EXISTS|EXPUNGE)$", ln)
+            if m and m.group(2) == b"EXISTS":
+                assert int(m.group(1)) >= self.exists or \
+                    text.startswith(b"SELECT"), (ln, self.exists)
+                self.exists = int(m.group(1))
+            elif m:
+                assert 1 <= int(m.group(1)) <= self.exists, ln
+                self.exists -= 1
+        self.soak.count(text.split()[0].decode()
+                        if not text.startswith(b"UID") else
+                        text.split()[1].decode())
+        return lines, t
+
+    def select(self, folder):
+        self.exists = 0
+        _, t = self.cmd(b"SELECT " + folder.encode())
+        assert b" OK " in t, t
+        self.folder = folder
+        self.ids = {}
+        self.fetch_all()
+
+    def fetch_all(self):
+        before = self.exists
+        lines, t = self.cmd(b"FETCH 1:* (UID FLAGS BODY.PEEK[HEADER.FIELDS "
+                            b"(X-Id)])")
+        if not self.exists and b" BAD " in t:
+            return
+        assert b" OK " in t or b"EXPUNGEISSUED" in t, t
+        seqs, uids = [], []
+        for ln in lines:
+            if not re.match(rb"\* \d+ FETCH ", ln):
+                continue
+            toks = parse_imap(ln)
+            d = {str(k).upper(): v for k, v in zip(toks[3][0::2],
+                                                    toks[3][1::2])}
+            hdr = [v for k, v in d.items() if k.startswith("BODY[")]
+            if not hdr:         # flags another client changed
+                continue
+            mid = re.search(rb"X-Id: (\S+)", hdr[0]).group(1).decode()
+            uid = int(d["UID"])
+            self.soak.same_uid(self.folder, uid, mid)
+            self.ids[uid] = mid
+            seqs.append(int(toks[1]))
+            uids.append(uid)
+        # the view: sequence numbers 1..n, UIDs rising with them; a
+        # message deleted from outside meanwhile is left out, and said so
+        assert seqs == sorted(set(seqs)) and uids == sorted(set(uids)), \
+            (seqs, uids)
+        assert not seqs or seqs[-1] <= self.exists, (seqs, self.exists)
+        if b"EXPUNGEISSUED" not in t:
+            assert seqs == list(range(1, len(seqs) + 1)), seqs
+            assert before <= len(seqs) <= self.exists, (before, len(seqs),
+                                                        self.exists, self.log)
+
+    def some_uids(self, n):
+        uids = sorted(self.ids)
+        return self.rnd.sample(uids, min(n, len(uids)))
+
+    def step(self):
+        r = self.rnd.random()
+        other = FOLDERS[1 - FOLDERS.index(self.folder)]
+        uids = self.some_uids(self.rnd.randint(1, 3))
+        if r < 0.1:
+            self.select(other)
+        elif r < 0.3 or not uids:
+            self.fetch_all()
+        elif r < 0.5:
+            flag = self.rnd.choice(("\\Seen", "\\Flagged", "$Soak"))
+            self.cmd(b"UID STORE %s %sFLAGS (%s)" % (
+                b",".join(b"%d" % u for u in uids),
+                self.rnd.choice((b"+", b"-")), flag.encode()))
+        elif r < 0.62:
+            self.copy(uids, other, b"COPY")
+        elif r < 0.74 and self.folder == "INBOX":
+            self.copy(uids, other, b"MOVE")
+        elif r < 0.86 and self.folder == "Other":
+            mine = [u for u in uids if u % SESSIONS == self.k]
+            if mine:
+                self.expunge(mine)
+        else:
+            mid = "p%d-%d" % (self.k, self.soak.ops["APPEND"])
+            data = message(mid)
+            lines, t = self.cmd(b"APPEND %s {%d+}\r\n" % (
+                other.encode(), len(data)), data)
+            assert b" OK " in t, t
+            self.soak.add(other, mid)
+
+    def copy(self, uids, dst, how):
+        lines, t = self.cmd(b"UID %s %s %s" % (
+            how, b",".join(b"%d" % u for u in uids), dst.encode()))
+        if b" NO " in t:
+            assert b"EXPUNGEISSUED" in t, t     # deleted from outside
+            return
+        if t.endswith(b"OK No messages"):       # expunged meanwhile
+            return
+        assert b" OK " in t, t
+        m = re.search(rb"COPYUID \d+ ([\d:,]+) ([\d:,]+)",
+                      b" ".join(lines + [t]))
+        assert m, (lines, t)
+        src, new = uid_list(m.group(1)), uid_list(m.group(2))
+        assert len(src) == len(new) and set(src) <= set(uids), (m, uids)
+        for u, nu in zip(src, new):
+            self.soak.add(dst, self.ids[u])
+            if how == b"MOVE":
+                self.soak.add(self.folder, self.ids[u], -1)
+
+    def expunge(self, uids):
+        """only this session expunges these UIDs of Other, and nothing
+        else removes messages from Other: they must go"""
+        s = b",".join(b"%d" % u for u in uids)
+        _, t = self.cmd(b"UID STORE %s +FLAGS.SILENT (\\Deleted)" % s)
+        assert b" OK " in t, t
+        _, t = self.cmd(b"UID EXPUNGE " + s)
+        assert b" OK " in t, t
+        for u in uids:
+            self.soak.add("Other", self.ids.pop(u), -1)
+
+
+def soak_session(soak, k, rnd):
+    s = SoakSession(soak, k, rnd)
+    s.select(rnd.choice(FOLDERS))
+    while not soak.stop.is_set():
+        s.step()
+    s.fetch_all()
+    s.cmd(b"LOGOUT")
+
+
+def disk_ids(path):
+    from collections import Counter
+    out = Counter()
+    for sub in ("new", "cur"):
+        for f in os.listdir(os.path.join(path, sub)):
+            with open(os.path.join(path, sub, f), "rb") as fh:
+                out[re.search(rb"X-Id: (\S+)", fh.read()).group(1)
+                    .decode()] += 1
+    return out
+
+
+def test_soak(env):
+    """sessions, a delivery agent and an outsider at once for a fixed
+    time: every view consistent, and the Maildir exact at the end"""
+    seed = int(os.environ.get("SOAK_SEED", time.time()))
+    env.make_folder("Other")
+    soak = Soak(env)
+    for i in range(20):
+        env.deliver(message("i%d" % i))
+        soak.add("INBOX", "i%d" % i)
+    workers = [threading.Thread(target=soak.run, args=(soak_delivery, soak)),
+               threading.Thread(target=soak.run, args=(
+                   soak_outsider, soak, random.Random(seed)))]
+    workers += [threading.Thread(target=soak.run, args=(
+        soak_session, soak, k, random.Random(seed + 1 + k)))
+        for k in range(SESSIONS)]
+    for w in workers:
+        w.start()
+    soak.stop.wait(SOAK_SECONDS)
+    soak.stop.set()
+    for w in workers:
+        w.join(timeout=60)
+    assert not soak.errors, "seed %d:\n%s" % (seed, soak.errors[0])
+    # a fresh session, and the files themselves, hold exactly what the
+    # delivery, the outsider and the sessions left
+    from collections import Counter
+    c = Conn(env)
+    c.line()
+    for f in FOLDERS:
+        seen = view(c, f)
+        want = +soak.expected[f]
+        assert Counter(mid for mid, _ in seen.values()) == want, \
+            (f, seed, Counter(mid for mid, _ in seen.values()) - want,
+             want - Counter(mid for mid, _ in seen.values()))
+        assert disk_ids(env.folder_path(f)) == want, f
+    c.cmd(b"LOGOUT")
+    total = sum(v for k, v in soak.ops.items())
+    print("    soak: %d s, %d operations (%s), %d messages at the end, "
+          "views consistent, Maildir exact (seed %d)"
+          % (SOAK_SECONDS, total, ", ".join(
+              "%s %d" % kv for kv in sorted(soak.ops.items())),
+             sum(len(+soak.expected[f]) for f in FOLDERS), seed))
 
 
 if __name__ == "__main__" and sys.argv[1] == "crash":
