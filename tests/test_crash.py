@@ -696,10 +696,12 @@ class SoakSession:
         r = self.rnd.random()
         other = FOLDERS[1 - FOLDERS.index(self.folder)]
         uids = self.some_uids(self.rnd.randint(1, 3))
-        if r < 0.1:
+        if r < 0.1 or (not self.exists and r < 0.5):
             self.select(other)
-        elif r < 0.3 or not uids:
+        elif self.exists and (r < 0.3 or not uids):
             self.fetch_all()
+        elif not uids:
+            self.append(other)
         elif r < 0.5:
             flag = self.rnd.choice(("\\Seen", "\\Flagged", "$Soak"))
             self.cmd(b"UID STORE %s %sFLAGS (%s)" % (
@@ -714,12 +716,15 @@ class SoakSession:
             if mine:
                 self.expunge(mine)
         else:
-            mid = "p%d-%d" % (self.k, self.soak.ops["APPEND"])
-            data = message(mid)
-            lines, t = self.cmd(b"APPEND %s {%d+}\r\n" % (
-                other.encode(), len(data)), data)
-            assert b" OK " in t, t
-            self.soak.add(other, mid)
+            self.append(other)
+
+    def append(self, folder):
+        mid = "p%d-%d" % (self.k, self.soak.ops["APPEND"])
+        data = message(mid)
+        lines, t = self.cmd(b"APPEND %s {%d+}\r\n" % (
+            folder.encode(), len(data)), data)
+        assert b" OK " in t, t
+        self.soak.add(folder, mid)
 
     def copy(self, uids, dst, how):
         lines, t = self.cmd(b"UID %s %s %s" % (
@@ -756,7 +761,10 @@ def soak_session(soak, k, rnd):
     s = SoakSession(soak, k, rnd)
     s.select(rnd.choice(FOLDERS))
     while not soak.stop.is_set():
-        s.step()
+        try:
+            s.step()
+        except EOFError as e:
+            raise AssertionError((str(e), getattr(s, "log", None)))
     s.fetch_all()
     s.cmd(b"LOGOUT")
 
