@@ -448,11 +448,12 @@ def build(target):
     (reusing the objects of the tested binary, with its sanitizers)"""
     with open(IMAPD, "rb") as f:
         asan = b"__asan_init" in f.read()
-    cmd = ["make", "-s", target]
+    flags = "-std=c99 -O2 -g -Wall -Wextra -Werror -Wno-unused-parameter"
+    cmd = ["make", "-s", target, "CFLAGS=" + flags]
     if asan:
         san = " -fsanitize=address,undefined -fno-omit-frame-pointer"
-        cmd += ["CFLAGS=-std=c99 -O1 -g -Wall -Wextra -Werror "
-                "-Wno-unused-parameter" + san, "LDFLAGS=" + san.strip()]
+        cmd[-1] = "CFLAGS=" + flags.replace("-O2", "-O1") + san
+        cmd += ["LDFLAGS=" + san.strip()]
     r = subprocess.run(cmd, cwd=os.path.dirname(IMAPD), capture_output=True,
                        text=True, timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr
