@@ -92,6 +92,12 @@ fuzz/fuzz_parse: fuzz/fuzz_parse.c parse.c io.c util.c search.c maildir.c mime.c
 	$(FUZZCC) $(CPPFLAGS) $(FUZZFLAGS) -o $@ fuzz/fuzz_parse.c parse.c io.c \
 	    util.c search.c maildir.c mime.c mutf7.c
 
+# the failure record (authfail.c) as read from any bytes
+fuzz/fuzz_authfail: fuzz/fuzz_authfail.c authfail.c util.c authfail.h util.h \
+    config.h
+	$(FUZZCC) $(CPPFLAGS) $(FUZZFLAGS) -o $@ fuzz/fuzz_authfail.c authfail.c \
+	    util.c
+
 fuzz: fuzz/fuzz_mime fuzz/fuzz_parse
 	d=$$(mktemp -d) && cp -R ../shared/corpus/. $$d/ && \
 	./fuzz/fuzz_mime -max_total_time=$(FUZZTIME) -timeout=10 \
@@ -103,6 +109,7 @@ fuzz: fuzz/fuzz_mime fuzz/fuzz_parse
 	rc=$$?; rm -rf $$d; exit $$rc
 
 clean:
-	rm -f imapd imapd-pam imapd-checkpassword $(OBJ) fuzz/*.o fuzz/fuzz_mime fuzz/fuzz_parse
+	rm -f imapd imapd-pam imapd-checkpassword $(OBJ) fuzz/*.o fuzz/fuzz_mime fuzz/fuzz_parse \
+	    fuzz/fuzz_authfail
 
 .PHONY: all deps check check-asan run install uninstall clean fuzz

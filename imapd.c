@@ -479,7 +479,7 @@ auth_external(void)
 		    "certificate");
 	if (n && (memchr(resp, '\0', n) || strcmp(resp, sess.user)))
 		return no("AUTHORIZATIONFAILED", "Cannot act as another user");
-	logmsg(LOG_INFO, "login user=%s from=%s (certificate)", sess.user,
+	logmsg(LOG_INFO, "login ok user=%s from=%s (certificate)", sess.user,
 	    sess.remote);
 	return logged_in();
 }
@@ -878,7 +878,7 @@ preload(void)
 {
 	warn_readable("password file", sess.pwfile);
 	warn_readable("TLS key", tls_key_path());
-	if (!sess.tls && tls_available() && tls_load() < 0)
+	if (tls_available() && tls_load() < 0)
 		logmsg(LOG_ERR, "cannot load the TLS certificate and key");
 	sandbox_paths(sess.maildir, sess.pwfile, sess.failfile);
 }

@@ -99,7 +99,7 @@ class Conn:
             os.kill(self.p.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
-        self.p.wait(timeout=10)
+        self.p.wait()       # at once: nothing survives SIGKILL
         rest = self.p.stdout.read()
         self.p.stdin.close()
         self.p.stdout.close()
@@ -344,9 +344,9 @@ def test_crash_kill9_never_loses_mail(env):
     stats = {}
     for w, p in enumerate(procs):
         out, _ = p.communicate(timeout=CRASH_BUDGET + 30)
-        assert p.returncode == 0, \
-            "crash loop %d failed (seed %d), see the log" % (w, seed + w)
         r = json.loads(out.decode().strip().splitlines()[-1])
+        assert "error" not in r, "crash loop %d failed (seed %d):\n%s" % (
+            w, seed + w, r["error"])
         for k in ("kills", "acked", "messages"):
             total[k] += r[k]
         total["seconds"] = max(total["seconds"], r["seconds"])
@@ -851,5 +851,9 @@ def test_soak(env):
 
 
 if __name__ == "__main__" and sys.argv[1] == "crash":
-    print(json.dumps(crash_loop(int(sys.argv[2]), float(sys.argv[3]),
-                                int(sys.argv[4]))))
+    try:
+        print(json.dumps(crash_loop(int(sys.argv[2]), float(sys.argv[3]),
+                                    int(sys.argv[4]))))
+    except BaseException:  # noqa: the test reports it
+        import traceback
+        print(json.dumps({"error": traceback.format_exc(limit=4)[-2000:]}))
