@@ -15,13 +15,20 @@ LDLIBS = -lbearssl -lcrypt
 # COMPRESS=DEFLATE (RFC 4978); empty both to build without zlib
 ZCPPFLAGS = -DWITH_ZLIB
 ZLIBS = -lz
+# logins decided by a PAM service (make PAM=1) or by a qmail checkpassword
+# program (make CHECKPASSWORD=1) instead of the password file
+AUTHFLAGS = $(PAMFLAGS$(PAM)) $(CPFLAGS$(CHECKPASSWORD))
+AUTHLIBS = $(PAMLIBS$(PAM))
+PAMFLAGS1 = -DWITH_PAM
+PAMLIBS1 = -lpam
+CPFLAGS1 = -DWITH_CHECKPASSWORD
 
 SRC = imapd.c mailbox.c view.c fetch.c parse.c io.c util.c auth.c search.c \
-      check.c \
+      check.c authfail.c sandbox.c \
       maildir.c mime.c tls.c \
       compress.c mutf7.c sort.c
 HDR = util.h io.h parse.h imapd.h session.h maildir.h mime.h tls.h compress.h mutf7.h \
-      sort.h config.h
+      sort.h authfail.h sandbox.h config.h
 OBJ = $(SRC:.c=.o)
 
 all: imapd
@@ -32,10 +39,20 @@ config.h:
 $(OBJ): $(HDR)
 
 .c.o:
-	$(CC) $(CPPFLAGS) $(ZCPPFLAGS) $(CFLAGS) -c $<
+	$(CC) $(CPPFLAGS) $(ZCPPFLAGS) $(AUTHFLAGS) $(CFLAGS) -c $<
 
 imapd: $(OBJ)
-	$(CC) $(LDFLAGS) -o $@ $(OBJ) $(LDLIBS) $(ZLIBS)
+	$(CC) $(LDFLAGS) -o $@ $(OBJ) $(LDLIBS) $(ZLIBS) $(AUTHLIBS)
+
+# the PAM and checkpassword builds beside the usual one (the tests use
+# them): only auth.c differs
+imapd-pam: $(OBJ)
+	$(CC) $(CPPFLAGS) -DWITH_PAM $(CFLAGS) $(LDFLAGS) -o $@ auth.c \
+	    $(OBJ:auth.o=) $(LDLIBS) $(ZLIBS) -lpam
+
+imapd-checkpassword: $(OBJ)
+	$(CC) $(CPPFLAGS) -DWITH_CHECKPASSWORD $(CFLAGS) $(LDFLAGS) -o $@ \
+	    auth.c $(OBJ:auth.o=) $(LDLIBS) $(ZLIBS)
 
 # everything the build and the tests need on Debian
 deps:
@@ -100,6 +117,12 @@ fuzz/fuzz_parse: fuzz/fuzz_parse.c parse.c io.c util.c search.c maildir.c mime.c
 	$(FUZZCC) $(CPPFLAGS) $(FUZZFLAGS) -o $@ fuzz/fuzz_parse.c parse.c io.c \
 	    util.c search.c maildir.c mime.c mutf7.c
 
+# the failure record (authfail.c) as read from any bytes
+fuzz/fuzz_authfail: fuzz/fuzz_authfail.c authfail.c util.c authfail.h util.h \
+    config.h
+	$(FUZZCC) $(CPPFLAGS) $(FUZZFLAGS) -o $@ fuzz/fuzz_authfail.c authfail.c \
+	    util.c
+
 fuzz: fuzz/fuzz_mime fuzz/fuzz_parse
 	d=$$(mktemp -d) && cp -R ../shared/corpus/. $$d/ && \
 	./fuzz/fuzz_mime -max_total_time=$(FUZZTIME) -timeout=10 \
@@ -111,7 +134,8 @@ fuzz: fuzz/fuzz_mime fuzz/fuzz_parse
 	rc=$$?; rm -rf $$d; exit $$rc
 
 clean:
-	rm -f imapd $(OBJ) fuzz/*.o fuzz/fuzz_mime fuzz/fuzz_parse
+	rm -f imapd imapd-pam imapd-checkpassword $(OBJ) fuzz/*.o fuzz/fuzz_mime fuzz/fuzz_parse \
+	    fuzz/fuzz_authfail
 
 .PHONY: all deps check check-asan run install uninstall clean fuzz cross \
 	cross-check

@@ -46,6 +46,35 @@ static const int loopback_is_secure = 1;
 #define LOGIN_DELAY_MS	2000	/* wait before answering a failed login */
 #define BAD_MAX		20	/* consecutive BAD commands before closing */
 
+/* Failed logins across connections, kept in a small file (environment:
+ * IMAPD_FAILURES).  From the AUTHFAIL_FREE-th recent failure of an address
+ * on (or the AUTHFAIL_TOTAL_FREE-th of all addresses together), a login
+ * waits LOGIN_DELAY_MS, then twice as long for every further failure, up
+ * to AUTHFAIL_MAX_MS; counts halve every AUTHFAIL_HALFLIFE seconds, and a
+ * success clears its address. */
+static const char authfail_file[] = "~/.imapd-failures";
+#define AUTHFAIL_FREE	3
+#define AUTHFAIL_TOTAL_FREE 30
+#define AUTHFAIL_MAX_MS	60000
+#define AUTHFAIL_HALFLIFE 600
+#define AUTHFAIL_ENTRIES 128	/* addresses remembered */
+
+/* make PAM=1: logins are decided by this PAM service (environment:
+ * IMAPD_PAM_SERVICE) instead of the password file */
+static const char pam_service[] = "imapd";
+/* make CHECKPASSWORD=1: logins are decided by this qmail checkpassword
+ * program (environment: IMAPD_CHECKPASSWORD) */
+static const char checkpassword_prog[] = "/usr/local/bin/checkpassword";
+#define CHECKPASSWORD_TIMEOUT 30	/* seconds before it is killed */
+
+/* Confine the process (Linux: Landlock, seccomp, no new privileges, no
+ * new processes) once start-up is done; 0 turns it off. */
+static const int sandbox = 1;
+/* resource limits: a safety net against a runaway session */
+#define LIMIT_MEMORY	(1024ULL * 1024 * 1024)	/* address space */
+#define LIMIT_FILESIZE	(4 * APPEND_MAX)	/* largest file written */
+#define LIMIT_FILES	256	/* open file descriptors */
+
 /* Timeouts, in seconds */
 #define TIMEOUT_PREAUTH	60	/* before login */
 #define TIMEOUT_AUTH	(30 * 60)	/* after login: RFC 3501 autologout */

@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "authfail.h"
 #include "compress.h"
 #include "config.h"
 #include "imapd.h"
@@ -31,6 +32,7 @@
 #include "parse.h"
 #include "tls.h"
 #include "util.h"
+#include "sandbox.h"
 #include "session.h"
 
 /* command flags */
@@ -304,15 +306,37 @@ cmd_namespace(const char *tag, int uid)
 /* --- logging in ------------------------------------------------------- */
 
 static void
-login_delay(void)
+pause_ms(long ms)
 {
-	struct timespec ts = {
-		LOGIN_DELAY_MS / 1000, (LOGIN_DELAY_MS % 1000) * 1000000L
-	};
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
 
 	io_flush();
 	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
 		;
+}
+
+static void
+login_delay(void)
+{
+	pause_ms(LOGIN_DELAY_MS);
+}
+
+/* a client's string in a log line: printable ASCII but the space, the
+ * rest as \ooo, so that it stays one word of one line */
+static const char *
+log_escape(char *out, size_t size, const char *s)
+{
+	size_t o = 0;
+
+	for (; *s && o + 5 < size; s++) {
+		if (*s > ' ' && *s < 0x7f && *s != '\\')
+			out[o++] = *s;
+		else
+			o += snprintf(out + o, size - o, "\\%03o",
+			    (unsigned char)*s);
+	}
+	out[o] = '\0';
+	return out;
 }
 
 static int
@@ -326,6 +350,7 @@ logged_in(void)
 		return no("UNAVAILABLE", "Mailbox store unavailable");
 	}
 	sess.state = S_AUTH;
+	sandbox_enter(SANDBOX_MAILDIR);
 	io_timeout(TIMEOUT_AUTH * 1000);
 	/* the capability list changes at login: save the client a round
 	 * trip by sending it in the reply */
@@ -337,18 +362,27 @@ logged_in(void)
 	return ST_OK;
 }
 
+/* the attempt counts as a failure from the start, so that a guesser's
+ * parallel connections slow each other down; a success clears it */
 static int
 try_login(const char *user, const char *pass)
 {
+	char label[64], name[4 * 64 + 8];
+	long wait;
 	int r;
 
-	r = strcmp(user, sess.user) == 0 ?
-	    auth_check(user, pass, sess.pwfile) : 0;
+	if ((wait = authfail_begin(sess.failfile, sess.remote)) > 0)
+		pause_ms(wait);
+	r = auth_check(sess.user, user, pass, sess.pwfile, label,
+	    sizeof(label));
+	log_escape(name, sizeof(name), user);
 	if (r > 0) {
-		logmsg(LOG_INFO, "login user=%s from=%s", user, sess.remote);
+		authfail_clear(sess.failfile, sess.remote);
+		logmsg(LOG_INFO, "login ok user=%s%s%s from=%s", name,
+		    label[0] ? " device=" : "", label, sess.remote);
 		return logged_in();
 	}
-	logmsg(LOG_NOTICE, "login failed user=%.64s from=%s", user, sess.remote);
+	logmsg(LOG_NOTICE, "login failed user=%s from=%s", name, sess.remote);
 	login_delay();
 	if (r < 0)
 		return no("UNAVAILABLE", "Authentication unavailable");
@@ -449,7 +483,7 @@ auth_external(void)
 		    "certificate");
 	if (n && (memchr(resp, '\0', n) || strcmp(resp, sess.user)))
 		return no("AUTHORIZATIONFAILED", "Cannot act as another user");
-	logmsg(LOG_INFO, "login user=%s from=%s (certificate)", sess.user,
+	logmsg(LOG_INFO, "login ok user=%s from=%s (certificate)", sess.user,
 	    sess.remote);
 	return logged_in();
 }
@@ -825,6 +859,8 @@ setup(void)
 	signal(SIGPIPE, SIG_IGN);
 	config_path(sess.maildir, sizeof(sess.maildir), "MAILDIR", maildir_root);
 	config_path(sess.pwfile, sizeof(sess.pwfile), "IMAPD_PASSWD", passwd_file);
+	config_path(sess.failfile, sizeof(sess.failfile), "IMAPD_FAILURES",
+	    authfail_file);
 	if (login_user[0])
 		snprintf(sess.user, sizeof(sess.user), "%s", login_user);
 	else if ((pw = getpwuid(getuid())))
@@ -836,6 +872,29 @@ setup(void)
 	/* responses are whole when flushed: send them at once (fails
 	 * harmlessly when fd 1 is a pipe) */
 	setsockopt(1, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
+/* secrets others can read are secrets no more */
+static void
+warn_readable(const char *what, const char *path)
+{
+	struct stat sb;
+
+	if (*path && stat(path, &sb) == 0 && (sb.st_mode & 077))
+		logmsg(LOG_WARNING, "%s %s is open to others (mode %03o): "
+		    "chmod 600 it", what, path, (unsigned)(sb.st_mode & 0777));
+}
+
+/* what the session needs from outside the Maildir, read before the
+ * sandbox closes the door */
+static void
+preload(void)
+{
+	warn_readable("password file", sess.pwfile);
+	warn_readable("TLS key", tls_key_path());
+	if (tls_available() && tls_load() < 0)
+		logmsg(LOG_ERR, "cannot load the TLS certificate and key");
+	sandbox_paths(sess.maildir, sess.pwfile, sess.failfile);
 }
 
 static void
@@ -860,6 +919,8 @@ usage(int status)
 	    "  -p  pre-authenticated session (ssh tunnel)\n"
 	    "  -s  TLS before the greeting (port 993)\n"
 	    "  -H  read a password on stdin and print its hash\n"
+	    "  -H label  make a password for a device, add it to the "
+	    "password file\n"
 	    "  -t  show the configuration, check the set-up and exit\n"
 	    "  -V  print the version\n"
 	    "  -h  this help\n", status ? stderr : stdout);
@@ -886,7 +947,11 @@ main(int argc, char *argv[])
 			tls = 1;
 			break;
 		case 'H':
-			return auth_hash();
+			if (optind == argc)
+				return auth_hash();
+			config_path(sess.pwfile, sizeof(sess.pwfile),
+			    "IMAPD_PASSWD", passwd_file);
+			return auth_device(argv[optind], sess.pwfile);
 		case 't':
 			return check_setup();
 		case 'V':
@@ -901,6 +966,7 @@ main(int argc, char *argv[])
 	if (optind != argc || (tls && sess.preauth))
 		usage(1);
 	setup();
+	preload();
 	mime_filemap(1);	/* messages are read through file mappings */
 	io_init(0, 1);
 	io_timeout(TIMEOUT_PREAUTH * 1000);
@@ -919,7 +985,8 @@ main(int argc, char *argv[])
 		logmsg(LOG_INFO, "preauth session user=%s", sess.user);
 		if (logged_in() != ST_OK)
 			die("cannot open the Maildir %s", sess.maildir);
-	}
+	} else
+		sandbox_enter(SANDBOX_LOGIN);
 	greet();
 	for (;;)
 		command();

@@ -30,8 +30,15 @@ void config_path(char *out, size_t size, const char *env, const char *def);
 int check_setup(void);
 
 /* auth.c */
-int auth_check(const char *user, const char *pass, const char *pwfile);
+/* 1 when user may log in as want with pass, 0 when not, -1 when the check
+ * could not be made (logged); label: the device line that matched */
+int auth_check(const char *want, const char *user, const char *pass,
+    const char *pwfile, char *label, size_t lsize);
 int auth_hash(void);	/* imapd -H: read a password, print its hash */
+/* logins are decided by a program of their own (PAM, checkpassword) */
+int auth_spawns(void);
+/* imapd -H label: a new random password for a device, appended */
+int auth_device(const char *label, const char *pwfile);
 
 /* search.c: a SEARCH program parsed from the command line and run over
  * the messages of the view */

@@ -3705,6 +3705,7 @@ struct dst {
 	struct hdr h;		/* maxima of the whole list */
 	char *kw[KW_MAX];
 	int kwdirty;
+	int move;		/* rename the files in: MOVE, atomic per message */
 };
 
 static void
@@ -3822,8 +3823,9 @@ final_name(struct dst *d, const char *base, uint64_t size, int vknown,
 	return 0;
 }
 
-/* hard link from into dst under a fresh unique name; EXDEV and friends
- * are the caller's to handle */
+/* place from into dst under a fresh unique name: a hard link, or for MOVE
+ * a rename, so that a crash at any moment leaves the message in exactly
+ * one folder; EXDEV and friends are the caller's to handle */
 static int
 link_new(struct dst *d, const char *from, uint64_t size, int vknown,
     uint64_t vsize, uint32_t flags, uint32_t kw, char *name, size_t namesz)
@@ -3836,8 +3838,16 @@ link_new(struct dst *d, const char *from, uint64_t size, int vknown,
 		if (final_name(d, base, size, vknown, vsize, flags, kw, name,
 		    namesz) < 0 || pathf(to, "%s/%s", d->dir, name) < 0)
 			return -1;
+		if (d->move && renameat2(AT_FDCWD, from, AT_FDCWD, to,
+		    RENAME_NOREPLACE) == 0)
+			return 0;
+		if (d->move && errno == EINVAL) {	/* not on this fs */
+			d->move = 0;
+			tries--;
+			continue;
+		}
 		/* following the link: from may be /proc/self/fd/N */
-		if (linkat(AT_FDCWD, from, AT_FDCWD, to,
+		if (!d->move && linkat(AT_FDCWD, from, AT_FDCWD, to,
 		    AT_SYMLINK_FOLLOW) == 0)
 			return 0;
 		if (errno != EEXIST)
@@ -4116,6 +4126,13 @@ copy_one(struct folder *f, size_t i, struct dst *d, char *name, size_t sz)
 		if (m->kw & 1U << k && f->kw[k])
 			kwn[nk++] = f->kw[k];
 	bits = dst_keywords(d, kwn, nk);
+	/* a keyword's letter has its name on disk before any file uses it:
+	 * a crash in between must not leave a letter without a name */
+	if (d->kwdirty) {
+		if (kw_save(d->dir, d->kw) < 0)
+			return -1;
+		d->kwdirty = 0;
+	}
 	size = sb.st_size;
 	vknown = name_field(mname(f, m) + 4, 'W', &vsize) == 0;
 	if (!vknown && (slot = vsize_slot(f->st, m->uid, 0))) {
@@ -4136,9 +4153,23 @@ copy_one(struct folder *f, size_t i, struct dst *d, char *name, size_t sz)
 	return r;
 }
 
-int
-folder_copy(struct folder *f, const size_t *idx, size_t n, const char *dst,
-    uint32_t *uidvalidity, uint32_t *uids)
+/* a MOVE that failed half way: the files it renamed go back */
+static void
+unmove(struct folder *f, const size_t *idx, const char *dir, char **names,
+    size_t n)
+{
+	char from[PATH_MAX], to[PATH_MAX];
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (pathf(from, "%s/%s", dir, names[i]) < 0 ||
+		    msg_path(f, idx[i], to) < 0 || rename(from, to) < 0)
+			logmsg(LOG_ERR, "MOVE: %s stays in %s", names[i], dir);
+}
+
+static int
+place(struct folder *f, const size_t *idx, size_t n, const char *dst,
+    uint32_t *uidvalidity, uint32_t *uids, int move)
 {
 	struct dst d;
 	char **names;
@@ -4147,6 +4178,7 @@ folder_copy(struct folder *f, const size_t *idx, size_t n, const char *dst,
 
 	if (dst_begin(&d, dst) < 0)
 		return -1;
+	d.move = move;
 	names = xcalloc(n + 1, sizeof(*names));
 	for (i = 0; i < n; i++) {
 		names[i] = xmalloc(NAME_MAX + 8);
@@ -4166,13 +4198,29 @@ folder_copy(struct folder *f, const size_t *idx, size_t n, const char *dst,
 	*uidvalidity = d.h.uidvalidity;
 	r = 0;
 out:
-	if (r < 0)
+	if (r < 0 && move)
+		unmove(f, idx, d.dir, names, done);
+	else if (r < 0)
 		unlink_names(d.dir, names, done);
 	for (i = 0; i < n; i++)
 		free(names[i]);
 	free(names);
 	dst_end(&d);
 	return r;
+}
+
+int
+folder_copy(struct folder *f, const size_t *idx, size_t n, const char *dst,
+    uint32_t *uidvalidity, uint32_t *uids)
+{
+	return place(f, idx, n, dst, uidvalidity, uids, 0);
+}
+
+int
+folder_move(struct folder *f, const size_t *idx, size_t n, const char *dst,
+    uint32_t *uidvalidity, uint32_t *uids)
+{
+	return place(f, idx, n, dst, uidvalidity, uids, 1);
 }
 
 /* ---- folder status, INBOX rename, start-up ----------------------------- */

@@ -149,6 +149,11 @@ int folder_expunge(struct folder *, size_t i);
  * land in uids[0..n-1] in order; *uidvalidity is dst's. */
 int folder_copy(struct folder *, const size_t *idx, size_t n,
     const char *dst, uint32_t *uidvalidity, uint32_t *uids);
+/* the same, the files renamed rather than linked: each message is in
+ * exactly one of the two folders at every moment; the caller expunges
+ * the sources */
+int folder_move(struct folder *, const size_t *idx, size_t n,
+    const char *dst, uint32_t *uidvalidity, uint32_t *uids);
 
 /* Deliver one message into a folder: tmp/, fsync, rename.  kw holds
  * keyword names.  ENOENT: no such folder (the client hears TRYCREATE). */

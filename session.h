@@ -28,6 +28,7 @@ struct session {
 	char user[256];
 	char maildir[PATH_MAX];
 	char pwfile[PATH_MAX];
+	char failfile[PATH_MAX];	/* failed logins across connections */
 	struct folder f;	/* the selected folder */
 	int readonly;
 	struct view v;

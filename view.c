@@ -782,7 +782,8 @@ copy(int uid, int move)
 	if (n == 0)
 		return ok(NULL, "No messages");
 	dst = p_alloc(n * sizeof(*dst));
-	if (folder_copy(&sess.f, idx, n, name, &uidv, dst) < 0) {
+	if ((move ? folder_move : folder_copy)(&sess.f, idx, n, name, &uidv,
+	    dst) < 0) {
 		if (errno == ENOENT)
 			return no("EXPUNGEISSUED",
 			    "Some of the messages no longer exist");
