@@ -16,9 +16,10 @@ ZLIBS = -lz
 
 SRC = imapd.c mailbox.c view.c fetch.c parse.c io.c util.c auth.c search.c \
       maildir.c mime.c tls.c \
-      compress.c mutf7.c sort.c
+      compress.c mutf7.c sort.c \
+      deliver.c sieve.c sievexec.c managesieve.c
 HDR = util.h io.h parse.h imapd.h session.h maildir.h mime.h tls.h compress.h mutf7.h \
-      sort.h config.h
+      sort.h sieve.h config.h
 OBJ = $(SRC:.c=.o)
 
 all: imapd

@@ -754,7 +754,7 @@ home(void)
 }
 
 /* a configured path, with "~/" meaning the home directory */
-static void
+void
 config_path(char *out, size_t size, const char *env, const char *def)
 {
 	const char *v = getenv(env);
@@ -845,7 +845,9 @@ usage(void)
 	fputs("usage: imapd [-p | -s | -H]\n"
 	    "  -p  pre-authenticated session (ssh tunnel)\n"
 	    "  -s  TLS before the greeting (port 993)\n"
-	    "  -H  read a password on stdin and print its hash\n", stderr);
+	    "  -H  read a password on stdin and print its hash\n"
+	    "  -d  deliver a message (imapd -d [-n] [-f from] [-a to])\n"
+	    "  -S  ManageSieve session (port 4190)\n", stderr);
 	exit(1);
 }
 
@@ -856,6 +858,10 @@ main(int argc, char *argv[])
 	int c, tls = 0;
 
 	log_open("imapd");
+	if (argc > 1 && !strcmp(argv[1], "-d"))
+		return deliver_main(argc, argv);
+	if (argc > 1 && !strcmp(argv[1], "-S"))
+		return managesieve_main(argc, argv);
 	while ((c = getopt(argc, argv, "psH")) != -1) {
 		switch (c) {
 		case 'p':

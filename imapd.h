@@ -40,3 +40,9 @@ extern struct seqset *search_saved;
 int search_uses_modseq(struct search *);
 /* the highest sequence number and UID the program may name */
 void search_limits(struct search *, uint32_t maxseq, uint32_t maxuid);
+
+/* imapd.c: a path from config.h, env overriding it, "~/" the home */
+void config_path(char *out, size_t size, const char *env, const char *def);
+/* deliver.c: imapd -d, the local delivery agent; managesieve.c: imapd -S */
+int deliver_main(int argc, char *argv[]);
+int managesieve_main(int argc, char *argv[]);

@@ -7,6 +7,7 @@ set -eu
 BUILD="build-essential libbearssl-dev libcrypt-dev zlib1g-dev python3"
 # the real clients and tools the tests drive (tests skip when absent)
 TOOLS="isync curl openssl dovecot-imapd clang libclang-rt-14-dev"
+TOOLS="$TOOLS dovecot-sieve sieve-connect"
 
 missing=""
 if command -v dpkg-query >/dev/null 2>&1; then
