@@ -524,6 +524,7 @@ static int
 parse_commands(struct lexer *l, struct sv_node **v, size_t *n, int inblock)
 {
 	size_t cap = 0;
+	int line, col;
 
 	for (;;) {
 		if (inblock && ispunct_(l, '}'))
@@ -543,10 +544,15 @@ parse_commands(struct lexer *l, struct sv_node **v, size_t *n, int inblock)
 		if (parse_command(l, &(*v)[*n]) < 0)
 			return -1;
 		(*n)++;
+		/* the check moves the error position: keep the token's */
+		line = l->tline;
+		col = l->tcol;
 		if (check_command(l, &(*v)[*n - 1], *n > 1 ? &(*v)[*n - 2] :
 		    NULL, !inblock && (*n == 1 ||
 		    !strcmp((*v)[*n - 2].name, "require"))) < 0)
 			return -1;
+		l->tline = line;
+		l->tcol = col;
 	}
 }
 
