@@ -76,7 +76,13 @@ fuzz/fuzz_parse: fuzz/fuzz_parse.c parse.c io.c util.c search.c maildir.c mime.c
 	$(FUZZCC) $(CPPFLAGS) $(FUZZFLAGS) -o $@ fuzz/fuzz_parse.c parse.c io.c \
 	    util.c search.c maildir.c mime.c mutf7.c
 
-fuzz: fuzz/fuzz_mime fuzz/fuzz_parse
+# the Sieve parser and interpreter, fed scripts
+fuzz/fuzz_sieve: fuzz/fuzz_sieve.c sieve.c sievexec.c mime.c util.c sieve.h \
+    mime.h util.h config.h
+	$(FUZZCC) $(CPPFLAGS) $(FUZZFLAGS) -o $@ fuzz/fuzz_sieve.c sieve.c \
+	    sievexec.c mime.c util.c
+
+fuzz: fuzz/fuzz_mime fuzz/fuzz_parse fuzz/fuzz_sieve
 	d=$$(mktemp -d) && cp -R ../shared/corpus/. $$d/ && \
 	./fuzz/fuzz_mime -max_total_time=$(FUZZTIME) -timeout=10 \
 	    -artifact_prefix=fuzz/regress/ $$d fuzz/regress; \
@@ -84,9 +90,13 @@ fuzz: fuzz/fuzz_mime fuzz/fuzz_parse
 	d=$$(mktemp -d) && cp fuzz/seeds/* $$d/ && \
 	./fuzz/fuzz_parse -max_total_time=$(FUZZTIME) -timeout=10 \
 	    -artifact_prefix=fuzz/regress-parse/ $$d fuzz/regress-parse; \
+	rc=$$?; rm -rf $$d; [ $$rc -eq 0 ] || exit $$rc; \
+	d=$$(mktemp -d) && cp fuzz/seeds-sieve/* $$d/ && \
+	./fuzz/fuzz_sieve -max_total_time=$(FUZZTIME) -timeout=10 \
+	    -artifact_prefix=fuzz/regress-sieve/ $$d fuzz/regress-sieve; \
 	rc=$$?; rm -rf $$d; exit $$rc
 
 clean:
-	rm -f imapd $(OBJ) fuzz/*.o fuzz/fuzz_mime fuzz/fuzz_parse
+	rm -f imapd $(OBJ) fuzz/*.o fuzz/fuzz_mime fuzz/fuzz_parse fuzz/fuzz_sieve
 
 .PHONY: all deps check check-asan run install uninstall clean fuzz

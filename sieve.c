@@ -58,6 +58,7 @@ static int
 fail(struct lexer *l, const char *fmt, ...)
 {
 	va_list ap;
+	char *p;
 	int n;
 
 	if (l->err[0])
@@ -67,6 +68,10 @@ fail(struct lexer *l, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(l->err + n, sizeof(l->err) - n, fmt, ap);
 	va_end(ap);
+	/* script text quoted in the message goes to logs: one line */
+	for (p = l->err; *p; p++)
+		if ((unsigned char)*p < ' ' || *p == 0x7f)
+			*p = '?';
 	return -1;
 }
 
@@ -541,9 +546,9 @@ parse_commands(struct lexer *l, struct sv_node **v, size_t *n, int inblock)
 			*v = xreallocarray(*v, cap = cap ? cap * 2 : 8,
 			    sizeof(**v));
 		memset(&(*v)[*n], 0, sizeof(**v));
-		if (parse_command(l, &(*v)[*n]) < 0)
+		/* counted before it is whole, so that an error frees it */
+		if (parse_command(l, &(*v)[(*n)++]) < 0)
 			return -1;
-		(*n)++;
 		/* the check moves the error position: keep the token's */
 		line = l->tline;
 		col = l->tcol;

@@ -188,3 +188,22 @@ def test_reject_conflicts_are_errors(env):
                        'fileinto "A";\nreject "no";\n')
     assert rc == 65 and "line 3: reject conflicts" in err, (rc, err)
     assert out == "implicit keep\n"
+
+
+def test_fuzz_regressions(env):
+    """scripts that once broke the parser (fuzz/regress-sieve): through
+    imapd -d -n, and through the fuzz target when it is built"""
+    d = os.path.join(lib.ROOT, "fuzz", "regress-sieve")
+    files = sorted(os.path.join(d, f) for f in os.listdir(d)
+                   if not f.startswith("."))
+    assert files
+    for f in files:
+        with open(f, encoding="latin-1") as fh:
+            rc, out, err = dry(env, fh.read())
+        assert rc in (0, 65), (f, rc, err)
+        assert err.count("\n") <= 1, (f, err)
+    fuzz = os.path.join(lib.ROOT, "fuzz", "fuzz_sieve")
+    if os.path.exists(fuzz):
+        r = subprocess.run([fuzz] + files, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, timeout=120)
+        assert r.returncode == 0, r.stdout[-2000:]
