@@ -376,7 +376,7 @@ cmd_login(const char *tag, int uid)
 }
 
 /* decode base64 in place; -1 when it is not valid */
-static long
+long
 b64decode(char *s)
 {
 	size_t i, o = 0;
@@ -793,14 +793,14 @@ find_remote(void)
 		snprintf(sess.remote, sizeof(sess.remote), "local");
 }
 
-static int
+int
 remote_is_local(void)
 {
 	return !strcmp(sess.remote, "local") || !strncmp(sess.remote, "127.", 4) ||
 	    !strcmp(sess.remote, "::1") || !strncmp(sess.remote, "::ffff:127.", 11);
 }
 
-static void
+void
 setup(void)
 {
 	struct passwd *pw;

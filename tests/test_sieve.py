@@ -3,6 +3,7 @@ decisions as Pigeonhole's sieve-test on corpus messages (the table is in
 sieve_compare.py), errors with line and column, hostile scripts refused
 quickly, include :personal, and the dry-run output itself."""
 import os
+import re
 import subprocess
 import time
 
@@ -207,3 +208,159 @@ def test_fuzz_regressions(env):
         r = subprocess.run([fuzz] + files, stdout=subprocess.PIPE,
                            stderr=subprocess.STDOUT, timeout=120)
         assert r.returncode == 0, r.stdout[-2000:]
+
+
+# --- ManageSieve (RFC 5804) ------------------------------------------------------
+
+class Sieve:
+    """a small ManageSieve client over a loopback socket"""
+
+    def __init__(self, port):
+        import socket
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=20)
+        self.f = self.sock.makefile("rb")
+
+    def send(self, data):
+        if isinstance(data, str):
+            data = data.encode()
+        self.f.flush()
+        self.sock.sendall(data)
+
+    def response(self):
+        """(lines before, final OK/NO/BYE line); literals inlined"""
+        lines = []
+        while True:
+            ln = self.f.readline()
+            assert ln.endswith(b"\r\n"), (ln, lines)
+            ln = ln[:-2]
+            m = re.search(rb"\{(\d+)\}$", ln)
+            if m:
+                ln += b"\r\n" + self.f.read(int(m.group(1)))
+                rest = self.f.readline()
+                assert rest.endswith(b"\r\n"), rest
+                ln += rest[:-2]
+            if re.match(rb"(OK|NO|BYE)\b", ln):
+                return lines, ln
+            lines.append(ln)
+
+    def cmd(self, text):
+        self.send(text + "\r\n")
+        return self.response()
+
+    def starttls(self, ctx):
+        u, t = self.cmd("STARTTLS")
+        assert t.startswith(b"OK"), t
+        self.sock = ctx.wrap_socket(self.sock, server_hostname="localhost")
+        self.f = self.sock.makefile("rb")
+        return self.response()
+
+    def login(self, user, password):
+        import base64
+        auth = base64.b64encode(("\0%s\0%s" % (user, password)).encode())
+        return self.cmd('AUTHENTICATE "PLAIN" "%s"' % auth.decode())
+
+    def put(self, name, text):
+        data = text.encode()
+        self.send('PUTSCRIPT "%s" {%d+}\r\n' % (name, len(data)))
+        self.send(data + b"\r\n")
+        return self.response()
+
+
+def _managesieve_env(env):
+    import test_tls
+    pki = test_tls.setup_tls(env)
+    ctx = pki.context()
+    # the sessions come from a non-loopback view: no login in the clear
+    lst = env.listener("-S", TCPREMOTEIP="192.0.2.7")
+    return pki, ctx, lst
+
+
+def test_managesieve_over_starttls(env):
+    pki, ctx, lst = _managesieve_env(env)
+    with lst:
+        c = Sieve(lst.port)
+        caps, t = c.response()
+        assert t.startswith(b"OK"), t
+        assert b'"STARTTLS"' in caps and b'"SASL" ""' in caps, caps
+        assert any(x.startswith(b'"SIEVE" "fileinto') for x in caps), caps
+        # no password before TLS
+        u, t = c.login(env.user, lib.PASSWORD)
+        assert t.startswith(b"NO (ENCRYPT-NEEDED)"), t
+        caps, t = c.starttls(ctx)
+        assert b'"SASL" "PLAIN"' in caps and b'"STARTTLS"' not in caps, caps
+        u, t = c.login(env.user, lib.PASSWORD)
+        assert t.startswith(b"OK"), t
+        good = 'require "fileinto";\nif header :contains "subject" "x" ' \
+               '{ fileinto "X"; }\n'
+        u, t = c.put("main", good)
+        assert t.startswith(b"OK"), t
+        # uploads are checked: the error names line and column
+        u, t = c.put("broken", 'if true { fileinto "x"; }')
+        assert t.startswith(b"NO") and b"line 1, column 11" in t, t
+        data = b"keep;"
+        c.send("CHECKSCRIPT {%d+}\r\n" % len(data))
+        c.send(data + b"\r\n")
+        u, t = c.response()
+        assert t.startswith(b"OK"), t
+        u, t = c.cmd('HAVESPACE "main" 99999999')
+        assert t.startswith(b"NO (QUOTA/MAXSIZE)"), t
+        u, t = c.cmd('SETACTIVE "main"')
+        assert t.startswith(b"OK"), t
+        u, t = c.cmd("LISTSCRIPTS")
+        assert u == [b'"main" ACTIVE'], u
+        u, t = c.cmd('GETSCRIPT "main"')
+        assert u == [("{%d}\r\n" % len(good)).encode() + good.encode()], u
+        u, t = c.cmd('DELETESCRIPT "main"')
+        assert t.startswith(b"NO (ACTIVE)"), t
+        u, t = c.cmd('RENAMESCRIPT "main" "filters"')
+        assert t.startswith(b"OK"), t
+        u, t = c.cmd("LISTSCRIPTS")
+        assert u == [b'"filters" ACTIVE'], u
+        u, t = c.cmd('GETSCRIPT "../../etc/passwd"')
+        assert t.startswith(b"NO"), t
+        u, t = c.cmd("LOGOUT")
+        assert t.startswith(b"OK"), t
+    # the active script is the one delivery runs
+    link = os.path.join(env.dir, ".dovecot.sieve")
+    assert os.path.islink(link)
+    assert os.readlink(link).endswith("/sieve/filters.sieve")
+    env.make_folder("X")
+    p = env.popen([lib.IMAPD, "-d"], stdin=subprocess.PIPE,
+                  env=env.env(IMAPD_SIEVE=link))
+    p.communicate(make_msg("x marks"), timeout=20)
+    assert p.returncode == 0
+    assert len(os.listdir(os.path.join(env.folder_path("X"), "new"))) == 1
+
+
+def test_managesieve_with_sieve_connect(env):
+    pki, ctx, lst = _managesieve_env(env)
+    local = os.path.join(env.dir, "local.sieve")
+    with open(local, "w") as f:
+        f.write('require "fileinto";\nfileinto "Archive";\n')
+    pw = os.path.join(env.dir, "pw")
+    with open(pw, "w") as f:
+        f.write(lib.PASSWORD + "\n")
+    with lst:
+        base = ["sieve-connect", "--server", "localhost", "--port",
+                str(lst.port), "--user", env.user, "--tlscafile", pki.ca,
+                "--noclearauth"]
+
+        def run(*args):
+            with open(pw) as f:
+                r = subprocess.run(base + ["--passwordfd", str(f.fileno())] +
+                                   list(args), pass_fds=(f.fileno(),),
+                                   stdin=subprocess.DEVNULL,
+                                   capture_output=True, timeout=30)
+            return r
+        r = run("--localsieve", local, "--remotesieve", "arch", "--upload")
+        assert r.returncode == 0, r.stderr
+        r = run("--remotesieve", "arch", "--activate")
+        assert r.returncode == 0, r.stderr
+        r = run("--list")
+        assert r.returncode == 0 and "arch" in r.stdout.decode(), r
+        assert "ACTIVE" in r.stdout.decode() or "<-" in r.stdout.decode(), r
+        bad = os.path.join(env.dir, "bad.sieve")
+        with open(bad, "w") as f:
+            f.write("fileinto \"x\";\n")
+        r = run("--localsieve", bad, "--remotesieve", "bad", "--upload")
+        assert r.returncode != 0 and b"fileinto" in r.stderr + r.stdout, r
