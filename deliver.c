@@ -412,7 +412,7 @@ vacation_refused(const struct sv_action *a)
 	struct buf v[3] = { { 0 } };
 	const char *f = dl.from;
 	unsigned got;
-	size_t i;
+	size_t i, k;
 	int found = 0;
 
 	if (!f || !*f || !addr_ok(f))
@@ -438,9 +438,10 @@ vacation_refused(const struct sv_action *a)
 	if (dl.to && *dl.to)
 		for (i = 0; i < LEN(mine) && !found; i++)
 			found = mime_match_header(dl.p, dl.n, mine[i], dl.to);
-	if (!found && a->from)
+	for (k = 0; k < a->naddresses && !found; k++)
 		for (i = 0; i < LEN(mine) && !found; i++)
-			found = mime_match_header(dl.p, dl.n, mine[i], a->from);
+			found = mime_match_header(dl.p, dl.n, mine[i],
+			    a->addresses[k]);
 	if (!found)
 		return "the recipient is not in To, Cc or Bcc";
 	return NULL;

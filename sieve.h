@@ -72,6 +72,8 @@ struct sv_action {
 	int copy, create;
 	/* vacation */
 	char *subject, *from, *handle;
+	char **addresses;	/* :addresses, the user's other addresses */
+	size_t naddresses;
 	long long seconds;
 	int mime;
 	int line;

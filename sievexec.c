@@ -1186,6 +1186,13 @@ do_vacation(struct ctx *c, const struct sv_node *n)
 		a->from = expand(c, t->s[0]);
 	if ((t = tag_value(n, "handle")))
 		a->handle = expand(c, t->s[0]);
+	if ((t = tag_value(n, "addresses"))) {
+		struct strs l = { 0 };
+
+		strs_expand(c, t, &l);
+		a->addresses = l.v;
+		a->naddresses = l.n;
+	}
 	a->mime = has_tag(n, "mime");
 	return RUN_ON;
 }
@@ -1417,6 +1424,9 @@ sieve_result_free(struct sv_result *r)
 		free(r->a[i].subject);
 		free(r->a[i].from);
 		free(r->a[i].handle);
+		while (r->a[i].naddresses)
+			free(r->a[i].addresses[--r->a[i].naddresses]);
+		free(r->a[i].addresses);
 	}
 	free(r->a);
 	for (i = 0; i < r->nkeepflags; i++)

@@ -65,7 +65,7 @@ def fake_sendmail(env):
     os.makedirs(out, exist_ok=True)
     path = os.path.join(env.dir, "sendmail")
     with open(path, "w") as f:
-        f.write("#!/bin/sh\nf=%s/$$.$(date +%%s%%N)\n"
+        f.write("#!/bin/sh\nf=%s/$(date +%%s%%N).$$\n"
                 "printf '%%s\\n' \"$@\" > $f.args\ncat > $f.msg\n" % out)
     os.chmod(path, 0o755)
     env.fix_owner()
@@ -345,6 +345,18 @@ def test_redirect_and_vacation_through_sendmail(env):
         assert rc == EX_OK, err
     replies = [g for g in sent(out) if g[0][-1] != "archive@example.com"]
     assert len(replies) == 1, sent(out)
+    # only to mail sent to the user: the recipient or one of :addresses
+    other = make_msg("to someone else", to="eve@example.net")
+    rc, err = deliver(env, other, "-f", "frank@example.org", "-a", me,
+                      script=script, extra=ext)
+    assert rc == EX_OK and "not in To, Cc or Bcc" in err, err
+    alias = script.replace(':days 2', ':days 2 :addresses ["eve@example.net"]')
+    rc, err = deliver(env, other, "-f", "frank@example.org", "-a", me,
+                      script=alias, extra=ext)
+    assert rc == EX_OK, err
+    replies = [g for g in sent(out) if g[0][-1] != "archive@example.com"]
+    assert [g[0][-1] for g in replies] == ["alice@example.org",
+                                           "frank@example.org"], replies
 
 
 def test_reject_refuses_with_reason(env):
