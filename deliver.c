@@ -409,7 +409,7 @@ vacation_refused(const struct sv_action *a)
 	    "X-Auto-Response-Suppress" };
 	static const char *const mine[] = { "To", "Cc", "Bcc", "Resent-To",
 	    "Resent-Cc", "Resent-Bcc" };
-	struct buf v[3] = { { 0 } };
+	struct buf v[LEN(lists)] = { { 0 } };
 	const char *f = dl.from;
 	unsigned got;
 	size_t i, k;
@@ -422,8 +422,14 @@ vacation_refused(const struct sv_action *a)
 	    !ascii_ncasecmp(f, "majordomo@", 10) ||
 	    ascii_casestr(f, strcspn(f, "@"), "-request", 8))
 		return "sender is a mailer or a list";
-	if (mime_headers(dl.p, dl.n, lists, LEN(lists), v) != 0)
+	got = mime_headers(dl.p, dl.n, lists, LEN(lists), v);
+	for (i = 0; i < LEN(v); i++)
+		buf_reset(&v[i]);
+	if (got) {
+		for (i = 0; i < LEN(v); i++)
+			buf_free(&v[i]);
 		return "message from a mailing list";
+	}
 	got = mime_headers(dl.p, dl.n, heads, LEN(heads), v);
 	if (((got & 1) && (ascii_casestr(v[0].p, v[0].len, "bulk", 4) ||
 	    ascii_casestr(v[0].p, v[0].len, "list", 4) ||
