@@ -26,9 +26,10 @@ CPFLAGS1 = -DWITH_CHECKPASSWORD
 SRC = imapd.c mailbox.c view.c fetch.c parse.c io.c util.c auth.c search.c \
       check.c authfail.c sandbox.c \
       maildir.c mime.c tls.c \
-      compress.c mutf7.c sort.c
+      compress.c mutf7.c sort.c \
+      deliver.c sieve.c sievexec.c managesieve.c
 HDR = util.h io.h parse.h imapd.h session.h maildir.h mime.h tls.h compress.h mutf7.h \
-      sort.h authfail.h sandbox.h config.h
+      sort.h authfail.h sandbox.h sieve.h config.h
 OBJ = $(SRC:.c=.o)
 
 all: imapd
@@ -123,7 +124,13 @@ fuzz/fuzz_authfail: fuzz/fuzz_authfail.c authfail.c util.c authfail.h util.h \
 	$(FUZZCC) $(CPPFLAGS) $(FUZZFLAGS) -o $@ fuzz/fuzz_authfail.c authfail.c \
 	    util.c
 
-fuzz: fuzz/fuzz_mime fuzz/fuzz_parse
+# the Sieve parser and interpreter, fed scripts
+fuzz/fuzz_sieve: fuzz/fuzz_sieve.c sieve.c sievexec.c mime.c util.c sieve.h \
+    mime.h util.h config.h
+	$(FUZZCC) $(CPPFLAGS) $(FUZZFLAGS) -o $@ fuzz/fuzz_sieve.c sieve.c \
+	    sievexec.c mime.c util.c
+
+fuzz: fuzz/fuzz_mime fuzz/fuzz_parse fuzz/fuzz_sieve
 	d=$$(mktemp -d) && cp -R ../shared/corpus/. $$d/ && \
 	./fuzz/fuzz_mime -max_total_time=$(FUZZTIME) -timeout=10 \
 	    -artifact_prefix=fuzz/regress/ $$d fuzz/regress; \
@@ -131,11 +138,15 @@ fuzz: fuzz/fuzz_mime fuzz/fuzz_parse
 	d=$$(mktemp -d) && cp fuzz/seeds/* $$d/ && \
 	./fuzz/fuzz_parse -max_total_time=$(FUZZTIME) -timeout=10 \
 	    -artifact_prefix=fuzz/regress-parse/ $$d fuzz/regress-parse; \
+	rc=$$?; rm -rf $$d; [ $$rc -eq 0 ] || exit $$rc; \
+	d=$$(mktemp -d) && cp fuzz/seeds-sieve/* $$d/ && \
+	./fuzz/fuzz_sieve -max_total_time=$(FUZZTIME) -timeout=10 \
+	    -artifact_prefix=fuzz/regress-sieve/ $$d fuzz/regress-sieve; \
 	rc=$$?; rm -rf $$d; exit $$rc
 
 clean:
 	rm -f imapd imapd-pam imapd-checkpassword $(OBJ) fuzz/*.o fuzz/fuzz_mime fuzz/fuzz_parse \
-	    fuzz/fuzz_authfail
+	    fuzz/fuzz_authfail fuzz/fuzz_sieve
 
 .PHONY: all deps check check-asan run install uninstall clean fuzz cross \
 	cross-check

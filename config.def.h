@@ -113,3 +113,19 @@ static const struct {
 	{ "\\Trash", 30 },
 	{ "\\Junk", 30 },
 };
+
+/* Delivery (imapd -d) and Sieve.  IMAPD_SIEVE, IMAPD_SIEVE_DIR and
+ * IMAPD_SENDMAIL override the paths. */
+static const char sieve_script[] = "~/.dovecot.sieve";	/* the active script */
+static const char sieve_dir[] = "~/sieve";	/* include :personal, ManageSieve */
+static const char sieve_state[] = "~/.imapd-sieve-state";	/* vacation memory */
+static const char sendmail_path[] = "/usr/sbin/sendmail";
+#define SIEVE_SIZE_MAX	(256 * 1024)	/* a script, in bytes */
+#define SIEVE_DEPTH_MAX	32	/* nested blocks and tests */
+#define SIEVE_INCLUDE_MAX 8	/* include depth */
+#define SIEVE_VAR_MAX	4096	/* bytes in one variable */
+#define SIEVE_VARS_MAX	256	/* variables in one script */
+#define SIEVE_REDIRECT_MAX 4	/* redirects of one message */
+#define SIEVE_REDIRECT_DAY 100	/* redirects a day, all messages */
+#define SIEVE_VACATION_DAY 100	/* vacation replies a day */
+#define SIEVE_SCRIPTS_MAX 64	/* scripts ManageSieve keeps */

@@ -411,7 +411,7 @@ cmd_login(const char *tag, int uid)
 }
 
 /* decode base64 in place; -1 when it is not valid */
-static long
+long
 b64decode(char *s)
 {
 	size_t i, o = 0;
@@ -841,14 +841,14 @@ find_remote(void)
 		snprintf(sess.remote, sizeof(sess.remote), "local");
 }
 
-static int
+int
 remote_is_local(void)
 {
 	return !strcmp(sess.remote, "local") || !strncmp(sess.remote, "127.", 4) ||
 	    !strcmp(sess.remote, "::1") || !strncmp(sess.remote, "::ffff:127.", 11);
 }
 
-static void
+void
 setup(void)
 {
 	struct passwd *pw;
@@ -915,12 +915,14 @@ greet(void)
 static void __attribute__((noreturn))
 usage(int status)
 {
-	fputs("usage: imapd [-p | -s | -H | -t | -V | -h]\n"
+	fputs("usage: imapd [-p | -s | -H [label] | -d | -S | -t | -V | -h]\n"
 	    "  -p  pre-authenticated session (ssh tunnel)\n"
 	    "  -s  TLS before the greeting (port 993)\n"
 	    "  -H  read a password on stdin and print its hash\n"
 	    "  -H label  make a password for a device, add it to the "
 	    "password file\n"
+	    "  -d  deliver a message (imapd -d [-n] [-f from] [-a to])\n"
+	    "  -S  ManageSieve session (port 4190)\n"
 	    "  -t  show the configuration, check the set-up and exit\n"
 	    "  -V  print the version\n"
 	    "  -h  this help\n", status ? stderr : stdout);
@@ -934,6 +936,10 @@ main(int argc, char *argv[])
 	int c, tls = 0;
 
 	log_open("imapd");
+	if (argc > 1 && !strcmp(argv[1], "-d"))
+		return deliver_main(argc, argv);
+	if (argc > 1 && !strcmp(argv[1], "-S"))
+		return managesieve_main(argc, argv);
 	if (argc == 2 && !strcmp(argv[1], "--help"))
 		argv[1] = "-h";
 	if (argc == 2 && !strcmp(argv[1], "--version"))

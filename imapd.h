@@ -54,3 +54,14 @@ extern struct seqset *search_saved;
 int search_uses_modseq(struct search *);
 /* the highest sequence number and UID the program may name */
 void search_limits(struct search *, uint32_t maxseq, uint32_t maxuid);
+
+/* imapd.c: a path from config.h, env overriding it, "~/" the home;
+ * the start-up every session shares (user, paths, peer), and whether
+ * the peer is this machine */
+void config_path(char *out, size_t size, const char *env, const char *def);
+void setup(void);
+int remote_is_local(void);
+long b64decode(char *s);	/* in place; the length, -1 if not base64 */
+/* deliver.c: imapd -d, the local delivery agent; managesieve.c: imapd -S */
+int deliver_main(int argc, char *argv[]);
+int managesieve_main(int argc, char *argv[]);

@@ -14,6 +14,8 @@ TOOLS="isync curl openssl dovecot-imapd clang libclang-rt-14-dev"
 TOOLS="$TOOLS mandoc openbsd-inetd ucspi-tcp s6 systemd libtirpc3 libwrap0"
 # the PAM build, and the fail2ban filter's check
 TOOLS="$TOOLS libpam0g-dev fail2ban"
+# Sieve: Pigeonhole's sieve-test as the reference, a ManageSieve client
+TOOLS="$TOOLS dovecot-sieve sieve-connect"
 # make run: the demo serves with systemd-socket-activate and openssl
 [ "${1:-}" = server ] && TOOLS="openssl systemd"
 # make cross: Debian's cross compilers, what builds libxcrypt from its

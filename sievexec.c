@@ -1,0 +1,1477 @@
+/* sievexec.c: running a parsed Sieve script (sieve.c) against one
+ * message: the tests with their comparators and match types, variables,
+ * flags, include, and the list of actions with the implicit keep
+ * (RFC 5228 2.10).  It decides; deliver.c does. */
+#include <ctype.h>
+#include <regex.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "config.h"
+#include "mime.h"
+#include "sieve.h"
+#include "util.h"
+
+struct var {
+	char *name, *val;
+};
+
+/* one script's run; an include runs with its own */
+struct ctx {
+	const struct sv_msg *m;
+	struct sv_result *r;
+	sv_loader load;
+	void *loadarg;
+	unsigned ext;
+	struct var *vars;
+	size_t nvars;
+	char *match[10];	/* ${0} .. ${9} of the last match */
+	int depth;		/* of include */
+	int *redirects;
+	struct buf *flags;	/* the internal flags variable, space separated */
+};
+
+enum { RUN_ON, RUN_STOP, RUN_RETURN, RUN_ERR = -1 };
+
+static int
+run_error(struct ctx *c, const struct sv_node *n, const char *why)
+{
+	if (!c->r->err[0])
+		snprintf(c->r->err, sizeof(c->r->err), "line %d: %s",
+		    n->line, why);
+	return RUN_ERR;
+}
+
+/* --- variables (RFC 5229) ------------------------------------------------ */
+
+static struct var *
+var_find(struct ctx *c, const char *name, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < c->nvars; i++)
+		if (strlen(c->vars[i].name) == len &&
+		    !ascii_ncasecmp(c->vars[i].name, name, len))
+			return &c->vars[i];
+	return NULL;
+}
+
+static int
+var_set(struct ctx *c, const char *name, const char *val)
+{
+	struct var *v = var_find(c, name, strlen(name));
+	size_t n = strlen(val);
+
+	if (!v) {
+		if (c->nvars >= SIEVE_VARS_MAX)
+			return -1;
+		c->vars = xreallocarray(c->vars, c->nvars + 1, sizeof(*v));
+		v = &c->vars[c->nvars++];
+		v->name = xstrdup(name);
+	} else
+		free(v->val);
+	/* cut at SIEVE_VAR_MAX, not inside a UTF-8 sequence */
+	if (n > SIEVE_VAR_MAX)
+		for (n = SIEVE_VAR_MAX; n && (val[n] & 0xc0) == 0x80; n--)
+			;
+	v->val = xmalloc(n + 1);
+	memcpy(v->val, val, n);
+	v->val[n] = '\0';
+	return 0;
+}
+
+/* length of a variable name at s ("a.b_c" or digits), 0 for none */
+static size_t
+var_name(const char *s)
+{
+	size_t i = 0;
+
+	if (isdigit((unsigned char)*s)) {
+		while (isdigit((unsigned char)s[i]))
+			i++;
+		return i;
+	}
+	for (;;) {
+		if (!isalpha((unsigned char)s[i]) && s[i] != '_')
+			return 0;
+		while (isalnum((unsigned char)s[i]) || s[i] == '_')
+			i++;
+		if (s[i] != '.')
+			return i;
+		i++;
+	}
+}
+
+static const char *
+var_value(struct ctx *c, const char *name, size_t len)
+{
+	struct var *v;
+	long k;
+
+	if (isdigit((unsigned char)*name)) {
+		k = strtol(name, NULL, 10);
+		return k < 10 && c->match[k] ? c->match[k] : "";
+	}
+	if (memchr(name, '.', len))
+		return "";	/* no namespaces are known */
+	return (v = var_find(c, name, len)) ? v->val : "";
+}
+
+/* s with its variables substituted, malloc'd */
+static char *
+expand(struct ctx *c, const char *s)
+{
+	struct buf b = { 0 };
+	size_t k;
+
+	if (!(c->ext & SX_VARIABLES) || !strstr(s, "${"))
+		return xstrdup(s);
+	while (*s) {
+		if (s[0] == '$' && s[1] == '{' && (k = var_name(s + 2)) &&
+		    s[2 + k] == '}') {
+			buf_adds(&b, var_value(c, s + 2, k));
+			s += 3 + k;
+		} else
+			buf_addc(&b, *s++);
+		if (b.len > SIEVE_VAR_MAX * 4)
+			break;
+	}
+	buf_addc(&b, '\0');
+	return b.p;
+}
+
+struct strs {
+	char **v;
+	size_t n;
+};
+
+static void
+strs_add(struct strs *l, const char *s, size_t n)
+{
+	l->v = xreallocarray(l->v, l->n + 1, sizeof(char *));
+	l->v[l->n] = xmalloc(n + 1);
+	memcpy(l->v[l->n], s, n);
+	l->v[l->n++][n] = '\0';
+}
+
+static void
+strs_free(struct strs *l)
+{
+	while (l->n)
+		free(l->v[--l->n]);
+	free(l->v);
+	l->v = NULL;
+}
+
+static void
+strs_expand(struct ctx *c, const struct sv_arg *a, struct strs *out)
+{
+	size_t i;
+	char *s;
+
+	for (i = 0; i < a->ns; i++) {
+		s = expand(c, a->s[i]);
+		strs_add(out, s, strlen(s));
+		free(s);
+	}
+}
+
+/* --- arguments ------------------------------------------------------------ */
+
+static const struct sv_arg *
+tag_value(const struct sv_node *n, const char *tag)
+{
+	size_t i;
+
+	for (i = 0; i + 1 < n->nargs; i++)
+		if (n->args[i].type == SA_TAG && !strcmp(n->args[i].tag, tag))
+			return &n->args[i + 1];
+	return NULL;
+}
+
+static int
+has_tag(const struct sv_node *n, const char *tag)
+{
+	size_t i;
+
+	for (i = 0; i < n->nargs; i++)
+		if (n->args[i].type == SA_TAG && !strcmp(n->args[i].tag, tag))
+			return 1;
+	return 0;
+}
+
+/* positional argument k counted from the end (0: the last) */
+static const struct sv_arg *
+from_end(const struct sv_node *n, size_t k)
+{
+	return &n->args[n->nargs - 1 - k];
+}
+
+/* --- comparators and match types (RFC 5228 2.7, RFC 4790, RFC 5231) ----- */
+
+enum { CMP_OCTET, CMP_CASE, CMP_NUM };
+enum { M_IS, M_CONTAINS, M_MATCHES, M_REGEX, M_COUNT, M_VALUE };
+
+struct matcher {
+	int cmp, type;
+	const char *rel;	/* :count / :value relation */
+};
+
+static void
+matcher_of(const struct sv_node *n, struct matcher *mt)
+{
+	const struct sv_arg *a;
+
+	mt->cmp = CMP_CASE;
+	if ((a = tag_value(n, "comparator")))
+		mt->cmp = !strcmp(a->s[0], "i;octet") ? CMP_OCTET :
+		    !strcmp(a->s[0], "i;ascii-numeric") ? CMP_NUM : CMP_CASE;
+	mt->type = has_tag(n, "contains") ? M_CONTAINS :
+	    has_tag(n, "matches") ? M_MATCHES : has_tag(n, "regex") ? M_REGEX :
+	    has_tag(n, "count") ? M_COUNT : has_tag(n, "value") ? M_VALUE : M_IS;
+	mt->rel = NULL;
+	if ((a = tag_value(n, "count")) || (a = tag_value(n, "value")))
+		mt->rel = a->s[0];
+}
+
+static int
+fold(int c, int cmp)
+{
+	return cmp == CMP_CASE && c >= 'A' && c <= 'Z' ? c + 32 : c;
+}
+
+/* i;ascii-numeric: the leading digits as a number; none is infinity */
+static int
+num_cmp(const char *a, const char *b)
+{
+	size_t la, lb;
+	int ia = isdigit((unsigned char)*a), ib = isdigit((unsigned char)*b);
+
+	if (!ia || !ib)
+		return ia == ib ? 0 : ia ? -1 : 1;
+	while (*a == '0' && isdigit((unsigned char)a[1]))
+		a++;
+	while (*b == '0' && isdigit((unsigned char)b[1]))
+		b++;
+	for (la = 0; isdigit((unsigned char)a[la]); la++)
+		;
+	for (lb = 0; isdigit((unsigned char)b[lb]); lb++)
+		;
+	if (la != lb)
+		return la < lb ? -1 : 1;
+	return strncmp(a, b, la);
+}
+
+static int
+str_cmp(const char *a, const char *b, int cmp)
+{
+	int x, y;
+
+	if (cmp == CMP_NUM)
+		return num_cmp(a, b);
+	for (;; a++, b++) {
+		x = fold((unsigned char)*a, cmp);
+		y = fold((unsigned char)*b, cmp);
+		if (x != y || !x)
+			return x - y;
+	}
+}
+
+static int
+relation(const char *rel, int d)
+{
+	if (!ascii_casecmp(rel, "gt"))
+		return d > 0;
+	if (!ascii_casecmp(rel, "ge"))
+		return d >= 0;
+	if (!ascii_casecmp(rel, "lt"))
+		return d < 0;
+	if (!ascii_casecmp(rel, "le"))
+		return d <= 0;
+	if (!ascii_casecmp(rel, "eq"))
+		return d == 0;
+	return d != 0;
+}
+
+static int
+contains(const char *s, const char *key, int cmp)
+{
+	size_t i, k, n = strlen(s), kn = strlen(key);
+
+	for (i = 0; i + kn <= n; i++) {
+		for (k = 0; k < kn && fold((unsigned char)s[i + k], cmp) ==
+		    fold((unsigned char)key[k], cmp); k++)
+			;
+		if (k == kn)
+			return 1;
+	}
+	return 0;
+}
+
+/* :matches with "*", "?" and "\" escapes; wildcards' spans into caps.
+ * Scans once, going back only to the last "*": O(len(s) * len(pat)). */
+struct span {
+	size_t from, len;
+};
+
+static int
+glob(const char *pat, const char *s, int cmp, struct span *caps, int *ncaps)
+{
+	size_t pi = 0, si = 0, star_p = 0, star_s = 0;
+	int wc = 0, star_wc = 0, have_star = 0;
+
+	for (;;) {
+		if (pat[pi] == '*') {
+			if (wc < 9)
+				caps[wc] = (struct span){ si, 0 };
+			star_wc = wc++;
+			star_p = ++pi;
+			star_s = si;
+			have_star = 1;
+			continue;
+		}
+		if (!s[si] && !pat[pi])
+			break;
+		if (s[si] && pat[pi] == '?') {
+			if (wc < 9)
+				caps[wc] = (struct span){ si, 1 };
+			wc++;
+			pi++;
+			si++;
+			continue;
+		}
+		if (s[si] && pat[pi] && pat[pi] != '?') {
+			size_t q = pi + (pat[pi] == '\\' && pat[pi + 1]);
+
+			if (fold((unsigned char)pat[q], cmp) ==
+			    fold((unsigned char)s[si], cmp)) {
+				pi = q + 1;
+				si++;
+				continue;
+			}
+		}
+		if (!have_star || !s[star_s])
+			return 0;
+		/* give the last "*" one more character */
+		star_s++;
+		si = star_s;
+		pi = star_p;
+		wc = star_wc + 1;
+		if (star_wc < 9)
+			caps[star_wc].len = star_s - caps[star_wc].from;
+	}
+	*ncaps = wc;
+	return 1;
+}
+
+static void
+set_match(struct ctx *c, const char *s, const struct span *caps, int n)
+{
+	int i;
+
+	for (i = 0; i < 10; i++) {
+		free(c->match[i]);
+		c->match[i] = NULL;
+	}
+	c->match[0] = xstrdup(s);
+	for (i = 0; i < n && i < 9; i++) {
+		c->match[i + 1] = xmalloc(caps[i].len + 1);
+		memcpy(c->match[i + 1], s + caps[i].from, caps[i].len);
+		c->match[i + 1][caps[i].len] = '\0';
+	}
+}
+
+static int
+regex_match(struct ctx *c, const char *s, const char *key, int cmp)
+{
+	regex_t re;
+	regmatch_t m[10];
+	struct span caps[9];
+	int i, r;
+
+	if (regcomp(&re, key, REG_EXTENDED |
+	    (cmp == CMP_CASE ? REG_ICASE : 0)) != 0)
+		return -1;
+	r = regexec(&re, s, 10, m, 0) == 0;
+	regfree(&re);
+	if (r && (c->ext & SX_VARIABLES)) {
+		for (i = 0; i < 9; i++)
+			caps[i] = m[i + 1].rm_so < 0 ? (struct span){ 0, 0 } :
+			    (struct span){ m[i + 1].rm_so,
+			    m[i + 1].rm_eo - m[i + 1].rm_so };
+		set_match(c, s, caps, 9);
+		free(c->match[0]);
+		c->match[0] = xmalloc(m[0].rm_eo - m[0].rm_so + 1);
+		memcpy(c->match[0], s + m[0].rm_so, m[0].rm_eo - m[0].rm_so);
+		c->match[0][m[0].rm_eo - m[0].rm_so] = '\0';
+	}
+	return r;
+}
+
+static int
+match_one(struct ctx *c, const struct matcher *mt, const char *s,
+    const char *key)
+{
+	struct span caps[9];
+	int n;
+
+	switch (mt->type) {
+	case M_IS:
+		return str_cmp(s, key, mt->cmp) == 0;
+	case M_CONTAINS:
+		return mt->cmp != CMP_NUM && contains(s, key, mt->cmp);
+	case M_MATCHES:
+		if (mt->cmp == CMP_NUM || !glob(key, s, mt->cmp, caps, &n))
+			return 0;
+		if (c->ext & SX_VARIABLES)
+			set_match(c, s, caps, n);
+		return 1;
+	case M_REGEX:
+		return regex_match(c, s, key, mt->cmp);
+	default:
+		return relation(mt->rel, str_cmp(s, key, mt->cmp));
+	}
+}
+
+/* do any of the values match any of the keys */
+static int
+match_values(struct ctx *c, const struct matcher *mt, struct strs *vals,
+    const struct sv_arg *keyarg)
+{
+	struct strs keys = { 0 };
+	char num[24];
+	size_t i, k, count;
+	int r = 0;
+
+	strs_expand(c, keyarg, &keys);
+	if (mt->type == M_COUNT) {
+		count = vals->n;
+		snprintf(num, sizeof(num), "%zu", count);
+		for (k = 0; k < keys.n && !r; k++)
+			r = relation(mt->rel, num_cmp(num, keys.v[k]));
+	} else
+		for (i = 0; i < vals->n && r == 0; i++)
+			for (k = 0; k < keys.n && r == 0; k++)
+				r = match_one(c, mt, vals->v[i], keys.v[k]);
+	strs_free(&keys);
+	return r;
+}
+
+/* --- the message ------------------------------------------------------------ */
+
+/* each field name: its values in order, unfolded, without the leading
+ * white space */
+static void
+header_values(const struct sv_msg *m, const char *name, struct strs *out)
+{
+	const char *p = m->p, *e = m->p + m->n, *colon, *le;
+	size_t k = strlen(name), n;
+	struct buf v = { 0 };
+
+	while (p < e && *p != '\n' && !(*p == '\r' && p + 1 < e &&
+	    p[1] == '\n')) {
+		le = memchr(p, '\n', e - p);
+		le = le ? le + 1 : e;
+		colon = memchr(p, ':', le - p);
+		if (colon && (size_t)(colon - p) >= k &&
+		    !ascii_ncasecmp(p, name, k) &&
+		    strspn(p + k, " \t") == (size_t)(colon - p - k)) {
+			buf_reset(&v);
+			for (p = colon + 1;;) {
+				n = le - p;
+				while (n && (p[n - 1] == '\n' || p[n - 1] == '\r'))
+					n--;
+				buf_add(&v, p, n);
+				p = le;
+				if (p >= e || (*p != ' ' && *p != '\t'))
+					break;
+				le = memchr(p, '\n', e - p);
+				le = le ? le + 1 : e;
+			}
+			n = 0;
+			while (n < v.len && (v.p[n] == ' ' || v.p[n] == '\t'))
+				n++;
+			while (v.len > n && (v.p[v.len - 1] == ' ' ||
+			    v.p[v.len - 1] == '\t'))
+				v.len--;
+			strs_add(out, v.p ? v.p + n : "", v.len - n);
+			continue;
+		}
+		p = le;
+	}
+	buf_free(&v);
+}
+
+/* keep only the index'th value (:index, :last) */
+static int
+pick_index(const struct sv_node *n, struct strs *v)
+{
+	const struct sv_arg *a = tag_value(n, "index");
+	size_t i, k;
+
+	if (!a)
+		return 0;
+	if (a->num > v->n) {
+		strs_free(v);
+		return 0;
+	}
+	k = has_tag(n, "last") ? v->n - a->num : a->num - 1;
+	for (i = 0; i < v->n; i++)
+		if (i != k)
+			free(v->v[i]);
+	v->v[0] = v->v[k];
+	v->n = 1;
+	return 0;
+}
+
+/* split an address list at its top level commas; group names dropped */
+static void
+split_addresses(const char *s, struct strs *out)
+{
+	const char *start = s;
+	int q = 0, par = 0, ang = 0;
+
+	for (;; s++) {
+		if (q && *s == '\\' && s[1])
+			s++;
+		else if (*s == '"' && !par)
+			q = !q;
+		else if (!q && *s == '(')
+			par++;
+		else if (!q && par && *s == ')')
+			par--;
+		else if (!q && !par && *s == '<')
+			ang = 1;
+		else if (!q && !par && *s == '>')
+			ang = 0;
+		else if (!q && !par && !ang && *s == ':')
+			start = s + 1;	/* a group's name */
+		if (*s && (q || par || ang || (*s != ',' && *s != ';')))
+			continue;
+		if (s > start)
+			strs_add(out, start, s - start);
+		if (!*s)
+			return;
+		start = s + 1;
+	}
+}
+
+/* the address part asked for, or -1 when the address has none */
+static int
+addr_part(const struct sv_node *n, const char *mbox, const char *host,
+    struct buf *out)
+{
+	const char *plus;
+
+	buf_reset(out);
+	if (has_tag(n, "localpart"))
+		buf_adds(out, mbox);
+	else if (has_tag(n, "domain"))
+		buf_adds(out, host);
+	else if (has_tag(n, "user") || has_tag(n, "detail")) {
+		plus = strchr(mbox, '+');
+		if (has_tag(n, "detail") && !plus)
+			return -1;
+		if (has_tag(n, "user"))
+			buf_add(out, mbox, plus ? (size_t)(plus - mbox) :
+			    strlen(mbox));
+		else
+			buf_adds(out, plus + 1);
+	} else {
+		buf_adds(out, mbox);
+		if (*host) {
+			buf_addc(out, '@');
+			buf_adds(out, host);
+		}
+	}
+	buf_addc(out, '\0');
+	return 0;
+}
+
+static void
+address_values(const struct sv_node *n, struct strs *raw, struct strs *out)
+{
+	struct strs one = { 0 };
+	struct buf name = { 0 }, mbox = { 0 }, host = { 0 }, part = { 0 };
+	size_t i, k;
+
+	for (i = 0; i < raw->n; i++) {
+		split_addresses(raw->v[i], &one);
+		for (k = 0; k < one.n; k++) {
+			buf_reset(&name);
+			buf_reset(&mbox);
+			buf_reset(&host);
+			if (!mime_first_address(one.v[k], strlen(one.v[k]),
+			    &name, &mbox, &host))
+				continue;
+			buf_addc(&mbox, '\0');
+			buf_addc(&host, '\0');
+			if (addr_part(n, mbox.p, host.p, &part) == 0)
+				strs_add(out, part.p, strlen(part.p));
+		}
+		strs_free(&one);
+	}
+	buf_free(&name);
+	buf_free(&mbox);
+	buf_free(&host);
+	buf_free(&part);
+}
+
+/* --- dates (RFC 5260) --------------------------------------------------------- */
+
+/* "+hhmm" or "-hhmm" as seconds east of UTC; 1 when it is one */
+static int
+zone_offset(const char *s, long *off)
+{
+	if ((s[0] != '+' && s[0] != '-') || strspn(s + 1, "0123456789") != 4 ||
+	    s[5])
+		return 0;
+	*off = ((s[1] - '0') * 10 + (s[2] - '0')) * 3600 +
+	    ((s[3] - '0') * 10 + (s[4] - '0')) * 60;
+	if (s[0] == '-')
+		*off = -*off;
+	return 1;
+}
+
+/* the zone a Date: value was written in */
+static long
+original_zone(const char *v)
+{
+	static const struct {
+		const char *n;
+		int h;
+	} names[] = { { "EST", -5 }, { "EDT", -4 }, { "CST", -6 },
+	    { "CDT", -5 }, { "MST", -7 }, { "MDT", -6 }, { "PST", -8 },
+	    { "PDT", -7 } };
+	const char *p;
+	char tok[8];
+	long off;
+	size_t i;
+
+	for (p = v + strlen(v); p > v; p--)
+		if ((*p == '+' || *p == '-') && p > v && p[-1] == ' ' &&
+		    strspn(p + 1, "0123456789") == 4) {
+			snprintf(tok, sizeof(tok), "%.5s", p);
+			if (zone_offset(tok, &off))
+				return off;
+		}
+	for (i = 0; i < LEN(names); i++)
+		if ((p = strstr(v, names[i].n)) && p > v && p[-1] == ' ')
+			return names[i].h * 3600L;
+	return 0;
+}
+
+static long
+local_offset(time_t t)
+{
+	struct tm tm;
+
+	localtime_r(&t, &tm);
+	return tm.tm_gmtoff;
+}
+
+/* the date part of t, shown in zone off */
+static int
+date_part(const char *part, time_t t, long off, struct buf *out)
+{
+	static const char *const wd[] = { "Sun", "Mon", "Tue", "Wed", "Thu",
+	    "Fri", "Sat" };
+	static const char *const mon[] = { "Jan", "Feb", "Mar", "Apr", "May",
+	    "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
+	time_t lt = t + off;
+	struct tm tm;
+	long ao = (off < 0 ? -off : off) % 86400;
+	char z[16];
+
+	gmtime_r(&lt, &tm);
+	snprintf(z, sizeof(z), "%c%02ld%02ld", off < 0 ? '-' : '+',
+	    ao / 3600, ao / 60 % 60);
+	buf_reset(out);
+	if (!ascii_casecmp(part, "year"))
+		buf_printf(out, "%04d", tm.tm_year + 1900);
+	else if (!ascii_casecmp(part, "month"))
+		buf_printf(out, "%02d", tm.tm_mon + 1);
+	else if (!ascii_casecmp(part, "day"))
+		buf_printf(out, "%02d", tm.tm_mday);
+	else if (!ascii_casecmp(part, "date"))
+		buf_printf(out, "%04d-%02d-%02d", tm.tm_year + 1900,
+		    tm.tm_mon + 1, tm.tm_mday);
+	else if (!ascii_casecmp(part, "julian"))
+		buf_printf(out, "%lld", days_from_civil(tm.tm_year + 1900,
+		    tm.tm_mon + 1, tm.tm_mday) + 40587);
+	else if (!ascii_casecmp(part, "hour"))
+		buf_printf(out, "%02d", tm.tm_hour);
+	else if (!ascii_casecmp(part, "minute"))
+		buf_printf(out, "%02d", tm.tm_min);
+	else if (!ascii_casecmp(part, "second"))
+		buf_printf(out, "%02d", tm.tm_sec);
+	else if (!ascii_casecmp(part, "time"))
+		buf_printf(out, "%02d:%02d:%02d", tm.tm_hour, tm.tm_min,
+		    tm.tm_sec);
+	else if (!ascii_casecmp(part, "iso8601"))
+		buf_printf(out, "%04d-%02d-%02dT%02d:%02d:%02d%.3s:%.2s",
+		    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+		    tm.tm_min, tm.tm_sec, z, z + 3);
+	else if (!ascii_casecmp(part, "std11"))
+		buf_printf(out, "%s, %02d %s %04d %02d:%02d:%02d %s",
+		    wd[tm.tm_wday], tm.tm_mday, mon[tm.tm_mon],
+		    tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec, z);
+	else if (!ascii_casecmp(part, "zone"))
+		buf_adds(out, z);
+	else if (!ascii_casecmp(part, "weekday"))
+		buf_printf(out, "%d", tm.tm_wday);
+	else
+		return -1;
+	buf_addc(out, '\0');
+	return 0;
+}
+
+/* --- tests ----------------------------------------------------------------------- */
+
+static int test(struct ctx *, const struct sv_node *);
+
+/* the header names of a test, expanded */
+static void
+names_of(struct ctx *c, const struct sv_arg *a, struct strs *out)
+{
+	strs_expand(c, a, out);
+}
+
+static int
+test_header(struct ctx *c, const struct sv_node *n, int address)
+{
+	struct matcher mt;
+	struct strs names = { 0 }, raw = { 0 }, vals = { 0 };
+	struct buf d = { 0 };
+	size_t i;
+	int r;
+
+	matcher_of(n, &mt);
+	names_of(c, from_end(n, 1), &names);
+	for (i = 0; i < names.n; i++)
+		header_values(c->m, names.v[i], &raw);
+	pick_index(n, &raw);
+	if (address)
+		address_values(n, &raw, &vals);
+	else
+		for (i = 0; i < raw.n; i++) {
+			buf_reset(&d);
+			mime_decode(&d, raw.v[i], strlen(raw.v[i]));
+			strs_add(&vals, d.p ? d.p : "", d.len);
+		}
+	r = match_values(c, &mt, &vals, from_end(n, 0));
+	buf_free(&d);
+	strs_free(&names);
+	strs_free(&raw);
+	strs_free(&vals);
+	return r;
+}
+
+static int
+test_envelope(struct ctx *c, const struct sv_node *n)
+{
+	struct matcher mt;
+	struct strs parts = { 0 }, vals = { 0 };
+	struct buf b = { 0 };
+	const char *addr, *at;
+	char *mbox;
+	size_t i;
+	int r;
+
+	matcher_of(n, &mt);
+	names_of(c, from_end(n, 1), &parts);
+	for (i = 0; i < parts.n; i++) {
+		addr = !ascii_casecmp(parts.v[i], "from") ? c->m->from :
+		    !ascii_casecmp(parts.v[i], "to") ? c->m->to : NULL;
+		if (!addr)
+			continue;
+		if (!*addr) {	/* the null sender: "" for every part */
+			strs_add(&vals, "", 0);
+			continue;
+		}
+		at = strrchr(addr, '@');
+		mbox = xstrdup(addr);
+		mbox[at ? at - addr : (long)strlen(addr)] = '\0';
+		if (addr_part(n, mbox, at ? at + 1 : "", &b) == 0)
+			strs_add(&vals, b.p, strlen(b.p));
+		free(mbox);
+	}
+	r = match_values(c, &mt, &vals, from_end(n, 0));
+	buf_free(&b);
+	strs_free(&parts);
+	strs_free(&vals);
+	return r;
+}
+
+static int
+test_exists(struct ctx *c, const struct sv_node *n)
+{
+	struct strs names = { 0 }, v = { 0 };
+	size_t i;
+	int r = 1;
+
+	names_of(c, from_end(n, 0), &names);
+	for (i = 0; i < names.n && r; i++) {
+		header_values(c->m, names.v[i], &v);
+		r = v.n > 0;
+		strs_free(&v);
+	}
+	strs_free(&names);
+	return r;
+}
+
+/* the body after the header */
+static const char *
+body_of(const struct sv_msg *m, size_t *len)
+{
+	const char *p = m->p, *e = m->p + m->n, *le;
+
+	while (p < e) {
+		le = memchr(p, '\n', e - p);
+		if (!le)
+			break;
+		if (le == p || (le == p + 1 && *p == '\r')) {
+			*len = e - (le + 1);
+			return le + 1;
+		}
+		p = le + 1;
+	}
+	*len = 0;
+	return "";
+}
+
+/* body :contains on decoded text goes to the MIME code; the other match
+ * types see the body as sent */
+static int
+test_body(struct ctx *c, const struct sv_node *n)
+{
+	struct matcher mt;
+	struct strs keys = { 0 }, vals = { 0 };
+	const char *b;
+	size_t len, i;
+	int r = 0;
+
+	matcher_of(n, &mt);
+	if (mt.type == M_CONTAINS && mt.cmp == CMP_CASE &&
+	    !has_tag(n, "raw")) {
+		strs_expand(c, from_end(n, 0), &keys);
+		for (i = 0; i < keys.n && !r; i++)
+			r = mime_match_body(c->m->p, c->m->n, keys.v[i], 0);
+		strs_free(&keys);
+		return r;
+	}
+	b = body_of(c->m, &len);
+	strs_add(&vals, b, strnlen(b, len));
+	r = match_values(c, &mt, &vals, from_end(n, 0));
+	strs_free(&vals);
+	return r;
+}
+
+static int
+test_date(struct ctx *c, const struct sv_node *n, int current)
+{
+	struct matcher mt;
+	struct strs raw = { 0 }, vals = { 0 };
+	struct buf part = { 0 };
+	const struct sv_arg *za = tag_value(n, "zone");
+	char *hname, *pname, *zs = za ? expand(c, za->s[0]) : NULL;
+	time_t t;
+	long off = 0;
+	size_t i;
+	int r, zoned = zs && zone_offset(zs, &off);
+
+	matcher_of(n, &mt);
+	pname = expand(c, from_end(n, 1)->s[0]);
+	if (current) {
+		t = c->m->now;
+		strs_add(&raw, "", 0);
+	} else {
+		hname = expand(c, from_end(n, 2)->s[0]);
+		header_values(c->m, hname, &raw);
+		free(hname);
+		pick_index(n, &raw);
+	}
+	for (i = 0; i < raw.n; i++) {
+		if (!current && mime_date(raw.v[i], strlen(raw.v[i]), &t) < 0)
+			continue;
+		if (has_tag(n, "originalzone"))
+			off = original_zone(raw.v[i]);
+		else if (!zoned)
+			off = local_offset(t);
+		if (date_part(pname, t, off, &part) == 0)
+			strs_add(&vals, part.p, strlen(part.p));
+	}
+	r = match_values(c, &mt, &vals, from_end(n, 0));
+	free(zs);
+	free(pname);
+	buf_free(&part);
+	strs_free(&raw);
+	strs_free(&vals);
+	return r;
+}
+
+/* the flags in a list of strings, each split at spaces */
+static void
+flags_split(struct strs *in, struct strs *out)
+{
+	size_t i, k, j;
+	const char *s;
+
+	for (i = 0; i < in->n; i++)
+		for (s = in->v[i]; *s; s += k) {
+			s += strspn(s, " ");
+			if (!(k = strcspn(s, " ")))
+				break;
+			for (j = 0; j < out->n; j++)
+				if (strlen(out->v[j]) == k &&
+				    !ascii_ncasecmp(out->v[j], s, k))
+					break;
+			if (j == out->n)
+				strs_add(out, s, k);
+		}
+}
+
+static int
+test_hasflag(struct ctx *c, const struct sv_node *n)
+{
+	struct matcher mt;
+	struct strs vars = { 0 }, in = { 0 }, flags = { 0 };
+	size_t i;
+	int r;
+
+	matcher_of(n, &mt);
+	if (n->npos == 2) {
+		strs_expand(c, from_end(n, 1), &vars);
+		for (i = 0; i < vars.n; i++)
+			strs_add(&in, var_value(c, vars.v[i],
+			    strlen(vars.v[i])), strlen(var_value(c, vars.v[i],
+			    strlen(vars.v[i]))));
+	} else
+		strs_add(&in, c->flags->p ? c->flags->p : "", c->flags->len);
+	flags_split(&in, &flags);
+	r = match_values(c, &mt, &flags, from_end(n, 0));
+	strs_free(&vars);
+	strs_free(&in);
+	strs_free(&flags);
+	return r;
+}
+
+static int
+test_string(struct ctx *c, const struct sv_node *n)
+{
+	struct matcher mt;
+	struct strs src = { 0 }, vals = { 0 };
+	size_t i;
+	int r;
+
+	matcher_of(n, &mt);
+	strs_expand(c, from_end(n, 1), &src);
+	/* :count counts the strings that are not empty (RFC 5229 5) */
+	for (i = 0; i < src.n; i++)
+		if (mt.type != M_COUNT || src.v[i][0])
+			strs_add(&vals, src.v[i], strlen(src.v[i]));
+	r = match_values(c, &mt, &vals, from_end(n, 0));
+	strs_free(&src);
+	strs_free(&vals);
+	return r;
+}
+
+static int
+test_mailboxexists(struct ctx *c, const struct sv_node *n)
+{
+	struct strs names = { 0 };
+	size_t i;
+	int r = 1;
+
+	strs_expand(c, from_end(n, 0), &names);
+	for (i = 0; i < names.n && r; i++)
+		r = c->m->mbox_exists && c->m->mbox_exists(names.v[i]) == 1;
+	strs_free(&names);
+	return r;
+}
+
+static int
+test(struct ctx *c, const struct sv_node *n)
+{
+	size_t i;
+	int r;
+
+	if (!strcmp(n->name, "true") || !strcmp(n->name, "false"))
+		return n->name[0] == 't';
+	if (!strcmp(n->name, "not"))
+		return (r = test(c, &n->tests[0])) < 0 ? r : !r;
+	if (!strcmp(n->name, "allof") || !strcmp(n->name, "anyof")) {
+		for (i = 0; i < n->ntests; i++)
+			if ((r = test(c, &n->tests[i])) != (n->name[1] == 'l'))
+				return r;
+		return n->name[1] == 'l';
+	}
+	if (!strcmp(n->name, "size"))
+		return has_tag(n, "over") ? c->m->n > from_end(n, 0)->num :
+		    c->m->n < from_end(n, 0)->num;
+	if (!strcmp(n->name, "exists"))
+		return test_exists(c, n);
+	if (!strcmp(n->name, "header") || !strcmp(n->name, "address"))
+		return test_header(c, n, n->name[0] == 'a');
+	if (!strcmp(n->name, "envelope"))
+		return test_envelope(c, n);
+	if (!strcmp(n->name, "body"))
+		return test_body(c, n);
+	if (!strcmp(n->name, "string"))
+		return test_string(c, n);
+	if (!strcmp(n->name, "hasflag"))
+		return test_hasflag(c, n);
+	if (!strcmp(n->name, "mailboxexists"))
+		return test_mailboxexists(c, n);
+	if (!strcmp(n->name, "date") || !strcmp(n->name, "currentdate"))
+		return test_date(c, n, n->name[0] == 'c');
+	return run_error(c, n, "unknown test");
+}
+
+/* --- actions ------------------------------------------------------------------------- */
+
+static void
+copy_flags(struct strs *f, char ***out, size_t *n)
+{
+	size_t i;
+
+	*out = f->n ? xcalloc(f->n, sizeof(char *)) : NULL;
+	for (i = 0; i < f->n; i++)
+		(*out)[i] = xstrdup(f->v[i]);
+	*n = f->n;
+}
+
+/* the flags an action stores with: :flags, else the internal variable */
+static void
+action_flags(struct ctx *c, const struct sv_node *n, struct sv_action *a)
+{
+	struct strs in = { 0 }, f = { 0 };
+	const struct sv_arg *fa = tag_value(n, "flags");
+
+	if (!(c->ext & SX_IMAP4FLAGS))
+		return;
+	if (fa)
+		strs_expand(c, fa, &in);
+	else
+		strs_add(&in, c->flags->p ? c->flags->p : "", c->flags->len);
+	flags_split(&in, &f);
+	copy_flags(&f, &a->flags, &a->nflags);
+	strs_free(&in);
+	strs_free(&f);
+}
+
+static int
+conflicts(struct ctx *c, const struct sv_node *n, int type)
+{
+	size_t i;
+	int t;
+
+	for (i = 0; i < c->r->n; i++) {
+		t = c->r->a[i].type;
+		if (((type == SV_REJECT || type == SV_EREJECT) &&
+		    (t == SV_KEEP || t == SV_FILEINTO || t == SV_REDIRECT ||
+		    t == SV_REJECT || t == SV_EREJECT || t == SV_VACATION)) ||
+		    ((t == SV_REJECT || t == SV_EREJECT) && (type == SV_KEEP ||
+		    type == SV_FILEINTO || type == SV_REDIRECT ||
+		    type == SV_VACATION)))
+			return run_error(c, n, "reject conflicts with another "
+			    "action");
+		if (t == SV_VACATION && type == SV_VACATION)
+			return run_error(c, n, "more than one vacation");
+	}
+	return 0;
+}
+
+static struct sv_action *
+add_action(struct ctx *c, const struct sv_node *n, int type, char *arg)
+{
+	struct sv_action *a;
+	size_t i;
+
+	if (conflicts(c, n, type) < 0) {
+		free(arg);
+		return NULL;
+	}
+	/* the same fileinto, redirect or keep twice is done once */
+	for (i = 0; i < c->r->n; i++)
+		if (c->r->a[i].type == type && (type == SV_KEEP ||
+		    type == SV_DISCARD || (arg && c->r->a[i].arg &&
+		    (type == SV_FILEINTO || type == SV_REDIRECT) &&
+		    !strcmp(c->r->a[i].arg, arg)))) {
+			free(arg);
+			return &c->r->a[i];
+		}
+	c->r->a = xreallocarray(c->r->a, c->r->n + 1, sizeof(*a));
+	a = &c->r->a[c->r->n++];
+	memset(a, 0, sizeof(*a));
+	a->type = type;
+	a->arg = arg;
+	a->line = n->line;
+	return a;
+}
+
+static void
+free_flags(struct sv_action *a)
+{
+	while (a->nflags)
+		free(a->flags[--a->nflags]);
+	free(a->flags);
+	a->flags = NULL;
+}
+
+static int
+do_store(struct ctx *c, const struct sv_node *n, int type)
+{
+	struct sv_action *a;
+	char *arg = type == SV_FILEINTO ? expand(c, from_end(n, 0)->s[0]) :
+	    NULL;
+
+	if (arg && !*arg) {
+		free(arg);
+		return run_error(c, n, "fileinto an empty folder name");
+	}
+	if (!(a = add_action(c, n, type, arg)))
+		return RUN_ERR;
+	/* a repeated store keeps the later flags */
+	free_flags(a);
+	action_flags(c, n, a);
+	a->copy |= has_tag(n, "copy");
+	a->create |= has_tag(n, "create");
+	if (!a->copy)
+		c->r->implicit_keep = 0;
+	return RUN_ON;
+}
+
+static int
+do_redirect(struct ctx *c, const struct sv_node *n)
+{
+	struct sv_action *a;
+	char *to = expand(c, from_end(n, 0)->s[0]);
+	const char *at = strchr(to, '@');
+
+	if (!at || at == to || !at[1] || strpbrk(to, " \t\r\n<>,;\"")) {
+		free(to);
+		return run_error(c, n, "redirect to an invalid address");
+	}
+	if (++*c->redirects > SIEVE_REDIRECT_MAX) {
+		free(to);
+		return run_error(c, n, "too many redirects");
+	}
+	if (!(a = add_action(c, n, SV_REDIRECT, to)))
+		return RUN_ERR;
+	a->copy |= has_tag(n, "copy");
+	if (!a->copy)
+		c->r->implicit_keep = 0;
+	return RUN_ON;
+}
+
+static int
+do_vacation(struct ctx *c, const struct sv_node *n)
+{
+	struct sv_action *a;
+	const struct sv_arg *t;
+	long long days = 7;
+
+	if (!(a = add_action(c, n, SV_VACATION, expand(c,
+	    from_end(n, 0)->s[0]))))
+		return RUN_ERR;
+	if ((t = tag_value(n, "days")))
+		days = t->num < 1 ? 1 : t->num > 365 ? 365 : t->num;
+	a->seconds = days * 86400;
+	if ((t = tag_value(n, "subject")))
+		a->subject = expand(c, t->s[0]);
+	if ((t = tag_value(n, "from")))
+		a->from = expand(c, t->s[0]);
+	if ((t = tag_value(n, "handle")))
+		a->handle = expand(c, t->s[0]);
+	if ((t = tag_value(n, "addresses"))) {
+		struct strs l = { 0 };
+
+		strs_expand(c, t, &l);
+		a->addresses = l.v;
+		a->naddresses = l.n;
+	}
+	a->mime = has_tag(n, "mime");
+	return RUN_ON;
+}
+
+static int
+do_reject(struct ctx *c, const struct sv_node *n, int type)
+{
+	if (!add_action(c, n, type, expand(c, from_end(n, 0)->s[0])))
+		return RUN_ERR;
+	c->r->implicit_keep = 0;
+	return RUN_ON;
+}
+
+/* setflag, addflag, removeflag, on a variable or the internal one */
+static int
+do_flags(struct ctx *c, const struct sv_node *n)
+{
+	struct strs in = { 0 }, cur = { 0 }, add = { 0 }, out = { 0 };
+	struct buf b = { 0 };
+	char *var = n->npos == 2 ? expand(c, from_end(n, 1)->s[0]) :
+	    NULL;
+	size_t i, k;
+
+	strs_expand(c, from_end(n, 0), &in);
+	flags_split(&in, &add);
+	strs_free(&in);
+	strs_add(&in, var ? var_value(c, var, strlen(var)) : c->flags->p ?
+	    c->flags->p : "", var ? strlen(var_value(c, var, strlen(var))) :
+	    c->flags->len);
+	flags_split(&in, &cur);
+	if (n->name[0] == 's')
+		strs_free(&cur);
+	for (i = 0; i < cur.n; i++) {
+		for (k = 0; n->name[0] == 'r' && k < add.n; k++)
+			if (!ascii_casecmp(cur.v[i], add.v[k]))
+				break;
+		if (n->name[0] != 'r' || k == add.n)
+			strs_add(&out, cur.v[i], strlen(cur.v[i]));
+	}
+	if (n->name[0] != 'r')
+		for (i = 0; i < add.n; i++)
+			strs_add(&out, add.v[i], strlen(add.v[i]));
+	strs_free(&in);
+	flags_split(&out, &in);
+	for (i = 0; i < in.n; i++) {
+		if (i)
+			buf_addc(&b, ' ');
+		buf_adds(&b, in.v[i]);
+	}
+	buf_addc(&b, '\0');
+	if (var)
+		var_set(c, var, b.p);
+	else {
+		buf_reset(c->flags);
+		buf_adds(c->flags, b.p);
+	}
+	free(var);
+	buf_free(&b);
+	strs_free(&in);
+	strs_free(&cur);
+	strs_free(&add);
+	strs_free(&out);
+	return RUN_ON;
+}
+
+/* set with its modifiers, applied highest precedence first */
+static int
+do_set(struct ctx *c, const struct sv_node *n)
+{
+	char *name = expand(c, from_end(n, 1)->s[0]), *v;
+	struct buf b = { 0 };
+	size_t i, len;
+	int r;
+
+	v = expand(c, from_end(n, 0)->s[0]);
+	if (var_name(name) != strlen(name) || isdigit((unsigned char)*name) ||
+	    strchr(name, '.')) {
+		free(name);
+		free(v);
+		return run_error(c, n, "set: not a variable name");
+	}
+	for (i = 0; v[i]; i++)
+		if (has_tag(n, "lower"))
+			v[i] = tolower((unsigned char)v[i]);
+		else if (has_tag(n, "upper"))
+			v[i] = toupper((unsigned char)v[i]);
+	if (has_tag(n, "lowerfirst"))
+		v[0] = tolower((unsigned char)v[0]);
+	if (has_tag(n, "upperfirst"))
+		v[0] = toupper((unsigned char)v[0]);
+	for (i = 0; v[i]; i++) {
+		if ((has_tag(n, "quotewildcard") && strchr("*?\\", v[i])) ||
+		    (has_tag(n, "quoteregex") && strchr("*?\\.^$[]{}()|+",
+		    v[i])))
+			buf_addc(&b, '\\');
+		buf_addc(&b, v[i]);
+	}
+	buf_addc(&b, '\0');
+	if (has_tag(n, "length")) {
+		/* characters, not bytes */
+		for (i = len = 0; b.p[i]; i++)
+			len += (b.p[i] & 0xc0) != 0x80;
+		buf_reset(&b);
+		buf_printf(&b, "%zu", len);
+	}
+	r = var_set(c, name, b.p) < 0 ? run_error(c, n, "too many variables") :
+	    RUN_ON;
+	free(name);
+	free(v);
+	buf_free(&b);
+	return r;
+}
+
+static int run_block(struct ctx *, const struct sv_node *, size_t);
+
+static int
+do_include(struct ctx *c, const struct sv_node *n)
+{
+	struct sv_script *s;
+	struct ctx sub;
+	char *name = expand(c, from_end(n, 0)->s[0]), *text, err[256];
+	size_t len;
+	int r, i;
+
+	if (c->depth >= SIEVE_INCLUDE_MAX) {
+		free(name);
+		return run_error(c, n, "include nested too deeply");
+	}
+	text = c->load ? c->load(name, !has_tag(n, "global"), &len,
+	    c->loadarg) : NULL;
+	free(name);
+	if (!text)
+		return has_tag(n, "optional") ? RUN_ON :
+		    run_error(c, n, "include: no such script");
+	s = sieve_parse(text, len, err, sizeof(err));
+	free(text);
+	if (!s)
+		return run_error(c, n, "include: the script has an error");
+	sub = *c;
+	sub.ext = s->ext;
+	sub.vars = NULL;
+	sub.nvars = 0;
+	memset(sub.match, 0, sizeof(sub.match));
+	sub.depth = c->depth + 1;
+	r = run_block(&sub, s->cmds, s->ncmds);
+	for (i = 0; i < 10; i++)
+		free(sub.match[i]);
+	while (sub.nvars--) {
+		free(sub.vars[sub.nvars].name);
+		free(sub.vars[sub.nvars].val);
+	}
+	free(sub.vars);
+	sieve_free(s);
+	return r == RUN_RETURN ? RUN_ON : r;
+}
+
+static int
+command(struct ctx *c, const struct sv_node *n)
+{
+	const char *s = n->name;
+
+	if (!strcmp(s, "require"))
+		return RUN_ON;
+	if (!strcmp(s, "stop"))
+		return RUN_STOP;
+	if (!strcmp(s, "return"))
+		return RUN_RETURN;
+	if (!strcmp(s, "keep"))
+		return do_store(c, n, SV_KEEP);
+	if (!strcmp(s, "fileinto"))
+		return do_store(c, n, SV_FILEINTO);
+	if (!strcmp(s, "discard")) {
+		c->r->implicit_keep = 0;
+		return add_action(c, n, SV_DISCARD, NULL) ? RUN_ON : RUN_ERR;
+	}
+	if (!strcmp(s, "redirect"))
+		return do_redirect(c, n);
+	if (!strcmp(s, "setflag") || !strcmp(s, "addflag") ||
+	    !strcmp(s, "removeflag"))
+		return do_flags(c, n);
+	if (!strcmp(s, "set"))
+		return do_set(c, n);
+	if (!strcmp(s, "vacation"))
+		return do_vacation(c, n);
+	if (!strcmp(s, "reject") || !strcmp(s, "ereject"))
+		return do_reject(c, n, s[0] == 'r' ? SV_REJECT : SV_EREJECT);
+	if (!strcmp(s, "include"))
+		return do_include(c, n);
+	return run_error(c, n, "unknown command");
+}
+
+static int
+run_block(struct ctx *c, const struct sv_node *v, size_t nv)
+{
+	size_t i;
+	int r, taken = 0;
+
+	for (i = 0; i < nv; i++) {
+		const struct sv_node *n = &v[i];
+
+		if (!strcmp(n->name, "if") || !strcmp(n->name, "elsif")) {
+			if (n->name[0] == 'e' && taken)
+				continue;
+			if ((taken = test(c, &n->tests[0])) < 0)
+				return RUN_ERR;
+			if (taken && (r = run_block(c, n->block, n->nblock)))
+				return r;
+			continue;
+		}
+		if (!strcmp(n->name, "else")) {
+			if (!taken && (r = run_block(c, n->block, n->nblock)))
+				return r;
+			continue;
+		}
+		if ((r = command(c, n)) != RUN_ON)
+			return r;
+	}
+	return RUN_ON;
+}
+
+void
+sieve_result_free(struct sv_result *r)
+{
+	size_t i;
+
+	for (i = 0; i < r->n; i++) {
+		free(r->a[i].arg);
+		free_flags(&r->a[i]);
+		free(r->a[i].subject);
+		free(r->a[i].from);
+		free(r->a[i].handle);
+		while (r->a[i].naddresses)
+			free(r->a[i].addresses[--r->a[i].naddresses]);
+		free(r->a[i].addresses);
+	}
+	free(r->a);
+	for (i = 0; i < r->nkeepflags; i++)
+		free(r->keepflags[i]);
+	free(r->keepflags);
+	r->a = NULL;
+	r->n = 0;
+	r->keepflags = NULL;
+	r->nkeepflags = 0;
+}
+
+int
+sieve_run(struct sv_script *s, const struct sv_msg *m, sv_loader load,
+    void *loadarg, struct sv_result *r)
+{
+	struct ctx c;
+	struct buf flags = { 0 };
+	struct strs in = { 0 }, f = { 0 };
+	int rc, redirects = 0, i;
+
+	memset(r, 0, sizeof(*r));
+	memset(&c, 0, sizeof(c));
+	r->implicit_keep = 1;
+	c.m = m;
+	c.r = r;
+	c.load = load;
+	c.loadarg = loadarg;
+	c.ext = s->ext;
+	c.redirects = &redirects;
+	c.flags = &flags;
+	rc = run_block(&c, s->cmds, s->ncmds);
+	if (rc != RUN_ERR && r->implicit_keep && (s->ext & SX_IMAP4FLAGS)) {
+		strs_add(&in, flags.p ? flags.p : "", flags.len);
+		flags_split(&in, &f);
+		copy_flags(&f, &r->keepflags, &r->nkeepflags);
+	}
+	strs_free(&in);
+	strs_free(&f);
+	buf_free(&flags);
+	for (i = 0; i < 10; i++)
+		free(c.match[i]);
+	while (c.nvars--) {
+		free(c.vars[c.nvars].name);
+		free(c.vars[c.nvars].val);
+	}
+	free(c.vars);
+	return rc == RUN_ERR ? -1 : 0;
+}
