@@ -13,12 +13,17 @@ LDLIBS = -lbearssl -lcrypt
 # COMPRESS=DEFLATE (RFC 4978); empty both to build without zlib
 ZCPPFLAGS = -DWITH_ZLIB
 ZLIBS = -lz
+# the full-text index for SEARCH (SQLite FTS5); empty both to build without
+FTSCPPFLAGS = -DWITH_FTS
+FTSLIBS = -lsqlite3
 
 SRC = imapd.c mailbox.c view.c fetch.c parse.c io.c util.c auth.c search.c \
       maildir.c mime.c tls.c \
-      compress.c mutf7.c sort.c
+      compress.c mutf7.c sort.c \
+      fts.c
 HDR = util.h io.h parse.h imapd.h session.h maildir.h mime.h tls.h compress.h mutf7.h \
-      sort.h config.h
+      sort.h config.h \
+      fts.h
 OBJ = $(SRC:.c=.o)
 
 all: imapd
@@ -29,10 +34,10 @@ config.h:
 $(OBJ): $(HDR)
 
 .c.o:
-	$(CC) $(CPPFLAGS) $(ZCPPFLAGS) $(CFLAGS) -c $<
+	$(CC) $(CPPFLAGS) $(ZCPPFLAGS) $(FTSCPPFLAGS) $(CFLAGS) -c $<
 
 imapd: $(OBJ)
-	$(CC) $(LDFLAGS) -o $@ $(OBJ) $(LDLIBS) $(ZLIBS)
+	$(CC) $(LDFLAGS) -o $@ $(OBJ) $(LDLIBS) $(ZLIBS) $(FTSLIBS)
 
 # everything the build and the tests need on Debian
 deps:
