@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define FTS_FILE "imapd-fts.sqlite"
+#define FTS_FILE "imapd-fts"
 
 struct folder;
 
