@@ -55,7 +55,9 @@ static const char *const fieldcol[] = {
 	"Subject", "From", "To", "Cc", "Bcc",
 };
 #define NFIELDS LEN(fieldcol)
-#define NCOLS (2 + NFIELDS)	/* head, body, then the fields */
+#define OTHER (2 + NFIELDS)	/* "name:value\n" of the other fields */
+#define NCOLS (3 + NFIELDS)	/* head, body, the fields, the others */
+#define DOC_UNSURE 1		/* OTHER cannot tell one field from the next */
 
 /* --- the segment file: header | text | docs | trigrams | postings ------- */
 struct seghdr {
@@ -68,6 +70,7 @@ struct seghdr {
 struct segdoc {
 	uint32_t uid;
 	uint32_t len[NCOLS];	/* the columns, one after the other */
+	uint32_t flags;		/* DOC_UNSURE */
 	uint64_t text;		/* offset in the text area */
 };
 
@@ -198,6 +201,7 @@ clean(struct buf *out, struct buf *in)
 
 struct doctext {
 	struct buf col[NCOLS];
+	uint32_t flags;
 };
 
 static void
@@ -213,12 +217,23 @@ add_field(void *arg, const char *name, size_t nlen, const char *val,
 			continue;
 		buf_add(&d->col[2 + i], val, vlen);
 		buf_addc(&d->col[2 + i], '\0');
+		return;
 	}
+	for (i = 0; i < nlen; i++)
+		if (name[i] <= ' ' || name[i] >= 0x7f || name[i] == ':')
+			d->flags |= DOC_UNSURE;
+	if (memchr(val, '\0', vlen) || memchr(val, SEP, vlen))
+		d->flags |= DOC_UNSURE;
+	buf_add(&d->col[OTHER], name, nlen);
+	buf_addc(&d->col[OTHER], ':');
+	buf_add(&d->col[OTHER], val, vlen);
+	buf_addc(&d->col[OTHER], '\0');
 }
 
 /* the cleaned columns of message i of f into out; -1 when it is gone */
 static int
-doc_text(struct folder *f, size_t i, struct buf *out, uint32_t *len)
+doc_text(struct folder *f, size_t i, struct buf *out, uint32_t *len,
+    uint32_t *flags)
 {
 	struct doctext d;
 	struct msgmap mm;
@@ -235,6 +250,7 @@ doc_text(struct folder *f, size_t i, struct buf *out, uint32_t *len)
 		len[c] = out->len - before;
 		buf_free(&d.col[c]);
 	}
+	*flags = d.flags;
 	return 0;
 }
 
@@ -334,7 +350,8 @@ b_open(struct builder *b)
 
 /* one message's cleaned columns (text, len[]) into the segment */
 static void
-b_add(struct builder *b, uint32_t uid, const char *text, const uint32_t *len)
+b_add(struct builder *b, uint32_t uid, const char *text, const uint32_t *len,
+    uint32_t flags)
 {
 	struct segdoc *d;
 	struct plist *pl;
@@ -350,6 +367,7 @@ b_add(struct builder *b, uint32_t uid, const char *text, const uint32_t *len)
 	d = &b->docs[b->ndocs++];
 	memset(d, 0, sizeof(*d));
 	d->uid = uid;
+	d->flags = flags;
 	memcpy(d->len, len, sizeof(d->len));
 	d->text = b->text;
 	fwrite(text, 1, n, b->fp);
@@ -675,22 +693,19 @@ sweep(char names[][64], size_t n)
 
 /* --- keeping up with the folder ------------------------------------------ */
 
-static int
-indexed(uint32_t uid)
-{
-	return bsearch(&uid, ix.uids, ix.nuids, sizeof(uid), cmp_u32) != NULL;
-}
-
 /* the indexes in f->msgs of messages not indexed; *stale: entries of
  * gone messages */
 static size_t
 missing(struct folder *f, size_t *out, size_t *stale)
 {
-	size_t i, n = 0;
+	size_t i, j = 0, n = 0;
 
-	for (i = 0; i < f->nmsgs; i++)
-		if (!indexed(f->msgs[i].uid))
+	for (i = 0; i < f->nmsgs; i++) {
+		while (j < ix.nuids && ix.uids[j] < f->msgs[i].uid)
+			j++;
+		if (j == ix.nuids || ix.uids[j] != f->msgs[i].uid)
 			out[n++] = i;
+	}
 	*stale = ix.nuids - (f->nmsgs - n);
 	return n;
 }
@@ -729,7 +744,7 @@ build(struct folder *f, const size_t *todo, size_t n, int fresh,
 	struct buf text = { 0 };
 	char (*names)[64];
 	size_t keep = fresh ? 0 : ix.nsegs, nn = 0, done = 0, j, cap, made = 0;
-	uint32_t len[NCOLS];
+	uint32_t len[NCOLS], flags;
 	const struct seg *last = NULL;
 	time_t next = 0;
 	int r = 0, open_b = 0;
@@ -755,11 +770,12 @@ build(struct folder *f, const size_t *todo, size_t n, int fresh,
 			open_b = 1;
 			for (j = 0; last && j < last->h->ndocs; j++)
 				b_add(&b, last->docs[j].uid, last->text +
-				    last->docs[j].text, last->docs[j].len);
+				    last->docs[j].text, last->docs[j].len,
+				    last->docs[j].flags);
 		}
 		buf_reset(&text);
-		if (doc_text(f, todo[done], &text, len) == 0)
-			b_add(&b, f->msgs[todo[done]].uid, text.p, len);
+		if (doc_text(f, todo[done], &text, len, &flags) == 0)
+			b_add(&b, f->msgs[todo[done]].uid, text.p, len, flags);
 		if (b.mem < SEG_MEMORY)
 			continue;
 		if (nn + 2 > cap) {
@@ -851,27 +867,43 @@ fts_update(struct folder *f, fts_progress progress)
 
 /* --- answering ----------------------------------------------------------- */
 
-/* the columns a key reads, [*from, *to); 0 when a match there only makes
- * the message a candidate */
+/* what a key reads: columns [from, to), and for a field of the OTHER
+ * column the "name:" its pieces must start with */
+struct key {
+	int from, to;
+	char prefix[80];
+	size_t plen;
+};
+
+/* -1 when the index cannot answer for this field */
 static int
-columns(int kind, const char *field, int *from, int *to)
+columns(int kind, const char *field, struct key *k)
 {
 	size_t i;
 
-	*from = 0;
-	*to = 1;
-	if (kind == FTS_TEXT)
-		*to = 2;
-	if (kind == FTS_BODY)
-		*from = 1, *to = 2;
+	memset(k, 0, sizeof(*k));
+	k->from = kind == FTS_BODY;
+	k->to = kind == FTS_TEXT || kind == FTS_BODY ? 2 : 1;
 	if (kind != FTS_HEADER)
-		return 1;
+		return 0;
 	for (i = 0; i < NFIELDS; i++)
 		if (!ascii_casecmp(field, fieldcol[i])) {
-			*from = 2 + i;
-			*to = 3 + i;
-			return 1;
+			k->from = 2 + i;
+			k->to = 3 + i;
+			return 0;
 		}
+	k->plen = strlen(field);
+	if (!k->plen || k->plen + 1 >= sizeof(k->prefix))
+		return -1;
+	for (i = 0; i < k->plen; i++) {
+		if (field[i] <= ' ' || field[i] >= 0x7f || field[i] == ':')
+			return -1;
+		k->prefix[i] = field[i] >= 'A' && field[i] <= 'Z' ?
+		    field[i] + 32 : field[i];
+	}
+	k->prefix[k->plen++] = ':';
+	k->from = OTHER;
+	k->to = OTHER + 1;
 	return 0;
 }
 
@@ -965,16 +997,83 @@ cmp_tri_n(const void *a, const void *b)
 	return x->n < y->n ? -1 : x->n > y->n;
 }
 
-/* the messages of one segment whose columns [from, to) hold the needle */
+/* how common an octet is in mail text, most common first; the others
+ * count as rare */
+static const char common[] = " etaoinsrhldcumfpgwybv.,\n0123456789kx-:/";
+
+/* the octet of the needle to look for first: the rarest */
+static size_t
+rarest(const char *nd, size_t nlen)
+{
+	const char *c;
+	size_t i, best = 0, rank, brank = 0;
+
+	for (i = 0; i < nlen; i++) {
+		c = nd[i] ? strchr(common, nd[i]) : NULL;
+		rank = c ? (size_t)(c - common) : sizeof(common);
+		if (rank > brank) {
+			brank = rank;
+			best = i;
+		}
+	}
+	return best;
+}
+
+/* memmem, by memchr for the rarest octet of the needle */
+static const char *
+find(const char *h, size_t hn, const char *nd, size_t nlen, size_t rare)
+{
+	const char *p, *e;
+
+	if (hn < nlen)
+		return NULL;
+	p = h + rare;
+	e = h + hn - (nlen - 1 - rare);
+	while (p < e && (p = memchr(p, nd[rare], e - p))) {
+		if (!memcmp(p - rare, nd, nlen))
+			return p - rare;
+		p++;
+	}
+	return NULL;
+}
+
+/* does the text of a doc hold the needle where the key looks */
+static int
+doc_match(const struct seg *s, const struct segdoc *d, const char *nd,
+    size_t nlen, size_t rare, const struct key *k)
+{
+	const char *t, *p, *ps;
+	uint64_t len = 0;
+	int c;
+
+	for (t = s->text + d->text, c = 0; c < k->from; c++)
+		t += d->len[c];
+	for (; c < k->to; c++)
+		len += d->len[c];
+	if (!k->plen)
+		return find(t, len, nd, nlen, rare) != NULL;
+	/* a piece of OTHER: "name:value\n", ended by SEP */
+	for (p = t; (p = find(p, len - (p - t), nd, nlen, rare)); p++) {
+		for (ps = p; ps > t && ps[-1] != SEP; ps--)
+			;
+		if (p - ps >= (ptrdiff_t)k->plen && !memcmp(ps, k->prefix,
+		    k->plen))
+			return 1;
+	}
+	return 0;
+}
+
+/* the messages of one segment that hold the needle (hits), or whose text
+ * cannot tell (todo) */
 static void
-seg_search(const struct seg *s, const char *nd, size_t nlen, int from,
-    int to, struct folder *f, uint32_t *hits, size_t *nhits)
+seg_search(const struct seg *s, const char *nd, size_t nlen,
+    const struct key *k, struct folder *f, uint32_t *hits, size_t *nhits,
+    uint32_t *todo, size_t *ntodo)
 {
 	const struct segtri **t;
 	const struct segdoc *d;
 	uint32_t *cand, key;
-	size_t i, n = s->h->ndocs, nt = 0, c;
-	uint64_t off, len;
+	size_t i, j = 0, n = s->h->ndocs, nt = 0, rare = rarest(nd, nlen);
 
 	t = xcalloc(nlen + 1, sizeof(*t));
 	for (i = 0; i + 2 < nlen; i++) {
@@ -993,14 +1092,18 @@ seg_search(const struct seg *s, const char *nd, size_t nlen, int from,
 		cand[i] = i;
 	for (i = 0; i < nt && n; i++)
 		n = intersect(s, t[i], cand, n);
-	for (i = 0; i < n; i++) {
+	/* the docs of a segment ascend by UID, as f->msgs do */
+	for (i = 0; i < n && *nhits < f->nmsgs; i++) {
 		d = &s->docs[cand[i]];
-		for (off = d->text, c = 0; c < (size_t)from; c++)
-			off += d->len[c];
-		for (len = 0; c < (size_t)to; c++)
-			len += d->len[c];
-		if (*nhits < f->nmsgs && memmem(s->text + off, len, nd, nlen) &&
-		    folder_find(f, d->uid) >= 0)
+		while (j < f->nmsgs && f->msgs[j].uid < d->uid)
+			j++;
+		if (j == f->nmsgs)
+			break;
+		if (f->msgs[j].uid != d->uid)
+			continue;
+		if (k->plen && (d->flags & DOC_UNSURE))
+			todo[(*ntodo)++] = d->uid;
+		else if (doc_match(s, d, nd, nlen, rare, k))
 			hits[(*nhits)++] = d->uid;
 	}
 	free(cand);
@@ -1012,31 +1115,35 @@ fts_search(struct folder *f, int kind, const char *field, const char *needle,
     fts_progress progress, uint32_t *hits, size_t *nhits, uint32_t *todo,
     size_t *ntodo)
 {
+	struct key k;
 	char *nd;
-	size_t nlen, i;
-	int from, to, exact;
+	size_t nlen, i, stale, *miss, n;
 
 	*nhits = *ntodo = 0;
-	if (disabled() || !(nd = needle_clean(needle, &nlen)))
+	if (disabled() || columns(kind, field, &k) < 0 ||
+	    !(nd = needle_clean(needle, &nlen)))
 		return FTS_NONE;
-	exact = columns(kind, field, &from, &to);
 	if (ix_open(f) < 0 || update(f, progress) < 0) {
 		free(nd);
 		return FTS_NONE;
 	}
 	for (i = 0; i < ix.nsegs; i++)
-		seg_search(&ix.segs[i], nd, nlen, from, to, f, hits, nhits);
+		seg_search(&ix.segs[i], nd, nlen, &k, f, hits, nhits, todo,
+		    ntodo);
 	free(nd);
 	if (ix.damaged) {
 		segs_close();	/* read the messages; rebuild next time */
-		*nhits = 0;
+		*nhits = *ntodo = 0;
 		return FTS_NONE;
 	}
 	qsort(hits, *nhits, sizeof(*hits), cmp_u32);
-	for (i = 0; i < f->nmsgs; i++)
-		if (!indexed(f->msgs[i].uid))
-			todo[(*ntodo)++] = f->msgs[i].uid;
-	return exact ? FTS_EXACT : FTS_CANDIDATES;
+	miss = xcalloc(f->nmsgs + 1, sizeof(*miss));
+	n = missing(f, miss, &stale);
+	for (i = 0; i < n && *ntodo < f->nmsgs; i++)
+		todo[(*ntodo)++] = f->msgs[miss[i]].uid;
+	free(miss);
+	qsort(todo, *ntodo, sizeof(*todo), cmp_u32);
+	return FTS_EXACT;
 }
 #else
 typedef int fts_unused;	/* ISO C wants something in a file */

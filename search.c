@@ -34,8 +34,8 @@ struct sk {
 	struct sk *a, *b;	/* NOT: a; OR: a, b; AND: list from a */
 	struct sk *next;
 	int cost;
-	int fts;		/* the full-text index answered: FTS_EXACT, ... */
-	uint32_t *hits, *todo;	/* its UIDs that match, and not indexed */
+	int fts;		/* the full-text index answered: FTS_EXACT */
+	uint32_t *hits, *todo;	/* its UIDs that match, and to read */
 	size_t nhits, ntodo;
 };
 
@@ -453,7 +453,7 @@ static int
 index_answer(struct sk *k, uint32_t uid)
 {
 	if (bsearch(&uid, k->hits, k->nhits, sizeof(uid), cmp_uid))
-		return k->fts == FTS_EXACT ? 1 : -1;
+		return 1;
 	if (bsearch(&uid, k->todo, k->ntodo, sizeof(uid), cmp_uid))
 		return -1;
 	return 0;
@@ -537,7 +537,7 @@ eval(struct sk *k, struct ctx *c)
 				return 0;
 		return 1;
 	default:
-		if (k->fts > 0 && (r = index_answer(k, m->uid)) >= 0)
+		if (k->fts == FTS_EXACT && (r = index_answer(k, m->uid)) >= 0)
 			return r;
 		return eval_content(k, c);
 	}

@@ -7,7 +7,8 @@ The Maildir comes from bench/genmaildir.py (made once and kept in
 hard-linked copy.  imapd runs twice: with IMAPD_FTS=off (reading every
 message, as a build without the index does) and with the index, whose
 first build from scratch is timed with the peak memory of the process.
-Warm times are the median of RUNS runs in one session after SELECT.
+Warm times: one pass fills the page cache, then the median of RUNS runs
+with the index, one run without it and for Dovecot (each a linear scan).
 Then DELIVER messages arrive in new/ and the next search, which indexes
 them, gives the time per delivered message.  Run as root: the servers
 run as the test user.
@@ -26,16 +27,16 @@ sys.path.insert(0, os.path.join(HERE, "..", "tests"))
 import lib  # noqa: E402
 
 DOVECOT = "/usr/lib/dovecot/imap"
-FTS_FILE = "imapd-fts.sqlite"
+FTS_FILE = "imapd-fts"
 DELIVER = 1000
 QUERIES = [
-    ("TEXT rare", 'SEARCH TEXT "budget kernel photos"'),
+    ("TEXT rare word", 'SEARCH TEXT "contract-42"'),
+    ("TEXT rare phrase", 'SEARCH TEXT "budget kernel photos"'),
     ("TEXT common", "SEARCH TEXT meeting"),
-    ("BODY rare", 'SEARCH BODY "invoice dinner backup"'),
+    ("BODY rare phrase", 'SEARCH BODY "password security notice"'),
     ("BODY common", "SEARCH BODY release"),
-    ("SUBJECT", 'SEARCH CHARSET UTF-8 SUBJECT "R\xc3\xa9union"'),
+    ("SUBJECT", 'SEARCH CHARSET UTF-8 SUBJECT "R\u00e9union"'),
     ("FROM", "SEARCH FROM kierkeg"),
-    ("HEADER Message-ID", "SEARCH HEADER Message-ID 00077."),
     ("HEADER List-Id", "SEARCH HEADER List-Id hiking-club"),
 ]
 
@@ -108,7 +109,8 @@ def collect(s, tag, timeout):
 
 
 def warm(s, runs):
-    """{label: (median ms, hits)}"""
+    """{label: (median ms, hits)}; one pass first to fill the page cache"""
+    timed(s, QUERIES[0][1])
     out = {}
     for label, cmd in QUERIES:
         times = []
@@ -144,7 +146,7 @@ def main():
 
         s = env.session(IMAPD_FTS="off")
         s.ok("SELECT INBOX")
-        res["before"] = warm(s, runs)
+        res["before"] = warm(s, 1)
         s.logout()
 
         s = env.session()
@@ -154,9 +156,9 @@ def main():
         peak = hwm_kb(s.p.pid) / 1024
         prog = sum(1 for x in u if b"INPROGRESS" in x)
         res["after"] = warm(s, runs)
-        db = os.path.join(env.maildir, FTS_FILE)
-        isize = sum(os.path.getsize(db + e) for e in ("", "-wal")
-                    if os.path.exists(db + e))
+        segs = open(os.path.join(env.maildir, FTS_FILE)).read().split()[3:]
+        isize = sum(os.path.getsize(os.path.join(env.maildir, x))
+                    for x in segs)
         deliver(env, extra, env.maildir, DELIVER)
         s.ok("NOOP")
         ms, _, _ = timed(s, QUERIES[0][1])
@@ -167,7 +169,7 @@ def main():
         t0 = time.time()
         timed(d, "SELECT INBOX", timeout=1200)
         dsel = time.time() - t0
-        res["dovecot"] = warm(d, max(1, runs - 1))
+        res["dovecot"] = warm(d, 1)
         timed(d, "LOGOUT")
 
         print("\n%-20s %12s %12s %12s %8s" % ("query (warm, ms)", "before",
@@ -180,8 +182,9 @@ def main():
                 "  (hits differ: %d %d %d)" % (b[1], a[1], v[1])))
         print("\nindex build from scratch: %.1f s (%d INPROGRESS), peak "
               "memory of imapd %.1f MB" % (build, prog, peak))
-        print("index size: %.1f MB, %.0f bytes per message, %.1f%% of the "
-              "Maildir" % (isize / 1e6, isize / n, 100.0 * isize / size))
+        print("index size: %.1f MB in %d segments, %.0f bytes per message, "
+              "%.1f%% of the Maildir" % (isize / 1e6, len(segs), isize / n,
+                                          100.0 * isize / size))
         print("per delivered message (indexed at the next search): "
               "%.2f ms" % per)
         print("Dovecot SELECT (its own index from scratch): %.1f s" % dsel)

@@ -211,6 +211,10 @@ EDGES = [
     "Subject: ΑΘΗΝΑ Москва\nTo: ΣΟΦΙΑ <s@example.org>\n\nΚαλημέρα МИР\n"
     .encode(),
     b"From: nobody@example.org\n",
+    # fields the OTHER column keeps apart: a longer name, the same name
+    # twice, a name in another case, a value with \x01 in it
+    b"X-Tailor: sewing head\nx-tail: second tail\nX-TAIL: third\n"
+    b"X-Q: a\x01x-tail: fake\nList-Id: <club.example.org>\n\nbody\n",
 ]
 EDGE_NEEDLES = [
     "end of first", "firstcontent", "first\ncontent", "second head",
@@ -220,7 +224,8 @@ EDGE_NEEDLES = [
     "<b>world", "hello <b>", "&amp;", "über", "first", "second line",
     "second\n line", '"hi"', "\\o/", 'say "hi" \\', "back\\slash",
     "αθηνα", "москва", "σοφια", "καλημέρα", "мир", "ΚΑΛΗ", "mo", "é",
-    "nobody@", "ΣΟ", "x", "",
+    "nobody@", "ΣΟ", "x", "", "sewing", "tail", "fake", "third",
+    "x-tail:", ": second", "club.ex", "<club",
 ]
 
 
@@ -228,7 +233,8 @@ def test_fts_edges_equal_scan(env):
     put(env, EDGES)
     queries = [(k, n) for n in EDGE_NEEDLES
                for k in ("TEXT", "BODY", "SUBJECT", "TO", "FROM",
-                         "HEADER X-Tail", "HEADER X-Q", "HEADER Subject")]
+                         "HEADER X-Tail", "HEADER X-Q", "HEADER Subject",
+                         "HEADER x-tailor", "HEADER List-ID")]
     want = compare(env, queries, expect_hits=False)
     table = dict(zip(queries, want))
     # the meaning, checked once here
@@ -240,7 +246,12 @@ def test_fts_edges_equal_scan(env):
     assert table[("BODY", "ärger nis")] == [3]
     assert table[("SUBJECT", "second line")] == [5]
     assert table[("BODY", "καλημέρα")] == [6]
-    assert table[("TEXT", "x")] == [1, 3, 4, 5, 6, 7]
+    assert table[("TEXT", "x")] == [1, 3, 4, 5, 6, 7, 8]
+    assert table[("HEADER X-Tail", "tail")] == [8]
+    assert table[("HEADER X-Tail", "sewing")] == []
+    assert table[("HEADER X-Tail", "third")] == [8]
+    assert table[("HEADER x-tailor", "sewing")] == [8]
+    assert table[("HEADER X-Q", "fake")] == [8]
 
 
 def search_uids(s, key, needle):
