@@ -13,9 +13,8 @@ LDLIBS = -lbearssl -lcrypt
 # COMPRESS=DEFLATE (RFC 4978); empty both to build without zlib
 ZCPPFLAGS = -DWITH_ZLIB
 ZLIBS = -lz
-# the full-text index for SEARCH (SQLite FTS5); empty both to build without
+# the full-text index for SEARCH (fts.c); empty to build without it
 FTSCPPFLAGS = -DWITH_FTS
-FTSLIBS = -lsqlite3
 
 SRC = imapd.c mailbox.c view.c fetch.c parse.c io.c util.c auth.c search.c \
       maildir.c mime.c tls.c \
@@ -37,7 +36,7 @@ $(OBJ): $(HDR)
 	$(CC) $(CPPFLAGS) $(ZCPPFLAGS) $(FTSCPPFLAGS) $(CFLAGS) -c $<
 
 imapd: $(OBJ)
-	$(CC) $(LDFLAGS) -o $@ $(OBJ) $(LDLIBS) $(ZLIBS) $(FTSLIBS)
+	$(CC) $(LDFLAGS) -o $@ $(OBJ) $(LDLIBS) $(ZLIBS)
 
 # everything the build and the tests need on Debian
 deps:

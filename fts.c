@@ -710,6 +710,8 @@ missing(struct folder *f, size_t *out, size_t *stale)
 	return n;
 }
 
+/* 0, or -1 when another process is updating the index (or no lock can
+ * be had): the search then reads what that one has not written yet */
 static int
 lock(void)
 {
@@ -718,7 +720,7 @@ lock(void)
 	path_of(path, sizeof(path), "imapd-fts.lock");
 	if ((ix.lockfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0)
 		return -1;
-	if (flock(ix.lockfd, LOCK_EX) < 0) {
+	if (flock(ix.lockfd, LOCK_EX | LOCK_NB) < 0) {
 		close(ix.lockfd);
 		ix.lockfd = -1;
 		return -1;
@@ -822,7 +824,7 @@ update(struct folder *f, fts_progress progress)
 	}
 	if (lock() < 0) {
 		free(todo);
-		return -1;
+		return fresh ? -1 : 0;
 	}
 	/* another process may have done it meanwhile */
 	if (!fresh && manifest_read() == 0)

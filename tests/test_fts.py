@@ -407,3 +407,25 @@ def test_fts_build_yields_to_the_client(env):
     u, t = s.collect("b2")
     assert b" OK" in t and any(x.startswith(b"* BYE") for x in u), u
     assert index_rows(env) < 1500
+
+
+def test_fts_two_sessions_at_once(env):
+    """two processes searching a folder no index covers yet: one builds,
+    the other does not wait for it, and both answer right"""
+    put(env, [make_msg(subject="s%d" % i, body="needle%d hay\n" % i)
+              for i in range(1500)])
+    a = env.session()
+    a.ok("SELECT INBOX")
+    b = env.session()
+    b.ok("SELECT INBOX")
+    ta = send_search(a, "BODY", "needle1499")
+    tb = send_search(b, "BODY", "needle77 ")
+    u, t = b.collect(tb)
+    assert b" OK" in t and b"* SEARCH 78" in u, u
+    u, t = a.collect(ta)
+    assert b" OK" in t and b"* SEARCH 1500" in u, u
+    for s in (a, b):
+        u, t = s.cmd('UID SEARCH TEXT "needle1234 "')
+        assert u[-1] == b"* SEARCH 1235", u
+        s.logout()
+    assert index_rows(env) == 1500
