@@ -42,7 +42,7 @@
 #define PATHLEN		(PATH_MAX + 320)	/* the folder and a name in it */
 #define SEG_MAGIC	"IMFTSEG1"
 #define MANIFEST_MAGIC	"imapd-fts 1"
-#define SEG_MEMORY	(24 << 20)	/* postings held while building */
+#define SEG_MEMORY	(16 << 20)	/* postings held while building */
 #define SEG_SMALL	2000	/* a last segment this small takes new mail */
 #define STALE_MIN	1000	/* entries of gone messages tolerated anyway */
 #define PROGRESS_MIN	1000	/* an update this long tells its progress */
@@ -430,7 +430,8 @@ b_finish(struct builder *b, char *name, size_t size)
 	h.ndocs = b->ndocs;
 	h.ntri = b->nl;
 	h.text_off = sizeof(h);
-	h.docs_off = h.text_off + b->text;
+	h.docs_off = h.text_off + (b->text + 7) / 8 * 8;	/* aligned */
+	fwrite("\0\0\0\0\0\0\0", 1, h.docs_off - h.text_off - b->text, b->fp);
 	h.tri_off = h.docs_off + b->ndocs * sizeof(struct segdoc);
 	h.post_off = h.tri_off + b->nl * sizeof(struct segtri);
 	sum = fnv(0xcbf29ce484222325ULL, b->docs, b->ndocs * sizeof(*b->docs));
@@ -486,6 +487,7 @@ seg_check(struct seg *s)
 	if (s->size < sizeof(*h) || memcmp(h->magic, SEG_MAGIC, 8) ||
 	    h->size != s->size || h->text_off != sizeof(*h) ||
 	    h->docs_off < h->text_off || h->docs_off > s->size ||
+	    h->docs_off % 8 ||
 	    (s->size - h->docs_off) / sizeof(struct segdoc) < h->ndocs ||
 	    h->tri_off != h->docs_off + h->ndocs * sizeof(struct segdoc) ||
 	    (s->size - h->tri_off) / sizeof(struct segtri) < h->ntri ||
@@ -1052,6 +1054,10 @@ doc_match(const struct seg *s, const struct segdoc *d, const char *nd,
 		t += d->len[c];
 	for (; c < k->to; c++)
 		len += d->len[c];
+	/* TEXT: the body first, where words are more often found */
+	if (k->from == 0 && k->to == 2)
+		return find(t + d->len[0], d->len[1], nd, nlen, rare) ||
+		    find(t, d->len[0], nd, nlen, rare);
 	if (!k->plen)
 		return find(t, len, nd, nlen, rare) != NULL;
 	/* a piece of OTHER: "name:value\n", ended by SEP */
@@ -1063,6 +1069,22 @@ doc_match(const struct seg *s, const struct segdoc *d, const char *nd,
 			return 1;
 	}
 	return 0;
+}
+
+/* the index in f->msgs of the first message with a UID of uid or more */
+static size_t
+first_at(struct folder *f, uint32_t uid)
+{
+	size_t lo = 0, hi = f->nmsgs, mid;
+
+	while (lo < hi) {
+		mid = (lo + hi) / 2;
+		if (f->msgs[mid].uid < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
 }
 
 /* the messages of one segment that hold the needle (hits), or whose text
@@ -1094,14 +1116,14 @@ seg_search(const struct seg *s, const char *nd, size_t nlen,
 		cand[i] = i;
 	for (i = 0; i < nt && n; i++)
 		n = intersect(s, t[i], cand, n);
-	/* the docs of a segment ascend by UID, as f->msgs do */
+	/* the docs of a segment mostly ascend by UID, as f->msgs do */
 	for (i = 0; i < n && *nhits < f->nmsgs; i++) {
 		d = &s->docs[cand[i]];
+		if (j && (j == f->nmsgs || f->msgs[j - 1].uid >= d->uid))
+			j = first_at(f, d->uid);
 		while (j < f->nmsgs && f->msgs[j].uid < d->uid)
 			j++;
-		if (j == f->nmsgs)
-			break;
-		if (f->msgs[j].uid != d->uid)
+		if (j == f->nmsgs || f->msgs[j].uid != d->uid)
 			continue;
 		if (k->plen && (d->flags & DOC_UNSURE))
 			todo[(*ntodo)++] = d->uid;
