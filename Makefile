@@ -22,14 +22,16 @@ AUTHLIBS = $(PAMLIBS$(PAM))
 PAMFLAGS1 = -DWITH_PAM
 PAMLIBS1 = -lpam
 CPFLAGS1 = -DWITH_CHECKPASSWORD
+# the full-text index for SEARCH (fts.c); empty to build without it
+FTSCPPFLAGS = -DWITH_FTS
 
 SRC = imapd.c mailbox.c view.c fetch.c parse.c io.c util.c auth.c search.c \
       check.c authfail.c sandbox.c \
       maildir.c mime.c tls.c \
       compress.c mutf7.c sort.c \
-      deliver.c sieve.c sievexec.c managesieve.c
+      deliver.c sieve.c sievexec.c managesieve.c fts.c
 HDR = util.h io.h parse.h imapd.h session.h maildir.h mime.h tls.h compress.h mutf7.h \
-      sort.h authfail.h sandbox.h sieve.h config.h
+      sort.h authfail.h sandbox.h sieve.h fts.h config.h
 OBJ = $(SRC:.c=.o)
 
 all: imapd
@@ -40,7 +42,7 @@ config.h:
 $(OBJ): $(HDR)
 
 .c.o:
-	$(CC) $(CPPFLAGS) $(ZCPPFLAGS) $(AUTHFLAGS) $(CFLAGS) -c $<
+	$(CC) $(CPPFLAGS) $(ZCPPFLAGS) $(FTSCPPFLAGS) $(AUTHFLAGS) $(CFLAGS) -c $<
 
 imapd: $(OBJ)
 	$(CC) $(LDFLAGS) -o $@ $(OBJ) $(LDLIBS) $(ZLIBS) $(AUTHLIBS)

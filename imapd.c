@@ -727,6 +727,7 @@ run(const char *tag)
 		return bad(sess.state == S_NOAUTH ? "Log in first" :
 		    sess.state == S_AUTH && c->states == S_SELECTED ?
 		    "Select a mailbox first" : "Not allowed in this state");
+	sess.tag = tag;
 	r = c->fn(tag, uid);
 	if (r != ST_DONE && r != ST_BAD && sess.state == S_SELECTED)
 		view_sync(!(c->flags & C_USESEQ) || uid);

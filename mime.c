@@ -150,6 +150,7 @@ struct match {
 	char *win;
 	size_t wlen, wcap;
 	int found;
+	struct buf *rec;	/* recording for an index: text kept, not searched */
 };
 
 /* charset conversion in front of a match */
@@ -2508,6 +2509,10 @@ match_feed(struct match *m, const char *p, size_t n)
 {
 	size_t take, hold, keep;
 
+	if (m->rec) {
+		buf_add(m->rec, p, n);
+		return;
+	}
 	while (n && !m->found) {
 		take = MIN(n, m->wcap - m->wlen);
 		memcpy(m->win + m->wlen, p, take);
@@ -2524,6 +2529,15 @@ match_feed(struct match *m, const char *p, size_t n)
 		memmove(m->win, m->win + m->wlen - keep, keep);
 		m->wlen = keep;
 	}
+}
+
+/* the text so far ends a piece: no match spans it */
+static void
+match_break(struct match *m)
+{
+	m->wlen = 0;
+	if (m->rec && m->rec->len && m->rec->p[m->rec->len - 1] != '\0')
+		buf_addc(m->rec, '\0');
 }
 
 static void
@@ -2885,7 +2899,7 @@ match_part(struct match *m, const struct tree *t, const struct part *pt)
 	cv.cd = conv_open(csname);
 	cv.m = m;
 	cv.npend = 0;
-	m->wlen = 0;
+	match_break(m);
 	cte_get(t->p, pt->hdr, pt->body, &cte);
 	kind = cte_kind(&cte);
 	buf_free(&cte);
@@ -2923,11 +2937,14 @@ mime_match_body(const char *p, size_t n, const char *needle,
 	match_init(&m, nd, nlen);
 	t = tree_parse(p, n);
 	for (i = 0; i < t->nv && !m.found; i++) {
-		if (with_headers)
+		/* each header block on its own: no match across two parts */
+		if (with_headers) {
+			match_break(&m);
 			for (pos = t->v[i].hdr; !m.found &&
 			    field_next(p, t->v[i].body, &pos, &f);)
 				if (f.val)
 					match_field(&m, p, &f, 1);
+		}
 		if (t->v[i].kind == LEAF)
 			match_part(&m, t, &t->v[i]);
 	}
@@ -2936,6 +2953,49 @@ mime_match_body(const char *p, size_t n, const char *needle,
 	free(m.win);
 	free(nd);
 	return found;
+}
+
+void
+mime_search_text(const char *p, size_t n, struct buf *head, struct buf *body,
+    mime_field fieldfn, void *arg)
+{
+	struct tree *t;
+	struct match m;
+	struct field f;
+	struct buf v = { 0 };
+	size_t pos, he = header_end(p, n, 0);
+	int i;
+
+	memset(&m, 0, sizeof(m));
+	m.rec = &v;
+	for (pos = 0; field_next(p, he, &pos, &f);) {
+		if (!f.val)
+			continue;
+		buf_reset(&v);
+		match_field(&m, p, &f, 0);
+		fieldfn(arg, f.name, f.nlen, v.p, v.len);
+	}
+	buf_free(&v);
+	t = tree_parse(p, n);
+	for (i = 0; i < t->nv; i++) {
+		m.rec = head;
+		match_break(&m);
+		for (pos = t->v[i].hdr; field_next(p, t->v[i].body, &pos, &f);)
+			if (f.val)
+				match_field(&m, p, &f, 1);
+		match_break(&m);
+		m.rec = body;
+		if (t->v[i].kind == LEAF)
+			match_part(&m, t, &t->v[i]);
+		match_break(&m);
+	}
+	tree_free(t);
+}
+
+size_t
+mime_fold(char *s, size_t n)
+{
+	return fold(s, n);
 }
 
 /* ---- Date ------------------------------------------------------------- */

@@ -49,6 +49,18 @@ int mime_match_header(const char *p, size_t n, const char *field,
     const char *needle);
 int mime_match_body(const char *p, size_t n, const char *needle,
     int with_headers);	/* BODY: 0, TEXT: 1 */
+/* The text those keys look at, for a full-text index, as UTF-8 not yet
+ * folded: the header block of every part (each field "Name: value\n", as
+ * TEXT sees it) appended to head, the decoded text parts to body, each
+ * piece ended by a NUL octet (no match spans one); and each field of the
+ * message's own header to fieldfn, its value decoded as HEADER sees it. */
+typedef void (*mime_field)(void *arg, const char *name, size_t nlen,
+    const char *val, size_t vlen);
+void mime_search_text(const char *p, size_t n, struct buf *head,
+    struct buf *body, mime_field fieldfn, void *arg);
+/* fold UTF-8 in place as the content keys do (same length); returns how
+ * many octets at the end are an incomplete sequence left unfolded */
+size_t mime_fold(char *s, size_t n);
 /* the Date: header as the calendar day it names, as a time_t at 00:00 UTC
  * of that day; -1 when missing or unreadable */
 time_t mime_sentday(const char *p, size_t n);

@@ -2,14 +2,18 @@
  * ordered cheapest first, so flags and UIDs decide before a message file
  * is ever opened. */
 #include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "fts.h"
 #include "imapd.h"
+#include "io.h"
 #include "maildir.h"
 #include "mime.h"
 #include "parse.h"
 #include "util.h"
+#include "session.h"
 
 #define DEPTH_MAX 64
 
@@ -30,12 +34,16 @@ struct sk {
 	struct sk *a, *b;	/* NOT: a; OR: a, b; AND: list from a */
 	struct sk *next;
 	int cost;
+	int fts;		/* the full-text index answered: FTS_EXACT */
+	uint32_t *hits, *todo;	/* its UIDs that match, and to read */
+	size_t nhits, ntodo;
 };
 
 struct search {
 	struct sk *root;
 	const char *charset;
 	int modseq;		/* MODSEQ was used: the reply names the highest */
+	int asked;		/* the full-text index was asked */
 };
 
 /* the state of one message while a program runs over it */
@@ -432,6 +440,26 @@ in_set(const struct seqset *set, uint32_t v, uint32_t uid)
 static int eval(struct sk *, struct ctx *);
 
 static int
+cmp_uid(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* what the full-text index says of a message: 1 it matches, 0 it does
+ * not, -1 read it */
+static int
+index_answer(struct sk *k, uint32_t uid)
+{
+	if (bsearch(&uid, k->hits, k->nhits, sizeof(uid), cmp_uid))
+		return 1;
+	if (bsearch(&uid, k->todo, k->ntodo, sizeof(uid), cmp_uid))
+		return -1;
+	return 0;
+}
+
+static int
 eval_content(struct sk *k, struct ctx *c)
 {
 	time_t t;
@@ -458,7 +486,7 @@ eval(struct sk *k, struct ctx *c)
 	struct vmsg *m = &c->v->m[c->i];
 	struct sk *x;
 	char id[64];
-	int kw;
+	int kw, r;
 
 	switch (k->type) {
 	case SK_ALL:
@@ -509,9 +537,56 @@ eval(struct sk *k, struct ctx *c)
 				return 0;
 		return 1;
 	default:
+		if (k->fts == FTS_EXACT && (r = index_answer(k, m->uid)) >= 0)
+			return r;
 		return eval_content(k, c);
 	}
 }
+
+#ifdef WITH_FTS
+/* INPROGRESS (RFC 9585) while the index catches up; anything the client
+ * sends stops it, and the messages left are read instead */
+static int
+progress(size_t done, size_t total)
+{
+	struct pollfd pfd;
+
+	io_printf("* OK [INPROGRESS (\"%s\" %zu %zu)] Indexing\r\n",
+	    sess.tag ? sess.tag : "", done, total);
+	io_flush();
+	pfd.fd = io_fd();
+	pfd.events = POLLIN;
+	return io_buffered() || poll(&pfd, 1, 0) > 0;
+}
+
+/* ask the full-text index about every content key */
+static void
+ask_index(struct search *s, struct folder *f)
+{
+	struct sk *stack[DEPTH_MAX * 2 + 8], *k;
+	size_t n = 0;
+	int kind;
+
+	stack[n++] = s->root;
+	while (n) {
+		for (k = stack[--n]; k; k = k->next) {
+			if (k->a && n < LEN(stack))
+				stack[n++] = k->a;
+			if (k->b && n < LEN(stack))
+				stack[n++] = k->b;
+			if (k->type != SK_HEADER && k->type != SK_BODY &&
+			    k->type != SK_TEXT)
+				continue;
+			kind = k->type == SK_TEXT ? FTS_TEXT : k->type ==
+			    SK_BODY ? FTS_BODY : FTS_HEADER;
+			k->hits = p_alloc((f->nmsgs + 1) * sizeof(*k->hits));
+			k->todo = p_alloc((f->nmsgs + 1) * sizeof(*k->todo));
+			k->fts = fts_search(f, kind, k->field, k->str, progress,
+			    k->hits, &k->nhits, k->todo, &k->ntodo);
+		}
+	}
+}
+#endif
 
 int
 search_match(struct search *s, struct folder *f, struct view *v, size_t i)
@@ -519,6 +594,11 @@ search_match(struct search *s, struct folder *f, struct view *v, size_t i)
 	struct ctx c;
 	int r;
 
+#ifdef WITH_FTS
+	if (!s->asked)
+		ask_index(s, f);
+#endif
+	s->asked = 1;
 	memset(&c, 0, sizeof(c));
 	c.f = f;
 	c.v = v;

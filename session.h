@@ -24,6 +24,7 @@ struct session {
 	int secure;		/* LOGIN allowed: TLS, loopback or preauth */
 	int login_fails;
 	int bad_streak;
+	const char *tag;	/* of the command running */
 	char remote[INET6_ADDRSTRLEN + 8];
 	char user[256];
 	char maildir[PATH_MAX];

@@ -1,0 +1,1174 @@
+/* fts.c: the full-text index of a folder (fts.h): trigrams of the text
+ * the content keys read, and that text itself.
+ *
+ * The index is a few immutable segment files beside a manifest naming
+ * them (FTS_FILE).  A segment holds, for up to some ten thousand
+ * messages, the text mime_search_text gives, folded as the keys fold it
+ * and made valid UTF-8 (clean), column by column (header blocks, text
+ * parts, Subject, From, To, Cc, Bcc); and for each octet trigram of that
+ * text the messages holding it.  A needle's trigrams narrow the messages
+ * to a few, and memmem on their stored text decides: the answer is exact
+ * for every needle, short ones included, without opening a message.
+ * Needles the stored text cannot answer (invalid UTF-8, holding SEP or
+ * U+FFFD, empty) go back to reading the messages.
+ *
+ * New messages go into a new segment (merged with the last one while it
+ * is small); gone ones stay until they are the majority, then the index
+ * is built afresh.  Segments are written to a temporary name, synced and
+ * renamed, then the manifest the same way: a crash leaves the old index.
+ * A segment whose tables do not check out is logged and the index rebuilt. */
+#ifdef WITH_FTS
+#include <sys/types.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fts.h"
+#include "maildir.h"
+#include "mime.h"
+#include "util.h"
+
+#define SEP		'\001'	/* between pieces of text */
+#define PATHLEN		(PATH_MAX + 320)	/* the folder and a name in it */
+#define SEG_MAGIC	"IMFTSEG1"
+#define MANIFEST_MAGIC	"imapd-fts 1"
+#define SEG_MEMORY	(16 << 20)	/* postings held while building */
+#define SEG_SMALL	2000	/* a last segment this small takes new mail */
+#define STALE_MIN	1000	/* entries of gone messages tolerated anyway */
+#define PROGRESS_MIN	1000	/* an update this long tells its progress */
+#define COMMON_MIN	64	/* segments this big drop trigrams ... */
+#define EVERYWHERE	0xffffffffU	/* ... in over half their messages */
+
+/* header fields with a column of their own; others are looked for in the
+ * header blocks, and confirmed from the message */
+static const char *const fieldcol[] = {
+	"Subject", "From", "To", "Cc", "Bcc",
+};
+#define NFIELDS LEN(fieldcol)
+#define OTHER (2 + NFIELDS)	/* "name:value\n" of the other fields */
+#define NCOLS (3 + NFIELDS)	/* head, body, the fields, the others */
+#define DOC_UNSURE 1		/* OTHER cannot tell one field from the next */
+
+/* --- the segment file: header | text | docs | trigrams | postings ------- */
+struct seghdr {
+	char magic[8];
+	uint32_t uidvalidity, ndocs, ntri, pad;
+	uint64_t text_off, docs_off, tri_off, post_off, size;
+	uint64_t sum;		/* FNV-1a of this header (sum 0) and tables */
+};
+
+struct segdoc {
+	uint32_t uid;
+	uint32_t len[NCOLS];	/* the columns, one after the other */
+	uint32_t flags;		/* DOC_UNSURE */
+	uint64_t text;		/* offset in the text area */
+};
+
+struct segtri {
+	uint32_t key;		/* three octets */
+	uint32_t n;		/* messages; EVERYWHERE: not kept */
+	uint64_t off;		/* postings: varint deltas of doc numbers */
+	uint64_t len;
+	uint64_t sum;		/* FNV-1a of the postings */
+};
+
+struct seg {
+	char name[64];
+	unsigned char *map;
+	size_t size;
+	const struct seghdr *h;
+	const struct segdoc *docs;
+	const struct segtri *tri;
+	const unsigned char *post;
+	const char *text;
+	uint64_t ntext, npost;
+};
+
+/* the index of the folder last searched, kept between commands */
+static struct {
+	char dir[PATH_MAX];
+	uint32_t uidvalidity;
+	struct seg *segs;
+	size_t nsegs;
+	struct stat mst;	/* of the manifest when read */
+	uint32_t *uids;		/* indexed, ascending */
+	size_t nuids;
+	int lockfd;
+	int damaged;		/* found while searching: rebuild */
+} ix = { .lockfd = -1 };
+
+static int
+disabled(void)
+{
+	const char *e = getenv("IMAPD_FTS");
+
+	return e && !strcmp(e, "off");
+}
+
+static void
+path_of(char *buf, size_t size, const char *name)
+{
+	snprintf(buf, size, "%s/%s", ix.dir, name);
+}
+
+static uint64_t
+fnv(uint64_t h, const void *p, size_t n)
+{
+	const unsigned char *s = p;
+
+	while (n--)
+		h = (h ^ *s++) * 0x100000001b3ULL;
+	return h;
+}
+
+static int
+cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* --- the text ------------------------------------------------------------ */
+
+/* the length of the valid UTF-8 sequence at s (RFC 3629), 0 for none */
+static size_t
+utf8_len(const unsigned char *s, size_t n)
+{
+	unsigned c = s[0], lo = 0x80, hi = 0xbf;
+	size_t len, i;
+
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf)
+		len = 2;
+	else if (c >= 0xe0 && c <= 0xef)
+		len = 3;
+	else if (c >= 0xf0 && c <= 0xf4)
+		len = 4;
+	else
+		return 0;
+	if (c == 0xe0)
+		lo = 0xa0;
+	else if (c == 0xed)
+		hi = 0x9f;
+	else if (c == 0xf0)
+		lo = 0x90;
+	else if (c == 0xf4)
+		hi = 0x8f;
+	if (n < len || s[1] < lo || s[1] > hi)
+		return 0;
+	for (i = 2; i < len; i++)
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+	return len;
+}
+
+/* folded text as the index keeps it: valid UTF-8, each invalid octet
+ * U+FFFD, NUL (the end of a piece) SEP.  A valid needle found in the
+ * folded text is found here at the same characters, and the other way
+ * round when it holds neither SEP nor U+FFFD. */
+static void
+clean(struct buf *out, struct buf *in)
+{
+	const unsigned char *s;
+	size_t i, k;
+
+	if (!in->len)
+		return;
+	mime_fold(in->p, in->len);
+	s = (const unsigned char *)in->p;
+	for (i = 0; i < in->len; i += k) {
+		if (!(k = utf8_len(s + i, in->len - i))) {
+			buf_add(out, "\xef\xbf\xbd", 3);
+			k = 1;
+		} else if (s[i] == '\0')
+			buf_addc(out, SEP);
+		else
+			buf_add(out, s + i, k);
+	}
+}
+
+struct doctext {
+	struct buf col[NCOLS];
+	uint32_t flags;
+};
+
+static void
+add_field(void *arg, const char *name, size_t nlen, const char *val,
+    size_t vlen)
+{
+	struct doctext *d = arg;
+	size_t i;
+
+	for (i = 0; i < NFIELDS; i++) {
+		if (strlen(fieldcol[i]) != nlen ||
+		    ascii_ncasecmp(name, fieldcol[i], nlen))
+			continue;
+		buf_add(&d->col[2 + i], val, vlen);
+		buf_addc(&d->col[2 + i], '\0');
+		return;
+	}
+	for (i = 0; i < nlen; i++)
+		if (name[i] <= ' ' || name[i] >= 0x7f || name[i] == ':')
+			d->flags |= DOC_UNSURE;
+	if (memchr(val, '\0', vlen) || memchr(val, SEP, vlen))
+		d->flags |= DOC_UNSURE;
+	buf_add(&d->col[OTHER], name, nlen);
+	buf_addc(&d->col[OTHER], ':');
+	buf_add(&d->col[OTHER], val, vlen);
+	buf_addc(&d->col[OTHER], '\0');
+}
+
+/* the cleaned columns of message i of f into out; -1 when it is gone */
+static int
+doc_text(struct folder *f, size_t i, struct buf *out, uint32_t *len,
+    uint32_t *flags)
+{
+	struct doctext d;
+	struct msgmap mm;
+	size_t c, before;
+
+	if (msg_map(f, i, &mm) < 0)
+		return -1;
+	memset(&d, 0, sizeof(d));
+	mime_search_text(mm.p, mm.len, &d.col[0], &d.col[1], add_field, &d);
+	msg_unmap(&mm);
+	for (c = 0; c < NCOLS; c++) {
+		before = out->len;
+		clean(out, &d.col[c]);
+		len[c] = out->len - before;
+		buf_free(&d.col[c]);
+	}
+	*flags = d.flags;
+	return 0;
+}
+
+/* --- building a segment ---------------------------------------------------- */
+
+struct plist {
+	uint32_t key, n, last;	/* last: doc number + 1 of the last entry */
+	unsigned char *p;
+	size_t len, cap;
+};
+
+struct builder {
+	FILE *fp;
+	char tmp[PATHLEN];
+	uint32_t *slot;		/* open addressing: list index + 1 */
+	size_t nslot;
+	struct plist *l;
+	size_t nl, capl, mem;
+	struct segdoc *docs;
+	size_t ndocs, capd;
+	uint64_t text;		/* text written so far */
+};
+
+static void
+put_varint(struct plist *pl, uint32_t v)
+{
+	if (pl->len + 5 > pl->cap) {
+		pl->cap = pl->cap ? pl->cap * 2 : 8;
+		pl->p = xrealloc(pl->p, pl->cap);
+	}
+	while (v >= 0x80) {
+		pl->p[pl->len++] = (v & 0x7f) | 0x80;
+		v >>= 7;
+	}
+	pl->p[pl->len++] = v;
+}
+
+static void
+b_rehash(struct builder *b)
+{
+	size_t i, h, n = b->nslot ? b->nslot * 2 : 1 << 16;
+
+	free(b->slot);
+	b->slot = xcalloc(n, sizeof(*b->slot));
+	b->nslot = n;
+	for (i = 0; i < b->nl; i++) {
+		for (h = (b->l[i].key * 2654435761U) & (n - 1); b->slot[h];
+		    h = (h + 1) & (n - 1))
+			;
+		b->slot[h] = i + 1;
+	}
+}
+
+static struct plist *
+b_list(struct builder *b, uint32_t key)
+{
+	size_t h;
+
+	if ((b->nl + 1) * 4 > b->nslot * 3)
+		b_rehash(b);
+	for (h = (key * 2654435761U) & (b->nslot - 1); b->slot[h];
+	    h = (h + 1) & (b->nslot - 1))
+		if (b->l[b->slot[h] - 1].key == key)
+			return &b->l[b->slot[h] - 1];
+	if (b->nl == b->capl) {
+		b->capl = b->capl ? b->capl * 2 : 4096;
+		b->l = xreallocarray(b->l, b->capl, sizeof(*b->l));
+	}
+	memset(&b->l[b->nl], 0, sizeof(*b->l));
+	b->l[b->nl].key = key;
+	b->slot[h] = ++b->nl;
+	b->mem += sizeof(*b->l) + 8;
+	return &b->l[b->nl - 1];
+}
+
+static int
+b_open(struct builder *b)
+{
+	static unsigned seq;
+	struct seghdr h;
+	int fd;
+
+	memset(b, 0, sizeof(*b));
+	snprintf(b->tmp, sizeof(b->tmp), "%s/tmp/imapd-fts.%ld.%d.%u", ix.dir,
+	    (long)time(NULL), (int)getpid(), seq++);
+	if ((fd = open(b->tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) <
+	    0 || !(b->fp = fdopen(fd, "w+"))) {
+		if (fd >= 0)
+			close(fd);
+		logmsg(LOG_WARNING, "full-text index %s: %m", b->tmp);
+		return -1;
+	}
+	memset(&h, 0, sizeof(h));
+	fwrite(&h, sizeof(h), 1, b->fp);
+	return 0;
+}
+
+/* one message's cleaned columns (text, len[]) into the segment */
+static void
+b_add(struct builder *b, uint32_t uid, const char *text, const uint32_t *len,
+    uint32_t flags)
+{
+	struct segdoc *d;
+	struct plist *pl;
+	size_t i, n = 0, c;
+	uint32_t key, doc = b->ndocs;
+
+	for (c = 0; c < NCOLS; c++)
+		n += len[c];
+	if (b->ndocs == b->capd) {
+		b->capd = b->capd ? b->capd * 2 : 1024;
+		b->docs = xreallocarray(b->docs, b->capd, sizeof(*b->docs));
+	}
+	d = &b->docs[b->ndocs++];
+	memset(d, 0, sizeof(*d));
+	d->uid = uid;
+	d->flags = flags;
+	memcpy(d->len, len, sizeof(d->len));
+	d->text = b->text;
+	fwrite(text, 1, n, b->fp);
+	b->text += n;
+	for (i = 0; i + 2 < n; i++) {
+		key = (unsigned char)text[i] << 16 |
+		    (unsigned char)text[i + 1] << 8 | (unsigned char)text[i + 2];
+		pl = b_list(b, key);
+		if (pl->last == doc + 1)
+			continue;
+		b->mem -= pl->cap;
+		put_varint(pl, pl->n ? doc - (pl->last - 1) : doc);
+		b->mem += pl->cap;
+		pl->last = doc + 1;
+		pl->n++;
+	}
+}
+
+static int
+cmp_plist(const void *a, const void *b)
+{
+	const struct plist *x = a, *y = b;
+
+	return x->key < y->key ? -1 : x->key > y->key;
+}
+
+static void
+b_free(struct builder *b)
+{
+	size_t i;
+
+	for (i = 0; i < b->nl; i++)
+		free(b->l[i].p);
+	free(b->l);
+	free(b->slot);
+	free(b->docs);
+	if (b->fp) {
+		fclose(b->fp);
+		unlink(b->tmp);
+	}
+	memset(b, 0, sizeof(*b));
+}
+
+/* the tables after the text, the header last; then sync and rename to a
+ * fresh name, which goes to name */
+static int
+b_finish(struct builder *b, char *name, size_t size)
+{
+	static unsigned seq;
+	struct seghdr h;
+	struct segtri t;
+	uint64_t off = 0, sum;
+	size_t i, big = b->ndocs >= COMMON_MIN ? b->ndocs / 2 : b->ndocs;
+	char path[PATHLEN];
+
+	qsort(b->l, b->nl, sizeof(*b->l), cmp_plist);
+	memset(&h, 0, sizeof(h));
+	memcpy(h.magic, SEG_MAGIC, 8);
+	h.uidvalidity = ix.uidvalidity;
+	h.ndocs = b->ndocs;
+	h.ntri = b->nl;
+	h.text_off = sizeof(h);
+	h.docs_off = h.text_off + (b->text + 7) / 8 * 8;	/* aligned */
+	fwrite("\0\0\0\0\0\0\0", 1, h.docs_off - h.text_off - b->text, b->fp);
+	h.tri_off = h.docs_off + b->ndocs * sizeof(struct segdoc);
+	h.post_off = h.tri_off + b->nl * sizeof(struct segtri);
+	sum = fnv(0xcbf29ce484222325ULL, b->docs, b->ndocs * sizeof(*b->docs));
+	fwrite(b->docs, sizeof(*b->docs), b->ndocs, b->fp);
+	for (i = 0; i < b->nl; i++) {
+		memset(&t, 0, sizeof(t));
+		t.key = b->l[i].key;
+		t.n = b->l[i].n > big ? EVERYWHERE : b->l[i].n;
+		t.off = off;
+		t.len = t.n == EVERYWHERE ? 0 : b->l[i].len;
+		t.sum = fnv(0xcbf29ce484222325ULL, b->l[i].p, t.len);
+		off += t.len;
+		sum = fnv(sum, &t, sizeof(t));
+		fwrite(&t, sizeof(t), 1, b->fp);
+	}
+	for (i = 0; i < b->nl; i++)
+		if (b->l[i].n <= big)
+			fwrite(b->l[i].p, 1, b->l[i].len, b->fp);
+	h.size = h.post_off + off;
+	h.sum = fnv(sum, &h, sizeof(h));
+	snprintf(name, size, "imapd-fts.%lx%x%x.seg", (long)time(NULL),
+	    (unsigned)getpid(), seq++);
+	path_of(path, sizeof(path), name);
+	if (fseek(b->fp, 0, SEEK_SET) < 0 || fwrite(&h, sizeof(h), 1, b->fp)
+	    != 1 || fflush(b->fp) || fsync(fileno(b->fp)) < 0 ||
+	    rename(b->tmp, path) < 0) {
+		logmsg(LOG_WARNING, "full-text index %s: %m", path);
+		return -1;
+	}
+	fclose(b->fp);
+	b->fp = NULL;
+	return 0;
+}
+
+/* --- reading segments -------------------------------------------------- */
+
+static void
+seg_close(struct seg *s)
+{
+	if (s->map)
+		munmap(s->map, s->size);
+	memset(s, 0, sizeof(*s));
+}
+
+static int
+seg_check(struct seg *s)
+{
+	const struct seghdr *h = s->h;
+	struct seghdr c;
+	uint64_t sum, i, end;
+	size_t k;
+
+	if (s->size < sizeof(*h) || memcmp(h->magic, SEG_MAGIC, 8) ||
+	    h->size != s->size || h->text_off != sizeof(*h) ||
+	    h->docs_off < h->text_off || h->docs_off > s->size ||
+	    h->docs_off % 8 ||
+	    (s->size - h->docs_off) / sizeof(struct segdoc) < h->ndocs ||
+	    h->tri_off != h->docs_off + h->ndocs * sizeof(struct segdoc) ||
+	    (s->size - h->tri_off) / sizeof(struct segtri) < h->ntri ||
+	    h->post_off != h->tri_off + h->ntri * sizeof(struct segtri))
+		return -1;
+	c = *h;
+	c.sum = 0;
+	sum = fnv(0xcbf29ce484222325ULL, s->map + h->docs_off,
+	    h->post_off - h->docs_off);
+	if (fnv(sum, &c, sizeof(c)) != h->sum)
+		return -1;
+	s->docs = (const struct segdoc *)(s->map + h->docs_off);
+	s->tri = (const struct segtri *)(s->map + h->tri_off);
+	s->text = (const char *)s->map + h->text_off;
+	s->ntext = h->docs_off - h->text_off;
+	s->post = s->map + h->post_off;
+	s->npost = h->size - h->post_off;
+	for (i = 0; i < h->ndocs; i++) {
+		for (end = s->docs[i].text, k = 0; k < NCOLS; k++)
+			end += s->docs[i].len[k];
+		if (end > s->ntext || end < s->docs[i].text)
+			return -1;
+	}
+	for (i = 0; i < h->ntri; i++)
+		if (s->tri[i].off > s->npost || s->tri[i].len > s->npost -
+		    s->tri[i].off || (i && s->tri[i].key <= s->tri[i - 1].key))
+			return -1;
+	return 0;
+}
+
+static int
+seg_open(struct seg *s, const char *name)
+{
+	char path[PATHLEN];
+	struct stat st;
+	int fd;
+
+	memset(s, 0, sizeof(*s));
+	if (strlen(name) >= sizeof(s->name)) {
+		errno = EINVAL;
+		return -1;
+	}
+	memcpy(s->name, name, strlen(name) + 1);
+	path_of(path, sizeof(path), name);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return -1;
+	errno = EINVAL;
+	if (fstat(fd, &st) < 0 || st.st_size < (off_t)sizeof(struct seghdr) ||
+	    (s->map = mmap(NULL, st.st_size, PROT_READ, MAP_SHARED, fd, 0)) ==
+	    MAP_FAILED) {
+		s->map = NULL;
+		close(fd);
+		return -1;
+	}
+	close(fd);
+	s->size = st.st_size;
+	s->h = (const struct seghdr *)s->map;
+	if (seg_check(s) < 0 || s->h->uidvalidity != ix.uidvalidity) {
+		seg_close(s);
+		errno = EINVAL;
+		return -1;
+	}
+	return 0;
+}
+
+static void
+segs_close(void)
+{
+	size_t i;
+
+	for (i = 0; i < ix.nsegs; i++)
+		seg_close(&ix.segs[i]);
+	free(ix.segs);
+	ix.segs = NULL;
+	ix.nsegs = 0;
+	free(ix.uids);
+	ix.uids = NULL;
+	ix.nuids = 0;
+	memset(&ix.mst, 0, sizeof(ix.mst));
+}
+
+static void
+uids_collect(void)
+{
+	size_t i, j, n = 0;
+
+	for (i = 0; i < ix.nsegs; i++)
+		n += ix.segs[i].h->ndocs;
+	free(ix.uids);
+	ix.uids = xcalloc(n + 1, sizeof(*ix.uids));
+	ix.nuids = 0;
+	for (i = 0; i < ix.nsegs; i++)
+		for (j = 0; j < ix.segs[i].h->ndocs; j++)
+			ix.uids[ix.nuids++] = ix.segs[i].docs[j].uid;
+	qsort(ix.uids, ix.nuids, sizeof(*ix.uids), cmp_u32);
+}
+
+/* read the manifest (again when it changed); 0, 1 when there is none or
+ * it is of another UIDVALIDITY, -1 when it or a segment is damaged */
+static int
+manifest_read1(void)
+{
+	char path[PATHLEN], line[128];
+	struct stat st;
+	unsigned long uv;
+	FILE *fp;
+	int r = 0;
+
+	path_of(path, sizeof(path), FTS_FILE);
+	if (stat(path, &st) < 0) {
+		segs_close();
+		return 1;
+	}
+	errno = 0;
+	if (ix.segs && st.st_ino == ix.mst.st_ino &&
+	    st.st_mtim.tv_sec == ix.mst.st_mtim.tv_sec &&
+	    st.st_mtim.tv_nsec == ix.mst.st_mtim.tv_nsec)
+		return 0;
+	segs_close();
+	if (!(fp = fopen(path, "re")))
+		return 1;
+	if (!fgets(line, sizeof(line), fp) || sscanf(line, MANIFEST_MAGIC
+	    " %lu", &uv) != 1)
+		r = -1;
+	else if (uv != ix.uidvalidity)
+		r = 1;
+	while (r == 0 && fgets(line, sizeof(line), fp)) {
+		line[strcspn(line, "\n")] = '\0';
+		ix.segs = xreallocarray(ix.segs, ix.nsegs + 1,
+		    sizeof(*ix.segs));
+		if (strchr(line, '/') || seg_open(&ix.segs[ix.nsegs], line) < 0)
+			r = errno == ENOENT ? 2 : -1;
+		else
+			ix.nsegs++;
+	}
+	fclose(fp);
+	if (r != 0) {
+		segs_close();
+		return r;
+	}
+	ix.mst = st;
+	uids_collect();
+	return 0;
+}
+
+/* a writer may replace the manifest and its segments as it is read */
+static int
+manifest_read(void)
+{
+	int r, tries = 0;
+
+	while ((r = manifest_read1()) == 2 && ++tries < 5)
+		;
+	return r == 2 ? -1 : r;
+}
+
+static int
+manifest_write(char names[][64], size_t n)
+{
+	char path[PATHLEN], tmp[PATHLEN + 8];
+	FILE *fp;
+	size_t i;
+	int bad;
+
+	path_of(path, sizeof(path), FTS_FILE);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	if (!(fp = fopen(tmp, "we")))
+		return -1;
+	fprintf(fp, "%s %lu\n", MANIFEST_MAGIC, (unsigned long)ix.uidvalidity);
+	for (i = 0; i < n; i++)
+		fprintf(fp, "%s\n", names[i]);
+	bad = fflush(fp) || fsync(fileno(fp)) < 0;
+	if (fclose(fp) || bad || rename(tmp, path) < 0) {
+		logmsg(LOG_WARNING, "full-text index %s: %m", path);
+		unlink(tmp);
+		return -1;
+	}
+	return 0;
+}
+
+/* remove segment files the manifest does not name */
+static void
+sweep(char names[][64], size_t n)
+{
+	struct dirent *e;
+	char path[PATHLEN];
+	size_t i;
+	DIR *d;
+
+	if (!(d = opendir(ix.dir)))
+		return;
+	while ((e = readdir(d))) {
+		if (strncmp(e->d_name, "imapd-fts.", 10) ||
+		    !strstr(e->d_name, ".seg"))
+			continue;
+		for (i = 0; i < n && strcmp(names[i], e->d_name); i++)
+			;
+		if (i == n) {
+			path_of(path, sizeof(path), e->d_name);
+			unlink(path);
+		}
+	}
+	closedir(d);
+}
+
+/* --- keeping up with the folder ------------------------------------------ */
+
+/* the indexes in f->msgs of messages not indexed; *stale: entries of
+ * gone messages */
+static size_t
+missing(struct folder *f, size_t *out, size_t *stale)
+{
+	size_t i, j = 0, n = 0;
+
+	for (i = 0; i < f->nmsgs; i++) {
+		while (j < ix.nuids && ix.uids[j] < f->msgs[i].uid)
+			j++;
+		if (j == ix.nuids || ix.uids[j] != f->msgs[i].uid)
+			out[n++] = i;
+	}
+	*stale = ix.nuids - (f->nmsgs - n);
+	return n;
+}
+
+/* 0, or -1 when another process is updating the index (or no lock can
+ * be had): the search then reads what that one has not written yet */
+static int
+lock(void)
+{
+	char path[PATHLEN];
+
+	path_of(path, sizeof(path), "imapd-fts.lock");
+	if ((ix.lockfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0)
+		return -1;
+	if (flock(ix.lockfd, LOCK_EX | LOCK_NB) < 0) {
+		close(ix.lockfd);
+		ix.lockfd = -1;
+		return -1;
+	}
+	return 0;
+}
+
+static void
+unlock(void)
+{
+	if (ix.lockfd >= 0)
+		close(ix.lockfd);
+	ix.lockfd = -1;
+}
+
+/* the messages todo[0..n) (and those of a small last segment) into new
+ * segments; the manifest names them when done or stopped */
+static int
+build(struct folder *f, const size_t *todo, size_t n, int fresh,
+    fts_progress progress)
+{
+	struct builder b;
+	struct buf text = { 0 };
+	char (*names)[64];
+	size_t keep = fresh ? 0 : ix.nsegs, nn = 0, done = 0, j, cap, made = 0;
+	uint32_t len[NCOLS], flags;
+	const struct seg *last = NULL;
+	time_t next = 0;
+	int r = 0, open_b = 0;
+
+	if (keep && ix.segs[keep - 1].h->ndocs < SEG_SMALL)
+		last = &ix.segs[--keep];
+	cap = keep + 8;
+	names = xcalloc(cap, sizeof(*names));
+	for (j = 0; j < keep; j++)
+		memcpy(names[nn++], ix.segs[j].name, 64);
+	if (n < PROGRESS_MIN)
+		progress = NULL;
+	for (; r == 0 && done < n; done++) {
+		if (progress && (!done || (done % 64 == 0 && time(NULL) >=
+		    next))) {
+			next = time(NULL) + 1;
+			if (progress(done, n))
+				break;
+		}
+		if (!open_b) {
+			if ((r = b_open(&b)) < 0)
+				break;
+			open_b = 1;
+			for (j = 0; last && j < last->h->ndocs; j++)
+				b_add(&b, last->docs[j].uid, last->text +
+				    last->docs[j].text, last->docs[j].len,
+				    last->docs[j].flags);
+		}
+		buf_reset(&text);
+		if (doc_text(f, todo[done], &text, len, &flags) == 0)
+			b_add(&b, f->msgs[todo[done]].uid, text.p, len, flags);
+		if (b.mem < SEG_MEMORY)
+			continue;
+		if (nn + 2 > cap) {
+			cap *= 2;
+			names = xreallocarray(names, cap, sizeof(*names));
+		}
+		r = b_finish(&b, names[nn], sizeof(names[nn]));
+		nn += r == 0;
+		made += r == 0;
+		b_free(&b);
+		open_b = 0;
+		last = NULL;
+	}
+	if (open_b && r == 0) {
+		r = b_finish(&b, names[nn], sizeof(names[nn]));
+		nn += r == 0;
+		made += r == 0;
+	}
+	if (open_b)
+		b_free(&b);
+	buf_free(&text);
+	if (r == 0 && (made || fresh) && (r = manifest_write(names, nn)) == 0)
+		sweep(names, nn);
+	free(names);
+	return r;
+}
+
+static int
+update(struct folder *f, fts_progress progress)
+{
+	size_t *todo, n, stale;
+	int r, fresh;
+
+	if ((r = manifest_read()) < 0 || ix.damaged)
+		logmsg(LOG_WARNING, "full-text index %s/%s: damaged; rebuilding"
+		    " it", ix.dir, FTS_FILE);
+	fresh = r != 0 || ix.damaged;
+	ix.damaged = 0;
+	todo = xcalloc(f->nmsgs + 1, sizeof(*todo));
+	n = missing(f, todo, &stale);
+	if (!n && !fresh) {
+		free(todo);
+		return 0;
+	}
+	if (lock() < 0) {
+		free(todo);
+		return fresh ? -1 : 0;
+	}
+	/* another process may have done it meanwhile */
+	if (!fresh && manifest_read() == 0)
+		n = missing(f, todo, &stale);
+	if (stale > STALE_MIN && stale > f->nmsgs - n) {
+		logmsg(LOG_INFO, "full-text index %s: %zu entries of gone"
+		    " messages; rebuilding it", ix.dir, stale);
+		fresh = 1;
+	}
+	if (fresh) {
+		segs_close();
+		n = missing(f, todo, &stale);
+	}
+	r = n || fresh ? build(f, todo, n, fresh, progress) : 0;
+	unlock();
+	free(todo);
+	if (r == 0)
+		r = manifest_read() < 0 ? -1 : 0;
+	return r;
+}
+
+static int
+ix_open(struct folder *f)
+{
+	if (strcmp(ix.dir, f->path) || ix.uidvalidity != f->uidvalidity) {
+		segs_close();
+		if (strlen(f->path) >= sizeof(ix.dir))
+			return -1;
+		strcpy(ix.dir, f->path);
+		ix.uidvalidity = f->uidvalidity;
+	}
+	return 0;
+}
+
+int
+fts_update(struct folder *f, fts_progress progress)
+{
+	if (disabled() || ix_open(f) < 0)
+		return -1;
+	return update(f, progress);
+}
+
+/* --- answering ----------------------------------------------------------- */
+
+/* what a key reads: columns [from, to), and for a field of the OTHER
+ * column the "name:" its pieces must start with */
+struct key {
+	int from, to;
+	char prefix[80];
+	size_t plen;
+};
+
+/* -1 when the index cannot answer for this field */
+static int
+columns(int kind, const char *field, struct key *k)
+{
+	size_t i;
+
+	memset(k, 0, sizeof(*k));
+	k->from = kind == FTS_BODY;
+	k->to = kind == FTS_TEXT || kind == FTS_BODY ? 2 : 1;
+	if (kind != FTS_HEADER)
+		return 0;
+	for (i = 0; i < NFIELDS; i++)
+		if (!ascii_casecmp(field, fieldcol[i])) {
+			k->from = 2 + i;
+			k->to = 3 + i;
+			return 0;
+		}
+	k->plen = strlen(field);
+	if (!k->plen || k->plen + 1 >= sizeof(k->prefix))
+		return -1;
+	for (i = 0; i < k->plen; i++) {
+		if (field[i] <= ' ' || field[i] >= 0x7f || field[i] == ':')
+			return -1;
+		k->prefix[i] = field[i] >= 'A' && field[i] <= 'Z' ?
+		    field[i] + 32 : field[i];
+	}
+	k->prefix[k->plen++] = ':';
+	k->from = OTHER;
+	k->to = OTHER + 1;
+	return 0;
+}
+
+/* the needle as the text is kept, or NULL when the stored text cannot
+ * answer it */
+static char *
+needle_clean(const char *needle, size_t *len)
+{
+	struct buf raw = { 0 }, c = { 0 };
+	size_t i, k;
+
+	buf_adds(&raw, needle);
+	clean(&c, &raw);
+	buf_free(&raw);
+	for (i = 0; i < c.len; i += k) {
+		k = utf8_len((const unsigned char *)c.p + i, c.len - i);
+		if (c.p[i] == SEP || (k == 3 && !memcmp(c.p + i,
+		    "\xef\xbf\xbd", 3)))
+			break;
+	}
+	if (!c.len || i < c.len || c.len != strlen(needle)) {
+		buf_free(&c);
+		return NULL;
+	}
+	*len = c.len;
+	return c.p;
+}
+
+static size_t
+get_varint(const unsigned char *p, size_t n, size_t *i, uint32_t *v)
+{
+	unsigned shift = 0;
+
+	*v = 0;
+	while (*i < n && shift < 32) {
+		*v |= (uint32_t)(p[*i] & 0x7f) << shift;
+		if (!(p[(*i)++] & 0x80))
+			return 1;
+		shift += 7;
+	}
+	return 0;
+}
+
+/* the doc numbers of a trigram's postings intersected with cand (in place) */
+static size_t
+intersect(const struct seg *s, const struct segtri *t, uint32_t *cand,
+    size_t n)
+{
+	size_t i = 0, j = 0, k = 0, m = 0;
+	uint32_t d = 0, v;
+
+	if (fnv(0xcbf29ce484222325ULL, s->post + t->off, t->len) != t->sum) {
+		ix.damaged = 1;
+		return 0;
+	}
+	for (m = 0; m < t->n && j < n; m++) {
+		if (!get_varint(s->post + t->off, t->len, &i, &v))
+			break;
+		d = m ? d + v : v;
+		while (j < n && cand[j] < d)
+			j++;
+		if (j < n && cand[j] == d)
+			cand[k++] = cand[j++];
+	}
+	return k;
+}
+
+static const struct segtri *
+tri_find(const struct seg *s, uint32_t key)
+{
+	size_t lo = 0, hi = s->h->ntri, mid;
+
+	while (lo < hi) {
+		mid = (lo + hi) / 2;
+		if (s->tri[mid].key == key)
+			return &s->tri[mid];
+		if (s->tri[mid].key < key)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+static int
+cmp_tri_n(const void *a, const void *b)
+{
+	const struct segtri *x = *(const struct segtri *const *)a;
+	const struct segtri *y = *(const struct segtri *const *)b;
+
+	return x->n < y->n ? -1 : x->n > y->n;
+}
+
+/* how common an octet is in mail text, most common first; the others
+ * count as rare */
+static const char common[] = " etaoinsrhldcumfpgwybv.,\n0123456789kx-:/";
+
+/* the octet of the needle to look for first: the rarest */
+static size_t
+rarest(const char *nd, size_t nlen)
+{
+	const char *c;
+	size_t i, best = 0, rank, brank = 0;
+
+	for (i = 0; i < nlen; i++) {
+		c = nd[i] ? strchr(common, nd[i]) : NULL;
+		rank = c ? (size_t)(c - common) : sizeof(common);
+		if (rank > brank) {
+			brank = rank;
+			best = i;
+		}
+	}
+	return best;
+}
+
+/* memmem, by memchr for the rarest octet of the needle */
+static const char *
+find(const char *h, size_t hn, const char *nd, size_t nlen, size_t rare)
+{
+	const char *p, *e;
+
+	if (hn < nlen)
+		return NULL;
+	p = h + rare;
+	e = h + hn - (nlen - 1 - rare);
+	while (p < e && (p = memchr(p, nd[rare], e - p))) {
+		if (!memcmp(p - rare, nd, nlen))
+			return p - rare;
+		p++;
+	}
+	return NULL;
+}
+
+/* does the text of a doc hold the needle where the key looks */
+static int
+doc_match(const struct seg *s, const struct segdoc *d, const char *nd,
+    size_t nlen, size_t rare, const struct key *k)
+{
+	const char *t, *p, *ps;
+	uint64_t len = 0;
+	int c;
+
+	for (t = s->text + d->text, c = 0; c < k->from; c++)
+		t += d->len[c];
+	for (; c < k->to; c++)
+		len += d->len[c];
+	/* TEXT: the body first, where words are more often found */
+	if (k->from == 0 && k->to == 2)
+		return find(t + d->len[0], d->len[1], nd, nlen, rare) ||
+		    find(t, d->len[0], nd, nlen, rare);
+	if (!k->plen)
+		return find(t, len, nd, nlen, rare) != NULL;
+	/* a piece of OTHER: "name:value\n", ended by SEP */
+	for (p = t; (p = find(p, len - (p - t), nd, nlen, rare)); p++) {
+		for (ps = p; ps > t && ps[-1] != SEP; ps--)
+			;
+		if (p - ps >= (ptrdiff_t)k->plen && !memcmp(ps, k->prefix,
+		    k->plen))
+			return 1;
+	}
+	return 0;
+}
+
+/* the index in f->msgs of the first message with a UID of uid or more */
+static size_t
+first_at(struct folder *f, uint32_t uid)
+{
+	size_t lo = 0, hi = f->nmsgs, mid;
+
+	while (lo < hi) {
+		mid = (lo + hi) / 2;
+		if (f->msgs[mid].uid < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* the messages of one segment that hold the needle (hits), or whose text
+ * cannot tell (todo) */
+static void
+seg_search(const struct seg *s, const char *nd, size_t nlen,
+    const struct key *k, struct folder *f, uint32_t *hits, size_t *nhits,
+    uint32_t *todo, size_t *ntodo)
+{
+	const struct segtri **t;
+	const struct segdoc *d;
+	uint32_t *cand, key;
+	size_t i, j = 0, n = s->h->ndocs, nt = 0, rare = rarest(nd, nlen);
+
+	t = xcalloc(nlen + 1, sizeof(*t));
+	for (i = 0; i + 2 < nlen; i++) {
+		key = (unsigned char)nd[i] << 16 | (unsigned char)nd[i + 1] <<
+		    8 | (unsigned char)nd[i + 2];
+		if (!(t[nt] = tri_find(s, key))) {
+			free(t);
+			return;
+		}
+		if (t[nt]->n != EVERYWHERE)
+			nt++;
+	}
+	qsort(t, nt, sizeof(*t), cmp_tri_n);
+	cand = xcalloc(n + 1, sizeof(*cand));
+	for (i = 0; i < n; i++)
+		cand[i] = i;
+	for (i = 0; i < nt && n; i++)
+		n = intersect(s, t[i], cand, n);
+	/* the docs of a segment mostly ascend by UID, as f->msgs do */
+	for (i = 0; i < n && *nhits < f->nmsgs; i++) {
+		d = &s->docs[cand[i]];
+		if (j && (j == f->nmsgs || f->msgs[j - 1].uid >= d->uid))
+			j = first_at(f, d->uid);
+		while (j < f->nmsgs && f->msgs[j].uid < d->uid)
+			j++;
+		if (j == f->nmsgs || f->msgs[j].uid != d->uid)
+			continue;
+		if (k->plen && (d->flags & DOC_UNSURE))
+			todo[(*ntodo)++] = d->uid;
+		else if (doc_match(s, d, nd, nlen, rare, k))
+			hits[(*nhits)++] = d->uid;
+	}
+	free(cand);
+	free(t);
+}
+
+int
+fts_search(struct folder *f, int kind, const char *field, const char *needle,
+    fts_progress progress, uint32_t *hits, size_t *nhits, uint32_t *todo,
+    size_t *ntodo)
+{
+	struct key k;
+	char *nd;
+	size_t nlen, i, stale, *miss, n;
+
+	*nhits = *ntodo = 0;
+	if (disabled() || columns(kind, field, &k) < 0 ||
+	    !(nd = needle_clean(needle, &nlen)))
+		return FTS_NONE;
+	if (ix_open(f) < 0 || update(f, progress) < 0) {
+		free(nd);
+		return FTS_NONE;
+	}
+	for (i = 0; i < ix.nsegs; i++)
+		seg_search(&ix.segs[i], nd, nlen, &k, f, hits, nhits, todo,
+		    ntodo);
+	free(nd);
+	if (ix.damaged) {
+		segs_close();	/* read the messages; rebuild next time */
+		*nhits = *ntodo = 0;
+		return FTS_NONE;
+	}
+	qsort(hits, *nhits, sizeof(*hits), cmp_u32);
+	miss = xcalloc(f->nmsgs + 1, sizeof(*miss));
+	n = missing(f, miss, &stale);
+	for (i = 0; i < n && *ntodo < f->nmsgs; i++)
+		todo[(*ntodo)++] = f->msgs[miss[i]].uid;
+	free(miss);
+	qsort(todo, *ntodo, sizeof(*todo), cmp_u32);
+	return FTS_EXACT;
+}
+#else
+typedef int fts_unused;	/* ISO C wants something in a file */
+#endif
