@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "imapd.h"
 #include "maildir.h"
@@ -17,7 +18,8 @@ enum sktype {
 	SK_ALL, SK_FLAG, SK_UNFLAG, SK_KEYWORD, SK_UNKEYWORD, SK_NEW, SK_OLD,
 	SK_RECENT, SK_SEQ, SK_UID, SK_LARGER, SK_SMALLER, SK_BEFORE, SK_ON,
 	SK_SINCE, SK_SENTBEFORE, SK_SENTON, SK_SENTSINCE, SK_HEADER, SK_BODY,
-	SK_TEXT, SK_MODSEQ, SK_EMAILID, SK_THREADID, SK_NOT, SK_OR, SK_AND
+	SK_TEXT, SK_MODSEQ, SK_EMAILID, SK_THREADID, SK_OLDER, SK_YOUNGER,
+	SK_NOT, SK_OR, SK_AND
 };
 
 struct sk {
@@ -25,6 +27,7 @@ struct sk {
 	uint32_t flag;
 	uint64_t n;
 	long long day;
+	time_t at;		/* OLDER, YOUNGER: now less the interval */
 	const char *field, *str;
 	struct seqset set;
 	struct sk *a, *b;	/* NOT: a; OR: a, b; AND: list from a */
@@ -209,6 +212,15 @@ parse_named(struct search *s, const char *w, int depth)
 		    1);
 		if (p_sp() < 0 || p_number64(&k->n) < 0)
 			return NULL;
+		return k;
+	}
+	if (!ascii_casecmp(w, "OLDER") || !ascii_casecmp(w, "YOUNGER")) {
+		/* WITHIN (RFC 5032): an age in seconds, fixed when parsed */
+		k = node(w[0] == 'O' || w[0] == 'o' ? SK_OLDER : SK_YOUNGER, 1);
+		if (p_sp() < 0 || p_number64(&k->n) < 0 || k->n == 0 ||
+		    k->n > UINT32_MAX)
+			return badp("Expected an interval in seconds");
+		k->at = time(NULL) - (time_t)k->n;
 		return k;
 	}
 	if (!ascii_casecmp(w, "UID")) {
@@ -492,6 +504,12 @@ eval(struct sk *k, struct ctx *c)
 		if (need_info(c) < 0)
 			return 0;
 		return compare_day(k->type, local_day(c->date), k->day);
+	case SK_OLDER:
+	case SK_YOUNGER:
+		/* one or the other, never both: NOT YOUNGER is OLDER */
+		if (need_info(c) < 0)
+			return 0;
+		return (c->date < k->at) == (k->type == SK_OLDER);
 	case SK_MODSEQ:
 		return c->k >= 0 && c->f->msgs[c->k].modseq >= k->n;
 	case SK_EMAILID:
