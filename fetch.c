@@ -317,7 +317,20 @@ fetch_section(struct fetchatt *a, struct msgmap *mm)
 	return 0;
 }
 
-/* one "* n FETCH (...)" response; -1 when the message is gone */
+/* -1 when the message is gone, -2 when it is there but cannot be read
+ * (UNAVAILABLE) */
+static int
+unreadable(uint32_t uid)
+{
+	if (errno == ENOENT)
+		return -1;
+	logmsg(LOG_ERR, "FETCH: cannot read UID %u: %s", uid,
+	    strerror(errno));
+	return -2;
+}
+
+/* one "* n FETCH (...)" response; -1 when the message is gone, -2 when it
+ * cannot be read */
 static int
 fetch_one(struct fetchreq *r, size_t vi, int *cte)
 {
@@ -332,10 +345,9 @@ fetch_one(struct fetchreq *r, size_t vi, int *cte)
 
 	if ((k = store_index(vi)) < 0)
 		return -1;
-	if (msg_info(&sess.f, k, &date, &size) < 0)
-		return -1;
-	if (r->map && msg_map(&sess.f, k, &mm) < 0)
-		return -1;
+	if (msg_info(&sess.f, k, &date, &size) < 0 ||
+	    (r->map && msg_map(&sess.f, k, &mm) < 0))
+		return unreadable(m->uid);
 	if (r->seen && !sess.readonly && !(m->flags & FL_SEEN) &&
 	    folder_setflags(&sess.f, k, (m->flags & ~FL_RECENT) | FL_SEEN,
 	    m->kw) == 0) {
@@ -421,7 +433,7 @@ cmd_fetch(const char *tag, int uid)
 	struct seqset set;
 	struct fetchreq req;
 	size_t *vi, nv, i;
-	int r, gone = 0, cte = 0;
+	int r, gone = 0, cte = 0, unavailable = 0;
 	long k;
 
 	if (p_sp() < 0 || p_seqset(&set) < 0 || p_sp() < 0)
@@ -447,10 +459,14 @@ cmd_fetch(const char *tag, int uid)
 		if (req.changedsince &&
 		    (k < 0 || sess.f.msgs[k].modseq <= req.changedsince))
 			continue;
-		if (fetch_one(&req, vi[i], &cte) < 0)
+		if ((r = fetch_one(&req, vi[i], &cte)) == -1)
 			gone = 1;
+		else if (r == -2)
+			unavailable = 1;
 	}
 	free_sections(&req);
+	if (unavailable)
+		return no("UNAVAILABLE", "Some messages cannot be read now");
 	if (cte)
 		return no("UNKNOWN-CTE", "Cannot decode a part's encoding");
 	if (gone)

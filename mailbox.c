@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "binary.h"
 #include "config.h"
 #include "imapd.h"
 #include "io.h"
@@ -709,24 +710,54 @@ cmd_status(const char *tag, int uid)
 
 /* --- APPEND ----------------------------------------------------------- */
 
-/* stream the message literal into the store */
+/* A literal8 (BINARY, RFC 3516) may hold NULs: it is read whole, and the
+ * parts that hold one are stored in base64. */
 static int
-append_data(struct append *a, unsigned long long size)
+append_binary(struct append *a, unsigned long long size)
+{
+	struct buf in = { 0 }, enc = { 0 }, *b = &in;
+	int r = 0;
+
+	buf_grow(&in, size);
+	if (io_readn(in.p, size) < 0) {
+		buf_free(&in);
+		return -2;
+	}
+	in.len = size;
+	if (memchr(in.p, '\0', in.len)) {
+		binary_encode(&enc, in.p, in.len);
+		b = &enc;
+	}
+	if (b->len && append_write(a, b->p, b->len) < 0)
+		r = -1;
+	buf_free(&in);
+	buf_free(&enc);
+	return r;
+}
+
+/* stream the message literal into the store; -3: it held a NUL, which
+ * only a literal8 may */
+static int
+append_data(struct append *a, unsigned long long size, int binary)
 {
 	char chunk[16384];
 	size_t k;
-	int failed = 0;
+	int failed = 0, nul = 0;
 
+	if (binary)
+		return append_binary(a, size);
 	while (size) {
 		k = MIN(size, sizeof(chunk));
 		if (io_readn(chunk, k) < 0)
 			return -2;
-		if (!failed && append_write(a, chunk, k) < 0)
+		if (memchr(chunk, '\0', k))
+			nul = 1;
+		if (!failed && !nul && append_write(a, chunk, k) < 0)
 			failed = errno;
 		size -= k;
 	}
 	errno = failed;
-	return failed ? -1 : 0;
+	return nul ? -3 : failed ? -1 : 0;
 }
 
 /* one message of an APPEND, read into the store's tmp/ */
@@ -762,12 +793,12 @@ append_flags(struct appendmsg *m)
 	return ST_OK;
 }
 
-/* [flags SP] [date-time SP] (literal | UTF8 SP "(" literal8 ")") */
+/* [flags SP] [date-time SP] (literal | literal8 | UTF8 SP "(" literal8 ")") */
 static int
 append_one(const char *name, struct appendmsg *m)
 {
 	long long date = -1, size;
-	int r, utf8 = 0;
+	int r, utf8 = 0, binary;
 
 	memset(m, 0, sizeof(*m));
 	if (p_peek() == '(' && (r = append_flags(m)) != ST_OK)
@@ -780,6 +811,7 @@ append_one(const char *name, struct appendmsg *m)
 			return bad("Expected UTF8 (~{size})");
 		utf8 = 1;
 	}
+	binary = utf8 || p_char('~');
 	if (p_peek() != '{')
 		return bad("Expected a message literal");
 	if (!(m->a = append_begin(name))) {
@@ -793,10 +825,12 @@ append_one(const char *name, struct appendmsg *m)
 			    (unsigned long long)APPEND_MAX);
 		return ST_BAD;
 	}
-	if ((r = append_data(m->a, size)) == -2)
+	if ((r = append_data(m->a, size, binary)) == -2)
 		return ST_LOST;
 	if (p_literal_done() < 0)
 		return ST_BAD;
+	if (r == -3)
+		return bad("NUL in a literal: send the message as a literal8");
 	if (r < 0)
 		return no_errno("APPEND");
 	if (utf8 && !p_char(')'))

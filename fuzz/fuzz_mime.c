@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "../binary.h"
 #include "../mime.h"
 #include "../util.h"
 
@@ -54,6 +55,21 @@ check_section(const char *p, size_t n, const char *spec, int binary)
 	buf_free(&name);
 }
 
+/* an APPENDed literal8 made storable: once is enough, a second pass
+ * finds nothing left to encode */
+static void
+check_binary(const char *p, size_t n)
+{
+	struct buf once = { 0 }, twice = { 0 };
+
+	binary_encode(&once, p, n);
+	binary_encode(&twice, once.p ? once.p : "", once.len);
+	if (once.len != twice.len || memcmp(once.p, twice.p, once.len))
+		abort();
+	buf_free(&once);
+	buf_free(&twice);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -95,6 +111,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	spec[i] = '\0';
 	section_free(section_parse(spec, 0));
 	section_free(section_parse(spec, 1));
+	check_binary(p, size);
 	buf_free(&b);
 	return 0;
 }
