@@ -16,6 +16,7 @@
 #include "maildir.h"
 #include "mime.h"
 #include "parse.h"
+#include "partial.h"
 #include "util.h"
 #include "session.h"
 
@@ -47,6 +48,7 @@ struct fetchreq {
 	int uid;		/* UID is among the items */
 	uint64_t changedsince;	/* CHANGEDSINCE: only messages changed since */
 	int vanished;		/* ... and VANISHED (EARLIER) for expunged */
+	struct partial partial;	/* PARTIAL: one page of the messages */
 };
 
 static struct fetchatt *
@@ -241,7 +243,8 @@ fetch_parse(struct fetchreq *r, int uid)
 	return ST_OK;
 }
 
-/* FETCH ... (CHANGEDSINCE modseq [VANISHED]) of RFC 7162, in any order */
+/* FETCH ... (CHANGEDSINCE modseq [VANISHED]) of RFC 7162 and (PARTIAL
+ * range) of RFC 9394, in any order */
 static int
 fetch_modifiers(struct fetchreq *r, int uid)
 {
@@ -254,6 +257,9 @@ fetch_modifiers(struct fetchreq *r, int uid)
 				return bad("Invalid CHANGEDSINCE");
 		} else if (p_keyword("VANISHED")) {
 			r->vanished = 1;
+		} else if (p_keyword("PARTIAL") && !r->partial.lo) {
+			if (p_sp() < 0 || partial_parse(&r->partial) < 0)
+				return ST_BAD;
 		} else {
 			return bad("Invalid FETCH modifier");
 		}
@@ -262,6 +268,8 @@ fetch_modifiers(struct fetchreq *r, int uid)
 		return bad("Expected ')'");
 	if (r->vanished && (!uid || !sess.qresync || !r->changedsince))
 		return bad("VANISHED needs UID FETCH, QRESYNC and CHANGEDSINCE");
+	if (!r->changedsince)
+		return ST_OK;
 	sess.condstore = 1;
 	if (!r->modseq)
 		att_add(r, FA_MODSEQ, "MODSEQ");
@@ -432,7 +440,7 @@ cmd_fetch(const char *tag, int uid)
 {
 	struct seqset set;
 	struct fetchreq req;
-	size_t *vi, nv, i;
+	size_t *vi, nv, i, n, from = 0;
 	int r, gone = 0, cte = 0, unavailable = 0;
 	long k;
 
@@ -454,12 +462,17 @@ cmd_fetch(const char *tag, int uid)
 	}
 	if (req.vanished)
 		vanished_earlier(&set, req.changedsince);
-	for (i = 0; i < nv; i++) {
+	for (i = n = 0; i < nv; i++) {
 		k = store_index(vi[i]);
 		if (req.changedsince &&
 		    (k < 0 || sess.f.msgs[k].modseq <= req.changedsince))
 			continue;
-		if ((r = fetch_one(&req, vi[i], &cte)) == -1)
+		vi[n++] = vi[i];
+	}
+	/* PARTIAL pages through the messages that would be fetched */
+	nv = req.partial.lo ? partial_window(&req.partial, n, &from) : n;
+	for (i = 0; i < nv; i++) {
+		if ((r = fetch_one(&req, vi[from + i], &cte)) == -1)
 			gone = 1;
 		else if (r == -2)
 			unavailable = 1;

@@ -18,6 +18,7 @@
 #include "maildir.h"
 #include "mime.h"
 #include "parse.h"
+#include "partial.h"
 #include "sort.h"
 #include "util.h"
 #include "session.h"
@@ -907,11 +908,13 @@ static size_t search_run(struct search *, size_t *);
 
 /* --- SEARCH ----------------------------------------------------------- */
 
-enum { RET_MIN = 1, RET_MAX = 2, RET_COUNT = 4, RET_ALL = 8, RET_SAVE = 16 };
+enum { RET_MIN = 1, RET_MAX = 2, RET_COUNT = 4, RET_ALL = 8, RET_SAVE = 16,
+	RET_PARTIAL = 32 };
 
-/* RETURN (MIN MAX COUNT ALL SAVE) of ESEARCH (RFC 4731) and SEARCHRES */
+/* RETURN (MIN MAX COUNT ALL SAVE) of ESEARCH (RFC 4731) and SEARCHRES,
+ * and PARTIAL range (RFC 9394) */
 static int
-search_return(int *ret)
+search_return(int *ret, struct partial *pr)
 {
 	char *w;
 
@@ -933,12 +936,18 @@ search_return(int *ret)
 			*ret |= RET_ALL;
 		else if (!ascii_casecmp(w, "SAVE"))
 			*ret |= RET_SAVE;
-		else
+		else if (!ascii_casecmp(w, "PARTIAL") && !(*ret & RET_PARTIAL)) {
+			if (p_sp() < 0 || partial_parse(pr) < 0)
+				return ST_BAD;
+			*ret |= RET_PARTIAL;
+		} else
 			return bad("Unknown RETURN option");
 		*ret |= 1 << 8;	/* RETURN was given */
 	}
 	if (!(*ret & 0xff))
 		*ret |= RET_ALL;	/* RETURN () means ALL */
+	if ((*ret & RET_ALL) && (*ret & RET_PARTIAL))
+		return bad("PARTIAL and ALL cannot be used together");
 	return p_sp() < 0 ? ST_BAD : ST_OK;
 }
 
@@ -961,9 +970,33 @@ save_result(const uint32_t *uids, size_t n)
 	search_saved = set;
 }
 
+/* " PARTIAL (range set)" of the results res[0..n), NIL for none; the
+ * set is in ascending order for SEARCH, in the given order for SORT */
+static void
+partial_reply(const struct partial *pr, const uint32_t *res, size_t n,
+    int sorted)
+{
+	struct buf b = { 0 };
+	size_t from, count, i;
+
+	count = partial_window(pr, n, &from);
+	buf_adds(&b, " PARTIAL (");
+	partial_name(&b, pr);
+	buf_addc(&b, ' ');
+	if (!count)
+		buf_adds(&b, "NIL");
+	else if (!sorted)
+		uid_set(&b, res + from, count);
+	for (i = 0; sorted && i < count; i++)
+		buf_printf(&b, "%s%u", i ? "," : "", res[from + i]);
+	buf_addc(&b, ')');
+	io_puts(b.p);
+	buf_free(&b);
+}
+
 static void
 esearch_reply(const char *tag, int uid, int ret, const uint32_t *hits,
-    size_t n, uint64_t maxmod)
+    size_t n, uint64_t maxmod, const struct partial *pr)
 {
 	struct buf b = { 0 };
 
@@ -979,6 +1012,8 @@ esearch_reply(const char *tag, int uid, int ret, const uint32_t *hits,
 		io_printf(" ALL %s", b.p);
 		buf_free(&b);
 	}
+	if (ret & RET_PARTIAL)
+		partial_reply(pr, hits, n, 0);
 	if (maxmod)
 		io_printf(" MODSEQ %llu", (unsigned long long)maxmod);
 	io_puts("\r\n");
@@ -991,13 +1026,14 @@ cmd_search(const char *tag, int uid)
 	const char *code;
 	uint32_t *hits, *uids;
 	uint64_t maxmod = 0;
-	size_t i, n, *idx;
+	size_t i, n, *idx, from = 0, count;
+	struct partial pr = { 0 };
 	int ret = 0, r;
 	long k;
 
 	if (p_sp() < 0)
 		return ST_BAD;
-	if (p_keyword("RETURN") && (r = search_return(&ret)) != ST_OK)
+	if (p_keyword("RETURN") && (r = search_return(&ret, &pr)) != ST_OK)
 		return r;
 	if (sess.rev2 && !(ret & 0xff))
 		ret |= RET_ALL;	/* IMAP4rev2 answers SEARCH with ESEARCH */
@@ -1022,10 +1058,12 @@ cmd_search(const char *tag, int uid)
 	}
 	if (!search_uses_modseq(srch) || !n)
 		maxmod = 0;
+	/* with PARTIAL, SAVE keeps the page the client sees */
+	count = ret & RET_PARTIAL ? partial_window(&pr, n, &from) : n;
 	if (ret & RET_SAVE)
-		save_result(uids, n);
+		save_result(uids + from, count);
 	if (ret & 0xff & ~RET_SAVE) {
-		esearch_reply(tag, uid, ret, hits, n, maxmod);
+		esearch_reply(tag, uid, ret, hits, n, maxmod, &pr);
 	} else if (!(ret & RET_SAVE)) {
 		io_puts("* SEARCH");
 		for (i = 0; i < n; i++)
@@ -1067,9 +1105,10 @@ charset_and_keys(void)
 	return srch;
 }
 
-/* ESORT (RFC 5267): like ESEARCH, with ALL in sort order */
+/* ESORT (RFC 5267): like ESEARCH, with ALL and PARTIAL in sort order */
 static void
-esort_reply(const char *tag, int uid, int ret, const size_t *idx, size_t n)
+esort_reply(const char *tag, int uid, int ret, const size_t *idx, size_t n,
+    const struct partial *pr)
 {
 	size_t i;
 
@@ -1088,6 +1127,14 @@ esort_reply(const char *tag, int uid, int ret, const size_t *idx, size_t n)
 			io_printf("%s%u", i ? "," : "", uid ?
 			    sess.v.m[idx[i]].uid : (uint32_t)idx[i] + 1);
 	}
+	if (ret & RET_PARTIAL) {
+		uint32_t *res = p_alloc((n + 1) * sizeof(*res));
+
+		for (i = 0; i < n; i++)
+			res[i] = uid ? sess.v.m[idx[i]].uid :
+			    (uint32_t)idx[i] + 1;
+		partial_reply(pr, res, n, 1);
+	}
 	io_puts("\r\n");
 }
 
@@ -1096,13 +1143,14 @@ cmd_sort(const char *tag, int uid)
 {
 	struct sortprog *prog;
 	struct search *srch;
-	size_t *idx, n, i;
+	struct partial pr = { 0 };
+	size_t *idx, n, i, from = 0, count;
 	uint32_t *uids;
 	int ret = 0, r;
 
 	if (p_sp() < 0)
 		return ST_BAD;
-	if (p_keyword("RETURN") && (r = search_return(&ret)) != ST_OK)
+	if (p_keyword("RETURN") && (r = search_return(&ret, &pr)) != ST_OK)
 		return r;
 	if (!(prog = sort_parse()) || p_sp() < 0)
 		return ST_BAD;
@@ -1114,13 +1162,14 @@ cmd_sort(const char *tag, int uid)
 	n = search_run(srch, idx);
 	sort_run(prog, &sess.f, &sess.v, idx, n);
 	if (ret & RET_SAVE) {
-		uids = p_alloc((n + 1) * sizeof(*uids));
-		for (i = 0; i < n; i++)
-			uids[i] = sess.v.m[idx[i]].uid;
-		save_result(uids, n);
+		count = ret & RET_PARTIAL ? partial_window(&pr, n, &from) : n;
+		uids = p_alloc((count + 1) * sizeof(*uids));
+		for (i = 0; i < count; i++)
+			uids[i] = sess.v.m[idx[from + i]].uid;
+		save_result(uids, count);
 	}
 	if (ret & 0xff & ~RET_SAVE) {
-		esort_reply(tag, uid, ret, idx, n);
+		esort_reply(tag, uid, ret, idx, n, &pr);
 	} else if (!(ret & RET_SAVE)) {
 		io_puts("* SORT");
 		for (i = 0; i < n; i++)

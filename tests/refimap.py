@@ -22,6 +22,26 @@ def copy_maildir(env, name="dovecot"):
     return dst
 
 
+def deliver(env, n, data, flags="", mtime=None, folder="INBOX"):
+    """message number n into cur/ with a file name that sorts by n, so
+    that imapd and Dovecot give the same UIDs in the same order"""
+    if isinstance(data, str):
+        data = data.encode()
+    path = env.folder_path(folder)
+    if not os.path.isdir(os.path.join(path, "cur")):
+        env.make_folder(folder)
+    name = "%010d.M%06dP1.reftest:2,%s" % (1700000000 + n, n,
+                                            "".join(sorted(flags)))
+    dst = os.path.join(path, "cur", name)
+    with open(dst, "wb") as f:
+        f.write(data)
+    if mtime is not None:
+        os.utime(dst, (mtime, mtime))
+    if os.getuid() == 0:
+        os.chown(dst, env.uid, env.gid)
+    return dst
+
+
 def run(env, maildir, commands, timeout=30):
     """run the commands (without tags, each a str or bytes that already
     holds its literals, sent as LITERAL+) one after the other in one
@@ -58,3 +78,20 @@ def imapd(session, commands):
 def status(tagged):
     """OK, NO or BAD of a tagged line"""
     return tagged.split()[1].decode()
+
+
+def esearch_items(line):
+    """{NAME: value} of an untagged ESEARCH line, without the TAG; UID
+    given as {"UID": True}"""
+    toks = lib.parse_imap(line)
+    assert toks[:2] == ["*", "ESEARCH"], line
+    toks = toks[2:]
+    if toks and isinstance(toks[0], list):
+        toks = toks[1:]
+    out = {}
+    if toks and toks[0].upper() == "UID":
+        out["UID"] = True
+        toks = toks[1:]
+    for k, v in zip(toks[0::2], toks[1::2]):
+        out[k.upper()] = v
+    return out

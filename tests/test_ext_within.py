@@ -15,8 +15,8 @@ def mailbox(env):
     now = time.time()
     ages = (10 * DAY, 5 * DAY, 2 * DAY, 7200, 60)
     for i, age in enumerate(ages):
-        env.deliver(lib.make_msg("m%d" % i), flags="S" if i in (0, 3) else "",
-                    mtime=now - age)
+        refimap.deliver(env, i, lib.make_msg("m%d" % i),
+                        flags="S" if i in (0, 3) else "", mtime=now - age)
 
 
 def test_within_capability(env):
@@ -66,6 +66,7 @@ def test_within_matches_dovecot(env):
         assert refimap.status(dt) == refimap.status(ot), (c, dt, ot)
         d = [x for x in du if x.startswith((b"* SEARCH", b"* ESEARCH"))]
         o = [x for x in ou if x.startswith((b"* SEARCH", b"* ESEARCH"))]
-        norm = lambda xs: [x.replace(b'"d', b'"a') for x in xs]
-        assert [x.split(b")")[-1] for x in norm(d)] == \
-            [x.split(b")")[-1] for x in norm(o)], (c, d, o)
+        if d and d[0].startswith(b"* ESEARCH"):
+            d = [refimap.esearch_items(x) for x in d]
+            o = [refimap.esearch_items(x) for x in o]
+        assert d == o, (c, d, o)
