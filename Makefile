@@ -17,10 +17,10 @@ ZLIBS = -lz
 SRC = imapd.c mailbox.c view.c fetch.c parse.c io.c util.c auth.c search.c \
       maildir.c mime.c tls.c \
       compress.c mutf7.c sort.c \
-      binary.c partial.c
+      binary.c partial.c savedate.c
 HDR = util.h io.h parse.h imapd.h session.h maildir.h mime.h tls.h compress.h mutf7.h \
       sort.h config.h \
-      binary.h partial.h
+      binary.h partial.h savedate.h
 OBJ = $(SRC:.c=.o)
 
 all: imapd
@@ -74,9 +74,9 @@ fuzz/fuzz_mime: fuzz/fuzz_mime.c mime.c util.c binary.c mime.h util.h binary.h
 
 # the command and SEARCH parsers, fed a client's byte stream
 fuzz/fuzz_parse: fuzz/fuzz_parse.c parse.c io.c util.c search.c maildir.c mime.c \
-    mutf7.c partial.c $(HDR)
+    mutf7.c partial.c savedate.c $(HDR)
 	$(FUZZCC) $(CPPFLAGS) $(FUZZFLAGS) -o $@ fuzz/fuzz_parse.c parse.c io.c \
-	    util.c search.c maildir.c mime.c mutf7.c partial.c
+	    util.c search.c maildir.c mime.c mutf7.c partial.c savedate.c
 
 fuzz: fuzz/fuzz_mime fuzz/fuzz_parse
 	d=$$(mktemp -d) && cp -R ../shared/corpus/. $$d/ && \

@@ -17,6 +17,7 @@
 #include "mime.h"
 #include "parse.h"
 #include "partial.h"
+#include "savedate.h"
 #include "util.h"
 #include "session.h"
 
@@ -25,7 +26,7 @@
 enum fetchkind {
 	FA_UID, FA_FLAGS, FA_INTERNALDATE, FA_SIZE, FA_ENVELOPE, FA_BODY,
 	FA_BODYSTRUCTURE, FA_SECTION, FA_BINARYSIZE, FA_MODSEQ, FA_EMAILID,
-	FA_THREADID
+	FA_THREADID, FA_SAVEDATE
 };
 
 /* one item of a FETCH request */
@@ -183,6 +184,8 @@ fetch_att(struct fetchreq *r, char *t)
 		att_add(r, FA_EMAILID, "EMAILID");
 	else if (!ascii_casecmp(t, "THREADID"))
 		att_add(r, FA_THREADID, "THREADID");
+	else if (!ascii_casecmp(t, "SAVEDATE"))
+		att_add(r, FA_SAVEDATE, "SAVEDATE");
 	else if (!ascii_casecmp(t, "MODSEQ")) {
 		att_add(r, FA_MODSEQ, "MODSEQ");
 		sess.condstore = 1;
@@ -283,7 +286,7 @@ emit_io(void *arg, const char *p, size_t n)
 }
 
 static void
-fetch_date(time_t t)
+fetch_date(const char *name, time_t t)
 {
 	static const char mon[12][4] = {
 		"Jan", "Feb", "Mar", "Apr", "May", "Jun",
@@ -294,8 +297,8 @@ fetch_date(time_t t)
 
 	localtime_r(&t, &tm);
 	off = tm.tm_gmtoff / 60;
-	io_printf("INTERNALDATE \"%02d-%s-%04d %02d:%02d:%02d %c%02ld%02ld\"",
-	    tm.tm_mday, mon[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour,
+	io_printf("%s \"%02d-%s-%04d %02d:%02d:%02d %c%02ld%02ld\"",
+	    name, tm.tm_mday, mon[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour,
 	    tm.tm_min, tm.tm_sec, off < 0 ? '-' : '+', labs(off) / 60,
 	    labs(off) % 60);
 }
@@ -346,7 +349,7 @@ fetch_one(struct fetchreq *r, size_t vi, int *cte)
 	char id[64];
 	struct msgmap mm = { 0 };
 	struct buf b = { 0 };
-	time_t date = 0;
+	time_t date = 0, saved;
 	uint64_t size = 0;
 	size_t i;
 	long k;
@@ -392,7 +395,13 @@ fetch_one(struct fetchreq *r, size_t vi, int *cte)
 			buf_reset(&b);
 			break;
 		case FA_INTERNALDATE:
-			fetch_date(date);
+			fetch_date("INTERNALDATE", date);
+			break;
+		case FA_SAVEDATE:
+			if (savedate_get(&sess.f, k, &saved) < 0)
+				io_puts("SAVEDATE NIL");
+			else
+				fetch_date("SAVEDATE", saved);
 			break;
 		case FA_SIZE:
 			io_printf("RFC822.SIZE %llu", (unsigned long long)size);

@@ -172,7 +172,7 @@ capabilities(struct buf *b)
 	    "SEARCHRES SPECIAL-USE CREATE-SPECIAL-USE LIST-EXTENDED "
 	    "LIST-STATUS STATUS=SIZE UTF8=ACCEPT MULTIAPPEND OBJECTID SORT "
 	    "SORT=DISPLAY ESORT THREAD=ORDEREDSUBJECT THREAD=REFERENCES");
-	buf_adds(b, " WITHIN BINARY PARTIAL");
+	buf_adds(b, " WITHIN BINARY PARTIAL SAVEDATE");
 	if (sess.state == S_NOAUTH) {
 		if (!sess.tls && tls_available())
 			buf_adds(b, " STARTTLS");

@@ -10,6 +10,7 @@
 #include "maildir.h"
 #include "mime.h"
 #include "parse.h"
+#include "savedate.h"
 #include "util.h"
 
 #define DEPTH_MAX 64
@@ -19,7 +20,7 @@ enum sktype {
 	SK_RECENT, SK_SEQ, SK_UID, SK_LARGER, SK_SMALLER, SK_BEFORE, SK_ON,
 	SK_SINCE, SK_SENTBEFORE, SK_SENTON, SK_SENTSINCE, SK_HEADER, SK_BODY,
 	SK_TEXT, SK_MODSEQ, SK_EMAILID, SK_THREADID, SK_OLDER, SK_YOUNGER,
-	SK_NOT, SK_OR, SK_AND
+	SK_SAVEDBEFORE, SK_SAVEDON, SK_SAVEDSINCE, SK_NOT, SK_OR, SK_AND
 };
 
 struct sk {
@@ -75,6 +76,8 @@ static const struct {
 	{ "NEW", 0, SK_NEW },
 	{ "OLD", FL_RECENT, SK_UNFLAG },
 	{ "ALL", 0, SK_ALL },
+	/* every mailbox here has save dates (RFC 8514) */
+	{ "SAVEDATESUPPORTED", 0, SK_ALL },
 };
 
 static const struct {
@@ -84,6 +87,9 @@ static const struct {
 	{ "BEFORE", SK_BEFORE }, { "ON", SK_ON }, { "SINCE", SK_SINCE },
 	{ "SENTBEFORE", SK_SENTBEFORE }, { "SENTON", SK_SENTON },
 	{ "SENTSINCE", SK_SENTSINCE },
+	/* SAVEDATE (RFC 8514) */
+	{ "SAVEDBEFORE", SK_SAVEDBEFORE }, { "SAVEDON", SK_SAVEDON },
+	{ "SAVEDSINCE", SK_SAVEDSINCE },
 };
 
 static const struct {
@@ -186,7 +192,7 @@ parse_named(struct search *s, const char *w, int depth)
 	for (i = 0; i < LEN(datekeys); i++) {
 		if (ascii_casecmp(w, datekeys[i].name))
 			continue;
-		k = node(datekeys[i].type, i < 3 ? 1 : 3);
+		k = node(datekeys[i].type, i < 3 ? 1 : i < 6 ? 3 : 2);
 		if (p_sp() < 0 || p_date(&k->day) < 0)
 			return NULL;
 		return k;
@@ -423,9 +429,11 @@ compare_day(enum sktype type, long long day, long long want)
 	switch (type) {
 	case SK_BEFORE:
 	case SK_SENTBEFORE:
+	case SK_SAVEDBEFORE:
 		return day < want;
 	case SK_ON:
 	case SK_SENTON:
+	case SK_SAVEDON:
 		return day == want;
 	default:
 		return day >= want;
@@ -470,6 +478,7 @@ eval(struct sk *k, struct ctx *c)
 	struct vmsg *m = &c->v->m[c->i];
 	struct sk *x;
 	char id[64];
+	time_t t;
 	int kw;
 
 	switch (k->type) {
@@ -504,6 +513,11 @@ eval(struct sk *k, struct ctx *c)
 		if (need_info(c) < 0)
 			return 0;
 		return compare_day(k->type, local_day(c->date), k->day);
+	case SK_SAVEDBEFORE:
+	case SK_SAVEDON:
+	case SK_SAVEDSINCE:
+		return c->k >= 0 && savedate_get(c->f, c->k, &t) == 0 &&
+		    compare_day(k->type, local_day(t), k->day);
 	case SK_OLDER:
 	case SK_YOUNGER:
 		/* one or the other, never both: NOT YOUNGER is OLDER */

@@ -19,6 +19,7 @@
 #include "mime.h"
 #include "parse.h"
 #include "partial.h"
+#include "savedate.h"
 #include "sort.h"
 #include "util.h"
 #include "session.h"
@@ -764,6 +765,10 @@ copy(int uid, int move)
 			    "Some of the messages no longer exist");
 		return no_errno(move ? "MOVE" : "COPY");
 	}
+	/* the copies share the source's inode, and so its birth time */
+	if (savedate_add(name, uidv, dst, n, time(NULL)) < 0)
+		logmsg(LOG_ERR, "%s: save dates not recorded: %s",
+		    move ? "MOVE" : "COPY", strerror(errno));
 	buf_printf(&b, "COPYUID %u ", uidv);
 	uid_set(&b, src, n);
 	buf_addc(&b, ' ');
