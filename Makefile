@@ -17,10 +17,10 @@ ZLIBS = -lz
 SRC = imapd.c mailbox.c view.c fetch.c parse.c io.c util.c auth.c search.c \
       maildir.c mime.c tls.c \
       compress.c mutf7.c sort.c \
-      binary.c partial.c savedate.c
+      binary.c partial.c savedate.c preview.c
 HDR = util.h io.h parse.h imapd.h session.h maildir.h mime.h tls.h compress.h mutf7.h \
       sort.h config.h \
-      binary.h partial.h savedate.h
+      binary.h partial.h savedate.h preview.h
 OBJ = $(SRC:.c=.o)
 
 all: imapd
@@ -68,9 +68,10 @@ FUZZTIME = 60
 FUZZCC = clang
 FUZZFLAGS = -std=c99 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 
-fuzz/fuzz_mime: fuzz/fuzz_mime.c mime.c util.c binary.c mime.h util.h binary.h
+fuzz/fuzz_mime: fuzz/fuzz_mime.c mime.c util.c binary.c preview.c mime.h util.h \
+    binary.h preview.h
 	$(FUZZCC) $(CPPFLAGS) $(FUZZFLAGS) -o $@ fuzz/fuzz_mime.c mime.c util.c \
-	    binary.c
+	    binary.c preview.c
 
 # the command and SEARCH parsers, fed a client's byte stream
 fuzz/fuzz_parse: fuzz/fuzz_parse.c parse.c io.c util.c search.c maildir.c mime.c \

@@ -17,6 +17,7 @@
 #include "mime.h"
 #include "parse.h"
 #include "partial.h"
+#include "preview.h"
 #include "savedate.h"
 #include "util.h"
 #include "session.h"
@@ -26,7 +27,7 @@
 enum fetchkind {
 	FA_UID, FA_FLAGS, FA_INTERNALDATE, FA_SIZE, FA_ENVELOPE, FA_BODY,
 	FA_BODYSTRUCTURE, FA_SECTION, FA_BINARYSIZE, FA_MODSEQ, FA_EMAILID,
-	FA_THREADID, FA_SAVEDATE
+	FA_THREADID, FA_SAVEDATE, FA_PREVIEW
 };
 
 /* one item of a FETCH request */
@@ -76,7 +77,7 @@ att_add(struct fetchreq *r, enum fetchkind kind, const char *name)
 		r->modseq = 1;
 	if (kind == FA_ENVELOPE || kind == FA_BODY ||
 	    kind == FA_BODYSTRUCTURE || kind == FA_SECTION ||
-	    kind == FA_BINARYSIZE)
+	    kind == FA_BINARYSIZE || kind == FA_PREVIEW)
 		r->map = 1;
 	return a;
 }
@@ -186,6 +187,11 @@ fetch_att(struct fetchreq *r, char *t)
 		att_add(r, FA_THREADID, "THREADID");
 	else if (!ascii_casecmp(t, "SAVEDATE"))
 		att_add(r, FA_SAVEDATE, "SAVEDATE");
+	else if (!ascii_casecmp(t, "PREVIEW")) {
+		/* (LAZY) may put it off; it is always made at once here */
+		p_keyword(" (LAZY)");
+		att_add(r, FA_PREVIEW, "PREVIEW");
+	}
 	else if (!ascii_casecmp(t, "MODSEQ")) {
 		att_add(r, FA_MODSEQ, "MODSEQ");
 		sess.condstore = 1;
@@ -396,6 +402,20 @@ fetch_one(struct fetchreq *r, size_t vi, int *cte)
 			break;
 		case FA_INTERNALDATE:
 			fetch_date("INTERNALDATE", date);
+			break;
+		case FA_PREVIEW:
+			preview_make(&b, mm.p, mm.len);
+			io_puts("PREVIEW ");
+			if (b.len) {
+				struct buf q = { 0 };
+
+				buf_addstr(&q, b.p, b.len);
+				io_write(q.p, q.len);
+				buf_free(&q);
+			} else {
+				io_puts("\"\"");
+			}
+			buf_reset(&b);
 			break;
 		case FA_SAVEDATE:
 			if (savedate_get(&sess.f, k, &saved) < 0)

@@ -2697,6 +2697,125 @@ mime_match_body(const char *p, size_t n, const char *needle,
 	return found;
 }
 
+/* ---- the first text (PREVIEW) ---------------------------------------- */
+
+/* decoded octets into a buffer until it holds max */
+struct capped {
+	struct buf *b;
+	size_t max;
+	int full;
+};
+
+static void
+capped_emit(void *arg, const char *p, size_t n)
+{
+	struct capped *c = arg;
+
+	buf_add(c->b, p, MIN(n, c->max - c->b->len));
+	c->full = c->b->len >= c->max;
+}
+
+/* is leaf pt text: 1 text/html, 0 other text/..., -1 no text; the
+ * charset goes to cs */
+static int
+text_kind(const struct tree *t, const struct part *pt, char *cs, size_t cssz)
+{
+	struct ctype ct;
+	const char *v;
+	size_t len;
+	int kind = -1;
+
+	ctype_parse(&ct, t->p, pt->hdr, pt->body, "Content-Type", 0);
+	if (!ct.type.len && !ct.invalid && !pt->digest)
+		kind = 0;
+	else if (eqstr(ct.type.p, ct.type.len, "text"))
+		kind = eqstr(ct.subtype.p, ct.subtype.len, "html");
+	cs[0] = '\0';
+	if (kind >= 0 && (v = param_get(&ct.par, "charset", &len)) &&
+	    len < cssz && !memchr(v, '\0', len)) {
+		memcpy(cs, v, len);
+		cs[len] = '\0';
+	}
+	ctype_free(&ct);
+	return kind;
+}
+
+/* the index of the multipart holding part i, -1 for none */
+static int
+parent(const struct tree *t, int i)
+{
+	int j, k;
+
+	for (j = 0; j < t->nv; j++)
+		for (k = t->v[j].child; k >= 0; k = t->v[k].next)
+			if (k == i)
+				return j;
+	return -1;
+}
+
+/* an HTML part i inside a multipart/alternative gives way to the plain
+ * text alternative: the text the author wrote */
+static int
+plain_sibling(const struct tree *t, int i, char *cs, size_t cssz)
+{
+	struct ctype ct;
+	int j, k, alt;
+
+	for (j = parent(t, i); j >= 0; j = parent(t, j)) {
+		ctype_parse(&ct, t->p, t->v[j].hdr, t->v[j].body,
+		    "Content-Type", 0);
+		alt = eqstr(ct.subtype.p, ct.subtype.len, "alternative");
+		ctype_free(&ct);
+		for (k = t->v[j].child; alt && k >= 0; k = t->v[k].next)
+			if (t->v[k].kind == LEAF &&
+			    text_kind(t, &t->v[k], cs, cssz) == 0)
+				return k;
+	}
+	return -1;
+}
+
+int
+mime_first_text(const char *p, size_t n, size_t max, struct buf *out,
+    char *cs, size_t cssz)
+{
+	struct tree *t = tree_parse(p, n);
+	struct capped c = { out, max, 0 };
+	struct buf cte = { 0 };
+	struct dec d;
+	const struct part *pt;
+	int i, kind = -1, enc, k;
+
+	for (i = 0; i < t->nv && kind < 0; i++)
+		if (t->v[i].kind == LEAF)
+			kind = text_kind(t, &t->v[i], cs, cssz);
+	if (kind < 0) {
+		tree_free(t);
+		return -1;
+	}
+	pt = &t->v[i - 1];
+	if (kind == 1 && (k = plain_sibling(t, i - 1, cs, cssz)) >= 0) {
+		pt = &t->v[k];
+		kind = 0;
+	} else if (kind == 1) {
+		text_kind(t, pt, cs, cssz);	/* its own charset again */
+	}
+	cte_get(p, pt->hdr, pt->body, &cte);
+	enc = cte_kind(&cte);
+	buf_free(&cte);
+	memset(&d, 0, sizeof(d));
+	d.out = capped_emit;
+	d.arg = &c;
+	d.stop = &c.full;
+	if (enc == SEG_B64)
+		b64_decode(p + pt->body, pt->end - pt->body, &d);
+	else if (enc == SEG_QP)
+		qp_decode(p + pt->body, pt->end - pt->body, &d);
+	else
+		capped_emit(&c, p + pt->body, pt->end - pt->body);
+	tree_free(t);
+	return kind;
+}
+
 /* ---- Date ------------------------------------------------------------- */
 
 static int

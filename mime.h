@@ -49,6 +49,12 @@ int mime_match_header(const char *p, size_t n, const char *field,
     const char *needle);
 int mime_match_body(const char *p, size_t n, const char *needle,
     int with_headers);	/* BODY: 0, TEXT: 1 */
+/* PREVIEW: the content of the first text part,
+ * transfer-decoded, its first max octets appended to out and its charset
+ * (empty: none given) to cs; 1 for HTML, 0 for plain text, -1 when the
+ * message has no such part */
+int mime_first_text(const char *p, size_t n, size_t max, struct buf *out,
+    char *cs, size_t cssz);
 /* the Date: header as the calendar day it names, as a time_t at 00:00 UTC
  * of that day; -1 when missing or unreadable */
 time_t mime_sentday(const char *p, size_t n);
