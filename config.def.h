@@ -45,6 +45,10 @@ static const int loopback_is_secure = 1;
 #define LOGIN_TRIES	3	/* failed logins before the connection closes */
 #define LOGIN_DELAY_MS	2000	/* wait before answering a failed login */
 #define BAD_MAX		20	/* consecutive BAD commands before closing */
+/* QUOTA (RFC 9208) over the whole Maildir: the most it may hold in KiB of
+ * messages and in messages; 0: no limit but the file system's */
+#define QUOTA_STORAGE_KB	0
+#define QUOTA_MESSAGES		0
 
 /* Timeouts, in seconds */
 #define TIMEOUT_PREAUTH	60	/* before login */

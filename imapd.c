@@ -65,6 +65,8 @@ static const struct cmd cmds[] = {
 	{ "EXAMINE", cmd_examine, AUTHED, 0 },
 	{ "EXPUNGE", cmd_expunge, S_SELECTED, C_UID },
 	{ "FETCH", cmd_fetch, S_SELECTED, C_UID | C_USESEQ },
+	{ "GETQUOTA", cmd_getquota, AUTHED, 0 },
+	{ "GETQUOTAROOT", cmd_getquotaroot, AUTHED, 0 },
 	{ "ID", cmd_id, ANY, 0 },
 	{ "IDLE", cmd_idle, AUTHED, 0 },
 	{ "LIST", cmd_list, AUTHED, 0 },
@@ -77,6 +79,7 @@ static const struct cmd cmds[] = {
 	{ "RENAME", cmd_rename, AUTHED, 0 },
 	{ "SEARCH", cmd_search, S_SELECTED, C_UID | C_USESEQ },
 	{ "SELECT", cmd_select, AUTHED, 0 },
+	{ "SETQUOTA", cmd_setquota, AUTHED, 0 },
 	{ "SORT", cmd_sort, S_SELECTED, C_UID | C_USESEQ },
 	{ "STARTTLS", cmd_starttls, S_NOAUTH, 0 },
 	{ "STATUS", cmd_status, AUTHED, 0 },
@@ -172,7 +175,8 @@ capabilities(struct buf *b)
 	    "SEARCHRES SPECIAL-USE CREATE-SPECIAL-USE LIST-EXTENDED "
 	    "LIST-STATUS STATUS=SIZE UTF8=ACCEPT MULTIAPPEND OBJECTID SORT "
 	    "SORT=DISPLAY ESORT THREAD=ORDEREDSUBJECT THREAD=REFERENCES");
-	buf_adds(b, " WITHIN BINARY PARTIAL SAVEDATE PREVIEW");
+	buf_adds(b, " WITHIN BINARY PARTIAL SAVEDATE PREVIEW QUOTA "
+	    "QUOTA=RES-STORAGE QUOTA=RES-MESSAGE");
 	if (sess.state == S_NOAUTH) {
 		if (!sess.tls && tls_available())
 			buf_adds(b, " STARTTLS");

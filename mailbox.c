@@ -20,6 +20,7 @@
 #include "mime.h"
 #include "mutf7.h"
 #include "parse.h"
+#include "quota.h"
 #include "util.h"
 #include "session.h"
 
@@ -294,7 +295,7 @@ enum {
 	ST_MESSAGES = 1 << 0, ST_RECENT = 1 << 1, ST_UIDNEXT = 1 << 2,
 	ST_UIDVALIDITY = 1 << 3, ST_UNSEEN = 1 << 4, ST_HIGHESTMODSEQ = 1 << 5,
 	ST_SIZE = 1 << 6, ST_DELETED = 1 << 7, ST_MAILBOXID = 1 << 8,
-	ST_APPENDLIMIT = 1 << 9,
+	ST_APPENDLIMIT = 1 << 9, ST_DELETEDSTORAGE = 1 << 10,
 };
 
 static const struct {
@@ -306,6 +307,7 @@ static const struct {
 	{ "UNSEEN", ST_UNSEEN }, { "HIGHESTMODSEQ", ST_HIGHESTMODSEQ },
 	{ "SIZE", ST_SIZE }, { "DELETED", ST_DELETED },
 	{ "MAILBOXID", ST_MAILBOXID }, { "APPENDLIMIT", ST_APPENDLIMIT },
+	{ "DELETED-STORAGE", ST_DELETEDSTORAGE },	/* QUOTA, in KiB */
 };
 
 /* "(MESSAGES UNSEEN ...)" */
@@ -358,6 +360,10 @@ status_line(const char *name, const struct mboxstatus *st, int items)
 	if (items & ST_SIZE)
 		io_printf("%sSIZE %llu", sep, (unsigned long long)st->size),
 		    sep = " ";
+	if (items & ST_DELETEDSTORAGE)
+		io_printf("%sDELETED-STORAGE %llu", sep,
+		    (unsigned long long)(st->deleted_size + 1023) / 1024),
+		    sep = " ";
 	if (items & ST_APPENDLIMIT)
 		io_printf("%sAPPENDLIMIT %llu", sep,
 		    (unsigned long long)APPEND_MAX), sep = " ";
@@ -373,7 +379,7 @@ status_line(const char *name, const struct mboxstatus *st, int items)
 static int
 mailbox_status(const char *name, struct mboxstatus *st, int items)
 {
-	if (items & ST_SIZE)
+	if (items & (ST_SIZE | ST_DELETEDSTORAGE))
 		return mbox_status(name, st);
 	return mbox_status_nosize(name, st);
 }
@@ -767,6 +773,7 @@ struct appendmsg {
 	char **kw;
 	size_t nkw;
 	time_t date;
+	uint64_t size;		/* octets, for QUOTA */
 };
 
 static int
@@ -825,6 +832,7 @@ append_one(const char *name, struct appendmsg *m)
 			    (unsigned long long)APPEND_MAX);
 		return ST_BAD;
 	}
+	m->size = size;
 	if ((r = append_data(m->a, size, binary)) == -2)
 		return ST_LOST;
 	if (p_literal_done() < 0)
@@ -845,6 +853,7 @@ cmd_append(const char *tag, int uid)
 	struct appendmsg *m;
 	struct buf b = { 0 };
 	uint32_t uidv = 0, *uids;
+	uint64_t total = 0;
 	size_t n = 0, i, cap = 4;
 	char *name;
 	int r = ST_OK;
@@ -861,6 +870,11 @@ cmd_append(const char *tag, int uid)
 	} while (r == ST_OK && p_char(' '));
 	if (r == ST_OK && p_end() < 0)
 		r = ST_BAD;
+	for (i = 0; i < n; i++)
+		total += m[i].size;
+	if (r == ST_OK && quota_room(total, n) < 0)
+		r = errno == EDQUOT ? no("OVERQUOTA", "Over quota") :
+		    no_errno("APPEND");
 	uids = p_alloc((n + 1) * sizeof(*uids));
 	for (i = 0; i < n; i++) {
 		if (r != ST_OK) {

@@ -4198,8 +4198,11 @@ status(const char *name, struct mboxstatus *s, int want_size)
 		s->unseen += !(f.msgs[i].flags & FL_SEEN);
 		s->deleted += !!(f.msgs[i].flags & FL_DELETED);
 		if (want_size && (msg_size(&f, i, &size) == 0 ||
-		    msg_info(&f, i, &date, &size) == 0))
+		    msg_info(&f, i, &date, &size) == 0)) {
 			s->size += size;
+			if (f.msgs[i].flags & FL_DELETED)
+				s->deleted_size += size;
+		}
 	}
 	folder_close(&f);
 	return 0;

@@ -56,6 +56,7 @@ struct mboxinfo {
 struct mboxstatus {
 	uint32_t messages, recent, unseen, deleted, uidnext, uidvalidity;
 	uint64_t highestmodseq, size;	/* size: sum of RFC822.SIZE */
+	uint64_t deleted_size;		/* ... of the \\Deleted ones */
 	char mailboxid[32];		/* OBJECTID */
 };
 

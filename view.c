@@ -19,6 +19,7 @@
 #include "mime.h"
 #include "parse.h"
 #include "partial.h"
+#include "quota.h"
 #include "savedate.h"
 #include "sort.h"
 #include "util.h"
@@ -739,6 +740,20 @@ copy_sources(int uid, size_t **idx, size_t *n, uint32_t **srcuids)
 	return ST_OK;
 }
 
+/* QUOTA: room for copies of messages idx */
+static int
+copy_room(const size_t *idx, size_t n)
+{
+	uint64_t total = 0, size;
+	time_t date;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (msg_info(&sess.f, idx[i], &date, &size) == 0)
+			total += size;
+	return quota_room(total, n);
+}
+
 static int
 copy(int uid, int move)
 {
@@ -758,6 +773,10 @@ copy(int uid, int move)
 		return no("TRYCREATE", "No such mailbox");
 	if (n == 0)
 		return ok(NULL, "No messages");
+	/* a MOVE stays within the one quota root */
+	if (!move && copy_room(idx, n) < 0)
+		return errno == EDQUOT ? no("OVERQUOTA", "Over quota") :
+		    no_errno("COPY");
 	dst = p_alloc(n * sizeof(*dst));
 	if (folder_copy(&sess.f, idx, n, name, &uidv, dst) < 0) {
 		if (errno == ENOENT)

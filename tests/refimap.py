@@ -42,17 +42,20 @@ def deliver(env, n, data, flags="", mtime=None, folder="INBOX"):
     return dst
 
 
-def run(env, maildir, commands, timeout=30):
+def run(env, maildir, commands, timeout=30, options=()):
     """run the commands (without tags, each a str or bytes that already
     holds its literals, sent as LITERAL+) one after the other in one
     preauthenticated Dovecot session; returns a list of (untagged lines,
     tagged line), one per command, lines as bytes without CRLF, with
-    literals inlined as lib.Session.line does.  One at a time: Dovecot
+    literals inlined as lib.Session.line does; options are Dovecot
+    settings ("name=value").  One at a time: Dovecot
     runs pipelined commands side by side and mixes their answers."""
     environ = {"USER": env.user, "HOME": os.path.dirname(maildir),
                "PATH": "/usr/bin:/bin"}
-    p = env.popen([DOVECOT, "-o", "mail_location=maildir:" + maildir],
-                  stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+    args = [DOVECOT, "-o", "mail_location=maildir:" + maildir]
+    for o in options:
+        args += ["-o", o]
+    p = env.popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                   stderr=subprocess.DEVNULL, env=environ)
     s = lib.Session.__new__(lib.Session)
     s.p, s.buf, s.ntag = p, b"", 0
@@ -95,3 +98,15 @@ def esearch_items(line):
     for k, v in zip(toks[0::2], toks[1::2]):
         out[k.upper()] = v
     return out
+
+
+def session_of(env, binary):
+    """a preauthenticated lib.Session with another imapd binary"""
+    old = lib.IMAPD
+    lib.IMAPD = binary
+    try:
+        s = lib.Session(env, ["-p"], env.env())
+    finally:
+        lib.IMAPD = old
+    s.greeting()
+    return s
