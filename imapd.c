@@ -77,6 +77,7 @@ static const struct cmd cmds[] = {
 	{ "NAMESPACE", cmd_namespace, AUTHED, 0 },
 	{ "NOOP", cmd_noop, ANY, 0 },
 	{ "RENAME", cmd_rename, AUTHED, 0 },
+	{ "REPLACE", cmd_replace, S_SELECTED, C_UID },
 	{ "SEARCH", cmd_search, S_SELECTED, C_UID | C_USESEQ },
 	{ "SELECT", cmd_select, AUTHED, 0 },
 	{ "SETQUOTA", cmd_setquota, AUTHED, 0 },
@@ -176,7 +177,7 @@ capabilities(struct buf *b)
 	    "LIST-STATUS STATUS=SIZE UTF8=ACCEPT MULTIAPPEND OBJECTID SORT "
 	    "SORT=DISPLAY ESORT THREAD=ORDEREDSUBJECT THREAD=REFERENCES");
 	buf_adds(b, " WITHIN BINARY PARTIAL SAVEDATE PREVIEW QUOTA "
-	    "QUOTA=RES-STORAGE QUOTA=RES-MESSAGE");
+	    "QUOTA=RES-STORAGE QUOTA=RES-MESSAGE REPLACE");
 	if (sess.state == S_NOAUTH) {
 		if (!sess.tls && tls_available())
 			buf_adds(b, " STARTTLS");

@@ -896,3 +896,51 @@ cmd_append(const char *tag, int uid)
 	buf_free(&b);
 	return ok(sess.codebuf.p, "APPEND completed");
 }
+
+/* REPLACE (RFC 8508): the new version of a message (a draft being edited)
+ * is stored first, and the old one expunged only once the new one is
+ * safe, so a failure leaves the old one in place and nothing is lost */
+int
+cmd_replace(const char *tag, int uid)
+{
+	struct seqset set;
+	struct appendmsg m;
+	uint32_t uidv = 0, newuid;
+	size_t *vi, nv;
+	char *name;
+	long k;
+	int r;
+
+	if (p_sp() < 0 || p_seqset(&set) < 0 || p_sp() < 0)
+		return ST_BAD;
+	if (set.dollar || set.n != 1 || set.r[0].lo != set.r[0].hi)
+		return bad("REPLACE takes one message");
+	if ((r = set_indexes(&set, uid, &vi, &nv)) != ST_OK)
+		return r;
+	if (!nv || (k = store_index(vi[0])) < 0)
+		return no("EXPUNGEISSUED", "No such message");
+	if (sess.readonly)
+		return no("READ-ONLY", "Mailbox is read-only");
+	if (!(name = mailbox_arg()) || p_sp() < 0)
+		return ST_BAD;
+	r = append_one(name, &m);
+	if (r == ST_OK && p_end() < 0)
+		r = ST_BAD;
+	if (r == ST_OK && append_commit(m.a, m.flags, m.kw, m.nkw, m.date,
+	    &uidv, &newuid) < 0) {
+		r = no_errno("REPLACE");
+	} else if (r != ST_OK) {
+		append_abort(m.a);
+	}
+	if (r == ST_LOST)
+		exit(0);	/* the client went away mid-message */
+	if (r != ST_OK)
+		return r;
+	io_printf("* OK [APPENDUID %u %u] Replacement stored\r\n", uidv,
+	    newuid);
+	if ((k = store_index(vi[0])) >= 0 && folder_expunge(&sess.f, k) < 0 &&
+	    errno != ENOENT)
+		logmsg(LOG_ERR, "REPLACE: expunge of UID %u: %s",
+		    sess.v.m[vi[0]].uid, strerror(errno));
+	return ok(NULL, "REPLACE completed");
+}

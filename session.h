@@ -92,6 +92,7 @@ int cmd_move(const char *, int);
 int cmd_namespace(const char *, int);
 int cmd_noop(const char *, int);
 int cmd_rename(const char *, int);
+int cmd_replace(const char *, int);
 int cmd_search(const char *, int);
 int cmd_select(const char *, int);
 int cmd_setquota(const char *, int);
