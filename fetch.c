@@ -371,7 +371,7 @@ fetch_one(struct fetchreq *r, size_t vi, int *cte)
 		m->flags |= FL_SEEN;
 		m->modseq = sess.f.msgs[k].modseq;
 	}
-	io_printf("* %zu FETCH (", vi + 1);
+	fetch_open(vi);
 	for (i = 0; i < r->n; i++) {
 		struct fetchatt *a = &r->a[i];
 

@@ -177,7 +177,7 @@ capabilities(struct buf *b)
 	    "LIST-STATUS STATUS=SIZE UTF8=ACCEPT MULTIAPPEND OBJECTID SORT "
 	    "SORT=DISPLAY ESORT THREAD=ORDEREDSUBJECT THREAD=REFERENCES");
 	buf_adds(b, " WITHIN BINARY PARTIAL SAVEDATE PREVIEW QUOTA "
-	    "QUOTA=RES-STORAGE QUOTA=RES-MESSAGE REPLACE");
+	    "QUOTA=RES-STORAGE QUOTA=RES-MESSAGE REPLACE UIDONLY");
 	if (sess.state == S_NOAUTH) {
 		if (!sess.tls && tls_available())
 			buf_adds(b, " STARTTLS");
@@ -283,6 +283,9 @@ cmd_enable(const char *tag, int uid)
 		} else if (!ascii_casecmp(w, "IMAP4rev2") && !sess.rev2) {
 			sess.rev2 = sess.utf8 = 1;
 			buf_adds(&on, " IMAP4rev2");
+		} else if (!ascii_casecmp(w, "UIDONLY") && !sess.uidonly) {
+			sess.uidonly = search_uidonly = 1;
+			buf_adds(&on, " UIDONLY");
 		} else if (!ascii_casecmp(w, "UTF8=ACCEPT") && !sess.utf8) {
 			sess.utf8 = 1;
 			buf_adds(&on, " UTF8=ACCEPT");
@@ -688,6 +691,10 @@ run(const char *tag)
 		return bad(sess.state == S_NOAUTH ? "Log in first" :
 		    sess.state == S_AUTH && c->states == S_SELECTED ?
 		    "Select a mailbox first" : "Not allowed in this state");
+	/* UIDONLY (RFC 9586): every command that could name messages by
+	 * number must use UIDs */
+	if (sess.uidonly && (c->flags & C_UID) && !uid && c->fn != cmd_expunge)
+		return no("UIDREQUIRED", "Use the UID form of the command");
 	r = c->fn(tag, uid);
 	if (r != ST_DONE && r != ST_BAD && sess.state == S_SELECTED)
 		view_sync(!(c->flags & C_USESEQ) || uid);

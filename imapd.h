@@ -34,6 +34,8 @@ struct search *search_parse(int uid_cmd, const char **code);
 struct search *search_parse_keys(const char *charset, const char **code);
 /* does message index i of the view match; -1 with errno on failure */
 int search_match(struct search *, struct folder *, struct view *, size_t i);
+/* UIDONLY: a program that names sequence numbers fails (UIDREQUIRED) */
+extern int search_uidonly;
 /* the saved result of the last SEARCH (SEARCHRES "$"), as UIDs */
 extern struct seqset *search_saved;
 /* the program names MODSEQ: the reply gives the highest modseq found */

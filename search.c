@@ -40,6 +40,7 @@ struct search {
 	struct sk *root;
 	const char *charset;
 	int modseq;		/* MODSEQ was used: the reply names the highest */
+	int seq;		/* sequence numbers were used */
 };
 
 /* the state of one message while a program runs over it */
@@ -56,6 +57,7 @@ struct ctx {
 };
 
 struct seqset *search_saved;
+int search_uidonly;
 
 static const struct {
 	const char *name;
@@ -314,6 +316,7 @@ parse_key(struct search *s, int depth)
 		k = node(SK_SEQ, 0);
 		if (p_seqset(&k->set) < 0)
 			return NULL;
+		s->seq = 1;
 		return k;
 	}
 	if (!(w = p_atom()))
@@ -355,6 +358,10 @@ search_parse_keys(const char *charset, const char **code)
 	s->charset = charset;
 	if (!(s->root = parse_list(s, 0)))
 		return NULL;
+	if (s->seq && search_uidonly) {
+		*code = "UIDREQUIRED";
+		return badp("Message sequence numbers are not allowed");
+	}
 	return s;
 }
 

@@ -21,6 +21,7 @@ struct session {
 	int qresync;		/* QRESYNC enabled: VANISHED replaces EXPUNGE */
 	int utf8;		/* UTF8=ACCEPT or IMAP4rev2: UTF-8 mailbox names */
 	int rev2;		/* IMAP4rev2 enabled: its rules, not RFC 3501's */
+	int uidonly;		/* UIDONLY enabled: no sequence numbers at all */
 	int secure;		/* LOGIN allowed: TLS, loopback or preauth */
 	int login_fails;
 	int bad_streak;
@@ -54,6 +55,7 @@ void flag_list(struct buf *, uint32_t flags, uint32_t kw);
 long sysflag(const char *name);
 int parse_flags(int bare, char ***names, size_t *n);
 void print_flags_fetch(size_t i);
+void fetch_open(size_t i);
 void view_sync(int expunge);
 long store_index(size_t i);
 int set_indexes(struct seqset *, int uid, size_t **out, size_t *n);

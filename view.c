@@ -160,12 +160,22 @@ view_free(void)
 	memset(&sess.v, 0, sizeof(sess.v));
 }
 
+/* "* n FETCH (", or under UIDONLY (RFC 9586) "* UIDFETCH uid (" */
+void
+fetch_open(size_t i)
+{
+	if (sess.uidonly)
+		io_printf("* UIDFETCH %u (", sess.v.m[i].uid);
+	else
+		io_printf("* %zu FETCH (", i + 1);
+}
+
 void
 print_flags_fetch(size_t i)
 {
 	struct buf b = { 0 };
 
-	io_printf("* %zu FETCH (", i + 1);
+	fetch_open(i);
 	/* UID is always there: IMAP4rev2 and QRESYNC require it, and
 	 * every other client can use it */
 	io_printf("UID %u ", sess.v.m[i].uid);
@@ -205,7 +215,7 @@ view_update(int expunge)
 	uint32_t maxuid, *van = NULL;
 	struct msg *m;
 
-	if (sess.qresync && expunge)
+	if ((sess.qresync || sess.uidonly) && expunge)
 		van = xreallocarray(NULL, sess.v.n + 1, sizeof(*van));
 	for (i = j = o = 0; i < sess.v.n; i++) {
 		while (j < f->nmsgs && f->msgs[j].uid < sess.v.m[i].uid)
@@ -384,7 +394,7 @@ select_responses(void)
 		io_puts("\r\n");
 	} else {
 		io_printf("* %zu RECENT\r\n", recent);
-		if (unseen)
+		if (unseen && !sess.uidonly)
 			io_printf("* OK [UNSEEN %zu] First unseen\r\n",
 			    unseen);
 	}
@@ -914,9 +924,11 @@ cmd_store(const char *tag, int uid)
 		m->modseq = sess.f.msgs[k].modseq;
 		if (!silent)
 			print_flags_fetch(vi[i]);
-		else if (unchanged != UINT64_MAX)
-			io_printf("* %zu FETCH (UID %u MODSEQ (%llu))\r\n",
-			    vi[i] + 1, m->uid, (unsigned long long)m->modseq);
+		else if (unchanged != UINT64_MAX) {
+			fetch_open(vi[i]);
+			io_printf("UID %u MODSEQ (%llu))\r\n", m->uid,
+			    (unsigned long long)m->modseq);
+		}
 	}
 	if (modified.len) {
 		set_code("MODIFIED %s", modified.p);
