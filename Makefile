@@ -9,7 +9,7 @@ CC = cc
 CPPFLAGS = -D_DEFAULT_SOURCE -D_GNU_SOURCE -DVERSION=\"$(VERSION)\"
 CFLAGS = -std=c99 -O2 -g -Wall -Wextra -Wno-unused-parameter
 LDFLAGS =
-LDLIBS = -lbearssl -lcrypt
+LDLIBS = -lbearssl -lcrypt -lutf8proc
 # COMPRESS=DEFLATE (RFC 4978); empty both to build without zlib
 ZCPPFLAGS = -DWITH_ZLIB
 ZLIBS = -lz
@@ -17,10 +17,10 @@ ZLIBS = -lz
 SRC = imapd.c mailbox.c view.c fetch.c parse.c io.c util.c auth.c search.c \
       maildir.c mime.c tls.c \
       compress.c mutf7.c sort.c \
-      binary.c partial.c savedate.c preview.c quota.c
+      binary.c partial.c savedate.c preview.c quota.c unicode.c
 HDR = util.h io.h parse.h imapd.h session.h maildir.h mime.h tls.h compress.h mutf7.h \
       sort.h config.h \
-      binary.h partial.h savedate.h preview.h quota.h
+      binary.h partial.h savedate.h preview.h quota.h unicode.h
 OBJ = $(SRC:.c=.o)
 
 all: imapd
@@ -68,16 +68,17 @@ FUZZTIME = 60
 FUZZCC = clang
 FUZZFLAGS = -std=c99 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 
-fuzz/fuzz_mime: fuzz/fuzz_mime.c mime.c util.c binary.c preview.c mime.h util.h \
-    binary.h preview.h
+fuzz/fuzz_mime: fuzz/fuzz_mime.c mime.c util.c binary.c preview.c unicode.c \
+    mime.h util.h binary.h preview.h unicode.h
 	$(FUZZCC) $(CPPFLAGS) $(FUZZFLAGS) -o $@ fuzz/fuzz_mime.c mime.c util.c \
-	    binary.c preview.c
+	    binary.c preview.c unicode.c -lutf8proc
 
 # the command and SEARCH parsers, fed a client's byte stream
 fuzz/fuzz_parse: fuzz/fuzz_parse.c parse.c io.c util.c search.c maildir.c mime.c \
-    mutf7.c partial.c savedate.c $(HDR)
+    mutf7.c partial.c savedate.c unicode.c $(HDR)
 	$(FUZZCC) $(CPPFLAGS) $(FUZZFLAGS) -o $@ fuzz/fuzz_parse.c parse.c io.c \
-	    util.c search.c maildir.c mime.c mutf7.c partial.c savedate.c
+	    util.c search.c maildir.c mime.c mutf7.c partial.c savedate.c \
+	    unicode.c -lutf8proc
 
 fuzz: fuzz/fuzz_mime fuzz/fuzz_parse
 	d=$$(mktemp -d) && cp -R ../shared/corpus/. $$d/ && \

@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #include "mime.h"
+#include "unicode.h"
 #include "util.h"
 
 #define MIME_DEPTH	32	/* nested multiparts and messages */
@@ -142,10 +143,12 @@ struct section {
 /* SEARCH: folded text is matched against a folded needle; the last
  * nlen - 1 octets are kept so a match across two chunks is found */
 struct match {
-	const char *needle;
+	const char *needle;	/* in i;unicode-casemap form */
 	size_t nlen;
-	char *win;
+	char *win;		/* the mapped text's last nlen - 1 octets */
 	size_t wlen, wcap;
+	char pend[4];		/* an incomplete UTF-8 sequence */
+	size_t npend;
 	int found;
 };
 
@@ -161,12 +164,6 @@ static const char lit_crlf[] = "\r\n";
 
 /* messages are read-only file mappings (mime_filemap) */
 static int filemap;
-
-static int
-lower(int c)
-{
-	return c >= 'A' && c <= 'Z' ? c + 32 : c;
-}
 
 static int
 upper(int c)
@@ -2258,57 +2255,22 @@ section_close(struct sectiondata *sd)
 
 /* ---- SEARCH ----------------------------------------------------------- */
 
-/* simple lower case of a code point written in two UTF-8 octets:
- * Latin-1, Latin Extended-A, Greek and Cyrillic */
-static unsigned
-lower2(unsigned c)
-{
-	if ((c >= 0xc0 && c <= 0xde && c != 0xd7) ||
-	    (c >= 0x391 && c <= 0x3ab && c != 0x3a2) ||
-	    (c >= 0x410 && c <= 0x42f))
-		return c + 0x20;
-	if (c >= 0x400 && c <= 0x40f)
-		return c + 0x50;
-	if (c == 0x178)
-		return 0xff;
-	if ((c >= 0x100 && c <= 0x12f) || (c >= 0x132 && c <= 0x137) ||
-	    (c >= 0x14a && c <= 0x177))
-		return c | 1;
-	if ((c >= 0x139 && c <= 0x148) || (c >= 0x179 && c <= 0x17e))
-		return (c & 1) ? c + 1 : c;
-	return c;
-}
-
-/* fold UTF-8 text in place; the length does not change.  Returns how
- * many octets at the end are an incomplete sequence left unfolded. */
+/* the length of s less an incomplete UTF-8 sequence at its end, which
+ * must wait for the rest */
 static size_t
-fold(char *s, size_t n)
+complete(const char *s, size_t n)
 {
-	unsigned char *u = (unsigned char *)s;
-	unsigned c;
-	size_t i, need;
+	const unsigned char *u = (const unsigned char *)s;
+	size_t j, need;
 
-	for (i = 0; i < n; i++) {
-		if (u[i] < 0x80) {
-			u[i] = lower(u[i]);
+	for (j = n; j > 0 && n - j < 4; j--) {
+		if ((u[j - 1] & 0xc0) == 0x80)
 			continue;
-		}
-		need = u[i] >= 0xf0 ? 3 : u[i] >= 0xe0 ? 2 : u[i] >= 0xc0;
-		if (i + need >= n && need) {
-			/* the tail is kept back only when it can complete */
-			for (c = 1; i + c < n && (u[i + c] & 0xc0) == 0x80; c++)
-				;
-			if (i + c == n)
-				return n - i;
-		}
-		if (need != 1 || i + 1 >= n || (u[i + 1] & 0xc0) != 0x80)
-			continue;
-		c = lower2((u[i] & 0x1f) << 6 | (u[i + 1] & 0x3f));
-		u[i] = 0xc0 | c >> 6;
-		u[i + 1] = 0x80 | (c & 0x3f);
-		i++;
+		need = u[j - 1] >= 0xf0 ? 4 : u[j - 1] >= 0xe0 ? 3 :
+		    u[j - 1] >= 0xc0 ? 2 : 1;
+		return j - 1 + need > n ? j - 1 : n;
 	}
-	return 0;
+	return n;
 }
 
 static void
@@ -2322,28 +2284,35 @@ match_init(struct match *m, const char *needle, size_t nlen)
 	m->found = nlen == 0;
 }
 
-/* text (UTF-8) into the window: fold, look, keep the tail */
+/* text (UTF-8) into the window: case-mapped (i;unicode-casemap, as
+ * I18NLEVEL=1 asks), looked at, its tail kept for the next piece */
 static void
 match_feed(struct match *m, const char *p, size_t n)
 {
-	size_t take, hold, keep;
+	struct buf in = { 0 }, map = { 0 };
+	size_t take, cut, keep;
 
 	while (n && !m->found) {
-		take = MIN(n, m->wcap - m->wlen);
-		memcpy(m->win + m->wlen, p, take);
+		take = MIN(n, CHUNK);
+		buf_add(&in, m->pend, m->npend);
+		buf_add(&in, p, take);
 		p += take;
 		n -= take;
-		hold = fold(m->win + m->wlen - MIN(m->wlen, 3),
-		    take + MIN(m->wlen, 3));
-		m->wlen += take;
-		if (memmem(m->win, m->wlen - hold, m->needle, m->nlen)) {
+		cut = complete(in.p, in.len);
+		m->npend = in.len - cut;
+		memcpy(m->pend, in.p + cut, m->npend);
+		buf_add(&map, m->win, m->wlen);
+		casemap(&map, in.p, cut);
+		if (map.len && memmem(map.p, map.len, m->needle, m->nlen))
 			m->found = 1;
-			return;
-		}
-		keep = MIN(m->wlen, m->nlen - 1 + hold);
-		memmove(m->win, m->win + m->wlen - keep, keep);
+		keep = MIN(map.len, m->nlen - 1);
+		memcpy(m->win, map.p + map.len - keep, keep);
 		m->wlen = keep;
+		buf_reset(&in);
+		buf_reset(&map);
 	}
+	buf_free(&in);
+	buf_free(&map);
 }
 
 static void
@@ -2581,11 +2550,12 @@ match_field(struct match *m, const char *p, const struct field *f,
 static char *
 fold_needle(const char *needle, size_t *len)
 {
-	char *s = xstrdup(needle);
+	struct buf b = { 0 };
 
-	*len = strlen(s);
-	fold(s, *len);
-	return s;
+	casemap(&b, needle, strlen(needle));
+	buf_addc(&b, '\0');
+	*len = b.len - 1;
+	return b.p;
 }
 
 int
@@ -2607,7 +2577,7 @@ mime_match_header(const char *p, size_t n, const char *field,
 			break;
 		}
 		/* each field on its own: no match across two fields */
-		m.wlen = 0;
+		m.wlen = m.npend = 0;
 		match_field(&m, p, &f, 0);
 		found = m.found;
 	}
@@ -2644,7 +2614,7 @@ match_part(struct match *m, const struct tree *t, const struct part *pt)
 	cv.cd = conv_open(csname);
 	cv.m = m;
 	cv.npend = 0;
-	m->wlen = 0;
+	m->wlen = m->npend = 0;
 	cte_get(t->p, pt->hdr, pt->body, &cte);
 	kind = cte_kind(&cte);
 	buf_free(&cte);
