@@ -54,6 +54,7 @@ struct session sess;
 static const struct cmd cmds[] = {
 	{ "APPEND", cmd_append, AUTHED, 0 },
 	{ "AUTHENTICATE", cmd_authenticate, S_NOAUTH, 0 },
+	{ "CANCELUPDATE", cmd_cancelupdate, S_SELECTED, 0 },
 	{ "CAPABILITY", cmd_capability, ANY, 0 },
 	{ "CHECK", cmd_check, S_SELECTED, 0 },
 	{ "CLOSE", cmd_close, S_SELECTED, 0 },
@@ -177,7 +178,8 @@ capabilities(struct buf *b)
 	    "LIST-STATUS STATUS=SIZE UTF8=ACCEPT MULTIAPPEND OBJECTID SORT "
 	    "SORT=DISPLAY ESORT THREAD=ORDEREDSUBJECT THREAD=REFERENCES");
 	buf_adds(b, " WITHIN BINARY PARTIAL SAVEDATE PREVIEW QUOTA "
-	    "QUOTA=RES-STORAGE QUOTA=RES-MESSAGE REPLACE UIDONLY I18NLEVEL=1");
+	    "QUOTA=RES-STORAGE QUOTA=RES-MESSAGE REPLACE UIDONLY I18NLEVEL=1 "
+	    "CONTEXT=SEARCH");
 	if (sess.state == S_NOAUTH) {
 		if (!sess.tls && tls_available())
 			buf_adds(b, " STARTTLS");

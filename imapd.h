@@ -38,6 +38,10 @@ int search_match(struct search *, struct folder *, struct view *, size_t i);
 extern int search_uidonly;
 /* the saved result of the last SEARCH (SEARCHRES "$"), as UIDs */
 extern struct seqset *search_saved;
+/* a copy of a program that outlives its command (CONTEXT=SEARCH), and
+ * its end */
+struct search *search_keep(const struct search *);
+void search_free(struct search *);
 /* the program names MODSEQ: the reply gives the highest modseq found */
 int search_uses_modseq(struct search *);
 /* the highest sequence number and UID the program may name */

@@ -568,3 +568,72 @@ search_match(struct search *s, struct folder *f, struct view *v, size_t i)
 		msg_unmap(&c.mm);
 	return r;
 }
+
+/* --- programs kept beyond their command (CONTEXT=SEARCH) -------------- */
+
+static char *
+keep_str(const char *s)
+{
+	return s ? xstrdup(s) : NULL;
+}
+
+static struct sk *
+keep_list(const struct sk *k)
+{
+	struct sk *first = NULL, **tail = &first, *c;
+
+	for (; k; k = k->next) {
+		c = xmalloc(sizeof(*c));
+		*c = *k;
+		c->field = keep_str(k->field);
+		c->str = keep_str(k->str);
+		if (k->set.n) {
+			c->set.r = xreallocarray(NULL, k->set.n, sizeof(*k->set.r));
+			memcpy(c->set.r, k->set.r, k->set.n * sizeof(*k->set.r));
+		}
+		c->a = keep_list(k->a);
+		c->b = keep_list(k->b);
+		c->next = NULL;
+		*tail = c;
+		tail = &c->next;
+	}
+	return first;
+}
+
+static void
+free_list(struct sk *k)
+{
+	struct sk *next;
+
+	for (; k; k = next) {
+		next = k->next;
+		free_list(k->a);
+		free_list(k->b);
+		free((char *)k->field);
+		free((char *)k->str);
+		free(k->set.r);
+		free(k);
+	}
+}
+
+struct search *
+search_keep(const struct search *s)
+{
+	struct search *c = xcalloc(1, sizeof(*c));
+
+	c->root = keep_list(s->root);
+	c->charset = keep_str(s->charset);
+	c->modseq = s->modseq;
+	c->seq = s->seq;
+	return c;
+}
+
+void
+search_free(struct search *s)
+{
+	if (!s)
+		return;
+	free_list(s->root);
+	free((char *)s->charset);
+	free(s);
+}

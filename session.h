@@ -71,6 +71,7 @@ const char *special_use_of(const char *name);
 /* the commands */
 int cmd_append(const char *, int);
 int cmd_authenticate(const char *, int);
+int cmd_cancelupdate(const char *, int);
 int cmd_capability(const char *, int);
 int cmd_check(const char *, int);
 int cmd_close(const char *, int);

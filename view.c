@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "context.h"
 #include "imapd.h"
 #include "io.h"
 #include "maildir.h"
@@ -278,7 +279,10 @@ view_sync(int expunge)
 	 * mean nothing any more, and it must start over */
 	if (sess.f.uidvalidity != uidvalidity)
 		bye("UIDVALIDITY changed: please reconnect");
+	if (expunge)
+		context_expunged();
 	view_update(expunge);
+	context_update();
 }
 
 /* index of message i of the view in the store, or -1 when it is gone */
@@ -355,6 +359,7 @@ close_folder(void)
 		return;
 	folder_close(&sess.f);
 	view_free();
+	context_clear();
 	sess.state = S_AUTH;
 	if (search_saved) {
 		free(search_saved->r);
@@ -945,7 +950,7 @@ static size_t search_run(struct search *, size_t *);
 /* --- SEARCH ----------------------------------------------------------- */
 
 enum { RET_MIN = 1, RET_MAX = 2, RET_COUNT = 4, RET_ALL = 8, RET_SAVE = 16,
-	RET_PARTIAL = 32 };
+	RET_PARTIAL = 32, RET_UPDATE = 64, RET_CONTEXT = 128 };
 
 /* RETURN (MIN MAX COUNT ALL SAVE) of ESEARCH (RFC 4731) and SEARCHRES,
  * and PARTIAL range (RFC 9394) */
@@ -972,6 +977,10 @@ search_return(int *ret, struct partial *pr)
 			*ret |= RET_ALL;
 		else if (!ascii_casecmp(w, "SAVE"))
 			*ret |= RET_SAVE;
+		else if (!ascii_casecmp(w, "UPDATE"))
+			*ret |= RET_UPDATE;
+		else if (!ascii_casecmp(w, "CONTEXT"))
+			*ret |= RET_CONTEXT;	/* a hint: results are cheap */
 		else if (!ascii_casecmp(w, "PARTIAL") && !(*ret & RET_PARTIAL)) {
 			if (p_sp() < 0 || partial_parse(pr) < 0)
 				return ST_BAD;
@@ -1080,6 +1089,8 @@ cmd_search(const char *tag, int uid)
 	}
 	if (p_end() < 0)
 		return ST_BAD;
+	if ((ret & RET_UPDATE) && (ret & RET_SAVE))
+		return bad("UPDATE and SAVE cannot be used together");
 	hits = p_alloc((sess.v.n + 1) * sizeof(*hits));
 	uids = p_alloc((sess.v.n + 1) * sizeof(*uids));
 	idx = p_alloc((sess.v.n + 1) * sizeof(*idx));
@@ -1098,6 +1109,11 @@ cmd_search(const char *tag, int uid)
 	count = ret & RET_PARTIAL ? partial_window(&pr, n, &from) : n;
 	if (ret & RET_SAVE)
 		save_result(uids + from, count);
+	/* CONTEXT=SEARCH (RFC 5267): kept, and updated from now on */
+	if ((ret & RET_UPDATE) && context_add(tag, uid, search_keep(srch),
+	    uids, n) < 0)
+		io_printf("* OK [NOUPDATE \"%s\"] Too many updating searches\r\n",
+		    tag);
 	if (ret & 0xff & ~RET_SAVE) {
 		esearch_reply(tag, uid, ret, hits, n, maxmod, &pr);
 	} else if (!(ret & RET_SAVE)) {
@@ -1188,6 +1204,8 @@ cmd_sort(const char *tag, int uid)
 		return ST_BAD;
 	if (p_keyword("RETURN") && (r = search_return(&ret, &pr)) != ST_OK)
 		return r;
+	if (ret & RET_UPDATE)
+		return bad("UPDATE is for SEARCH only");
 	if (!(prog = sort_parse()) || p_sp() < 0)
 		return ST_BAD;
 	if (!(srch = charset_and_keys()))
