@@ -17,10 +17,12 @@ ZLIBS = -lz
 SRC = imapd.c mailbox.c view.c fetch.c parse.c io.c util.c auth.c search.c \
       maildir.c mime.c tls.c \
       compress.c mutf7.c sort.c \
-      binary.c partial.c savedate.c preview.c quota.c unicode.c context.c
+      binary.c partial.c savedate.c preview.c quota.c unicode.c context.c \
+      url.c
 HDR = util.h io.h parse.h imapd.h session.h maildir.h mime.h tls.h compress.h mutf7.h \
       sort.h config.h \
-      binary.h partial.h savedate.h preview.h quota.h unicode.h context.h
+      binary.h partial.h savedate.h preview.h quota.h unicode.h context.h \
+      url.h
 OBJ = $(SRC:.c=.o)
 
 all: imapd
@@ -75,10 +77,10 @@ fuzz/fuzz_mime: fuzz/fuzz_mime.c mime.c util.c binary.c preview.c unicode.c \
 
 # the command and SEARCH parsers, fed a client's byte stream
 fuzz/fuzz_parse: fuzz/fuzz_parse.c parse.c io.c util.c search.c maildir.c mime.c \
-    mutf7.c partial.c savedate.c unicode.c $(HDR)
+    mutf7.c partial.c savedate.c unicode.c url.c $(HDR)
 	$(FUZZCC) $(CPPFLAGS) $(FUZZFLAGS) -o $@ fuzz/fuzz_parse.c parse.c io.c \
 	    util.c search.c maildir.c mime.c mutf7.c partial.c savedate.c \
-	    unicode.c -lutf8proc
+	    unicode.c url.c -lutf8proc
 
 fuzz: fuzz/fuzz_mime fuzz/fuzz_parse
 	d=$$(mktemp -d) && cp -R ../shared/corpus/. $$d/ && \

@@ -21,6 +21,7 @@
 #include "mutf7.h"
 #include "parse.h"
 #include "quota.h"
+#include "url.h"
 #include "util.h"
 #include "session.h"
 
@@ -800,12 +801,150 @@ append_flags(struct appendmsg *m)
 	return ST_OK;
 }
 
-/* [flags SP] [date-time SP] (literal | literal8 | UTF8 SP "(" literal8 ")") */
+/* one literal or literal8 into the store, at most room octets; adds its
+ * size to *total */
+static int
+append_literal(struct append *a, int binary, uint64_t room, uint64_t *total)
+{
+	long long size;
+	int r;
+
+	if ((size = p_literal(room)) < 0) {
+		if (perr_code && !strcmp(perr_code, "TOOBIG"))
+			return no("TOOBIG", "Message larger than %llu bytes",
+			    (unsigned long long)APPEND_MAX);
+		return ST_BAD;
+	}
+	*total += size;
+	if ((r = append_data(a, size, binary)) == -2)
+		return ST_LOST;
+	if (p_literal_done() < 0)
+		return ST_BAD;
+	if (r == -3)
+		return bad("NUL in a literal: send the message as a literal8");
+	if (r < 0)
+		return no_errno("APPEND");
+	return ST_OK;
+}
+
+static void
+emit_append(void *arg, const char *p, size_t n)
+{
+	append_write(arg, p, n);
+}
+
+/* NO [BADURL url]: the URL as the client sent it, less what cannot go
+ * in a response code */
+static int
+badurl(const char *url)
+{
+	char shown[256];
+	size_t i;
+
+	for (i = 0; url[i] && i < sizeof(shown) - 1; i++)
+		shown[i] = (unsigned char)url[i] < 0x20 || url[i] == ']' ||
+		    url[i] == 0x7f ? '?' : url[i];
+	shown[i] = '\0';
+	set_code("BADURL %s", shown);
+	snprintf(sess.text, sizeof(sess.text), "Cannot use that URL");
+	return ST_NO;
+}
+
+/* the octets a URL names, appended to the message being built */
+static int
+append_url(struct append *a, const char *url, uint64_t *total)
+{
+	struct imapurl u;
+	struct folder f, *fp = &sess.f;
+	struct msgmap mm;
+	struct section *sec = NULL;
+	struct sectiondata *sd = NULL;
+	struct buf name = { 0 };
+	uint64_t size, from = 0, count;
+	long k = -1;
+	int opened = 0, toobig = 0;
+
+	if (url_parse(url, sess.user, &u) < 0 ||
+	    (!u.mailbox && sess.state != S_SELECTED))
+		return badurl(url);
+	if (u.mailbox && (utf8_to_mutf7(&name, u.mailbox) < 0 ||
+	    folder_open(&f, name.p, 0) < 0)) {
+		buf_free(&name);
+		return badurl(url);
+	}
+	buf_free(&name);
+	if (u.mailbox) {
+		fp = &f;
+		opened = 1;
+	}
+	if ((!u.uidvalidity || u.uidvalidity == fp->uidvalidity) &&
+	    (k = folder_find(fp, u.uid)) >= 0 &&
+	    (sec = section_parse(u.section, 0)) && msg_map(fp, k, &mm) == 0) {
+		if ((sd = section_open(mm.p, mm.len, sec, 0, &size))) {
+			from = u.partial ? MIN(u.offset, size) : 0;
+			count = u.partial && u.length ?
+			    MIN(u.length, size - from) : size - from;
+			if (*total + count > APPEND_MAX)
+				toobig = 1;
+			else
+				section_write(sd, from, count, emit_append, a);
+			*total += count;
+			section_close(sd);
+		}
+		msg_unmap(&mm);
+	}
+	if (sec)
+		section_free(sec);
+	if (opened)
+		folder_close(&f);
+	if (!sd)
+		return badurl(url);
+	if (toobig)
+		return no("TOOBIG", "Message larger than %llu bytes",
+		    (unsigned long long)APPEND_MAX);
+	return ST_OK;
+}
+
+/* CATENATE (RFC 4469): the message made of TEXT literals and URLs of
+ * messages or parts already here, in order */
+static int
+append_catenate(struct appendmsg *m)
+{
+	uint64_t total = 0;
+	char *url;
+	int r;
+
+	if (p_sp() < 0 || !p_char('('))
+		return bad("Expected CATENATE parts");
+	do {
+		if (p_keyword("TEXT")) {
+			if (p_sp() < 0)
+				return ST_BAD;
+			r = append_literal(m->a, p_char('~'), APPEND_MAX - total,
+			    &total);
+		} else if (p_keyword("URL")) {
+			if (p_sp() < 0 || !(url = p_astring(NULL)))
+				return ST_BAD;
+			r = append_url(m->a, url, &total);
+		} else {
+			return bad("Expected TEXT or URL");
+		}
+		if (r != ST_OK)
+			return r;
+	} while (p_char(' '));
+	if (!p_char(')'))
+		return bad("Expected ')'");
+	m->size = total;
+	return ST_OK;
+}
+
+/* [flags SP] [date-time SP] (literal | literal8 | UTF8 SP "(" literal8 ")"
+ * | CATENATE SP "(" parts ")") */
 static int
 append_one(const char *name, struct appendmsg *m)
 {
-	long long date = -1, size;
-	int r, utf8 = 0, binary;
+	long long date = -1;
+	int r, utf8 = 0, binary, cat;
 
 	memset(m, 0, sizeof(*m));
 	if (p_peek() == '(' && (r = append_flags(m)) != ST_OK)
@@ -818,29 +957,19 @@ append_one(const char *name, struct appendmsg *m)
 			return bad("Expected UTF8 (~{size})");
 		utf8 = 1;
 	}
-	binary = utf8 || p_char('~');
-	if (p_peek() != '{')
+	cat = !utf8 && p_keyword("CATENATE");
+	binary = utf8 || (!cat && p_char('~'));
+	if (!cat && p_peek() != '{')
 		return bad("Expected a message literal");
 	if (!(m->a = append_begin(name))) {
 		if (errno == ENOENT)
 			return no("TRYCREATE", "No such mailbox");
 		return no_errno(name);
 	}
-	if ((size = p_literal(APPEND_MAX)) < 0) {
-		if (perr_code && !strcmp(perr_code, "TOOBIG"))
-			return no("TOOBIG", "Message larger than %llu bytes",
-			    (unsigned long long)APPEND_MAX);
-		return ST_BAD;
-	}
-	m->size = size;
-	if ((r = append_data(m->a, size, binary)) == -2)
-		return ST_LOST;
-	if (p_literal_done() < 0)
-		return ST_BAD;
-	if (r == -3)
-		return bad("NUL in a literal: send the message as a literal8");
-	if (r < 0)
-		return no_errno("APPEND");
+	if (cat)
+		return append_catenate(m);
+	if ((r = append_literal(m->a, binary, APPEND_MAX, &m->size)) != ST_OK)
+		return r;
 	if (utf8 && !p_char(')'))
 		return bad("Expected ')'");
 	return ST_OK;

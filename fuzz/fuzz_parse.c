@@ -14,6 +14,7 @@
 #include "../io.h"
 #include "../parse.h"
 #include "../partial.h"
+#include "../url.h"
 #include "../util.h"
 
 static int
@@ -55,6 +56,15 @@ command(void)
 
 	if (!p_tag() || p_sp() < 0 || !(w = p_atom()))
 		return;
+	if (!ascii_casecmp(w, "URL")) {
+		struct imapurl u;
+		char *s;
+
+		if (p_sp() == 0 && (s = p_astring(NULL)) &&
+		    url_parse(s, "alice", &u) == 0 && (!u.uid || !u.section))
+			abort();
+		return;
+	}
 	if (!ascii_casecmp(w, "PARTIAL")) {
 		struct partial pr;
 		size_t from, n;
