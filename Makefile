@@ -18,11 +18,11 @@ SRC = imapd.c mailbox.c view.c fetch.c parse.c io.c util.c auth.c search.c \
       maildir.c mime.c tls.c \
       compress.c mutf7.c sort.c \
       binary.c partial.c savedate.c preview.c quota.c unicode.c context.c \
-      url.c
+      url.c progress.c
 HDR = util.h io.h parse.h imapd.h session.h maildir.h mime.h tls.h compress.h mutf7.h \
       sort.h config.h \
       binary.h partial.h savedate.h preview.h quota.h unicode.h context.h \
-      url.h
+      url.h progress.h
 OBJ = $(SRC:.c=.o)
 
 all: imapd

@@ -49,6 +49,9 @@ static const int loopback_is_secure = 1;
  * messages and in messages; 0: no limit but the file system's */
 #define QUOTA_STORAGE_KB	0
 #define QUOTA_MESSAGES		0
+/* INPROGRESS (RFC 9585): a long command reports how far it got this
+ * often, in milliseconds */
+#define INPROGRESS_MS		1000
 
 /* Timeouts, in seconds */
 #define TIMEOUT_PREAUTH	60	/* before login */

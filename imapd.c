@@ -29,6 +29,7 @@
 #include "maildir.h"
 #include "mime.h"
 #include "parse.h"
+#include "progress.h"
 #include "tls.h"
 #include "util.h"
 #include "session.h"
@@ -697,6 +698,7 @@ run(const char *tag)
 	 * number must use UIDs */
 	if (sess.uidonly && (c->flags & C_UID) && !uid && c->fn != cmd_expunge)
 		return no("UIDREQUIRED", "Use the UID form of the command");
+	progress_start(tag);
 	r = c->fn(tag, uid);
 	if (r != ST_DONE && r != ST_BAD && sess.state == S_SELECTED)
 		view_sync(!(c->flags & C_USESEQ) || uid);

@@ -26,6 +26,7 @@
 #include "maildir.h"
 #include "mime.h"
 #include "parse.h"
+#include "progress.h"
 #include "sort.h"
 #include "unicode.h"
 #include "util.h"
@@ -515,8 +516,10 @@ sort_run(struct sortprog *sp, struct folder *f, struct view *v, size_t *idx,
 		return;
 	memset(&fl, 0, sizeof(fl));
 	keys = xcalloc(n, sizeof(*keys));
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n; i++) {
 		key_load(&keys[i], sp, f, v, idx[i], &fl, &arena);
+		progress(i + 1, n);
+	}
 	cur_prog = sp;
 	cur_arena = arena.p;
 	qsort(keys, n, sizeof(*keys), key_cmp);

@@ -20,6 +20,7 @@
 #include "mime.h"
 #include "parse.h"
 #include "partial.h"
+#include "progress.h"
 #include "quota.h"
 #include "savedate.h"
 #include "sort.h"
@@ -1136,9 +1137,11 @@ search_run(struct search *srch, size_t *idx)
 	size_t i, n = 0;
 
 	search_limits(srch, sess.v.n, sess.v.n ? sess.v.m[sess.v.n - 1].uid : 0);
-	for (i = 0; i < sess.v.n; i++)
+	for (i = 0; i < sess.v.n; i++) {
 		if (search_match(srch, &sess.f, &sess.v, i) > 0)
 			idx[n++] = i;
+		progress(i + 1, sess.v.n);
+	}
 	return n;
 }
 
