@@ -11,7 +11,7 @@ CPPFLAGS = -D_DEFAULT_SOURCE -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -D_TIME_BITS=6
 	   -DVERSION=\"$(VERSION)\"
 CFLAGS = -std=c99 -O2 -g -Wall -Wextra -Wno-unused-parameter
 LDFLAGS =
-LDLIBS = -lbearssl -lcrypt
+LDLIBS = -lbearssl -lcrypt -lutf8proc
 # COMPRESS=DEFLATE (RFC 4978); empty both to build without zlib
 ZCPPFLAGS = -DWITH_ZLIB
 ZLIBS = -lz
@@ -29,9 +29,13 @@ SRC = imapd.c mailbox.c view.c fetch.c parse.c io.c util.c auth.c search.c \
       check.c authfail.c sandbox.c \
       maildir.c mime.c tls.c \
       compress.c mutf7.c sort.c \
-      deliver.c sieve.c sievexec.c managesieve.c fts.c
+      deliver.c sieve.c sievexec.c managesieve.c fts.c \
+      binary.c partial.c savedate.c preview.c quota.c unicode.c context.c \
+      url.c progress.c
 HDR = util.h io.h parse.h imapd.h session.h maildir.h mime.h tls.h compress.h mutf7.h \
-      sort.h authfail.h sandbox.h sieve.h fts.h config.h
+      sort.h authfail.h sandbox.h sieve.h fts.h config.h \
+      binary.h partial.h savedate.h preview.h quota.h unicode.h context.h \
+      url.h progress.h
 OBJ = $(SRC:.c=.o)
 
 all: imapd
@@ -111,14 +115,17 @@ FUZZTIME = 60
 FUZZCC = clang
 FUZZFLAGS = -std=c99 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 
-fuzz/fuzz_mime: fuzz/fuzz_mime.c mime.c util.c mime.h util.h
-	$(FUZZCC) $(CPPFLAGS) $(FUZZFLAGS) -o $@ fuzz/fuzz_mime.c mime.c util.c
+fuzz/fuzz_mime: fuzz/fuzz_mime.c mime.c util.c binary.c preview.c unicode.c \
+    mime.h util.h binary.h preview.h unicode.h
+	$(FUZZCC) $(CPPFLAGS) $(FUZZFLAGS) -o $@ fuzz/fuzz_mime.c mime.c util.c \
+	    binary.c preview.c unicode.c -lutf8proc
 
 # the command and SEARCH parsers, fed a client's byte stream
 fuzz/fuzz_parse: fuzz/fuzz_parse.c parse.c io.c util.c search.c maildir.c mime.c \
-    mutf7.c $(HDR)
+    mutf7.c partial.c savedate.c unicode.c url.c $(HDR)
 	$(FUZZCC) $(CPPFLAGS) $(FUZZFLAGS) -o $@ fuzz/fuzz_parse.c parse.c io.c \
-	    util.c search.c maildir.c mime.c mutf7.c
+	    util.c search.c maildir.c mime.c mutf7.c partial.c savedate.c \
+	    unicode.c url.c -lutf8proc
 
 # the failure record (authfail.c) as read from any bytes
 fuzz/fuzz_authfail: fuzz/fuzz_authfail.c authfail.c util.c authfail.h util.h \

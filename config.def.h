@@ -45,6 +45,13 @@ static const int loopback_is_secure = 1;
 #define LOGIN_TRIES	3	/* failed logins before the connection closes */
 #define LOGIN_DELAY_MS	2000	/* wait before answering a failed login */
 #define BAD_MAX		20	/* consecutive BAD commands before closing */
+/* QUOTA (RFC 9208) over the whole Maildir: the most it may hold in KiB of
+ * messages and in messages; 0: no limit but the file system's */
+#define QUOTA_STORAGE_KB	0
+#define QUOTA_MESSAGES		0
+/* INPROGRESS (RFC 9585): a long command reports how far it got this
+ * often, in milliseconds */
+#define INPROGRESS_MS		1000
 
 /* Failed logins across connections, kept in a small file (environment:
  * IMAPD_FAILURES).  From the AUTHFAIL_FREE-th recent failure of an address

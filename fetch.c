@@ -16,6 +16,9 @@
 #include "maildir.h"
 #include "mime.h"
 #include "parse.h"
+#include "partial.h"
+#include "preview.h"
+#include "savedate.h"
 #include "util.h"
 #include "session.h"
 
@@ -24,7 +27,7 @@
 enum fetchkind {
 	FA_UID, FA_FLAGS, FA_INTERNALDATE, FA_SIZE, FA_ENVELOPE, FA_BODY,
 	FA_BODYSTRUCTURE, FA_SECTION, FA_BINARYSIZE, FA_MODSEQ, FA_EMAILID,
-	FA_THREADID
+	FA_THREADID, FA_SAVEDATE, FA_PREVIEW
 };
 
 /* one item of a FETCH request */
@@ -47,6 +50,7 @@ struct fetchreq {
 	int uid;		/* UID is among the items */
 	uint64_t changedsince;	/* CHANGEDSINCE: only messages changed since */
 	int vanished;		/* ... and VANISHED (EARLIER) for expunged */
+	struct partial partial;	/* PARTIAL: one page of the messages */
 };
 
 static struct fetchatt *
@@ -73,7 +77,7 @@ att_add(struct fetchreq *r, enum fetchkind kind, const char *name)
 		r->modseq = 1;
 	if (kind == FA_ENVELOPE || kind == FA_BODY ||
 	    kind == FA_BODYSTRUCTURE || kind == FA_SECTION ||
-	    kind == FA_BINARYSIZE)
+	    kind == FA_BINARYSIZE || kind == FA_PREVIEW)
 		r->map = 1;
 	return a;
 }
@@ -181,6 +185,13 @@ fetch_att(struct fetchreq *r, char *t)
 		att_add(r, FA_EMAILID, "EMAILID");
 	else if (!ascii_casecmp(t, "THREADID"))
 		att_add(r, FA_THREADID, "THREADID");
+	else if (!ascii_casecmp(t, "SAVEDATE"))
+		att_add(r, FA_SAVEDATE, "SAVEDATE");
+	else if (!ascii_casecmp(t, "PREVIEW")) {
+		/* (LAZY) may put it off; it is always made at once here */
+		p_keyword(" (LAZY)");
+		att_add(r, FA_PREVIEW, "PREVIEW");
+	}
 	else if (!ascii_casecmp(t, "MODSEQ"))
 		att_add(r, FA_MODSEQ, "MODSEQ");
 	else if (!ascii_casecmp(t, "RFC822"))
@@ -239,7 +250,8 @@ fetch_parse(struct fetchreq *r, int uid)
 	return ST_OK;
 }
 
-/* FETCH ... (CHANGEDSINCE modseq [VANISHED]) of RFC 7162, in any order */
+/* FETCH ... (CHANGEDSINCE modseq [VANISHED]) of RFC 7162 and (PARTIAL
+ * range) of RFC 9394, in any order */
 static int
 fetch_modifiers(struct fetchreq *r, int uid)
 {
@@ -252,6 +264,9 @@ fetch_modifiers(struct fetchreq *r, int uid)
 				return bad("Invalid CHANGEDSINCE");
 		} else if (p_keyword("VANISHED")) {
 			r->vanished = 1;
+		} else if (p_keyword("PARTIAL") && !r->partial.lo) {
+			if (p_sp() < 0 || partial_parse(&r->partial) < 0)
+				return ST_BAD;
 		} else {
 			return bad("Invalid FETCH modifier");
 		}
@@ -260,6 +275,8 @@ fetch_modifiers(struct fetchreq *r, int uid)
 		return bad("Expected ')'");
 	if (r->vanished && (!uid || !sess.qresync || !r->changedsince))
 		return bad("VANISHED needs UID FETCH, QRESYNC and CHANGEDSINCE");
+	if (!r->changedsince)
+		return ST_OK;
 	if (!r->modseq)
 		att_add(r, FA_MODSEQ, "MODSEQ");
 	return ST_OK;
@@ -272,7 +289,7 @@ emit_io(void *arg, const char *p, size_t n)
 }
 
 static void
-fetch_date(time_t t)
+fetch_date(const char *name, time_t t)
 {
 	static const char mon[12][4] = {
 		"Jan", "Feb", "Mar", "Apr", "May", "Jun",
@@ -283,8 +300,8 @@ fetch_date(time_t t)
 
 	localtime_r(&t, &tm);
 	off = tm.tm_gmtoff / 60;
-	io_printf("INTERNALDATE \"%02d-%s-%04d %02d:%02d:%02d %c%02ld%02ld\"",
-	    tm.tm_mday, mon[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour,
+	io_printf("%s \"%02d-%s-%04d %02d:%02d:%02d %c%02ld%02ld\"",
+	    name, tm.tm_mday, mon[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour,
 	    tm.tm_min, tm.tm_sec, off < 0 ? '-' : '+', labs(off) / 60,
 	    labs(off) % 60);
 }
@@ -314,18 +331,32 @@ fetch_section(struct fetchatt *a, struct msgmap *mm)
 	return 0;
 }
 
+/* a message that is there but cannot be read: logged, -2 */
+static int
+unreadable(uint32_t uid)
+{
+	logmsg(LOG_ERR, "FETCH: cannot read UID %u: %s", uid,
+	    strerror(errno));
+	return -2;
+}
+
 /* the message's data for fetch_one: a message another session expunged
  * (its EXPUNGE not sent yet) answers as an empty one, with the UID, flags
- * and modseq last told (RFC 2180 4.1.3) */
+ * and modseq last told (RFC 2180 4.1.3); -2 when it is there but cannot
+ * be read (UNAVAILABLE) */
 static long
-fetch_open(struct fetchreq *r, size_t vi, struct msgmap *mm, time_t *date,
+fetch_data(struct fetchreq *r, size_t vi, struct msgmap *mm, time_t *date,
     uint64_t *size)
 {
 	long k;
 
-	if ((k = store_index(vi)) >= 0 && msg_info(&sess.f, k, date, size) == 0 &&
-	    (!r->map || msg_map(&sess.f, k, mm) == 0))
-		return k;
+	if ((k = store_index(vi)) >= 0) {
+		if (msg_info(&sess.f, k, date, size) == 0 &&
+		    (!r->map || msg_map(&sess.f, k, mm) == 0))
+			return k;
+		if (errno != ENOENT)
+			return unreadable(sess.v.m[vi].uid);
+	}
 	mm->p = "";
 	mm->len = 0;
 	*date = 0;
@@ -333,21 +364,22 @@ fetch_open(struct fetchreq *r, size_t vi, struct msgmap *mm, time_t *date,
 	return -1;
 }
 
-/* one "* n FETCH (...)" response */
-static void
+/* one "* n FETCH (...)" response; -2 when the message cannot be read */
+static int
 fetch_one(struct fetchreq *r, size_t vi, int *cte)
 {
 	struct vmsg *m = &sess.v.m[vi];
 	char id[64];
 	struct msgmap mm = { 0 };
 	struct buf b = { 0 };
-	time_t date = 0;
+	time_t date = 0, saved;
 	uint64_t size = 0;
 	size_t i;
 	long k;
 	int seen = 0;
 
-	k = fetch_open(r, vi, &mm, &date, &size);
+	if ((k = fetch_data(r, vi, &mm, &date, &size)) == -2)
+		return -2;
 	if (k >= 0 && r->seen && !sess.readonly && !(m->flags & FL_SEEN) &&
 	    folder_setflags(&sess.f, k, (m->flags & ~FL_RECENT) | FL_SEEN,
 	    m->kw) == 0) {
@@ -355,7 +387,7 @@ fetch_one(struct fetchreq *r, size_t vi, int *cte)
 		m->modseq = sess.f.msgs[k].modseq;
 		seen = 1;
 	}
-	io_printf("* %zu FETCH (", vi + 1);
+	fetch_open(vi);
 	for (i = 0; i < r->n; i++) {
 		struct fetchatt *a = &r->a[i];
 
@@ -386,7 +418,27 @@ fetch_one(struct fetchreq *r, size_t vi, int *cte)
 			buf_reset(&b);
 			break;
 		case FA_INTERNALDATE:
-			fetch_date(date);
+			fetch_date("INTERNALDATE", date);
+			break;
+		case FA_PREVIEW:
+			preview_make(&b, mm.p, mm.len);
+			io_puts("PREVIEW ");
+			if (b.len) {
+				struct buf q = { 0 };
+
+				buf_addstr(&q, b.p, b.len);
+				io_write(q.p, q.len);
+				buf_free(&q);
+			} else {
+				io_puts("\"\"");
+			}
+			buf_reset(&b);
+			break;
+		case FA_SAVEDATE:
+			if (savedate_get(&sess.f, k, &saved) < 0)
+				io_puts("SAVEDATE NIL");
+			else
+				fetch_date("SAVEDATE", saved);
 			break;
 		case FA_SIZE:
 			io_printf("RFC822.SIZE %llu", (unsigned long long)size);
@@ -427,6 +479,7 @@ fetch_one(struct fetchreq *r, size_t vi, int *cte)
 	buf_free(&b);
 	if (k >= 0 && r->map)
 		msg_unmap(&mm);
+	return 0;
 }
 
 int
@@ -434,8 +487,8 @@ cmd_fetch(const char *tag, int uid)
 {
 	struct seqset set;
 	struct fetchreq req;
-	size_t *vi, nv, i;
-	int r, cte = 0;
+	size_t *vi, nv, i, n, from = 0;
+	int r, cte = 0, unavailable = 0;
 	long k;
 
 	if (p_sp() < 0 || p_seqset(&set) < 0 || p_sp() < 0)
@@ -458,14 +511,22 @@ cmd_fetch(const char *tag, int uid)
 		condstore_on();
 	if (req.vanished)
 		vanished_earlier(&set, req.changedsince);
-	for (i = 0; i < nv; i++) {
+	for (i = n = 0; i < nv; i++) {
 		k = store_index(vi[i]);
 		if (req.changedsince &&
 		    (k < 0 || sess.f.msgs[k].modseq <= req.changedsince))
 			continue;
-		fetch_one(&req, vi[i], &cte);
+		vi[n++] = vi[i];
+	}
+	/* PARTIAL pages through the messages that would be fetched */
+	nv = req.partial.lo ? partial_window(&req.partial, n, &from) : n;
+	for (i = 0; i < nv; i++) {
+		if (fetch_one(&req, vi[from + i], &cte) == -2)
+			unavailable = 1;
 	}
 	free_sections(&req);
+	if (unavailable)
+		return no("UNAVAILABLE", "Some messages cannot be read now");
 	if (cte)
 		return no("UNKNOWN-CTE", "Cannot decode a part's encoding");
 	return ok(NULL, "FETCH completed");

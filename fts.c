@@ -36,6 +36,7 @@
 #include "fts.h"
 #include "maildir.h"
 #include "mime.h"
+#include "unicode.h"
 #include "util.h"
 
 #define SEP		'\001'	/* between pieces of text */
@@ -174,29 +175,23 @@ utf8_len(const unsigned char *s, size_t n)
 	return len;
 }
 
-/* folded text as the index keeps it: valid UTF-8, each invalid octet
- * U+FFFD, NUL (the end of a piece) SEP.  A valid needle found in the
- * folded text is found here at the same characters, and the other way
- * round when it holds neither SEP nor U+FFFD. */
+/* text as the index keeps it: in i;unicode-casemap form as the content
+ * keys match it (so valid UTF-8, each invalid octet U+FFFD), NUL (the end
+ * of a piece) SEP.  A needle found in the keys' form is found here at the
+ * same characters, and the other way round when it holds neither SEP nor
+ * U+FFFD. */
 static void
 clean(struct buf *out, struct buf *in)
 {
-	const unsigned char *s;
-	size_t i, k;
+	struct buf map = { 0 };
+	size_t i;
 
 	if (!in->len)
 		return;
-	mime_fold(in->p, in->len);
-	s = (const unsigned char *)in->p;
-	for (i = 0; i < in->len; i += k) {
-		if (!(k = utf8_len(s + i, in->len - i))) {
-			buf_add(out, "\xef\xbf\xbd", 3);
-			k = 1;
-		} else if (s[i] == '\0')
-			buf_addc(out, SEP);
-		else
-			buf_add(out, s + i, k);
-	}
+	casemap(&map, in->p, in->len);
+	for (i = 0; i < map.len; i++)
+		buf_addc(out, map.p[i] == '\0' ? SEP : map.p[i]);
+	buf_free(&map);
 }
 
 struct doctext {
@@ -928,7 +923,7 @@ needle_clean(const char *needle, size_t *len)
 		    "\xef\xbf\xbd", 3)))
 			break;
 	}
-	if (!c.len || i < c.len || c.len != strlen(needle)) {
+	if (!c.len || i < c.len) {
 		buf_free(&c);
 		return NULL;
 	}

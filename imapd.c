@@ -30,6 +30,7 @@
 #include "maildir.h"
 #include "mime.h"
 #include "parse.h"
+#include "progress.h"
 #include "tls.h"
 #include "util.h"
 #include "sandbox.h"
@@ -56,6 +57,7 @@ struct session sess;
 static const struct cmd cmds[] = {
 	{ "APPEND", cmd_append, AUTHED, 0 },
 	{ "AUTHENTICATE", cmd_authenticate, S_NOAUTH, 0 },
+	{ "CANCELUPDATE", cmd_cancelupdate, S_SELECTED, 0 },
 	{ "CAPABILITY", cmd_capability, ANY, 0 },
 	{ "CHECK", cmd_check, S_SELECTED, 0 },
 	{ "CLOSE", cmd_close, S_SELECTED, 0 },
@@ -67,6 +69,8 @@ static const struct cmd cmds[] = {
 	{ "EXAMINE", cmd_examine, AUTHED, 0 },
 	{ "EXPUNGE", cmd_expunge, S_SELECTED, C_UID },
 	{ "FETCH", cmd_fetch, S_SELECTED, C_UID | C_USESEQ },
+	{ "GETQUOTA", cmd_getquota, AUTHED, 0 },
+	{ "GETQUOTAROOT", cmd_getquotaroot, AUTHED, 0 },
 	{ "ID", cmd_id, ANY, 0 },
 	{ "IDLE", cmd_idle, AUTHED, 0 },
 	{ "LIST", cmd_list, AUTHED, 0 },
@@ -77,8 +81,10 @@ static const struct cmd cmds[] = {
 	{ "NAMESPACE", cmd_namespace, AUTHED, 0 },
 	{ "NOOP", cmd_noop, ANY, 0 },
 	{ "RENAME", cmd_rename, AUTHED, 0 },
+	{ "REPLACE", cmd_replace, S_SELECTED, C_UID },
 	{ "SEARCH", cmd_search, S_SELECTED, C_UID | C_USESEQ },
 	{ "SELECT", cmd_select, AUTHED, 0 },
+	{ "SETQUOTA", cmd_setquota, AUTHED, 0 },
 	{ "SORT", cmd_sort, S_SELECTED, C_UID | C_USESEQ },
 	{ "STARTTLS", cmd_starttls, S_NOAUTH, 0 },
 	{ "STATUS", cmd_status, AUTHED, 0 },
@@ -174,6 +180,9 @@ capabilities(struct buf *b)
 	    "SEARCHRES SPECIAL-USE CREATE-SPECIAL-USE LIST-EXTENDED "
 	    "LIST-STATUS STATUS=SIZE UTF8=ACCEPT MULTIAPPEND OBJECTID SORT "
 	    "SORT=DISPLAY ESORT THREAD=ORDEREDSUBJECT THREAD=REFERENCES");
+	buf_adds(b, " WITHIN BINARY PARTIAL SAVEDATE PREVIEW QUOTA "
+	    "QUOTA=RES-STORAGE QUOTA=RES-MESSAGE REPLACE UIDONLY I18NLEVEL=1 "
+	    "CONTEXT=SEARCH CATENATE URL-PARTIAL");
 	if (sess.state == S_NOAUTH) {
 		if (!sess.tls && tls_available())
 			buf_adds(b, " STARTTLS");
@@ -280,6 +289,9 @@ cmd_enable(const char *tag, int uid)
 		} else if (!ascii_casecmp(w, "IMAP4rev2") && !sess.rev2) {
 			sess.rev2 = sess.utf8 = 1;
 			buf_adds(&on, " IMAP4rev2");
+		} else if (!ascii_casecmp(w, "UIDONLY") && !sess.uidonly) {
+			sess.uidonly = search_uidonly = 1;
+			buf_adds(&on, " UIDONLY");
 		} else if (!ascii_casecmp(w, "UTF8=ACCEPT") && !sess.utf8) {
 			sess.utf8 = 1;
 			buf_adds(&on, " UTF8=ACCEPT");
@@ -305,7 +317,7 @@ cmd_namespace(const char *tag, int uid)
 
 /* --- logging in ------------------------------------------------------- */
 
-static void
+void
 pause_ms(long ms)
 {
 	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
@@ -728,6 +740,11 @@ run(const char *tag)
 		    sess.state == S_AUTH && c->states == S_SELECTED ?
 		    "Select a mailbox first" : "Not allowed in this state");
 	sess.tag = tag;
+	/* UIDONLY (RFC 9586): every command that could name messages by
+	 * number must use UIDs */
+	if (sess.uidonly && (c->flags & C_UID) && !uid && c->fn != cmd_expunge)
+		return no("UIDREQUIRED", "Use the UID form of the command");
+	progress_start(tag);
 	r = c->fn(tag, uid);
 	if (r != ST_DONE && r != ST_BAD && sess.state == S_SELECTED)
 		view_sync(!(c->flags & C_USESEQ) || uid);

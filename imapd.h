@@ -29,6 +29,9 @@ void config_path(char *out, size_t size, const char *env, const char *def);
 /* check.c: imapd -t, the configuration shown and checked; exit status */
 int check_setup(void);
 
+/* imapd.c: wait ms milliseconds, the client's output flushed first */
+void pause_ms(long ms);
+
 /* auth.c */
 /* 1 when user may log in as want with pass, 0 when not, -1 when the check
  * could not be made (logged); label: the device line that matched */
@@ -48,8 +51,14 @@ struct search *search_parse(int uid_cmd, const char **code);
 struct search *search_parse_keys(const char *charset, const char **code);
 /* does message index i of the view match; -1 with errno on failure */
 int search_match(struct search *, struct folder *, struct view *, size_t i);
+/* UIDONLY: a program that names sequence numbers fails (UIDREQUIRED) */
+extern int search_uidonly;
 /* the saved result of the last SEARCH (SEARCHRES "$"), as UIDs */
 extern struct seqset *search_saved;
+/* a copy of a program that outlives its command (CONTEXT=SEARCH), and
+ * its end */
+struct search *search_keep(const struct search *);
+void search_free(struct search *);
 /* the program names MODSEQ: the reply gives the highest modseq found */
 int search_uses_modseq(struct search *);
 /* the highest sequence number and UID the program may name */

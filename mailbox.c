@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "binary.h"
 #include "config.h"
 #include "imapd.h"
 #include "io.h"
@@ -19,6 +20,8 @@
 #include "mime.h"
 #include "mutf7.h"
 #include "parse.h"
+#include "quota.h"
+#include "url.h"
 #include "util.h"
 #include "session.h"
 
@@ -293,7 +296,7 @@ enum {
 	ST_MESSAGES = 1 << 0, ST_RECENT = 1 << 1, ST_UIDNEXT = 1 << 2,
 	ST_UIDVALIDITY = 1 << 3, ST_UNSEEN = 1 << 4, ST_HIGHESTMODSEQ = 1 << 5,
 	ST_SIZE = 1 << 6, ST_DELETED = 1 << 7, ST_MAILBOXID = 1 << 8,
-	ST_APPENDLIMIT = 1 << 9,
+	ST_APPENDLIMIT = 1 << 9, ST_DELETEDSTORAGE = 1 << 10,
 };
 
 static const struct {
@@ -305,6 +308,7 @@ static const struct {
 	{ "UNSEEN", ST_UNSEEN }, { "HIGHESTMODSEQ", ST_HIGHESTMODSEQ },
 	{ "SIZE", ST_SIZE }, { "DELETED", ST_DELETED },
 	{ "MAILBOXID", ST_MAILBOXID }, { "APPENDLIMIT", ST_APPENDLIMIT },
+	{ "DELETED-STORAGE", ST_DELETEDSTORAGE },	/* QUOTA, in KiB */
 };
 
 /* "(MESSAGES UNSEEN ...)" */
@@ -357,6 +361,10 @@ status_line(const char *name, const struct mboxstatus *st, int items)
 	if (items & ST_SIZE)
 		io_printf("%sSIZE %llu", sep, (unsigned long long)st->size),
 		    sep = " ";
+	if (items & ST_DELETEDSTORAGE)
+		io_printf("%sDELETED-STORAGE %llu", sep,
+		    (unsigned long long)(st->deleted_size + 1023) / 1024),
+		    sep = " ";
 	if (items & ST_APPENDLIMIT)
 		io_printf("%sAPPENDLIMIT %llu", sep,
 		    (unsigned long long)APPEND_MAX), sep = " ";
@@ -372,7 +380,7 @@ status_line(const char *name, const struct mboxstatus *st, int items)
 static int
 mailbox_status(const char *name, struct mboxstatus *st, int items)
 {
-	if (items & ST_SIZE)
+	if (items & (ST_SIZE | ST_DELETEDSTORAGE))
 		return mbox_status(name, st);
 	return mbox_status_nosize(name, st);
 }
@@ -727,24 +735,54 @@ cmd_status(const char *tag, int uid)
 
 /* --- APPEND ----------------------------------------------------------- */
 
-/* stream the message literal into the store */
+/* A literal8 (BINARY, RFC 3516) may hold NULs: it is read whole, and the
+ * parts that hold one are stored in base64. */
 static int
-append_data(struct append *a, unsigned long long size)
+append_binary(struct append *a, unsigned long long size)
+{
+	struct buf in = { 0 }, enc = { 0 }, *b = &in;
+	int r = 0;
+
+	buf_grow(&in, size);
+	if (io_readn(in.p, size) < 0) {
+		buf_free(&in);
+		return -2;
+	}
+	in.len = size;
+	if (memchr(in.p, '\0', in.len)) {
+		binary_encode(&enc, in.p, in.len);
+		b = &enc;
+	}
+	if (b->len && append_write(a, b->p, b->len) < 0)
+		r = -1;
+	buf_free(&in);
+	buf_free(&enc);
+	return r;
+}
+
+/* stream the message literal into the store; -3: it held a NUL, which
+ * only a literal8 may */
+static int
+append_data(struct append *a, unsigned long long size, int binary)
 {
 	char chunk[16384];
 	size_t k;
-	int failed = 0;
+	int failed = 0, nul = 0;
 
+	if (binary)
+		return append_binary(a, size);
 	while (size) {
 		k = MIN(size, sizeof(chunk));
 		if (io_readn(chunk, k) < 0)
 			return -2;
-		if (!failed && append_write(a, chunk, k) < 0)
+		if (memchr(chunk, '\0', k))
+			nul = 1;
+		if (!failed && !nul && append_write(a, chunk, k) < 0)
 			failed = errno;
 		size -= k;
 	}
 	errno = failed;
-	return failed ? -1 : 0;
+	return nul ? -3 : failed ? -1 : 0;
 }
 
 /* one message of an APPEND, read into the store's tmp/ */
@@ -754,6 +792,7 @@ struct appendmsg {
 	char **kw;
 	size_t nkw;
 	time_t date;
+	uint64_t size;		/* octets, for QUOTA */
 };
 
 static int
@@ -780,12 +819,150 @@ append_flags(struct appendmsg *m)
 	return ST_OK;
 }
 
-/* [flags SP] [date-time SP] (literal | UTF8 SP "(" literal8 ")") */
+/* one literal or literal8 into the store, at most room octets; adds its
+ * size to *total */
+static int
+append_literal(struct append *a, int binary, uint64_t room, uint64_t *total)
+{
+	long long size;
+	int r;
+
+	if ((size = p_literal(room)) < 0) {
+		if (perr_code && !strcmp(perr_code, "TOOBIG"))
+			return no("TOOBIG", "Message larger than %llu bytes",
+			    (unsigned long long)APPEND_MAX);
+		return ST_BAD;
+	}
+	*total += size;
+	if ((r = append_data(a, size, binary)) == -2)
+		return ST_LOST;
+	if (p_literal_done() < 0)
+		return ST_BAD;
+	if (r == -3)
+		return bad("NUL in a literal: send the message as a literal8");
+	if (r < 0)
+		return no_errno("APPEND");
+	return ST_OK;
+}
+
+static void
+emit_append(void *arg, const char *p, size_t n)
+{
+	append_write(arg, p, n);
+}
+
+/* NO [BADURL url]: the URL as the client sent it, less what cannot go
+ * in a response code */
+static int
+badurl(const char *url)
+{
+	char shown[256];
+	size_t i;
+
+	for (i = 0; url[i] && i < sizeof(shown) - 1; i++)
+		shown[i] = (unsigned char)url[i] < 0x20 || url[i] == ']' ||
+		    url[i] == 0x7f ? '?' : url[i];
+	shown[i] = '\0';
+	set_code("BADURL %s", shown);
+	snprintf(sess.text, sizeof(sess.text), "Cannot use that URL");
+	return ST_NO;
+}
+
+/* the octets a URL names, appended to the message being built */
+static int
+append_url(struct append *a, const char *url, uint64_t *total)
+{
+	struct imapurl u;
+	struct folder f, *fp = &sess.f;
+	struct msgmap mm;
+	struct section *sec = NULL;
+	struct sectiondata *sd = NULL;
+	struct buf name = { 0 };
+	uint64_t size, from = 0, count;
+	long k = -1;
+	int opened = 0, toobig = 0;
+
+	if (url_parse(url, sess.user, &u) < 0 ||
+	    (!u.mailbox && sess.state != S_SELECTED))
+		return badurl(url);
+	if (u.mailbox && (utf8_to_mutf7(&name, u.mailbox) < 0 ||
+	    folder_open(&f, name.p, 0) < 0)) {
+		buf_free(&name);
+		return badurl(url);
+	}
+	buf_free(&name);
+	if (u.mailbox) {
+		fp = &f;
+		opened = 1;
+	}
+	if ((!u.uidvalidity || u.uidvalidity == fp->uidvalidity) &&
+	    (k = folder_find(fp, u.uid)) >= 0 &&
+	    (sec = section_parse(u.section, 0)) && msg_map(fp, k, &mm) == 0) {
+		if ((sd = section_open(mm.p, mm.len, sec, 0, &size))) {
+			from = u.partial ? MIN(u.offset, size) : 0;
+			count = u.partial && u.length ?
+			    MIN(u.length, size - from) : size - from;
+			if (*total + count > APPEND_MAX)
+				toobig = 1;
+			else
+				section_write(sd, from, count, emit_append, a);
+			*total += count;
+			section_close(sd);
+		}
+		msg_unmap(&mm);
+	}
+	if (sec)
+		section_free(sec);
+	if (opened)
+		folder_close(&f);
+	if (!sd)
+		return badurl(url);
+	if (toobig)
+		return no("TOOBIG", "Message larger than %llu bytes",
+		    (unsigned long long)APPEND_MAX);
+	return ST_OK;
+}
+
+/* CATENATE (RFC 4469): the message made of TEXT literals and URLs of
+ * messages or parts already here, in order */
+static int
+append_catenate(struct appendmsg *m)
+{
+	uint64_t total = 0;
+	char *url;
+	int r;
+
+	if (p_sp() < 0 || !p_char('('))
+		return bad("Expected CATENATE parts");
+	do {
+		if (p_keyword("TEXT")) {
+			if (p_sp() < 0)
+				return ST_BAD;
+			r = append_literal(m->a, p_char('~'), APPEND_MAX - total,
+			    &total);
+		} else if (p_keyword("URL")) {
+			if (p_sp() < 0 || !(url = p_astring(NULL)))
+				return ST_BAD;
+			r = append_url(m->a, url, &total);
+		} else {
+			return bad("Expected TEXT or URL");
+		}
+		if (r != ST_OK)
+			return r;
+	} while (p_char(' '));
+	if (!p_char(')'))
+		return bad("Expected ')'");
+	m->size = total;
+	return ST_OK;
+}
+
+/* [flags SP] [date-time SP] (literal | literal8 | UTF8 SP "(" literal8 ")"
+ * | CATENATE SP "(" parts ")") */
 static int
 append_one(const char *name, struct appendmsg *m)
 {
-	long long date = -1, size;
-	int r, utf8 = 0;
+	long long date = -1;
+	int r, utf8 = 0, binary, cat;
 
 	memset(m, 0, sizeof(*m));
 	if (p_peek() == '(' && (r = append_flags(m)) != ST_OK)
@@ -798,25 +975,19 @@ append_one(const char *name, struct appendmsg *m)
 			return bad("Expected UTF8 (~{size})");
 		utf8 = 1;
 	}
-	if (p_peek() != '{')
+	cat = !utf8 && p_keyword("CATENATE");
+	binary = utf8 || (!cat && p_char('~'));
+	if (!cat && p_peek() != '{')
 		return bad("Expected a message literal");
 	if (!(m->a = append_begin(name))) {
 		if (errno == ENOENT)
 			return no("TRYCREATE", "No such mailbox");
 		return no_errno(name);
 	}
-	if ((size = p_literal(APPEND_MAX)) < 0) {
-		if (perr_code && !strcmp(perr_code, "TOOBIG"))
-			return no("TOOBIG", "Message larger than %llu bytes",
-			    (unsigned long long)APPEND_MAX);
-		return ST_BAD;
-	}
-	if ((r = append_data(m->a, size)) == -2)
-		return ST_LOST;
-	if (p_literal_done() < 0)
-		return ST_BAD;
-	if (r < 0)
-		return no_errno("APPEND");
+	if (cat)
+		return append_catenate(m);
+	if ((r = append_literal(m->a, binary, APPEND_MAX, &m->size)) != ST_OK)
+		return r;
 	if (utf8 && !p_char(')'))
 		return bad("Expected ')'");
 	return ST_OK;
@@ -829,6 +1000,7 @@ cmd_append(const char *tag, int uid)
 	struct appendmsg *m;
 	struct buf b = { 0 };
 	uint32_t uidv = 0, *uids;
+	uint64_t total = 0;
 	size_t n = 0, i, cap = 4;
 	char *name;
 	int r = ST_OK;
@@ -845,6 +1017,11 @@ cmd_append(const char *tag, int uid)
 	} while (r == ST_OK && p_char(' '));
 	if (r == ST_OK && p_end() < 0)
 		r = ST_BAD;
+	for (i = 0; i < n; i++)
+		total += m[i].size;
+	if (r == ST_OK && quota_room(total, n) < 0)
+		r = errno == EDQUOT ? no("OVERQUOTA", "Over quota") :
+		    no_errno("APPEND");
 	uids = p_alloc((n + 1) * sizeof(*uids));
 	for (i = 0; i < n; i++) {
 		if (r != ST_OK) {
@@ -865,4 +1042,52 @@ cmd_append(const char *tag, int uid)
 	set_code("%s", b.p);
 	buf_free(&b);
 	return ok(sess.codebuf.p, "APPEND completed");
+}
+
+/* REPLACE (RFC 8508): the new version of a message (a draft being edited)
+ * is stored first, and the old one expunged only once the new one is
+ * safe, so a failure leaves the old one in place and nothing is lost */
+int
+cmd_replace(const char *tag, int uid)
+{
+	struct seqset set;
+	struct appendmsg m;
+	uint32_t uidv = 0, newuid;
+	size_t *vi, nv;
+	char *name;
+	long k;
+	int r;
+
+	if (p_sp() < 0 || p_seqset(&set) < 0 || p_sp() < 0)
+		return ST_BAD;
+	if (set.dollar || set.n != 1 || set.r[0].lo != set.r[0].hi)
+		return bad("REPLACE takes one message");
+	if ((r = set_indexes(&set, uid, &vi, &nv)) != ST_OK)
+		return r;
+	if (!nv || (k = store_index(vi[0])) < 0)
+		return no("EXPUNGEISSUED", "No such message");
+	if (sess.readonly)
+		return no("READ-ONLY", "Mailbox is read-only");
+	if (!(name = mailbox_arg()) || p_sp() < 0)
+		return ST_BAD;
+	r = append_one(name, &m);
+	if (r == ST_OK && p_end() < 0)
+		r = ST_BAD;
+	if (r == ST_OK && append_commit(m.a, m.flags, m.kw, m.nkw, m.date,
+	    &uidv, &newuid) < 0) {
+		r = no_errno("REPLACE");
+	} else if (r != ST_OK) {
+		append_abort(m.a);
+	}
+	if (r == ST_LOST)
+		exit(0);	/* the client went away mid-message */
+	if (r != ST_OK)
+		return r;
+	io_printf("* OK [APPENDUID %u %u] Replacement stored\r\n", uidv,
+	    newuid);
+	if ((k = store_index(vi[0])) >= 0 && folder_expunge(&sess.f, k) < 0 &&
+	    errno != ENOENT)
+		logmsg(LOG_ERR, "REPLACE: expunge of UID %u: %s",
+		    sess.v.m[vi[0]].uid, strerror(errno));
+	return ok(NULL, "REPLACE completed");
 }

@@ -4246,8 +4246,11 @@ status(const char *name, struct mboxstatus *s, int want_size)
 		s->unseen += !(f.msgs[i].flags & FL_SEEN);
 		s->deleted += !!(f.msgs[i].flags & FL_DELETED);
 		if (want_size && (msg_size(&f, i, &size) == 0 ||
-		    msg_info(&f, i, &date, &size) == 0))
+		    msg_info(&f, i, &date, &size) == 0)) {
 			s->size += size;
+			if (f.msgs[i].flags & FL_DELETED)
+				s->deleted_size += size;
+		}
 	}
 	folder_close(&f);
 	return 0;
@@ -4271,22 +4274,51 @@ folder_id(struct folder *f, char *buf, size_t size)
 	return 0;
 }
 
-int
-msg_id(struct folder *f, size_t i, char *buf, size_t size)
+/* inode number, mtime and birth time of message i, found again when
+ * renamed meanwhile */
+static int
+msg_statx(struct folder *f, size_t i, struct statx *sx)
 {
 	char path[PATH_MAX];
-	struct statx sx;
-	unsigned long long born;
 
 	if (i >= f->nmsgs || msg_path(f, i, path) < 0) {
 		errno = ENOENT;
 		return -1;
 	}
 	if (statx(AT_FDCWD, path, 0, STATX_INO | STATX_MTIME | STATX_BTIME,
-	    &sx) < 0 && (errno != ENOENT || relocate(f, i) < 0 ||
+	    sx) < 0 && (errno != ENOENT || relocate(f, i) < 0 ||
 	    msg_path(f, i, path) < 0 ||
 	    statx(AT_FDCWD, path, 0, STATX_INO | STATX_MTIME | STATX_BTIME,
-	    &sx) < 0))
+	    sx) < 0))
+		return -1;
+	return 0;
+}
+
+int
+msg_born(struct folder *f, size_t i, time_t *t)
+{
+	struct statx sx;
+
+	if (msg_statx(f, i, &sx) < 0)
+		return -1;
+	*t = sx.stx_mask & STATX_BTIME ? (time_t)sx.stx_btime.tv_sec :
+	    (time_t)sx.stx_mtime.tv_sec;
+	return 0;
+}
+
+int
+mbox_dir(const char *name, char *buf)
+{
+	return folder_dir(buf, name);
+}
+
+int
+msg_id(struct folder *f, size_t i, char *buf, size_t size)
+{
+	struct statx sx;
+	unsigned long long born;
+
+	if (msg_statx(f, i, &sx) < 0)
 		return -1;
 	/* an inode is reused once its file is gone: the birth time tells
 	 * the next file apart (the internal date where it is not kept) */

@@ -56,6 +56,7 @@ struct mboxinfo {
 struct mboxstatus {
 	uint32_t messages, recent, unseen, deleted, uidnext, uidvalidity;
 	uint64_t highestmodseq, size;	/* size: sum of RFC822.SIZE */
+	uint64_t deleted_size;		/* ... of the \\Deleted ones */
 	char mailboxid[32];		/* OBJECTID */
 };
 
@@ -132,6 +133,13 @@ int msg_info(struct folder *, size_t i, time_t *date, uint64_t *size);
  * -1 when it is gone */
 int folder_id(struct folder *, char *buf, size_t size);
 int msg_id(struct folder *, size_t i, char *buf, size_t size);
+
+/* when the file of message i was made (its birth time; the mtime where
+ * the file system keeps none): when it entered the folder, unless it came
+ * as a hard link (COPY, MOVE); -1 when it is gone */
+int msg_born(struct folder *, size_t i, time_t *);
+/* the directory of a folder (PATH_MAX bytes), for records kept beside it */
+int mbox_dir(const char *name, char *buf);
 
 /* keyword index for name, adding it to the folder when create is set;
  * -1 when unknown (or the folder already holds KW_MAX keywords) */

@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "authfail.h"
 #include "config.h"
 #include "imapd.h"
 #include "io.h"
@@ -473,9 +474,9 @@ login_failed(void)
 static int
 ms_authenticate(const char *mech, const char *initial)
 {
-	char line[1024], *resp, *user, *pass, *end;
-	long n;
-	int r;
+	char line[1024], label[64] = "", *resp, *user, *pass, *end;
+	long n, wait;
+	int r = 0;
 
 	if (ascii_casecmp(mech, "PLAIN"))
 		return reply("NO", NULL, "Unsupported mechanism");
@@ -501,15 +502,20 @@ ms_authenticate(const char *mech, const char *initial)
 	user++;
 	*pass++ = '\0';
 	resp[n] = '\0';
-	r = (!*resp || !strcmp(resp, user)) && !strcmp(user, sess.user) ?
-	    auth_check(user, pass, sess.pwfile) : 0;
+	if (!*resp || !strcmp(resp, user)) {
+		if ((wait = authfail_begin(sess.failfile, sess.remote)) > 0)
+			pause_ms(wait);
+		r = auth_check(sess.user, user, pass, sess.pwfile, label,
+		    sizeof(label));
+	}
 	explicit_bzero(line, sizeof(line));
 	if (r <= 0) {
 		login_failed();
 		return 0;
 	}
-	logmsg(LOG_INFO, "managesieve login user=%s from=%s", sess.user,
-	    sess.remote);
+	authfail_clear(sess.failfile, sess.remote);
+	logmsg(LOG_INFO, "managesieve login user=%s%s%s from=%s", sess.user,
+	    label[0] ? " device=" : "", label, sess.remote);
 	ms.authed = 1;
 	io_timeout(TIMEOUT_AUTH * 1000);
 	return reply("OK", NULL, "Logged in");

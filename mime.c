@@ -37,6 +37,7 @@
 #include <unistd.h>
 
 #include "mime.h"
+#include "unicode.h"
 #include "util.h"
 
 #define MIME_DEPTH	32	/* nested multiparts and messages */
@@ -145,10 +146,12 @@ struct section {
 /* SEARCH: folded text is matched against a folded needle; the last
  * nlen - 1 octets are kept so a match across two chunks is found */
 struct match {
-	const char *needle;
+	const char *needle;	/* in i;unicode-casemap form */
 	size_t nlen;
-	char *win;
+	char *win;		/* the mapped text's last nlen - 1 octets */
 	size_t wlen, wcap;
+	char pend[4];		/* an incomplete UTF-8 sequence */
+	size_t npend;
 	int found;
 	struct buf *rec;	/* recording for an index: text kept, not searched */
 };
@@ -165,12 +168,6 @@ static const char lit_crlf[] = "\r\n";
 
 /* messages are read-only file mappings (mime_filemap) */
 static int filemap;
-
-static int
-lower(int c)
-{
-	return c >= 'A' && c <= 'Z' ? c + 32 : c;
-}
 
 static int
 upper(int c)
@@ -2439,57 +2436,22 @@ section_close(struct sectiondata *sd)
 
 /* ---- SEARCH ----------------------------------------------------------- */
 
-/* simple lower case of a code point written in two UTF-8 octets:
- * Latin-1, Latin Extended-A, Greek and Cyrillic */
-static unsigned
-lower2(unsigned c)
-{
-	if ((c >= 0xc0 && c <= 0xde && c != 0xd7) ||
-	    (c >= 0x391 && c <= 0x3ab && c != 0x3a2) ||
-	    (c >= 0x410 && c <= 0x42f))
-		return c + 0x20;
-	if (c >= 0x400 && c <= 0x40f)
-		return c + 0x50;
-	if (c == 0x178)
-		return 0xff;
-	if ((c >= 0x100 && c <= 0x12f) || (c >= 0x132 && c <= 0x137) ||
-	    (c >= 0x14a && c <= 0x177))
-		return c | 1;
-	if ((c >= 0x139 && c <= 0x148) || (c >= 0x179 && c <= 0x17e))
-		return (c & 1) ? c + 1 : c;
-	return c;
-}
-
-/* fold UTF-8 text in place; the length does not change.  Returns how
- * many octets at the end are an incomplete sequence left unfolded. */
+/* the length of s less an incomplete UTF-8 sequence at its end, which
+ * must wait for the rest */
 static size_t
-fold(char *s, size_t n)
+complete(const char *s, size_t n)
 {
-	unsigned char *u = (unsigned char *)s;
-	unsigned c;
-	size_t i, need;
+	const unsigned char *u = (const unsigned char *)s;
+	size_t j, need;
 
-	for (i = 0; i < n; i++) {
-		if (u[i] < 0x80) {
-			u[i] = lower(u[i]);
+	for (j = n; j > 0 && n - j < 4; j--) {
+		if ((u[j - 1] & 0xc0) == 0x80)
 			continue;
-		}
-		need = u[i] >= 0xf0 ? 3 : u[i] >= 0xe0 ? 2 : u[i] >= 0xc0;
-		if (i + need >= n && need) {
-			/* the tail is kept back only when it can complete */
-			for (c = 1; i + c < n && (u[i + c] & 0xc0) == 0x80; c++)
-				;
-			if (i + c == n)
-				return n - i;
-		}
-		if (need != 1 || i + 1 >= n || (u[i + 1] & 0xc0) != 0x80)
-			continue;
-		c = lower2((u[i] & 0x1f) << 6 | (u[i + 1] & 0x3f));
-		u[i] = 0xc0 | c >> 6;
-		u[i + 1] = 0x80 | (c & 0x3f);
-		i++;
+		need = u[j - 1] >= 0xf0 ? 4 : u[j - 1] >= 0xe0 ? 3 :
+		    u[j - 1] >= 0xc0 ? 2 : 1;
+		return j - 1 + need > n ? j - 1 : n;
 	}
-	return 0;
+	return n;
 }
 
 static void
@@ -2503,39 +2465,46 @@ match_init(struct match *m, const char *needle, size_t nlen)
 	m->found = nlen == 0;
 }
 
-/* text (UTF-8) into the window: fold, look, keep the tail */
+/* text (UTF-8) into the window: case-mapped (i;unicode-casemap, as
+ * I18NLEVEL=1 asks), looked at, its tail kept for the next piece */
 static void
 match_feed(struct match *m, const char *p, size_t n)
 {
-	size_t take, hold, keep;
+	struct buf in = { 0 }, map = { 0 };
+	size_t take, cut, keep;
 
 	if (m->rec) {
 		buf_add(m->rec, p, n);
 		return;
 	}
 	while (n && !m->found) {
-		take = MIN(n, m->wcap - m->wlen);
-		memcpy(m->win + m->wlen, p, take);
+		take = MIN(n, CHUNK);
+		buf_add(&in, m->pend, m->npend);
+		buf_add(&in, p, take);
 		p += take;
 		n -= take;
-		hold = fold(m->win + m->wlen - MIN(m->wlen, 3),
-		    take + MIN(m->wlen, 3));
-		m->wlen += take;
-		if (memmem(m->win, m->wlen - hold, m->needle, m->nlen)) {
+		cut = complete(in.p, in.len);
+		m->npend = in.len - cut;
+		memcpy(m->pend, in.p + cut, m->npend);
+		buf_add(&map, m->win, m->wlen);
+		casemap(&map, in.p, cut);
+		if (map.len && memmem(map.p, map.len, m->needle, m->nlen))
 			m->found = 1;
-			return;
-		}
-		keep = MIN(m->wlen, m->nlen - 1 + hold);
-		memmove(m->win, m->win + m->wlen - keep, keep);
+		keep = MIN(map.len, m->nlen - 1);
+		memcpy(m->win, map.p + map.len - keep, keep);
 		m->wlen = keep;
+		buf_reset(&in);
+		buf_reset(&map);
 	}
+	buf_free(&in);
+	buf_free(&map);
 }
 
 /* the text so far ends a piece: no match spans it */
 static void
 match_break(struct match *m)
 {
-	m->wlen = 0;
+	m->wlen = m->npend = 0;
 	if (m->rec && m->rec->len && m->rec->p[m->rec->len - 1] != '\0')
 		buf_addc(m->rec, '\0');
 }
@@ -2832,11 +2801,12 @@ match_addresses(struct match *m, const struct field *f)
 static char *
 fold_needle(const char *needle, size_t *len)
 {
-	char *s = xstrdup(needle);
+	struct buf b = { 0 };
 
-	*len = strlen(s);
-	fold(s, *len);
-	return s;
+	casemap(&b, needle, strlen(needle));
+	buf_addc(&b, '\0');
+	*len = b.len - 1;
+	return b.p;
 }
 
 int
@@ -2858,7 +2828,7 @@ mime_match_header(const char *p, size_t n, const char *field,
 			break;
 		}
 		/* each field on its own: no match across two fields */
-		m.wlen = 0;
+		m.wlen = m.npend = 0;
 		match_field(&m, p, &f, 0);
 		if (!m.found && field && address_field(field)) {
 			m.wlen = 0;
@@ -2992,10 +2962,123 @@ mime_search_text(const char *p, size_t n, struct buf *head, struct buf *body,
 	tree_free(t);
 }
 
-size_t
-mime_fold(char *s, size_t n)
+/* ---- the first text (PREVIEW) ---------------------------------------- */
+
+/* decoded octets into a buffer until it holds max */
+struct capped {
+	struct buf *b;
+	size_t max;
+	int full;
+};
+
+static void
+capped_emit(void *arg, const char *p, size_t n)
 {
-	return fold(s, n);
+	struct capped *c = arg;
+
+	buf_add(c->b, p, MIN(n, c->max - c->b->len));
+	c->full = c->b->len >= c->max;
+}
+
+/* is leaf pt text: 1 text/html, 0 other text/..., -1 no text; the
+ * charset goes to cs */
+static int
+text_kind(const struct tree *t, const struct part *pt, char *cs, size_t cssz)
+{
+	struct ctype ct;
+	const char *v;
+	size_t len;
+	int kind = -1;
+
+	ctype_parse(&ct, t->p, pt->hdr, pt->body, "Content-Type", 0);
+	if (!ct.type.len && !ct.invalid && !pt->digest)
+		kind = 0;
+	else if (eqstr(ct.type.p, ct.type.len, "text"))
+		kind = eqstr(ct.subtype.p, ct.subtype.len, "html");
+	cs[0] = '\0';
+	if (kind >= 0 && (v = param_get(&ct.par, "charset", &len)) &&
+	    len < cssz && !memchr(v, '\0', len)) {
+		memcpy(cs, v, len);
+		cs[len] = '\0';
+	}
+	ctype_free(&ct);
+	return kind;
+}
+
+/* the index of the multipart holding part i, -1 for none */
+static int
+parent(const struct tree *t, int i)
+{
+	int j, k;
+
+	for (j = 0; j < t->nv; j++)
+		for (k = t->v[j].child; k >= 0; k = t->v[k].next)
+			if (k == i)
+				return j;
+	return -1;
+}
+
+/* an HTML part i inside a multipart/alternative gives way to the plain
+ * text alternative: the text the author wrote */
+static int
+plain_sibling(const struct tree *t, int i, char *cs, size_t cssz)
+{
+	struct ctype ct;
+	int j, k, alt;
+
+	for (j = parent(t, i); j >= 0; j = parent(t, j)) {
+		ctype_parse(&ct, t->p, t->v[j].hdr, t->v[j].body,
+		    "Content-Type", 0);
+		alt = eqstr(ct.subtype.p, ct.subtype.len, "alternative");
+		ctype_free(&ct);
+		for (k = t->v[j].child; alt && k >= 0; k = t->v[k].next)
+			if (t->v[k].kind == LEAF &&
+			    text_kind(t, &t->v[k], cs, cssz) == 0)
+				return k;
+	}
+	return -1;
+}
+
+int
+mime_first_text(const char *p, size_t n, size_t max, struct buf *out,
+    char *cs, size_t cssz)
+{
+	struct tree *t = tree_parse(p, n);
+	struct capped c = { out, max, 0 };
+	struct buf cte = { 0 };
+	struct dec d;
+	const struct part *pt;
+	int i, kind = -1, enc, k;
+
+	for (i = 0; i < t->nv && kind < 0; i++)
+		if (t->v[i].kind == LEAF)
+			kind = text_kind(t, &t->v[i], cs, cssz);
+	if (kind < 0) {
+		tree_free(t);
+		return -1;
+	}
+	pt = &t->v[i - 1];
+	if (kind == 1 && (k = plain_sibling(t, i - 1, cs, cssz)) >= 0) {
+		pt = &t->v[k];
+		kind = 0;
+	} else if (kind == 1) {
+		text_kind(t, pt, cs, cssz);	/* its own charset again */
+	}
+	cte_get(p, pt->hdr, pt->body, &cte);
+	enc = cte_kind(&cte);
+	buf_free(&cte);
+	memset(&d, 0, sizeof(d));
+	d.out = capped_emit;
+	d.arg = &c;
+	d.stop = &c.full;
+	if (enc == SEG_B64)
+		b64_decode(p + pt->body, pt->end - pt->body, &d);
+	else if (enc == SEG_QP)
+		qp_decode(p + pt->body, pt->end - pt->body, &d);
+	else
+		capped_emit(&c, p + pt->body, pt->end - pt->body);
+	tree_free(t);
+	return kind;
 }
 
 /* ---- Date ------------------------------------------------------------- */

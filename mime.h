@@ -58,9 +58,12 @@ typedef void (*mime_field)(void *arg, const char *name, size_t nlen,
     const char *val, size_t vlen);
 void mime_search_text(const char *p, size_t n, struct buf *head,
     struct buf *body, mime_field fieldfn, void *arg);
-/* fold UTF-8 in place as the content keys do (same length); returns how
- * many octets at the end are an incomplete sequence left unfolded */
-size_t mime_fold(char *s, size_t n);
+/* PREVIEW: the content of the first text part,
+ * transfer-decoded, its first max octets appended to out and its charset
+ * (empty: none given) to cs; 1 for HTML, 0 for plain text, -1 when the
+ * message has no such part */
+int mime_first_text(const char *p, size_t n, size_t max, struct buf *out,
+    char *cs, size_t cssz);
 /* the Date: header as the calendar day it names, as a time_t at 00:00 UTC
  * of that day; -1 when missing or unreadable */
 time_t mime_sentday(const char *p, size_t n);

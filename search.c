@@ -5,6 +5,7 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "fts.h"
 #include "imapd.h"
@@ -12,6 +13,7 @@
 #include "maildir.h"
 #include "mime.h"
 #include "parse.h"
+#include "savedate.h"
 #include "util.h"
 #include "session.h"
 
@@ -21,7 +23,8 @@ enum sktype {
 	SK_ALL, SK_FLAG, SK_UNFLAG, SK_KEYWORD, SK_UNKEYWORD, SK_NEW, SK_OLD,
 	SK_RECENT, SK_SEQ, SK_UID, SK_LARGER, SK_SMALLER, SK_BEFORE, SK_ON,
 	SK_SINCE, SK_SENTBEFORE, SK_SENTON, SK_SENTSINCE, SK_HEADER, SK_BODY,
-	SK_TEXT, SK_MODSEQ, SK_EMAILID, SK_THREADID, SK_NOT, SK_OR, SK_AND
+	SK_TEXT, SK_MODSEQ, SK_EMAILID, SK_THREADID, SK_OLDER, SK_YOUNGER,
+	SK_SAVEDBEFORE, SK_SAVEDON, SK_SAVEDSINCE, SK_NOT, SK_OR, SK_AND
 };
 
 struct sk {
@@ -29,6 +32,7 @@ struct sk {
 	uint32_t flag;
 	uint64_t n;
 	long long day;
+	time_t at;		/* OLDER, YOUNGER: now less the interval */
 	const char *field, *str;
 	struct seqset set;
 	struct sk *a, *b;	/* NOT: a; OR: a, b; AND: list from a */
@@ -44,6 +48,7 @@ struct search {
 	const char *charset;
 	int modseq;		/* MODSEQ was used: the reply names the highest */
 	int asked;		/* the full-text index was asked */
+	int seq;		/* sequence numbers were used */
 };
 
 /* the state of one message while a program runs over it */
@@ -60,6 +65,7 @@ struct ctx {
 };
 
 struct seqset *search_saved;
+int search_uidonly;
 
 static const struct {
 	const char *name;
@@ -80,6 +86,8 @@ static const struct {
 	{ "NEW", 0, SK_NEW },
 	{ "OLD", FL_RECENT, SK_UNFLAG },
 	{ "ALL", 0, SK_ALL },
+	/* every mailbox here has save dates (RFC 8514) */
+	{ "SAVEDATESUPPORTED", 0, SK_ALL },
 };
 
 static const struct {
@@ -89,6 +97,9 @@ static const struct {
 	{ "BEFORE", SK_BEFORE }, { "ON", SK_ON }, { "SINCE", SK_SINCE },
 	{ "SENTBEFORE", SK_SENTBEFORE }, { "SENTON", SK_SENTON },
 	{ "SENTSINCE", SK_SENTSINCE },
+	/* SAVEDATE (RFC 8514) */
+	{ "SAVEDBEFORE", SK_SAVEDBEFORE }, { "SAVEDON", SK_SAVEDON },
+	{ "SAVEDSINCE", SK_SAVEDSINCE },
 };
 
 static const struct {
@@ -191,7 +202,7 @@ parse_named(struct search *s, const char *w, int depth)
 	for (i = 0; i < LEN(datekeys); i++) {
 		if (ascii_casecmp(w, datekeys[i].name))
 			continue;
-		k = node(datekeys[i].type, i < 3 ? 1 : 3);
+		k = node(datekeys[i].type, i < 3 ? 1 : i < 6 ? 3 : 2);
 		if (p_sp() < 0 || p_date(&k->day) < 0)
 			return NULL;
 		return k;
@@ -217,6 +228,15 @@ parse_named(struct search *s, const char *w, int depth)
 		    1);
 		if (p_sp() < 0 || p_number64(&k->n) < 0)
 			return NULL;
+		return k;
+	}
+	if (!ascii_casecmp(w, "OLDER") || !ascii_casecmp(w, "YOUNGER")) {
+		/* WITHIN (RFC 5032): an age in seconds, fixed when parsed */
+		k = node(w[0] == 'O' || w[0] == 'o' ? SK_OLDER : SK_YOUNGER, 1);
+		if (p_sp() < 0 || p_number64(&k->n) < 0 || k->n == 0 ||
+		    k->n > UINT32_MAX)
+			return badp("Expected an interval in seconds");
+		k->at = time(NULL) - (time_t)k->n;
 		return k;
 	}
 	if (!ascii_casecmp(w, "UID")) {
@@ -304,6 +324,7 @@ parse_key(struct search *s, int depth)
 		k = node(SK_SEQ, 0);
 		if (p_seqset(&k->set) < 0)
 			return NULL;
+		s->seq = 1;
 		return k;
 	}
 	if (!(w = p_atom()))
@@ -345,6 +366,10 @@ search_parse_keys(const char *charset, const char **code)
 	s->charset = charset;
 	if (!(s->root = parse_list(s, 0)))
 		return NULL;
+	if (s->seq && search_uidonly) {
+		*code = "UIDREQUIRED";
+		return badp("Message sequence numbers are not allowed");
+	}
 	return s;
 }
 
@@ -419,9 +444,11 @@ compare_day(enum sktype type, long long day, long long want)
 	switch (type) {
 	case SK_BEFORE:
 	case SK_SENTBEFORE:
+	case SK_SAVEDBEFORE:
 		return day < want;
 	case SK_ON:
 	case SK_SENTON:
+	case SK_SAVEDON:
 		return day == want;
 	default:
 		return day >= want;
@@ -486,6 +513,7 @@ eval(struct sk *k, struct ctx *c)
 	struct vmsg *m = &c->v->m[c->i];
 	struct sk *x;
 	char id[64];
+	time_t t;
 	int kw, r;
 
 	switch (k->type) {
@@ -520,6 +548,17 @@ eval(struct sk *k, struct ctx *c)
 		if (need_info(c) < 0)
 			return 0;
 		return compare_day(k->type, local_day(c->date), k->day);
+	case SK_SAVEDBEFORE:
+	case SK_SAVEDON:
+	case SK_SAVEDSINCE:
+		return c->k >= 0 && savedate_get(c->f, c->k, &t) == 0 &&
+		    compare_day(k->type, local_day(t), k->day);
+	case SK_OLDER:
+	case SK_YOUNGER:
+		/* one or the other, never both: NOT YOUNGER is OLDER */
+		if (need_info(c) < 0)
+			return 0;
+		return (c->date < k->at) == (k->type == SK_OLDER);
 	case SK_MODSEQ:
 		return c->k >= 0 && c->f->msgs[c->k].modseq >= k->n;
 	case SK_EMAILID:
@@ -608,4 +647,73 @@ search_match(struct search *s, struct folder *f, struct view *v, size_t i)
 	if (c.mapped)
 		msg_unmap(&c.mm);
 	return r;
+}
+
+/* --- programs kept beyond their command (CONTEXT=SEARCH) -------------- */
+
+static char *
+keep_str(const char *s)
+{
+	return s ? xstrdup(s) : NULL;
+}
+
+static struct sk *
+keep_list(const struct sk *k)
+{
+	struct sk *first = NULL, **tail = &first, *c;
+
+	for (; k; k = k->next) {
+		c = xmalloc(sizeof(*c));
+		*c = *k;
+		c->field = keep_str(k->field);
+		c->str = keep_str(k->str);
+		if (k->set.n) {
+			c->set.r = xreallocarray(NULL, k->set.n, sizeof(*k->set.r));
+			memcpy(c->set.r, k->set.r, k->set.n * sizeof(*k->set.r));
+		}
+		c->a = keep_list(k->a);
+		c->b = keep_list(k->b);
+		c->next = NULL;
+		*tail = c;
+		tail = &c->next;
+	}
+	return first;
+}
+
+static void
+free_list(struct sk *k)
+{
+	struct sk *next;
+
+	for (; k; k = next) {
+		next = k->next;
+		free_list(k->a);
+		free_list(k->b);
+		free((char *)k->field);
+		free((char *)k->str);
+		free(k->set.r);
+		free(k);
+	}
+}
+
+struct search *
+search_keep(const struct search *s)
+{
+	struct search *c = xcalloc(1, sizeof(*c));
+
+	c->root = keep_list(s->root);
+	c->charset = keep_str(s->charset);
+	c->modseq = s->modseq;
+	c->seq = s->seq;
+	return c;
+}
+
+void
+search_free(struct search *s)
+{
+	if (!s)
+		return;
+	free_list(s->root);
+	free((char *)s->charset);
+	free(s);
 }

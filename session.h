@@ -21,6 +21,7 @@ struct session {
 	int qresync;		/* QRESYNC enabled: VANISHED replaces EXPUNGE */
 	int utf8;		/* UTF8=ACCEPT or IMAP4rev2: UTF-8 mailbox names */
 	int rev2;		/* IMAP4rev2 enabled: its rules, not RFC 3501's */
+	int uidonly;		/* UIDONLY enabled: no sequence numbers at all */
 	int secure;		/* LOGIN allowed: TLS, loopback or preauth */
 	int login_fails;
 	int bad_streak;
@@ -57,6 +58,7 @@ void flag_list(struct buf *, uint32_t flags, uint32_t kw);
 long sysflag(const char *name);
 int parse_flags(int bare, char ***names, size_t *n);
 void print_flags_fetch(size_t i);
+void fetch_open(size_t i);
 void view_sync(int expunge);
 long store_index(size_t i);
 int set_indexes(struct seqset *, int uid, size_t **out, size_t *n);
@@ -74,6 +76,7 @@ const char *special_use_of(const char *name);
 /* the commands */
 int cmd_append(const char *, int);
 int cmd_authenticate(const char *, int);
+int cmd_cancelupdate(const char *, int);
 int cmd_capability(const char *, int);
 int cmd_check(const char *, int);
 int cmd_close(const char *, int);
@@ -85,6 +88,8 @@ int cmd_enable(const char *, int);
 int cmd_examine(const char *, int);
 int cmd_expunge(const char *, int);
 int cmd_fetch(const char *, int);
+int cmd_getquota(const char *, int);
+int cmd_getquotaroot(const char *, int);
 int cmd_id(const char *, int);
 int cmd_idle(const char *, int);
 int cmd_list(const char *, int);
@@ -95,8 +100,10 @@ int cmd_move(const char *, int);
 int cmd_namespace(const char *, int);
 int cmd_noop(const char *, int);
 int cmd_rename(const char *, int);
+int cmd_replace(const char *, int);
 int cmd_search(const char *, int);
 int cmd_select(const char *, int);
+int cmd_setquota(const char *, int);
 int cmd_sort(const char *, int);
 int cmd_starttls(const char *, int);
 int cmd_status(const char *, int);

@@ -9,10 +9,8 @@
  * in one arena; records hold offsets into it.
  *
  * Strings collate by i;unicode-casemap (RFC 5051, which RFC 5256 asks
- * for through I18NLEVEL=1): every character is titlecased and then
- * decomposed (NFD), and the UTF-8 that results is compared octet by
- * octet.  The table covers the two-octet UTF-8 range (U+0080..U+07FF:
- * Latin, Greek, Cyrillic, ...); other characters compare as they are.
+ * for through I18NLEVEL=1; unicode.c): the UTF-8 of their case-mapped
+ * forms is compared octet by octet.
  *
  * THREAD=REFERENCES follows RFC 5256 section 3 step by step.  Message-IDs
  * and base subjects are found through hash tables and the tree is walked
@@ -28,7 +26,9 @@
 #include "maildir.h"
 #include "mime.h"
 #include "parse.h"
+#include "progress.h"
 #include "sort.h"
+#include "unicode.h"
 #include "util.h"
 
 #define SORT_MAX	16	/* criteria in one sort program */
@@ -112,13 +112,6 @@ struct htab {
 	size_t mask;
 };
 
-/* titlecase + NFD of U+0080..U+07FF where it differs from the character
- * (generated from UnicodeData 14.0 with Python's unicodedata: simple
- * titlecase, then normalize("NFD")) */
-struct cmap {
-	uint16_t cp;
-	char s[7];
-};
 
 static const char *const hdrnames[H_N] = {
 	"Subject", "From", "To", "Cc", "Date", "Message-ID", "References",
@@ -133,335 +126,6 @@ static const struct {
 	{ "FROM", K_FROM }, { "SIZE", K_SIZE }, { "SUBJECT", K_SUBJECT },
 	{ "TO", K_TO }, { "DISPLAYFROM", K_DISPLAYFROM },
 	{ "DISPLAYTO", K_DISPLAYTO }
-};
-
-static const struct cmap cmap[] = {
-	{ 0x00b5, "\xce\x9c" }, { 0x00c0, "A\xcc\x80" },
-	{ 0x00c1, "A\xcc\x81" }, { 0x00c2, "A\xcc\x82" },
-	{ 0x00c3, "A\xcc\x83" }, { 0x00c4, "A\xcc\x88" },
-	{ 0x00c5, "A\xcc\x8a" }, { 0x00c7, "C\xcc\xa7" },
-	{ 0x00c8, "E\xcc\x80" }, { 0x00c9, "E\xcc\x81" },
-	{ 0x00ca, "E\xcc\x82" }, { 0x00cb, "E\xcc\x88" },
-	{ 0x00cc, "I\xcc\x80" }, { 0x00cd, "I\xcc\x81" },
-	{ 0x00ce, "I\xcc\x82" }, { 0x00cf, "I\xcc\x88" },
-	{ 0x00d1, "N\xcc\x83" }, { 0x00d2, "O\xcc\x80" },
-	{ 0x00d3, "O\xcc\x81" }, { 0x00d4, "O\xcc\x82" },
-	{ 0x00d5, "O\xcc\x83" }, { 0x00d6, "O\xcc\x88" },
-	{ 0x00d9, "U\xcc\x80" }, { 0x00da, "U\xcc\x81" },
-	{ 0x00db, "U\xcc\x82" }, { 0x00dc, "U\xcc\x88" },
-	{ 0x00dd, "Y\xcc\x81" }, { 0x00e0, "A\xcc\x80" },
-	{ 0x00e1, "A\xcc\x81" }, { 0x00e2, "A\xcc\x82" },
-	{ 0x00e3, "A\xcc\x83" }, { 0x00e4, "A\xcc\x88" },
-	{ 0x00e5, "A\xcc\x8a" }, { 0x00e6, "\xc3\x86" },
-	{ 0x00e7, "C\xcc\xa7" }, { 0x00e8, "E\xcc\x80" },
-	{ 0x00e9, "E\xcc\x81" }, { 0x00ea, "E\xcc\x82" },
-	{ 0x00eb, "E\xcc\x88" }, { 0x00ec, "I\xcc\x80" },
-	{ 0x00ed, "I\xcc\x81" }, { 0x00ee, "I\xcc\x82" },
-	{ 0x00ef, "I\xcc\x88" }, { 0x00f0, "\xc3\x90" },
-	{ 0x00f1, "N\xcc\x83" }, { 0x00f2, "O\xcc\x80" },
-	{ 0x00f3, "O\xcc\x81" }, { 0x00f4, "O\xcc\x82" },
-	{ 0x00f5, "O\xcc\x83" }, { 0x00f6, "O\xcc\x88" },
-	{ 0x00f8, "\xc3\x98" }, { 0x00f9, "U\xcc\x80" },
-	{ 0x00fa, "U\xcc\x81" }, { 0x00fb, "U\xcc\x82" },
-	{ 0x00fc, "U\xcc\x88" }, { 0x00fd, "Y\xcc\x81" },
-	{ 0x00fe, "\xc3\x9e" }, { 0x00ff, "Y\xcc\x88" },
-	{ 0x0100, "A\xcc\x84" }, { 0x0101, "A\xcc\x84" },
-	{ 0x0102, "A\xcc\x86" }, { 0x0103, "A\xcc\x86" },
-	{ 0x0104, "A\xcc\xa8" }, { 0x0105, "A\xcc\xa8" },
-	{ 0x0106, "C\xcc\x81" }, { 0x0107, "C\xcc\x81" },
-	{ 0x0108, "C\xcc\x82" }, { 0x0109, "C\xcc\x82" },
-	{ 0x010a, "C\xcc\x87" }, { 0x010b, "C\xcc\x87" },
-	{ 0x010c, "C\xcc\x8c" }, { 0x010d, "C\xcc\x8c" },
-	{ 0x010e, "D\xcc\x8c" }, { 0x010f, "D\xcc\x8c" },
-	{ 0x0111, "\xc4\x90" }, { 0x0112, "E\xcc\x84" },
-	{ 0x0113, "E\xcc\x84" }, { 0x0114, "E\xcc\x86" },
-	{ 0x0115, "E\xcc\x86" }, { 0x0116, "E\xcc\x87" },
-	{ 0x0117, "E\xcc\x87" }, { 0x0118, "E\xcc\xa8" },
-	{ 0x0119, "E\xcc\xa8" }, { 0x011a, "E\xcc\x8c" },
-	{ 0x011b, "E\xcc\x8c" }, { 0x011c, "G\xcc\x82" },
-	{ 0x011d, "G\xcc\x82" }, { 0x011e, "G\xcc\x86" },
-	{ 0x011f, "G\xcc\x86" }, { 0x0120, "G\xcc\x87" },
-	{ 0x0121, "G\xcc\x87" }, { 0x0122, "G\xcc\xa7" },
-	{ 0x0123, "G\xcc\xa7" }, { 0x0124, "H\xcc\x82" },
-	{ 0x0125, "H\xcc\x82" }, { 0x0127, "\xc4\xa6" },
-	{ 0x0128, "I\xcc\x83" }, { 0x0129, "I\xcc\x83" },
-	{ 0x012a, "I\xcc\x84" }, { 0x012b, "I\xcc\x84" },
-	{ 0x012c, "I\xcc\x86" }, { 0x012d, "I\xcc\x86" },
-	{ 0x012e, "I\xcc\xa8" }, { 0x012f, "I\xcc\xa8" },
-	{ 0x0130, "I\xcc\x87" }, { 0x0131, "I" }, { 0x0133, "\xc4\xb2" },
-	{ 0x0134, "J\xcc\x82" }, { 0x0135, "J\xcc\x82" },
-	{ 0x0136, "K\xcc\xa7" }, { 0x0137, "K\xcc\xa7" },
-	{ 0x0139, "L\xcc\x81" }, { 0x013a, "L\xcc\x81" },
-	{ 0x013b, "L\xcc\xa7" }, { 0x013c, "L\xcc\xa7" },
-	{ 0x013d, "L\xcc\x8c" }, { 0x013e, "L\xcc\x8c" },
-	{ 0x0140, "\xc4\xbf" }, { 0x0142, "\xc5\x81" },
-	{ 0x0143, "N\xcc\x81" }, { 0x0144, "N\xcc\x81" },
-	{ 0x0145, "N\xcc\xa7" }, { 0x0146, "N\xcc\xa7" },
-	{ 0x0147, "N\xcc\x8c" }, { 0x0148, "N\xcc\x8c" },
-	{ 0x014b, "\xc5\x8a" }, { 0x014c, "O\xcc\x84" },
-	{ 0x014d, "O\xcc\x84" }, { 0x014e, "O\xcc\x86" },
-	{ 0x014f, "O\xcc\x86" }, { 0x0150, "O\xcc\x8b" },
-	{ 0x0151, "O\xcc\x8b" }, { 0x0153, "\xc5\x92" },
-	{ 0x0154, "R\xcc\x81" }, { 0x0155, "R\xcc\x81" },
-	{ 0x0156, "R\xcc\xa7" }, { 0x0157, "R\xcc\xa7" },
-	{ 0x0158, "R\xcc\x8c" }, { 0x0159, "R\xcc\x8c" },
-	{ 0x015a, "S\xcc\x81" }, { 0x015b, "S\xcc\x81" },
-	{ 0x015c, "S\xcc\x82" }, { 0x015d, "S\xcc\x82" },
-	{ 0x015e, "S\xcc\xa7" }, { 0x015f, "S\xcc\xa7" },
-	{ 0x0160, "S\xcc\x8c" }, { 0x0161, "S\xcc\x8c" },
-	{ 0x0162, "T\xcc\xa7" }, { 0x0163, "T\xcc\xa7" },
-	{ 0x0164, "T\xcc\x8c" }, { 0x0165, "T\xcc\x8c" },
-	{ 0x0167, "\xc5\xa6" }, { 0x0168, "U\xcc\x83" },
-	{ 0x0169, "U\xcc\x83" }, { 0x016a, "U\xcc\x84" },
-	{ 0x016b, "U\xcc\x84" }, { 0x016c, "U\xcc\x86" },
-	{ 0x016d, "U\xcc\x86" }, { 0x016e, "U\xcc\x8a" },
-	{ 0x016f, "U\xcc\x8a" }, { 0x0170, "U\xcc\x8b" },
-	{ 0x0171, "U\xcc\x8b" }, { 0x0172, "U\xcc\xa8" },
-	{ 0x0173, "U\xcc\xa8" }, { 0x0174, "W\xcc\x82" },
-	{ 0x0175, "W\xcc\x82" }, { 0x0176, "Y\xcc\x82" },
-	{ 0x0177, "Y\xcc\x82" }, { 0x0178, "Y\xcc\x88" },
-	{ 0x0179, "Z\xcc\x81" }, { 0x017a, "Z\xcc\x81" },
-	{ 0x017b, "Z\xcc\x87" }, { 0x017c, "Z\xcc\x87" },
-	{ 0x017d, "Z\xcc\x8c" }, { 0x017e, "Z\xcc\x8c" }, { 0x017f, "S" },
-	{ 0x0180, "\xc9\x83" }, { 0x0183, "\xc6\x82" },
-	{ 0x0185, "\xc6\x84" }, { 0x0188, "\xc6\x87" },
-	{ 0x018c, "\xc6\x8b" }, { 0x0192, "\xc6\x91" },
-	{ 0x0195, "\xc7\xb6" }, { 0x0199, "\xc6\x98" },
-	{ 0x019a, "\xc8\xbd" }, { 0x019e, "\xc8\xa0" },
-	{ 0x01a0, "O\xcc\x9b" }, { 0x01a1, "O\xcc\x9b" },
-	{ 0x01a3, "\xc6\xa2" }, { 0x01a5, "\xc6\xa4" },
-	{ 0x01a8, "\xc6\xa7" }, { 0x01ad, "\xc6\xac" },
-	{ 0x01af, "U\xcc\x9b" }, { 0x01b0, "U\xcc\x9b" },
-	{ 0x01b4, "\xc6\xb3" }, { 0x01b6, "\xc6\xb5" },
-	{ 0x01b9, "\xc6\xb8" }, { 0x01bd, "\xc6\xbc" },
-	{ 0x01bf, "\xc7\xb7" }, { 0x01c4, "\xc7\x85" },
-	{ 0x01c6, "\xc7\x85" }, { 0x01c7, "\xc7\x88" },
-	{ 0x01c9, "\xc7\x88" }, { 0x01ca, "\xc7\x8b" },
-	{ 0x01cc, "\xc7\x8b" }, { 0x01cd, "A\xcc\x8c" },
-	{ 0x01ce, "A\xcc\x8c" }, { 0x01cf, "I\xcc\x8c" },
-	{ 0x01d0, "I\xcc\x8c" }, { 0x01d1, "O\xcc\x8c" },
-	{ 0x01d2, "O\xcc\x8c" }, { 0x01d3, "U\xcc\x8c" },
-	{ 0x01d4, "U\xcc\x8c" }, { 0x01d5, "U\xcc\x88\xcc\x84" },
-	{ 0x01d6, "U\xcc\x88\xcc\x84" }, { 0x01d7, "U\xcc\x88\xcc\x81" },
-	{ 0x01d8, "U\xcc\x88\xcc\x81" }, { 0x01d9, "U\xcc\x88\xcc\x8c" },
-	{ 0x01da, "U\xcc\x88\xcc\x8c" }, { 0x01db, "U\xcc\x88\xcc\x80" },
-	{ 0x01dc, "U\xcc\x88\xcc\x80" }, { 0x01dd, "\xc6\x8e" },
-	{ 0x01de, "A\xcc\x88\xcc\x84" }, { 0x01df, "A\xcc\x88\xcc\x84" },
-	{ 0x01e0, "A\xcc\x87\xcc\x84" }, { 0x01e1, "A\xcc\x87\xcc\x84" },
-	{ 0x01e2, "\xc3\x86\xcc\x84" }, { 0x01e3, "\xc3\x86\xcc\x84" },
-	{ 0x01e5, "\xc7\xa4" }, { 0x01e6, "G\xcc\x8c" },
-	{ 0x01e7, "G\xcc\x8c" }, { 0x01e8, "K\xcc\x8c" },
-	{ 0x01e9, "K\xcc\x8c" }, { 0x01ea, "O\xcc\xa8" },
-	{ 0x01eb, "O\xcc\xa8" }, { 0x01ec, "O\xcc\xa8\xcc\x84" },
-	{ 0x01ed, "O\xcc\xa8\xcc\x84" }, { 0x01ee, "\xc6\xb7\xcc\x8c" },
-	{ 0x01ef, "\xc6\xb7\xcc\x8c" }, { 0x01f0, "j\xcc\x8c" },
-	{ 0x01f1, "\xc7\xb2" }, { 0x01f3, "\xc7\xb2" },
-	{ 0x01f4, "G\xcc\x81" }, { 0x01f5, "G\xcc\x81" },
-	{ 0x01f8, "N\xcc\x80" }, { 0x01f9, "N\xcc\x80" },
-	{ 0x01fa, "A\xcc\x8a\xcc\x81" }, { 0x01fb, "A\xcc\x8a\xcc\x81" },
-	{ 0x01fc, "\xc3\x86\xcc\x81" }, { 0x01fd, "\xc3\x86\xcc\x81" },
-	{ 0x01fe, "\xc3\x98\xcc\x81" }, { 0x01ff, "\xc3\x98\xcc\x81" },
-	{ 0x0200, "A\xcc\x8f" }, { 0x0201, "A\xcc\x8f" },
-	{ 0x0202, "A\xcc\x91" }, { 0x0203, "A\xcc\x91" },
-	{ 0x0204, "E\xcc\x8f" }, { 0x0205, "E\xcc\x8f" },
-	{ 0x0206, "E\xcc\x91" }, { 0x0207, "E\xcc\x91" },
-	{ 0x0208, "I\xcc\x8f" }, { 0x0209, "I\xcc\x8f" },
-	{ 0x020a, "I\xcc\x91" }, { 0x020b, "I\xcc\x91" },
-	{ 0x020c, "O\xcc\x8f" }, { 0x020d, "O\xcc\x8f" },
-	{ 0x020e, "O\xcc\x91" }, { 0x020f, "O\xcc\x91" },
-	{ 0x0210, "R\xcc\x8f" }, { 0x0211, "R\xcc\x8f" },
-	{ 0x0212, "R\xcc\x91" }, { 0x0213, "R\xcc\x91" },
-	{ 0x0214, "U\xcc\x8f" }, { 0x0215, "U\xcc\x8f" },
-	{ 0x0216, "U\xcc\x91" }, { 0x0217, "U\xcc\x91" },
-	{ 0x0218, "S\xcc\xa6" }, { 0x0219, "S\xcc\xa6" },
-	{ 0x021a, "T\xcc\xa6" }, { 0x021b, "T\xcc\xa6" },
-	{ 0x021d, "\xc8\x9c" }, { 0x021e, "H\xcc\x8c" },
-	{ 0x021f, "H\xcc\x8c" }, { 0x0223, "\xc8\xa2" },
-	{ 0x0225, "\xc8\xa4" }, { 0x0226, "A\xcc\x87" },
-	{ 0x0227, "A\xcc\x87" }, { 0x0228, "E\xcc\xa7" },
-	{ 0x0229, "E\xcc\xa7" }, { 0x022a, "O\xcc\x88\xcc\x84" },
-	{ 0x022b, "O\xcc\x88\xcc\x84" }, { 0x022c, "O\xcc\x83\xcc\x84" },
-	{ 0x022d, "O\xcc\x83\xcc\x84" }, { 0x022e, "O\xcc\x87" },
-	{ 0x022f, "O\xcc\x87" }, { 0x0230, "O\xcc\x87\xcc\x84" },
-	{ 0x0231, "O\xcc\x87\xcc\x84" }, { 0x0232, "Y\xcc\x84" },
-	{ 0x0233, "Y\xcc\x84" }, { 0x023c, "\xc8\xbb" },
-	{ 0x023f, "\xe2\xb1\xbe" }, { 0x0240, "\xe2\xb1\xbf" },
-	{ 0x0242, "\xc9\x81" }, { 0x0247, "\xc9\x86" },
-	{ 0x0249, "\xc9\x88" }, { 0x024b, "\xc9\x8a" },
-	{ 0x024d, "\xc9\x8c" }, { 0x024f, "\xc9\x8e" },
-	{ 0x0250, "\xe2\xb1\xaf" }, { 0x0251, "\xe2\xb1\xad" },
-	{ 0x0252, "\xe2\xb1\xb0" }, { 0x0253, "\xc6\x81" },
-	{ 0x0254, "\xc6\x86" }, { 0x0256, "\xc6\x89" },
-	{ 0x0257, "\xc6\x8a" }, { 0x0259, "\xc6\x8f" },
-	{ 0x025b, "\xc6\x90" }, { 0x025c, "\xea\x9e\xab" },
-	{ 0x0260, "\xc6\x93" }, { 0x0261, "\xea\x9e\xac" },
-	{ 0x0263, "\xc6\x94" }, { 0x0265, "\xea\x9e\x8d" },
-	{ 0x0266, "\xea\x9e\xaa" }, { 0x0268, "\xc6\x97" },
-	{ 0x0269, "\xc6\x96" }, { 0x026a, "\xea\x9e\xae" },
-	{ 0x026b, "\xe2\xb1\xa2" }, { 0x026c, "\xea\x9e\xad" },
-	{ 0x026f, "\xc6\x9c" }, { 0x0271, "\xe2\xb1\xae" },
-	{ 0x0272, "\xc6\x9d" }, { 0x0275, "\xc6\x9f" },
-	{ 0x027d, "\xe2\xb1\xa4" }, { 0x0280, "\xc6\xa6" },
-	{ 0x0282, "\xea\x9f\x85" }, { 0x0283, "\xc6\xa9" },
-	{ 0x0287, "\xea\x9e\xb1" }, { 0x0288, "\xc6\xae" },
-	{ 0x0289, "\xc9\x84" }, { 0x028a, "\xc6\xb1" },
-	{ 0x028b, "\xc6\xb2" }, { 0x028c, "\xc9\x85" },
-	{ 0x0292, "\xc6\xb7" }, { 0x029d, "\xea\x9e\xb2" },
-	{ 0x029e, "\xea\x9e\xb0" }, { 0x0340, "\xcc\x80" },
-	{ 0x0341, "\xcc\x81" }, { 0x0343, "\xcc\x93" },
-	{ 0x0344, "\xcc\x88\xcc\x81" }, { 0x0345, "\xce\x99" },
-	{ 0x0371, "\xcd\xb0" }, { 0x0373, "\xcd\xb2" },
-	{ 0x0374, "\xca\xb9" }, { 0x0377, "\xcd\xb6" },
-	{ 0x037b, "\xcf\xbd" }, { 0x037c, "\xcf\xbe" },
-	{ 0x037d, "\xcf\xbf" }, { 0x037e, "\x3b" },
-	{ 0x0385, "\xc2\xa8\xcc\x81" }, { 0x0386, "\xce\x91\xcc\x81" },
-	{ 0x0387, "\xc2\xb7" }, { 0x0388, "\xce\x95\xcc\x81" },
-	{ 0x0389, "\xce\x97\xcc\x81" }, { 0x038a, "\xce\x99\xcc\x81" },
-	{ 0x038c, "\xce\x9f\xcc\x81" }, { 0x038e, "\xce\xa5\xcc\x81" },
-	{ 0x038f, "\xce\xa9\xcc\x81" },
-	{ 0x0390, "\xce\xb9\xcc\x88\xcc\x81" },
-	{ 0x03aa, "\xce\x99\xcc\x88" }, { 0x03ab, "\xce\xa5\xcc\x88" },
-	{ 0x03ac, "\xce\x91\xcc\x81" }, { 0x03ad, "\xce\x95\xcc\x81" },
-	{ 0x03ae, "\xce\x97\xcc\x81" }, { 0x03af, "\xce\x99\xcc\x81" },
-	{ 0x03b0, "\xcf\x85\xcc\x88\xcc\x81" }, { 0x03b1, "\xce\x91" },
-	{ 0x03b2, "\xce\x92" }, { 0x03b3, "\xce\x93" },
-	{ 0x03b4, "\xce\x94" }, { 0x03b5, "\xce\x95" },
-	{ 0x03b6, "\xce\x96" }, { 0x03b7, "\xce\x97" },
-	{ 0x03b8, "\xce\x98" }, { 0x03b9, "\xce\x99" },
-	{ 0x03ba, "\xce\x9a" }, { 0x03bb, "\xce\x9b" },
-	{ 0x03bc, "\xce\x9c" }, { 0x03bd, "\xce\x9d" },
-	{ 0x03be, "\xce\x9e" }, { 0x03bf, "\xce\x9f" },
-	{ 0x03c0, "\xce\xa0" }, { 0x03c1, "\xce\xa1" },
-	{ 0x03c2, "\xce\xa3" }, { 0x03c3, "\xce\xa3" },
-	{ 0x03c4, "\xce\xa4" }, { 0x03c5, "\xce\xa5" },
-	{ 0x03c6, "\xce\xa6" }, { 0x03c7, "\xce\xa7" },
-	{ 0x03c8, "\xce\xa8" }, { 0x03c9, "\xce\xa9" },
-	{ 0x03ca, "\xce\x99\xcc\x88" }, { 0x03cb, "\xce\xa5\xcc\x88" },
-	{ 0x03cc, "\xce\x9f\xcc\x81" }, { 0x03cd, "\xce\xa5\xcc\x81" },
-	{ 0x03ce, "\xce\xa9\xcc\x81" }, { 0x03d0, "\xce\x92" },
-	{ 0x03d1, "\xce\x98" }, { 0x03d3, "\xcf\x92\xcc\x81" },
-	{ 0x03d4, "\xcf\x92\xcc\x88" }, { 0x03d5, "\xce\xa6" },
-	{ 0x03d6, "\xce\xa0" }, { 0x03d7, "\xcf\x8f" },
-	{ 0x03d9, "\xcf\x98" }, { 0x03db, "\xcf\x9a" },
-	{ 0x03dd, "\xcf\x9c" }, { 0x03df, "\xcf\x9e" },
-	{ 0x03e1, "\xcf\xa0" }, { 0x03e3, "\xcf\xa2" },
-	{ 0x03e5, "\xcf\xa4" }, { 0x03e7, "\xcf\xa6" },
-	{ 0x03e9, "\xcf\xa8" }, { 0x03eb, "\xcf\xaa" },
-	{ 0x03ed, "\xcf\xac" }, { 0x03ef, "\xcf\xae" },
-	{ 0x03f0, "\xce\x9a" }, { 0x03f1, "\xce\xa1" },
-	{ 0x03f2, "\xcf\xb9" }, { 0x03f3, "\xcd\xbf" },
-	{ 0x03f5, "\xce\x95" }, { 0x03f8, "\xcf\xb7" },
-	{ 0x03fb, "\xcf\xba" }, { 0x0400, "\xd0\x95\xcc\x80" },
-	{ 0x0401, "\xd0\x95\xcc\x88" }, { 0x0403, "\xd0\x93\xcc\x81" },
-	{ 0x0407, "\xd0\x86\xcc\x88" }, { 0x040c, "\xd0\x9a\xcc\x81" },
-	{ 0x040d, "\xd0\x98\xcc\x80" }, { 0x040e, "\xd0\xa3\xcc\x86" },
-	{ 0x0419, "\xd0\x98\xcc\x86" }, { 0x0430, "\xd0\x90" },
-	{ 0x0431, "\xd0\x91" }, { 0x0432, "\xd0\x92" },
-	{ 0x0433, "\xd0\x93" }, { 0x0434, "\xd0\x94" },
-	{ 0x0435, "\xd0\x95" }, { 0x0436, "\xd0\x96" },
-	{ 0x0437, "\xd0\x97" }, { 0x0438, "\xd0\x98" },
-	{ 0x0439, "\xd0\x98\xcc\x86" }, { 0x043a, "\xd0\x9a" },
-	{ 0x043b, "\xd0\x9b" }, { 0x043c, "\xd0\x9c" },
-	{ 0x043d, "\xd0\x9d" }, { 0x043e, "\xd0\x9e" },
-	{ 0x043f, "\xd0\x9f" }, { 0x0440, "\xd0\xa0" },
-	{ 0x0441, "\xd0\xa1" }, { 0x0442, "\xd0\xa2" },
-	{ 0x0443, "\xd0\xa3" }, { 0x0444, "\xd0\xa4" },
-	{ 0x0445, "\xd0\xa5" }, { 0x0446, "\xd0\xa6" },
-	{ 0x0447, "\xd0\xa7" }, { 0x0448, "\xd0\xa8" },
-	{ 0x0449, "\xd0\xa9" }, { 0x044a, "\xd0\xaa" },
-	{ 0x044b, "\xd0\xab" }, { 0x044c, "\xd0\xac" },
-	{ 0x044d, "\xd0\xad" }, { 0x044e, "\xd0\xae" },
-	{ 0x044f, "\xd0\xaf" }, { 0x0450, "\xd0\x95\xcc\x80" },
-	{ 0x0451, "\xd0\x95\xcc\x88" }, { 0x0452, "\xd0\x82" },
-	{ 0x0453, "\xd0\x93\xcc\x81" }, { 0x0454, "\xd0\x84" },
-	{ 0x0455, "\xd0\x85" }, { 0x0456, "\xd0\x86" },
-	{ 0x0457, "\xd0\x86\xcc\x88" }, { 0x0458, "\xd0\x88" },
-	{ 0x0459, "\xd0\x89" }, { 0x045a, "\xd0\x8a" },
-	{ 0x045b, "\xd0\x8b" }, { 0x045c, "\xd0\x9a\xcc\x81" },
-	{ 0x045d, "\xd0\x98\xcc\x80" }, { 0x045e, "\xd0\xa3\xcc\x86" },
-	{ 0x045f, "\xd0\x8f" }, { 0x0461, "\xd1\xa0" },
-	{ 0x0463, "\xd1\xa2" }, { 0x0465, "\xd1\xa4" },
-	{ 0x0467, "\xd1\xa6" }, { 0x0469, "\xd1\xa8" },
-	{ 0x046b, "\xd1\xaa" }, { 0x046d, "\xd1\xac" },
-	{ 0x046f, "\xd1\xae" }, { 0x0471, "\xd1\xb0" },
-	{ 0x0473, "\xd1\xb2" }, { 0x0475, "\xd1\xb4" },
-	{ 0x0476, "\xd1\xb4\xcc\x8f" }, { 0x0477, "\xd1\xb4\xcc\x8f" },
-	{ 0x0479, "\xd1\xb8" }, { 0x047b, "\xd1\xba" },
-	{ 0x047d, "\xd1\xbc" }, { 0x047f, "\xd1\xbe" },
-	{ 0x0481, "\xd2\x80" }, { 0x048b, "\xd2\x8a" },
-	{ 0x048d, "\xd2\x8c" }, { 0x048f, "\xd2\x8e" },
-	{ 0x0491, "\xd2\x90" }, { 0x0493, "\xd2\x92" },
-	{ 0x0495, "\xd2\x94" }, { 0x0497, "\xd2\x96" },
-	{ 0x0499, "\xd2\x98" }, { 0x049b, "\xd2\x9a" },
-	{ 0x049d, "\xd2\x9c" }, { 0x049f, "\xd2\x9e" },
-	{ 0x04a1, "\xd2\xa0" }, { 0x04a3, "\xd2\xa2" },
-	{ 0x04a5, "\xd2\xa4" }, { 0x04a7, "\xd2\xa6" },
-	{ 0x04a9, "\xd2\xa8" }, { 0x04ab, "\xd2\xaa" },
-	{ 0x04ad, "\xd2\xac" }, { 0x04af, "\xd2\xae" },
-	{ 0x04b1, "\xd2\xb0" }, { 0x04b3, "\xd2\xb2" },
-	{ 0x04b5, "\xd2\xb4" }, { 0x04b7, "\xd2\xb6" },
-	{ 0x04b9, "\xd2\xb8" }, { 0x04bb, "\xd2\xba" },
-	{ 0x04bd, "\xd2\xbc" }, { 0x04bf, "\xd2\xbe" },
-	{ 0x04c1, "\xd0\x96\xcc\x86" }, { 0x04c2, "\xd0\x96\xcc\x86" },
-	{ 0x04c4, "\xd3\x83" }, { 0x04c6, "\xd3\x85" },
-	{ 0x04c8, "\xd3\x87" }, { 0x04ca, "\xd3\x89" },
-	{ 0x04cc, "\xd3\x8b" }, { 0x04ce, "\xd3\x8d" },
-	{ 0x04cf, "\xd3\x80" }, { 0x04d0, "\xd0\x90\xcc\x86" },
-	{ 0x04d1, "\xd0\x90\xcc\x86" }, { 0x04d2, "\xd0\x90\xcc\x88" },
-	{ 0x04d3, "\xd0\x90\xcc\x88" }, { 0x04d5, "\xd3\x94" },
-	{ 0x04d6, "\xd0\x95\xcc\x86" }, { 0x04d7, "\xd0\x95\xcc\x86" },
-	{ 0x04d9, "\xd3\x98" }, { 0x04da, "\xd3\x98\xcc\x88" },
-	{ 0x04db, "\xd3\x98\xcc\x88" }, { 0x04dc, "\xd0\x96\xcc\x88" },
-	{ 0x04dd, "\xd0\x96\xcc\x88" }, { 0x04de, "\xd0\x97\xcc\x88" },
-	{ 0x04df, "\xd0\x97\xcc\x88" }, { 0x04e1, "\xd3\xa0" },
-	{ 0x04e2, "\xd0\x98\xcc\x84" }, { 0x04e3, "\xd0\x98\xcc\x84" },
-	{ 0x04e4, "\xd0\x98\xcc\x88" }, { 0x04e5, "\xd0\x98\xcc\x88" },
-	{ 0x04e6, "\xd0\x9e\xcc\x88" }, { 0x04e7, "\xd0\x9e\xcc\x88" },
-	{ 0x04e9, "\xd3\xa8" }, { 0x04ea, "\xd3\xa8\xcc\x88" },
-	{ 0x04eb, "\xd3\xa8\xcc\x88" }, { 0x04ec, "\xd0\xad\xcc\x88" },
-	{ 0x04ed, "\xd0\xad\xcc\x88" }, { 0x04ee, "\xd0\xa3\xcc\x84" },
-	{ 0x04ef, "\xd0\xa3\xcc\x84" }, { 0x04f0, "\xd0\xa3\xcc\x88" },
-	{ 0x04f1, "\xd0\xa3\xcc\x88" }, { 0x04f2, "\xd0\xa3\xcc\x8b" },
-	{ 0x04f3, "\xd0\xa3\xcc\x8b" }, { 0x04f4, "\xd0\xa7\xcc\x88" },
-	{ 0x04f5, "\xd0\xa7\xcc\x88" }, { 0x04f7, "\xd3\xb6" },
-	{ 0x04f8, "\xd0\xab\xcc\x88" }, { 0x04f9, "\xd0\xab\xcc\x88" },
-	{ 0x04fb, "\xd3\xba" }, { 0x04fd, "\xd3\xbc" },
-	{ 0x04ff, "\xd3\xbe" }, { 0x0501, "\xd4\x80" },
-	{ 0x0503, "\xd4\x82" }, { 0x0505, "\xd4\x84" },
-	{ 0x0507, "\xd4\x86" }, { 0x0509, "\xd4\x88" },
-	{ 0x050b, "\xd4\x8a" }, { 0x050d, "\xd4\x8c" },
-	{ 0x050f, "\xd4\x8e" }, { 0x0511, "\xd4\x90" },
-	{ 0x0513, "\xd4\x92" }, { 0x0515, "\xd4\x94" },
-	{ 0x0517, "\xd4\x96" }, { 0x0519, "\xd4\x98" },
-	{ 0x051b, "\xd4\x9a" }, { 0x051d, "\xd4\x9c" },
-	{ 0x051f, "\xd4\x9e" }, { 0x0521, "\xd4\xa0" },
-	{ 0x0523, "\xd4\xa2" }, { 0x0525, "\xd4\xa4" },
-	{ 0x0527, "\xd4\xa6" }, { 0x0529, "\xd4\xa8" },
-	{ 0x052b, "\xd4\xaa" }, { 0x052d, "\xd4\xac" },
-	{ 0x052f, "\xd4\xae" }, { 0x0561, "\xd4\xb1" },
-	{ 0x0562, "\xd4\xb2" }, { 0x0563, "\xd4\xb3" },
-	{ 0x0564, "\xd4\xb4" }, { 0x0565, "\xd4\xb5" },
-	{ 0x0566, "\xd4\xb6" }, { 0x0567, "\xd4\xb7" },
-	{ 0x0568, "\xd4\xb8" }, { 0x0569, "\xd4\xb9" },
-	{ 0x056a, "\xd4\xba" }, { 0x056b, "\xd4\xbb" },
-	{ 0x056c, "\xd4\xbc" }, { 0x056d, "\xd4\xbd" },
-	{ 0x056e, "\xd4\xbe" }, { 0x056f, "\xd4\xbf" },
-	{ 0x0570, "\xd5\x80" }, { 0x0571, "\xd5\x81" },
-	{ 0x0572, "\xd5\x82" }, { 0x0573, "\xd5\x83" },
-	{ 0x0574, "\xd5\x84" }, { 0x0575, "\xd5\x85" },
-	{ 0x0576, "\xd5\x86" }, { 0x0577, "\xd5\x87" },
-	{ 0x0578, "\xd5\x88" }, { 0x0579, "\xd5\x89" },
-	{ 0x057a, "\xd5\x8a" }, { 0x057b, "\xd5\x8b" },
-	{ 0x057c, "\xd5\x8c" }, { 0x057d, "\xd5\x8d" },
-	{ 0x057e, "\xd5\x8e" }, { 0x057f, "\xd5\x8f" },
-	{ 0x0580, "\xd5\x90" }, { 0x0581, "\xd5\x91" },
-	{ 0x0582, "\xd5\x92" }, { 0x0583, "\xd5\x93" },
-	{ 0x0584, "\xd5\x94" }, { 0x0585, "\xd5\x95" },
-	{ 0x0586, "\xd5\x96" }, { 0x0622, "\xd8\xa7\xd9\x93" },
-	{ 0x0623, "\xd8\xa7\xd9\x94" }, { 0x0624, "\xd9\x88\xd9\x94" },
-	{ 0x0625, "\xd8\xa7\xd9\x95" }, { 0x0626, "\xd9\x8a\xd9\x94" },
-	{ 0x06c0, "\xdb\x95\xd9\x94" }, { 0x06c2, "\xdb\x81\xd9\x94" },
-	{ 0x06d3, "\xdb\x92\xd9\x94" }
 };
 
 /* qsort() passes no context: the program, arena and nodes of the sort
@@ -480,40 +144,6 @@ fail(const char *why)
 }
 
 /* ---- strings --------------------------------------------------------- */
-
-/* s in i;unicode-casemap form, appended to out */
-static void
-casemap(struct buf *out, const char *s, size_t n)
-{
-	const unsigned char *u = (const unsigned char *)s;
-	size_t i, lo, hi, mid;
-	unsigned cp;
-
-	for (i = 0; i < n; i++) {
-		if (u[i] >= 'a' && u[i] <= 'z') {
-			buf_addc(out, u[i] - 32);
-			continue;
-		}
-		if (u[i] < 0xc2 || u[i] >= 0xe0 || i + 1 >= n ||
-		    (u[i + 1] & 0xc0) != 0x80) {
-			buf_addc(out, u[i]);
-			continue;
-		}
-		cp = (u[i] & 0x1f) << 6 | (u[i + 1] & 0x3f);
-		for (lo = 0, hi = LEN(cmap); lo < hi;) {
-			mid = (lo + hi) / 2;
-			if (cmap[mid].cp < cp)
-				lo = mid + 1;
-			else
-				hi = mid;
-		}
-		if (lo < LEN(cmap) && cmap[lo].cp == cp)
-			buf_adds(out, cmap[lo].s);
-		else
-			buf_add(out, s + i, 2);
-		i++;
-	}
-}
 
 /* subj-blob at s[*p] (RFC 5256 section 5): "[" *BLOBCHAR "]" and the
  * white space after it */
@@ -886,8 +516,10 @@ sort_run(struct sortprog *sp, struct folder *f, struct view *v, size_t *idx,
 		return;
 	memset(&fl, 0, sizeof(fl));
 	keys = xcalloc(n, sizeof(*keys));
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n; i++) {
 		key_load(&keys[i], sp, f, v, idx[i], &fl, &arena);
+		progress(i + 1, n);
+	}
 	cur_prog = sp;
 	cur_arena = arena.p;
 	qsort(keys, n, sizeof(*keys), key_cmp);

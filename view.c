@@ -13,11 +13,16 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "context.h"
 #include "imapd.h"
 #include "io.h"
 #include "maildir.h"
 #include "mime.h"
 #include "parse.h"
+#include "partial.h"
+#include "progress.h"
+#include "quota.h"
+#include "savedate.h"
 #include "sort.h"
 #include "util.h"
 #include "session.h"
@@ -157,12 +162,22 @@ view_free(void)
 	memset(&sess.v, 0, sizeof(sess.v));
 }
 
+/* "* n FETCH (", or under UIDONLY (RFC 9586) "* UIDFETCH uid (" */
+void
+fetch_open(size_t i)
+{
+	if (sess.uidonly)
+		io_printf("* UIDFETCH %u (", sess.v.m[i].uid);
+	else
+		io_printf("* %zu FETCH (", i + 1);
+}
+
 void
 print_flags_fetch(size_t i)
 {
 	struct buf b = { 0 };
 
-	io_printf("* %zu FETCH (", i + 1);
+	fetch_open(i);
 	/* UID is always there: IMAP4rev2 and QRESYNC require it, and
 	 * every other client can use it */
 	io_printf("UID %u ", sess.v.m[i].uid);
@@ -204,7 +219,7 @@ view_update(int expunge)
 
 	if (f->nkw != sess.kw_told)
 		flags_responses();
-	if (sess.qresync && expunge)
+	if ((sess.qresync || sess.uidonly) && expunge)
 		van = xreallocarray(NULL, sess.v.n + 1, sizeof(*van));
 	for (i = j = o = 0; i < sess.v.n; i++) {
 		while (j < f->nmsgs && f->msgs[j].uid < sess.v.m[i].uid)
@@ -267,7 +282,10 @@ view_sync(int expunge)
 	 * mean nothing any more, and it must start over */
 	if (sess.f.uidvalidity != uidvalidity)
 		bye("UIDVALIDITY changed: please reconnect");
+	if (expunge)
+		context_expunged();
 	view_update(expunge);
+	context_update();
 }
 
 /* index of message i of the view in the store, or -1 when it is gone */
@@ -344,6 +362,7 @@ close_folder(void)
 		return;
 	folder_close(&sess.f);
 	view_free();
+	context_clear();
 	sess.state = S_AUTH;
 	if (search_saved) {
 		free(search_saved->r);
@@ -407,7 +426,7 @@ select_responses(void)
 		io_puts("\r\n");
 	} else {
 		io_printf("* %zu RECENT\r\n", recent);
-		if (unseen)
+		if (unseen && !sess.uidonly)
 			io_printf("* OK [UNSEEN %zu] First unseen\r\n",
 			    unseen);
 	}
@@ -762,6 +781,20 @@ copy_sources(int uid, size_t **idx, size_t *n, uint32_t **srcuids)
 	return ST_OK;
 }
 
+/* QUOTA: room for copies of messages idx */
+static int
+copy_room(const size_t *idx, size_t n)
+{
+	uint64_t total = 0, size;
+	time_t date;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (msg_info(&sess.f, idx[i], &date, &size) == 0)
+			total += size;
+	return quota_room(total, n);
+}
+
 static int
 copy(int uid, int move)
 {
@@ -781,6 +814,10 @@ copy(int uid, int move)
 		return no("TRYCREATE", "No such mailbox");
 	if (n == 0)
 		return ok(NULL, "No messages");
+	/* a MOVE stays within the one quota root */
+	if (!move && copy_room(idx, n) < 0)
+		return errno == EDQUOT ? no("OVERQUOTA", "Over quota") :
+		    no_errno("COPY");
 	dst = p_alloc(n * sizeof(*dst));
 	if ((move ? folder_move : folder_copy)(&sess.f, idx, n, name, &uidv,
 	    dst) < 0) {
@@ -789,6 +826,10 @@ copy(int uid, int move)
 			    "Some of the messages no longer exist");
 		return no_errno(move ? "MOVE" : "COPY");
 	}
+	/* the copies share the source's inode, and so its birth time */
+	if (savedate_add(name, uidv, dst, n, time(NULL)) < 0)
+		logmsg(LOG_ERR, "%s: save dates not recorded: %s",
+		    move ? "MOVE" : "COPY", strerror(errno));
 	buf_printf(&b, "COPYUID %u ", uidv);
 	uid_set(&b, src, n);
 	buf_addc(&b, ' ');
@@ -918,9 +959,11 @@ cmd_store(const char *tag, int uid)
 		m->modseq = sess.f.msgs[k].modseq;
 		if (!silent)
 			print_flags_fetch(vi[i]);
-		else if (unchanged != UINT64_MAX)
-			io_printf("* %zu FETCH (UID %u MODSEQ (%llu))\r\n",
-			    vi[i] + 1, m->uid, (unsigned long long)m->modseq);
+		else if (unchanged != UINT64_MAX) {
+			fetch_open(vi[i]);
+			io_printf("UID %u MODSEQ (%llu))\r\n", m->uid,
+			    (unsigned long long)m->modseq);
+		}
 	}
 	if (modified.len) {
 		set_code("MODIFIED %s", modified.p);
@@ -938,11 +981,13 @@ static size_t search_run(struct search *, size_t *);
 
 /* --- SEARCH ----------------------------------------------------------- */
 
-enum { RET_MIN = 1, RET_MAX = 2, RET_COUNT = 4, RET_ALL = 8, RET_SAVE = 16 };
+enum { RET_MIN = 1, RET_MAX = 2, RET_COUNT = 4, RET_ALL = 8, RET_SAVE = 16,
+	RET_PARTIAL = 32, RET_UPDATE = 64, RET_CONTEXT = 128 };
 
-/* RETURN (MIN MAX COUNT ALL SAVE) of ESEARCH (RFC 4731) and SEARCHRES */
+/* RETURN (MIN MAX COUNT ALL SAVE) of ESEARCH (RFC 4731) and SEARCHRES,
+ * and PARTIAL range (RFC 9394) */
 static int
-search_return(int *ret)
+search_return(int *ret, struct partial *pr)
 {
 	char *w;
 
@@ -964,12 +1009,22 @@ search_return(int *ret)
 			*ret |= RET_ALL;
 		else if (!ascii_casecmp(w, "SAVE"))
 			*ret |= RET_SAVE;
-		else
+		else if (!ascii_casecmp(w, "UPDATE"))
+			*ret |= RET_UPDATE;
+		else if (!ascii_casecmp(w, "CONTEXT"))
+			*ret |= RET_CONTEXT;	/* a hint: results are cheap */
+		else if (!ascii_casecmp(w, "PARTIAL") && !(*ret & RET_PARTIAL)) {
+			if (p_sp() < 0 || partial_parse(pr) < 0)
+				return ST_BAD;
+			*ret |= RET_PARTIAL;
+		} else
 			return bad("Unknown RETURN option");
 		*ret |= 1 << 8;	/* RETURN was given */
 	}
 	if (!(*ret & 0xff))
 		*ret |= RET_ALL;	/* RETURN () means ALL */
+	if ((*ret & RET_ALL) && (*ret & RET_PARTIAL))
+		return bad("PARTIAL and ALL cannot be used together");
 	return p_sp() < 0 ? ST_BAD : ST_OK;
 }
 
@@ -1015,9 +1070,33 @@ result_modseq(int ret, const size_t *idx, size_t n)
 	return max;
 }
 
+/* " PARTIAL (range set)" of the results res[0..n), NIL for none; the
+ * set is in ascending order for SEARCH, in the given order for SORT */
+static void
+partial_reply(const struct partial *pr, const uint32_t *res, size_t n,
+    int sorted)
+{
+	struct buf b = { 0 };
+	size_t from, count, i;
+
+	count = partial_window(pr, n, &from);
+	buf_adds(&b, " PARTIAL (");
+	partial_name(&b, pr);
+	buf_addc(&b, ' ');
+	if (!count)
+		buf_adds(&b, "NIL");
+	else if (!sorted)
+		uid_set(&b, res + from, count);
+	for (i = 0; sorted && i < count; i++)
+		buf_printf(&b, "%s%u", i ? "," : "", res[from + i]);
+	buf_addc(&b, ')');
+	io_puts(b.p);
+	buf_free(&b);
+}
+
 static void
 esearch_reply(const char *tag, int uid, int ret, const uint32_t *hits,
-    size_t n, uint64_t maxmod)
+    size_t n, uint64_t maxmod, const struct partial *pr)
 {
 	struct buf b = { 0 };
 
@@ -1033,6 +1112,8 @@ esearch_reply(const char *tag, int uid, int ret, const uint32_t *hits,
 		io_printf(" ALL %s", b.p);
 		buf_free(&b);
 	}
+	if (ret & RET_PARTIAL)
+		partial_reply(pr, hits, n, 0);
 	if (maxmod)
 		io_printf(" MODSEQ %llu", (unsigned long long)maxmod);
 	io_puts("\r\n");
@@ -1045,12 +1126,13 @@ cmd_search(const char *tag, int uid)
 	const char *code;
 	uint32_t *hits, *uids;
 	uint64_t maxmod = 0;
-	size_t i, n, *idx;
+	size_t i, n, *idx, from = 0, count;
+	struct partial pr = { 0 };
 	int ret = 0, r;
 
 	if (p_sp() < 0)
 		return ST_BAD;
-	if (p_keyword("RETURN") && (r = search_return(&ret)) != ST_OK)
+	if (p_keyword("RETURN") && (r = search_return(&ret, &pr)) != ST_OK)
 		return r;
 	if (sess.rev2 && !(ret & 0xff))
 		ret |= RET_ALL;	/* IMAP4rev2 answers SEARCH with ESEARCH */
@@ -1061,6 +1143,8 @@ cmd_search(const char *tag, int uid)
 	}
 	if (p_end() < 0)
 		return ST_BAD;
+	if ((ret & RET_UPDATE) && (ret & RET_SAVE))
+		return bad("UPDATE and SAVE cannot be used together");
 	hits = p_alloc((sess.v.n + 1) * sizeof(*hits));
 	uids = p_alloc((sess.v.n + 1) * sizeof(*uids));
 	idx = p_alloc((sess.v.n + 1) * sizeof(*idx));
@@ -1073,10 +1157,17 @@ cmd_search(const char *tag, int uid)
 	}
 	if (search_uses_modseq(srch))
 		maxmod = result_modseq(ret, idx, n);
+	/* with PARTIAL, SAVE keeps the page the client sees */
+	count = ret & RET_PARTIAL ? partial_window(&pr, n, &from) : n;
 	if (ret & RET_SAVE)
-		save_result(uids, n);
+		save_result(uids + from, count);
+	/* CONTEXT=SEARCH (RFC 5267): kept, and updated from now on */
+	if ((ret & RET_UPDATE) && context_add(tag, uid, search_keep(srch),
+	    uids, n) < 0)
+		io_printf("* OK [NOUPDATE \"%s\"] Too many updating searches\r\n",
+		    tag);
 	if (ret & 0xff & ~RET_SAVE) {
-		esearch_reply(tag, uid, ret, hits, n, maxmod);
+		esearch_reply(tag, uid, ret, hits, n, maxmod, &pr);
 	} else if (!(ret & RET_SAVE)) {
 		io_puts("* SEARCH");
 		for (i = 0; i < n; i++)
@@ -1097,9 +1188,11 @@ search_run(struct search *srch, size_t *idx)
 	size_t i, n = 0;
 
 	search_limits(srch, sess.v.n, sess.v.n ? sess.v.m[sess.v.n - 1].uid : 0);
-	for (i = 0; i < sess.v.n; i++)
+	for (i = 0; i < sess.v.n; i++) {
 		if (search_match(srch, &sess.f, &sess.v, i) > 0)
 			idx[n++] = i;
+		progress(i + 1, sess.v.n);
+	}
 	return n;
 }
 
@@ -1118,11 +1211,10 @@ charset_and_keys(void)
 	return srch;
 }
 
-/* ESORT (RFC 5267): like ESEARCH, with ALL in sort order, as compact
- * as that order allows ("1:4,9,5") */
+/* ESORT (RFC 5267): like ESEARCH, with ALL and PARTIAL in sort order */
 static void
 esort_reply(const char *tag, int uid, int ret, const size_t *idx, size_t n,
-    uint64_t maxmod)
+    uint64_t maxmod, const struct partial *pr)
 {
 	struct buf b = { 0 };
 	uint32_t *u;
@@ -1147,6 +1239,14 @@ esort_reply(const char *tag, int uid, int ret, const size_t *idx, size_t n,
 	}
 	if (maxmod)
 		io_printf(" MODSEQ %llu", (unsigned long long)maxmod);
+	if (ret & RET_PARTIAL) {
+		uint32_t *res = p_alloc((n + 1) * sizeof(*res));
+
+		for (i = 0; i < n; i++)
+			res[i] = uid ? sess.v.m[idx[i]].uid :
+			    (uint32_t)idx[i] + 1;
+		partial_reply(pr, res, n, 1);
+	}
 	io_puts("\r\n");
 }
 
@@ -1155,15 +1255,18 @@ cmd_sort(const char *tag, int uid)
 {
 	struct sortprog *prog;
 	struct search *srch;
-	size_t *idx, n, i;
+	struct partial pr = { 0 };
+	size_t *idx, n, i, from = 0, count;
 	uint32_t *uids;
 	uint64_t maxmod = 0;
 	int ret = 0, r;
 
 	if (p_sp() < 0)
 		return ST_BAD;
-	if (p_keyword("RETURN") && (r = search_return(&ret)) != ST_OK)
+	if (p_keyword("RETURN") && (r = search_return(&ret, &pr)) != ST_OK)
 		return r;
+	if (ret & RET_UPDATE)
+		return bad("UPDATE is for SEARCH only");
 	if (!(prog = sort_parse()) || p_sp() < 0)
 		return ST_BAD;
 	if (!(srch = charset_and_keys()))
@@ -1174,10 +1277,11 @@ cmd_sort(const char *tag, int uid)
 	n = search_run(srch, idx);
 	sort_run(prog, &sess.f, &sess.v, idx, n);
 	if (ret & RET_SAVE) {
-		uids = p_alloc((n + 1) * sizeof(*uids));
-		for (i = 0; i < n; i++)
-			uids[i] = sess.v.m[idx[i]].uid;
-		save_result(uids, n);
+		count = ret & RET_PARTIAL ? partial_window(&pr, n, &from) : n;
+		uids = p_alloc((count + 1) * sizeof(*uids));
+		for (i = 0; i < count; i++)
+			uids[i] = sess.v.m[idx[from + i]].uid;
+		save_result(uids, count);
 	}
 	/* RFC 7162 3.1.10: a MODSEQ criterion adds the highest modseq */
 	if (search_uses_modseq(srch)) {
@@ -1185,7 +1289,7 @@ cmd_sort(const char *tag, int uid)
 		maxmod = result_modseq(ret, idx, n);
 	}
 	if (ret & 0xff & ~RET_SAVE) {
-		esort_reply(tag, uid, ret, idx, n, maxmod);
+		esort_reply(tag, uid, ret, idx, n, maxmod, &pr);
 	} else if (!(ret & RET_SAVE)) {
 		io_puts("* SORT");
 		for (i = 0; i < n; i++)

@@ -1,12 +1,16 @@
 /* libFuzzer target for mime.c: every entry point on one input, and the
  * invariant the FETCH code relies on: a section writes exactly the
  * number of octets section_open announced, in any window. */
+#include <locale.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <wchar.h>
 
+#include "../binary.h"
 #include "../mime.h"
+#include "../preview.h"
 #include "../util.h"
 
 struct count {
@@ -54,6 +58,46 @@ check_section(const char *p, size_t n, const char *spec, int binary)
 	buf_free(&name);
 }
 
+/* an APPENDed literal8 made storable: once is enough, a second pass
+ * finds nothing left to encode */
+static void
+check_binary(const char *p, size_t n)
+{
+	struct buf once = { 0 }, twice = { 0 };
+
+	binary_encode(&once, p, n);
+	binary_encode(&twice, once.p ? once.p : "", once.len);
+	if (once.len != twice.len || memcmp(once.p, twice.p, once.len))
+		abort();
+	buf_free(&once);
+	buf_free(&twice);
+}
+
+/* a preview is at most PREVIEW_CHARS characters of valid UTF-8 (as
+ * mbrtowc in a UTF-8 locale sees it) without control characters */
+static void
+check_preview(const char *p, size_t n)
+{
+	struct buf b = { 0 };
+	size_t i, k, chars = 0;
+	mbstate_t st;
+	wchar_t wc;
+
+	if (!setlocale(LC_CTYPE, "C.UTF-8"))
+		abort();
+	preview_make(&b, p, n);
+	memset(&st, 0, sizeof(st));
+	for (i = 0; i < b.len; i += k, chars++) {
+		k = mbrtowc(&wc, b.p + i, b.len - i, &st);
+		if (k == 0 || k > 4 || wc < 0x20 || wc == 0x7f ||
+		    (wc >= 0xd800 && wc < 0xe000))
+			abort();
+	}
+	if (chars > PREVIEW_CHARS)
+		abort();
+	buf_free(&b);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -98,6 +142,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	spec[i] = '\0';
 	section_free(section_parse(spec, 0));
 	section_free(section_parse(spec, 1));
+	check_binary(p, size);
+	check_preview(p, size);
 	buf_free(&b);
 	return 0;
 }

@@ -13,6 +13,8 @@
 #include "../imapd.h"
 #include "../io.h"
 #include "../parse.h"
+#include "../partial.h"
+#include "../url.h"
 #include "../util.h"
 
 static int
@@ -54,6 +56,24 @@ command(void)
 
 	if (!p_tag() || p_sp() < 0 || !(w = p_atom()))
 		return;
+	if (!ascii_casecmp(w, "URL")) {
+		struct imapurl u;
+		char *s;
+
+		if (p_sp() == 0 && (s = p_astring(NULL)) &&
+		    url_parse(s, "alice", &u) == 0 && (!u.uid || !u.section))
+			abort();
+		return;
+	}
+	if (!ascii_casecmp(w, "PARTIAL")) {
+		struct partial pr;
+		size_t from, n;
+
+		if (p_sp() == 0 && partial_parse(&pr) == 0 &&
+		    ((n = partial_window(&pr, 50, &from)) > 50 || from + n > 50))
+			abort();
+		return;
+	}
 	if (!ascii_casecmp(w, "SEARCH")) {
 		if (p_sp() == 0 && (s = search_parse(0, &code)))
 			search_limits(s, 50, 500);

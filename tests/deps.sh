@@ -7,6 +7,7 @@ set -eu
 
 # needed to build and to run the test runner at all
 BUILD="build-essential libbearssl-dev libcrypt-dev zlib1g-dev python3"
+BUILD="$BUILD libutf8proc-dev"
 # the real clients and tools the tests drive (tests skip when absent)
 TOOLS="isync curl openssl dovecot-imapd clang libclang-rt-14-dev"
 # the man page's lint and the launchers started for real (xinetd conflicts

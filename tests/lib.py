@@ -456,7 +456,7 @@ def parse_imap(data):
                 j += 1
             pos[0] = j + 1
             return bytes(s)
-        m = re.match(rb"\{(\d+)\+?\}\r\n", data[i:])
+        m = re.match(rb"~?\{(\d+)\+?\}\r\n", data[i:])
         if m:
             n = int(m.group(1))
             start = i + m.end()

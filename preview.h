@@ -1,0 +1,11 @@
+/* preview.h: PREVIEW (RFC 8970), the start of a message's text for the
+ * message list */
+#include <stddef.h>
+
+struct buf;
+
+#define PREVIEW_CHARS 200	/* characters at most, as RFC 8970 allows */
+
+/* the preview of message p, n as UTF-8 text into out: empty when the
+ * message has no text */
+void preview_make(struct buf *out, const char *p, size_t n);
