@@ -16,9 +16,11 @@ ZLIBS = -lz
 
 SRC = imapd.c mailbox.c view.c fetch.c parse.c io.c util.c auth.c search.c \
       maildir.c mime.c tls.c \
+      index.c \
       compress.c mutf7.c sort.c
 HDR = util.h io.h parse.h imapd.h session.h maildir.h mime.h tls.h compress.h mutf7.h \
-      sort.h config.h
+      sort.h config.h \
+      store.h
 OBJ = $(SRC:.c=.o)
 
 all: imapd

@@ -57,6 +57,7 @@
 
 #include "util.h"
 #include "maildir.h"
+#include "store.h"
 #include "mutf7.h"
 
 #define UIDLIST		"imapd-uidlist"
@@ -81,71 +82,8 @@
 #define CACHE_MAGIC	"imapd-uidlist-cache "
 #define CACHE_LEN	128	/* the lock file's line, newline included */
 
-#define FL_SYSTEM	0x3fU	/* flags stored as info letters */
-#define FL_GONE		(1U << 31)	/* until msgs_compact */
 
 static const char sysletters[] = "DFPRST";	/* bit i = letter i */
-
-/* one expunge record: UIDs first..last went at modseq */
-struct range {
-	uint32_t first, last;
-	uint64_t modseq;
-};
-
-/* cached RFC822.SIZE by UID (open addressing, uid 0 = empty) */
-struct vsize {
-	uint32_t uid;
-	uint64_t size;
-};
-
-/* an inotify event on a name in new/ or cur/, not yet matched with msgs */
-struct pev {
-	uint32_t off;		/* in pendnames: "new/..." or "cur/..." */
-	uint32_t seq;		/* order of arrival */
-	int present;		/* created or moved there, else gone */
-};
-
-struct store_state {
-	struct timespec mt_new, mt_cur;	/* mtimes at the last scan */
-	int scanned;		/* msgs matched the directories once */
-	struct timespec st_new, st_cur;	/* last scan stamp in the list */
-	int stamped;		/* st_* are valid */
-	int stale;		/* the stamp may be behind the directories */
-	int dirty;		/* rescan whatever the mtimes say */
-	int newseen;		/* msgs may name files in new/ */
-	uint64_t gen;		/* header G of the list file applied */
-	dev_t list_dev;		/* the UID list file we have applied */
-	ino_t list_ino;
-	off_t list_off;		/* bytes of it applied to msgs */
-	dev_t peek_dev;		/* the file peek_off refers to */
-	ino_t peek_ino;
-	off_t peek_off;		/* bytes scanned for maxima only */
-	uint64_t peek_modseq;	/* highest modseq in the file so far */
-	uint32_t peek_uidnext;
-	size_t nrecords;	/* lines in the file, for compaction */
-	uint64_t histfloor;	/* header H */
-	struct range *exp;	/* expunge history */
-	size_t nexp, expcap;
-	int expsorted;		/* exp is sorted and merged */
-	uint32_t *recent;	/* sorted UIDs this process took from new/ */
-	size_t nrecent, recentcap;
-	struct vsize *vs;	/* RFC822.SIZE cache */
-	size_t nvs, vscap;
-	uint64_t *bh;		/* base name hash << 32 | uid; 0 = empty */
-	size_t bhmask, nbh;
-	struct timespec kw_mtime;	/* dovecot-keywords as loaded */
-	ino_t kw_ino;
-	off_t kw_size;
-	size_t namesdead;	/* garbage bytes in folder.names */
-	size_t msgscap;
-	int changes;		/* during one sync */
-	int watchfd;		/* inotify on new/ and cur/, or -1 */
-	int wd_new, wd_cur;
-	struct pev *pend;	/* events msgs does not explain yet */
-	size_t npend, pendcap;
-	uint32_t pendseq;
-	struct buf pendnames;
-};
 
 /* a transaction on a UID list: lock held, file open for appending */
 struct txn {
@@ -189,12 +127,6 @@ struct append {
 	char buf[65536];
 };
 
-/* UID list header */
-struct hdr {
-	uint32_t uidvalidity, uidnext;
-	uint64_t modseq, floor, gen;
-};
-
 /* one parsed line of a UID list */
 struct rec {
 	int type;		/* 'M' message, 'E' expunge, 'S' scan stamp */
@@ -216,11 +148,7 @@ static int special_update(const char *, const char *, const char *);
 
 /* ---- small helpers ----------------------------------------------------- */
 
-static int
-pathf(char *buf, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static int
+int
 pathf(char *buf, const char *fmt, ...)
 {
 	va_list ap;
@@ -254,7 +182,7 @@ fsync_path(const char *path)
 	return r;
 }
 
-static int
+int
 write_all(int fd, const void *p, size_t n)
 {
 	const char *c = p;
@@ -974,7 +902,7 @@ subs_set(const char *name, int subscribe)
 
 /* ---- messages in memory ------------------------------------------------ */
 
-static const char *
+const char *
 mname(const struct folder *f, const struct msg *m)
 {
 	return f->names + m->name;
@@ -1227,7 +1155,7 @@ parse_flags(char *const *kwnames, const char *fname, uint32_t *flags,
 	}
 }
 
-static void
+void
 msg_parse(struct folder *f, struct msg *m)
 {
 	const char *name = mname(f, m);
@@ -1733,6 +1661,41 @@ scan_maxima(const char *buf, size_t len, int header, struct hdr *h)
 	return p - buf;
 }
 
+/* the UID list from the index and the lines appended after it; -1 when
+ * there is no index that describes this list */
+static int
+list_from_index(struct folder *f, int fd, const struct stat *sb)
+{
+	struct store_state *st = f->st;
+	struct buf b = { 0 };
+	char line[REC_MAX + 1], *nl;
+	struct hdr h;
+	off_t off;
+	ssize_t k;
+
+	if ((k = pread(fd, line, REC_MAX, 0)) <= 0)
+		return -1;
+	line[k] = '\0';
+	if (!(nl = memchr(line, '\n', k)) || parse_header(line, nl, &h) < 0)
+		return -1;
+	free(st->bh);
+	st->bh = NULL;
+	st->namesdead = 0;
+	if (index_load(f, fd, &h, sb->st_size, &off) < 0 ||
+	    read_range(fd, off, sb->st_size, &b) < 0) {
+		f->nmsgs = 0;
+		buf_free(&b);
+		return -1;
+	}
+	st->list_off = off + apply_lines(f, b.p, b.len);
+	st->list_dev = sb->st_dev;
+	st->list_ino = sb->st_ino;
+	st->changes++;
+	msgs_compact(f);
+	buf_free(&b);
+	return 0;
+}
+
 /* read the whole UID list into f, replacing what it held */
 static int
 list_load(struct folder *f, int fd, const struct stat *sb)
@@ -1743,6 +1706,8 @@ list_load(struct folder *f, int fd, const struct stat *sb)
 	char *nl, *p;
 	size_t used, lines;
 
+	if (list_from_index(f, fd, sb) == 0)
+		return 0;
 	if (read_range(fd, 0, sb->st_size, &b) < 0)
 		goto fail;
 	if (!b.len || !(nl = memchr(b.p, '\n', b.len)) ||
@@ -3153,6 +3118,7 @@ folder_sync(struct folder *f)
 		return -1;
 	msgs_compact(f);
 	names_compact(f);
+	index_save(f);
 	return st->changes > 0;
 }
 
