@@ -84,3 +84,8 @@ static const struct {
 	{ "\\Trash", 30 },
 	{ "\\Junk", 30 },
 };
+
+/* The message cache of a folder (imapd-cache: ENVELOPE, BODYSTRUCTURE,
+ * header fields) grows to at most this many bytes; past it, the oldest
+ * messages' entries are dropped. */
+#define MSGCACHE_MAX	(512UL << 20)

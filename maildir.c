@@ -3177,8 +3177,10 @@ tmp_sweep(const char *dir)
 static void
 stamp_at_exit(void)
 {
-	if (exit_folder)
+	if (exit_folder) {
+		msgcache_flush(exit_folder);
 		stamp_last(exit_folder, 0);
+	}
 }
 
 /* watch: follow the folder with inotify while it is open */
@@ -3242,6 +3244,7 @@ folder_close(struct folder *f)
 	if (exit_folder == f)
 		exit_folder = NULL;
 	if (st) {
+		msgcache_close(f);
 		stamp_last(f, 1);
 		if (st->watchfd >= 0)
 			close(st->watchfd);

@@ -163,3 +163,14 @@ void append_abort(struct append *);
  * history does not reach that far back (report every unknown UID) */
 int folder_vanished(struct folder *, uint64_t since, uint32_t **uids,
     size_t *n);
+
+/* The message cache (msgcache.c): what is derived from the bytes of
+ * message i (ENVELOPE, BODYSTRUCTURE, header sections, ...), kept under
+ * a short key for later sessions.  get: the value or NULL (len set);
+ * it stays valid until the next store call.  put: remembered for message
+ * i and written with its other items once another message is put or
+ * the folder closes. */
+const char *msgcache_get(struct folder *, size_t i, const char *key,
+    size_t *len);
+void msgcache_put(struct folder *, size_t i, const char *key,
+    const void *val, size_t len);

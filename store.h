@@ -37,6 +37,7 @@ struct store_state {
 	uint64_t gen;		/* header G of the list file applied */
 	uint64_t idx_gen;	/* the index on disk describes list G ... */
 	off_t idx_off;		/* ... up to this offset */
+	struct msgcache *mc;	/* msgcache.c, opened when first used */
 	dev_t list_dev;		/* the UID list file we have applied */
 	ino_t list_ino;
 	off_t list_off;		/* bytes of it applied to msgs */
@@ -90,3 +91,7 @@ void msg_parse(struct folder *f, struct msg *m);
 int index_load(struct folder *f, int listfd, const struct hdr *h,
     off_t size, off_t *off);
 void index_save(struct folder *f);
+
+/* msgcache.c */
+void msgcache_flush(struct folder *f);
+void msgcache_close(struct folder *f);
