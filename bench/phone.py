@@ -48,6 +48,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests"))
+os.environ.setdefault("READ_TIMEOUT", "900")	# 100k-message commands
 import lib  # noqa: E402
 
 DOVECOT = "/usr/lib/dovecot/imap"
@@ -311,6 +312,16 @@ def main():
               file=sys.stderr)
     nfiles = sum(len(os.listdir(os.path.join(a.maildir, d)))
                  for d in ("cur", "new"))
+    try:
+        measure(servers, nfiles, a)
+    finally:
+        print("%d messages in %s; %d runs (%d of the whole-folder fetches), "
+              "servers alternating" % (nfiles, a.maildir, a.runs,
+                                       a.heavy_runs))
+        report(servers)
+
+
+def measure(servers, nfiles, a):
     for srv in servers:
         cold(srv)
     step = max(1, nfiles // 21)
@@ -324,9 +335,6 @@ def main():
         print("run %d done" % (run + 1), file=sys.stderr)
     for srv in servers:
         idle(srv, a.idle)
-    print("%d messages in %s; %d runs (%d of the whole-folder fetches), "
-          "servers alternating" % (nfiles, a.maildir, a.runs, a.heavy_runs))
-    report(servers)
 
 
 if __name__ == "__main__":
