@@ -33,6 +33,13 @@
  * list up to an offset (see cache_put), so that adding a message reads
  * only the records appended since.
  *
+ * \Recent (RFC 3501 2.3.2): a message is recent in the one session first
+ * told of it.  The lock file's second line, "imapd-recent <uid>", holds
+ * the highest UID any read-write session has been told of; a session
+ * that finds UIDs above it takes them as recent and raises it, lock held
+ * (recent_settle).  A folder without that line yet counts what it holds
+ * outside new/ as told before.
+ *
  * Keywords are letters a..z after the system flags in file names, mapped
  * to names by Dovecot's "dovecot-keywords" so Dovecot keeps understanding
  * them, and written under the same lock.
@@ -81,6 +88,8 @@
 #define REC_MAX		1024	/* longest line of a UID list */
 #define CACHE_MAGIC	"imapd-uidlist-cache "
 #define CACHE_LEN	128	/* the lock file's line, newline included */
+#define RECENT_MAGIC	"imapd-recent "
+#define RECENT_LEN	32	/* its second line */
 
 
 static const char sysletters[] = "DFPRST";	/* bit i = letter i */
@@ -1106,6 +1115,17 @@ recent_add(struct store_state *st, uint32_t uid)
 	st->nrecent++;
 }
 
+static void
+claimed_add(struct store_state *st, uint32_t uid)
+{
+	if (st->nclaimed == st->claimedcap) {
+		st->claimedcap = st->claimedcap ? st->claimedcap * 2 : 64;
+		st->claimed = xreallocarray(st->claimed, st->claimedcap,
+		    sizeof(*st->claimed));
+	}
+	st->claimed[st->nclaimed++] = uid;
+}
+
 /* the cached RFC822.SIZE slot of uid */
 static uint64_t *
 vsize_slot(struct store_state *st, uint32_t uid, int create)
@@ -1161,10 +1181,9 @@ msg_parse(struct folder *f, struct msg *m)
 	const char *name = mname(f, m);
 
 	parse_flags(f->kw, name + 4, &m->flags, &m->kw);
-	if (!strncmp(name, "new/", 4)) {
-		m->flags |= FL_RECENT;
+	if (!strncmp(name, "new/", 4))
 		f->st->newseen = 1;
-	} else if (recent_has(f->st, m->uid))
+	if (recent_has(f->st, m->uid))
 		m->flags |= FL_RECENT;
 }
 
@@ -2539,7 +2558,7 @@ list_create(const char *dir, struct txn *t, struct folder *f)
 		if (f && f->rw && !strncmp(name, "new/", 4)) {
 			if (claim(dir, name, claimed, sizeof(claimed)) == 0) {
 				name = claimed;
-				recent_add(f->st, v[j].uid);
+				claimed_add(f->st, v[j].uid);
 				stamp = 0;
 			} else if (errno == ENOENT)
 				continue;	/* taken meanwhile */
@@ -2921,7 +2940,7 @@ assign_new(struct folder *f, struct txn *t, struct scan *s, size_t *unk,
 			return -1;
 		}
 		if (recent)
-			recent_add(f->st, f->uidnext);
+			claimed_add(f->st, f->uidnext);
 		m = msg_insert(f, f->nmsgs, f->uidnext, ++f->highestmodseq,
 		    name, strlen(name));
 		rec_msg(t, m->uid, m->modseq, name);
@@ -2946,7 +2965,7 @@ claim_known(struct folder *f, struct txn *t)
 		snprintf(name, sizeof(name), "%s", mname(f, m));
 		if (claim(f->path, name, claimed, sizeof(claimed)) < 0)
 			continue;
-		recent_add(f->st, m->uid);
+		claimed_add(f->st, m->uid);
 		msg_setname(f, m, claimed, strlen(claimed));
 		msg_parse(f, m);
 		rec_msg(t, m->uid, m->modseq, claimed);
@@ -3090,6 +3109,103 @@ out:
 	return r;
 }
 
+/* the lock file's "imapd-recent" line: the highest UID a session has
+ * been told of; -1 when there is none */
+static long long
+recent_read(int fd)
+{
+	char line[RECENT_LEN + 1];
+	size_t mlen = strlen(RECENT_MAGIC);
+	const char *p = line + mlen;
+	uint64_t v;
+
+	if (fd < 0 || pread(fd, line, RECENT_LEN, CACHE_LEN) != RECENT_LEN ||
+	    line[RECENT_LEN - 1] != '\n' || strncmp(line, RECENT_MAGIC, mlen) ||
+	    getnum(&p, line + RECENT_LEN - 1, &v) < 0 || v > UINT32_MAX)
+		return -1;
+	return v;
+}
+
+static void
+recent_write(int fd, uint32_t uid)
+{
+	char line[RECENT_LEN + 1];
+	int n;
+
+	n = snprintf(line, sizeof(line), RECENT_MAGIC "%u", uid);
+	memset(line + n, ' ', RECENT_LEN - 1 - n);
+	line[RECENT_LEN - 1] = '\n';
+	if (pwrite(fd, line, RECENT_LEN, CACHE_LEN) != RECENT_LEN)
+		logmsg(LOG_WARNING, UIDLIST_LOCK ": %s", strerror(errno));
+}
+
+/* where recent begins when no session has said yet: above what the
+ * folder holds outside new/, but for what this process took from new/ */
+static int
+uid_cmp(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static uint32_t
+recent_floor(struct folder *f)
+{
+	struct store_state *st = f->st;
+	size_t i;
+
+	qsort(st->claimed, st->nclaimed, sizeof(*st->claimed), uid_cmp);
+	for (i = f->nmsgs; i > 0; i--)
+		if (strncmp(mname(f, &f->msgs[i - 1]), "new/", 4) &&
+		    !bsearch(&f->msgs[i - 1].uid, st->claimed, st->nclaimed,
+		    sizeof(*st->claimed), uid_cmp))
+			return f->msgs[i - 1].uid;
+	return 0;
+}
+
+static void
+recent_mark(struct folder *f, size_t i)
+{
+	if (f->msgs[i].flags & FL_GONE)
+		return;
+	recent_add(f->st, f->msgs[i].uid);
+	f->msgs[i].flags |= FL_RECENT;
+}
+
+static void
+recent_settle(struct folder *f)
+{
+	struct store_state *st = f->st;
+	char path[PATH_MAX];
+	struct txn t = { -1, -1, 0, { 0 }, { 0 }, 0 };
+	uint32_t floor, top = f->nmsgs ? f->msgs[f->nmsgs - 1].uid : 0;
+	long long r;
+	size_t i;
+	long k;
+
+	if (f->rw) {
+		if (txn_lock(&t, f->path) < 0)
+			return;
+	} else if (pathf(path, "%s/" UIDLIST_LOCK, f->path) == 0)
+		t.lockfd = open(path, O_RDONLY | O_CLOEXEC);
+	r = recent_read(t.lockfd);
+	floor = r >= 0 ? (uint32_t)r : recent_floor(f);
+	for (i = 0; r < 0 && i < st->nclaimed; i++)
+		if ((k = folder_find(f, st->claimed[i])) >= 0)
+			recent_mark(f, k);
+	st->nclaimed = 0;
+	for (i = lower_bound(f, floor + 1); i < f->nmsgs; i++)
+		recent_mark(f, i);
+	for (i = 0; r < 0 && !f->rw && i < f->nmsgs; i++)
+		if (!strncmp(mname(f, &f->msgs[i]), "new/", 4))
+			recent_mark(f, i);
+	if (f->rw && (r < 0 || top > floor))
+		recent_write(t.lockfd, MAX(top, floor));
+	st->recent_top = MAX(top, floor);
+	txn_end(&t);
+}
+
 int
 folder_sync(struct folder *f)
 {
@@ -3118,6 +3234,9 @@ folder_sync(struct folder *f)
 		return -1;
 	msgs_compact(f);
 	names_compact(f);
+	if (st->nclaimed || (f->nmsgs &&
+	    f->msgs[f->nmsgs - 1].uid > st->recent_top))
+		recent_settle(f);
 	index_save(f);
 	return st->changes > 0;
 }
@@ -3253,6 +3372,7 @@ folder_close(struct folder *f)
 		free(st->pend);
 		buf_free(&st->pendnames);
 		free(st->recent);
+		free(st->claimed);
 		free(st->vs);
 		free(st);
 	}
@@ -3534,7 +3654,7 @@ folder_setflags(struct folder *f, size_t i, uint32_t flags, uint32_t kw)
 	uint32_t oldfl, oldkw, fl, k, cur, curkw;
 	struct msg *m;
 	struct txn t;
-	int tries, wasnew, r = -1;
+	int tries, r = -1;
 
 	if (i >= f->nmsgs) {
 		errno = ENOENT;
@@ -3572,13 +3692,10 @@ folder_setflags(struct folder *f, size_t i, uint32_t flags, uint32_t kw)
 		if (errno != ENOENT || tries || relocate(f, i) < 0)
 			goto out;
 	}
-	wasnew = !strncmp(mname(f, m), "new/", 4);
 	m->modseq = next_modseq(f);
 	rec_msg(&t, m->uid, m->modseq, nname);
 	f->st->stale = 1;
 	record_write(f, &t);
-	if (wasnew && f->rw)
-		recent_add(f->st, m->uid);
 	msg_setname(f, m, nname, strlen(nname));
 	msg_parse(f, m);
 	r = 0;
@@ -4163,7 +4280,7 @@ status(const char *name, struct mboxstatus *s, int want_size)
 	s->highestmodseq = f.highestmodseq;
 	folder_id(&f, s->mailboxid, sizeof(s->mailboxid));
 	for (i = 0; i < f.nmsgs; i++) {
-		s->recent += !strncmp(mname(&f, &f.msgs[i]), "new/", 4);
+		s->recent += !!(f.msgs[i].flags & FL_RECENT);
 		s->unseen += !(f.msgs[i].flags & FL_SEEN);
 		s->deleted += !!(f.msgs[i].flags & FL_DELETED);
 		if (want_size && (msg_size(&f, i, &size) == 0 ||

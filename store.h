@@ -51,8 +51,11 @@ struct store_state {
 	struct range *exp;	/* expunge history */
 	size_t nexp, expcap;
 	int expsorted;		/* exp is sorted and merged */
-	uint32_t *recent;	/* sorted UIDs this process took from new/ */
+	uint32_t *recent;	/* sorted UIDs recent in this process */
 	size_t nrecent, recentcap;
+	uint32_t *claimed;	/* UIDs taken from new/ since recent_settle */
+	size_t nclaimed, claimedcap;
+	uint32_t recent_top;	/* UIDs up to this are settled */
 	struct vsize *vs;	/* RFC822.SIZE cache */
 	size_t nvs, vscap;
 	uint64_t *bh;		/* base name hash << 32 | uid; 0 = empty */
