@@ -1547,6 +1547,9 @@ msgs_compact(struct folder *f)
 {
 	size_t i, o;
 
+	if (!f->st->ngone)
+		return;
+	f->st->ngone = 0;
 	for (i = o = 0; i < f->nmsgs; i++) {
 		if (f->msgs[i].flags & FL_GONE) {
 			f->st->namesdead += strlen(mname(f, &f->msgs[i])) + 1;
@@ -1606,6 +1609,7 @@ apply_rec(struct folder *f, const struct rec *r)
 		for (; i < f->nmsgs && f->msgs[i].uid <= r->last; i++) {
 			if (!(f->msgs[i].flags & FL_GONE)) {
 				f->msgs[i].flags |= FL_GONE;
+				st->ngone++;
 				st->changes++;
 			}
 		}
@@ -2899,8 +2903,10 @@ expunge_missing(struct folder *f, struct txn *t, const unsigned char *seen)
 			j = i + 1;
 			continue;
 		}
-		for (j = i; j < f->nmsgs && !seen[j]; j++)
+		for (j = i; j < f->nmsgs && !seen[j]; j++) {
 			f->msgs[j].flags |= FL_GONE;
+			f->st->ngone++;
+		}
 		rec_exp(t, f->msgs[i].uid, f->msgs[j - 1].uid,
 		    ++f->highestmodseq);
 		hist_add(f->st, f->msgs[i].uid, f->msgs[j - 1].uid,
@@ -3211,9 +3217,9 @@ folder_sync(struct folder *f)
 {
 	struct store_state *st = f->st;
 	size_t dead;
+	unsigned long before = st->changes;
 	int full;
 
-	st->changes = 0;
 	if (kw_refresh(f, 0) < 0)
 		return -1;
 	/* a list removed by hand starts over, with a new UIDVALIDITY */
@@ -3238,7 +3244,7 @@ folder_sync(struct folder *f)
 	    f->msgs[f->nmsgs - 1].uid > st->recent_top))
 		recent_settle(f);
 	index_save(f);
-	return st->changes > 0;
+	return st->changes != before;
 }
 
 /* Closing after changes: stamp the list for the next process, waiting a
@@ -3382,6 +3388,12 @@ folder_close(struct folder *f)
 	free(f->msgs);
 	free(f->names);
 	memset(f, 0, sizeof(*f));
+}
+
+unsigned long
+folder_changes(struct folder *f)
+{
+	return f->st->changes;
 }
 
 int

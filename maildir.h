@@ -105,6 +105,9 @@ void folder_close(struct folder *);
  * message i in place and folder_expunge leaves it for the next sync.
  * uidvalidity changes only if someone removed the UID list by hand. */
 int folder_sync(struct folder *);
+/* a number that grows whenever msgs changes other than by this process's
+ * folder_setflags: equal numbers, nothing to tell a client */
+unsigned long folder_changes(struct folder *);
 /* descriptor that becomes readable when the folder may have changed
  * (inotify), or -1 when only polling can tell */
 int folder_watchfd(struct folder *);

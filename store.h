@@ -65,7 +65,8 @@ struct store_state {
 	off_t kw_size;
 	size_t namesdead;	/* garbage bytes in folder.names */
 	size_t msgscap;
-	int changes;		/* during one sync */
+	unsigned long changes;	/* grows with every change to msgs */
+	size_t ngone;		/* msgs marked FL_GONE, for msgs_compact */
 	int watchfd;		/* inotify on new/ and cur/, or -1 */
 	int wd_new, wd_cur;
 	struct pev *pend;	/* events msgs does not explain yet */
