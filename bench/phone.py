@@ -31,7 +31,7 @@ the server's CPU time and peak RSS from wait4):
   IDLE wake-up       a file renamed into new/ until "* n EXISTS" arrives
 
 usage: python3 bench/phone.py MAILDIR [--runs R] [--imapd BIN ...]
-                              [--no-dovecot] [--heavy-runs H]
+                              [--no-dovecot] [--heavy-runs H] [--light]
   MAILDIR   a Maildir to copy (not modified)
   --imapd   imapd binaries to compare (default ./imapd); name one twice
             with a label as LABEL=PATH, e.g. before=/tmp/imapd.old
@@ -145,10 +145,13 @@ def whole(s, key, srv):
     srv.add(key + " rss", rss)
 
 
-def cold(srv):
+def cold(srv, light_only):
     s = srv.session()
     dt, _ = s.timed("SELECT INBOX")
     srv.add("cold SELECT", dt)
+    if light_only:
+        s.finish()
+        return
     dt, _ = s.timed(HEADERS)
     srv.add("header sync first", dt)
     whole(s, "header sync first session", srv)
@@ -285,6 +288,8 @@ def main():
     ap.add_argument("--idle", type=int, default=5)
     ap.add_argument("--imapd", action="append", default=[])
     ap.add_argument("--no-dovecot", action="store_true")
+    ap.add_argument("--light", action="store_true",
+                    help="only the per-connection paths: no header syncs")
     ap.add_argument("--work", default="/var/tmp/imapd-bench/run")
     a = ap.parse_args()
     uid, gid, user = lib.run_user()
@@ -323,13 +328,13 @@ def main():
 
 def measure(servers, nfiles, a):
     for srv in servers:
-        cold(srv)
+        cold(srv, a.light)
     step = max(1, nfiles // 21)
     uids = [1 + k * step for k in range(21)]
     for run in range(a.runs):
         for srv in servers:
             light(srv, uids)
-        if run < a.heavy_runs:
+        if run < a.heavy_runs and not a.light:
             for srv in servers:
                 heavy(srv)
         print("run %d done" % (run + 1), file=sys.stderr)
