@@ -177,3 +177,6 @@ const char *msgcache_get(struct folder *, size_t i, const char *key,
     size_t *len);
 void msgcache_put(struct folder *, size_t i, const char *key,
     const void *val, size_t len);
+/* each cached item of message i to fn, until fn returns nonzero: that */
+int msgcache_each(struct folder *, size_t i, int (*fn)(const char *key,
+    size_t klen, const char *val, size_t len, void *arg), void *arg);

@@ -352,6 +352,39 @@ msgcache_get(struct folder *f, size_t i, const char *key, size_t *len)
 	return v;
 }
 
+/* each item of message i to fn until it returns nonzero; that value */
+int
+msgcache_each(struct folder *f, size_t i, int (*fn)(const char *key,
+    size_t klen, const char *val, size_t len, void *arg), void *arg)
+{
+	struct msgcache *c;
+	const struct cent *e;
+	const char *p, *end;
+	size_t kl;
+	uint32_t vl;
+	int r;
+
+	if (i >= f->nmsgs || !(c = cache_of(f)))
+		return 0;
+	if (c->pend_uid == f->msgs[i].uid && c->pend_check == check_of(f, i)) {
+		p = c->pend.p;
+		end = p + c->pend.len;
+	} else if ((e = entry_of(f, c, i))) {
+		p = (const char *)(e + 1);
+		end = p + e->len;
+	} else
+		return 0;
+	for (; end - p >= 5; p += 5 + kl + vl) {
+		kl = (unsigned char)p[0];
+		memcpy(&vl, p + 1, 4);
+		if ((size_t)(end - p - 5) < kl + (size_t)vl)
+			break;
+		if ((r = fn(p + 5, kl, p + 5 + kl, vl, arg)))
+			return r;
+	}
+	return 0;
+}
+
 void
 msgcache_flush(struct folder *f)
 {
