@@ -16,7 +16,7 @@ ZLIBS = -lz
 
 SRC = imapd.c mailbox.c view.c fetch.c parse.c io.c util.c auth.c search.c \
       maildir.c mime.c tls.c \
-      index.c msgcache.c \
+      index.c msgcache.c folders.c sync.c message.c \
       compress.c mutf7.c sort.c
 HDR = util.h io.h parse.h imapd.h session.h maildir.h mime.h tls.h compress.h mutf7.h \
       sort.h config.h \

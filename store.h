@@ -99,3 +99,158 @@ void index_save(struct folder *f);
 /* msgcache.c */
 void msgcache_flush(struct folder *f);
 void msgcache_close(struct folder *f);
+
+/* ---- shared by maildir.c, folders.c, sync.c and message.c ---- */
+
+#define UIDLIST		"imapd-uidlist"
+#define UIDLIST_LOCK	"imapd-uidlist.lock"
+#define UIDLIST_MAGIC	"imapd-uidlist 1 "
+#define KEYWORDS	"dovecot-keywords"
+#define DOVECOT_UIDLIST	"dovecot-uidlist"
+#define COURIER_UIDDB	"courierimapuiddb"
+#define SUBS_FILE	"subscriptions"
+#define SUBS_CFILE	"courierimapsubscribed"
+#define SUBS_V2_HEADER	"V\t2\n\n"
+#define UIDV_FILE	"imapd-uidvalidity"
+#define TRASH_PREFIX	"..imapd-trash."	/* never a folder name */
+#define FOLDER_MARKER	"maildirfolder"
+#define SPECIAL_USE	"imapd-special-use"
+
+#define LOCK_TIMEOUT_MS	30000	/* give up on a lock held so long */
+#define STAMP_WAIT_MS	20	/* closing: for the clock to pass a change */
+#define TMP_MAX_AGE	(36 * 3600)	/* Maildir: stale tmp/ files */
+#define COMPACT_MIN	64	/* dead records worth a rewrite */
+#define REC_MAX		1024	/* longest line of a UID list */
+#define CACHE_MAGIC	"imapd-uidlist-cache "
+#define CACHE_LEN	128	/* the lock file's line, newline included */
+#define RECENT_MAGIC	"imapd-recent "
+#define RECENT_LEN	32	/* its second line */
+
+/* a transaction on a UID list: lock held, file open for appending */
+struct txn {
+	int lockfd;
+	int fd;
+	off_t size;		/* complete lines in the file */
+	struct stat st;
+	struct buf out;		/* records to append in one write */
+	int durable;		/* out assigns UIDs: fsync it */
+};
+
+/* entries of new/ and cur/ from one readdir pass */
+struct ent {
+	uint32_t off;		/* in names: "new/..." or "cur/..." */
+	uint32_t blen;		/* base name length (before ':') */
+	uint32_t recent;	/* taken from new/ by this process */
+};
+
+struct scan {
+	struct buf names;
+	struct ent *e;
+	size_t n, cap;
+};
+
+/* base name -> index in msgs */
+struct hash {
+	uint64_t *slot;		/* hash << 32 | index + 1; 0 = empty */
+	size_t mask;
+};
+
+struct append {
+	char *folder;
+	char dir[PATH_MAX];
+	char base[NAME_MAX + 1];	/* unique name in tmp/ */
+	int fd;
+	int anon;		/* O_TMPFILE: no name until commit links it */
+	int err;		/* errno of a failed write: commit refuses */
+	uint64_t size, vsize;
+	int lastcr;
+	size_t buflen;
+	char buf[65536];
+};
+
+/* one parsed line of a UID list */
+struct rec {
+	int type;		/* 'M' message, 'E' expunge, 'S' scan stamp */
+	struct timespec stamp[2];
+	uint32_t uid, last;
+	uint64_t modseq;
+	const char *name;
+	size_t namelen;
+};
+
+extern const char sysletters[];
+extern char *root;
+extern struct folder *exit_folder;
+extern int exit_hooked;
+extern char host[256];
+extern unsigned long uniqcount;
+
+/* maildir.c */
+int is_inbox(const char *name);
+int fsync_path(const char *path);
+int read_range(int fd, off_t off, off_t end, struct buf *b);
+int read_file(const char *path, struct buf *b);
+int write_file(const char *dir, const char *name, const char *data, size_t len);
+int getnum(const char **pp, const char *end, uint64_t *v);
+int lock_root(void);
+void unlock_fd(int fd);
+void rm_tree(const char *path);
+size_t base_len(const char *fname);
+uint32_t hash_str(const char *s, size_t n);
+void msg_setname(struct folder *f, struct msg *m, const char *name, size_t len);
+void names_compact(struct folder *f);
+long lower_bound(const struct folder *f, uint32_t uid);
+long name_find(struct folder *f, const char *name);
+void recent_add(struct store_state *st, uint32_t uid);
+void claimed_add(struct store_state *st, uint32_t uid);
+uint64_t *vsize_slot(struct store_state *st, uint32_t uid, int create);
+void fname_flags(char *const *kwnames, const char *fname, uint32_t *flags, uint32_t *kw);
+int flag_name(char *const *kwnames, const char *fname, uint32_t flags, uint32_t kw, char *out, size_t outsz);
+int name_field(const char *fname, int key, uint64_t *v);
+void kw_free(char **kw);
+int kw_count(char *const *kw);
+int kw_load(const char *dir, char **kw, struct stat *sb);
+int kw_save(const char *dir, char *const *kw);
+int kw_index(char *const *kw, const char *name);
+int kw_add(char **kw, const char *name);
+int kw_refresh(struct folder *f, int force);
+int parse_header(const char *p, const char *end, struct hdr *h);
+void hist_add(struct store_state *st, uint32_t first, uint32_t last, uint64_t modseq);
+void msgs_compact(struct folder *f);
+struct msg *msg_insert(struct folder *f, size_t at, uint32_t uid, uint64_t modseq, const char *name, size_t len);
+size_t scan_maxima(const char *buf, size_t len, int header, struct hdr *h);
+int list_refresh(struct folder *f, struct txn *t);
+void txn_end(struct txn *t);
+int txn_lock_how(struct txn *t, const char *dir, int wait);
+int txn_lock(struct txn *t, const char *dir);
+int txn_open(struct txn *t, const char *dir);
+void rec_msg(struct txn *t, uint32_t uid, uint64_t modseq, const char *name);
+void rec_exp(struct txn *t, uint32_t first, uint32_t last, uint64_t modseq);
+int txn_write(struct txn *t);
+int ts_eq(struct timespec a, struct timespec b);
+int ts_lt(struct timespec a, struct timespec b);
+int dir_stat(const char *dir, const char *sub, struct stat *sb);
+int fs_now(struct txn *t, struct timespec *now);
+uint64_t new_gen(void);
+void cache_put(struct txn *t, uint64_t gen, off_t off, uint32_t uidnext, uint64_t modseq);
+int cache_get(struct txn *t, const struct hdr *head, struct hdr *h, off_t *off);
+int txn_peek(struct folder *f, struct txn *t);
+int list_compact(struct folder *f, struct txn *t);
+
+/* folders.c */
+int folder_dir(char *buf, const char *name);
+char *canonical_name(const char *name);
+int is_dir(const char *path);
+int make_subdirs(const char *dir);
+
+/* sync.c */
+const char *ent_name(const struct scan *s, size_t j);
+void scan_free(struct scan *s);
+int scan_folder(struct scan *s, const char *dir);
+int list_ensure(const char *dir, struct folder *f);
+int open_folder(struct folder *f, const char *name, int rw, int watch);
+
+/* message.c */
+int relocate(struct folder *f, size_t i);
+int msg_path(const struct folder *f, size_t i, char *path);
+int msg_size(struct folder *f, size_t i, uint64_t *size);
