@@ -1,8 +1,16 @@
-/* maildir.c: the message store: Maildir++ folders, the UID list, flags in
- * file names, subscriptions.
+/* maildir.c: the message store's UID record: the UID list of a folder,
+ * the messages in memory, flags and keywords in file names.  The store's
+ * other rooms: folders.c (the folder namespace), sync.c (folder sync with
+ * new/ and cur/), message.c (the messages), index.c (the binary index),
+ * msgcache.c (the message cache).
  *
  * Layout: INBOX is the root Maildir, folder "A.B" is the directory ".A.B"
  * beside it (names in modified UTF-7, as Dovecot and Courier keep them).
+ *
+ * The text UID list is the durable record of UIDs, modseqs and expunges,
+ * and the only one adoption (dovecot-uidlist, courierimapuiddb) writes.
+ * The binary index (imapd-index, index.c) is a snapshot of it that a new
+ * process reads instead of parsing; it may always be deleted.
  *
  * Each folder has a UID list, "imapd-uidlist": a header line
  *	imapd-uidlist 1 V<uidvalidity> N<uidnext> M<highestmodseq> H<floor>
