@@ -182,9 +182,11 @@ load_body(struct folder *f, int fd, const struct ihead *ih)
 		st->exp = xreallocarray(NULL, ih->nexp, sizeof(*st->exp));
 		st->expcap = ih->nexp;
 	}
-	if (read_at(fd, st->exp, ih->nexp * sizeof(*st->exp), off) < 0)
+	if (ih->nexp && read_at(fd, st->exp, ih->nexp * sizeof(*st->exp),
+	    off) < 0)
 		return -1;
-	sum = sum_add(sum, st->exp, ih->nexp * sizeof(*st->exp));
+	if (ih->nexp)
+		sum = sum_add(sum, st->exp, ih->nexp * sizeof(*st->exp));
 	off += ih->nexp * sizeof(*st->exp);
 	if (f->namescap < ih->nameslen + 1) {
 		free(f->names);
@@ -338,7 +340,8 @@ put_body(struct folder *f, struct iw *w)
 		iw_put(w, &r, sizeof(r));
 		name += strlen(mname(f, &f->msgs[i])) + 1;
 	}
-	iw_put(w, f->st->exp, f->st->nexp * sizeof(*f->st->exp));
+	if (f->st->nexp)
+		iw_put(w, f->st->exp, f->st->nexp * sizeof(*f->st->exp));
 	for (i = 0; i < f->nmsgs; i++) {
 		if (f->msgs[i].flags & FL_GONE)
 			continue;

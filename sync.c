@@ -1006,8 +1006,6 @@ recent_write(int fd, uint32_t uid)
 		logmsg(LOG_WARNING, UIDLIST_LOCK ": %s", strerror(errno));
 }
 
-/* where recent begins when no session has said yet: above what the
- * folder holds outside new/, but for what this process took from new/ */
 static int
 uid_cmp(const void *a, const void *b)
 {
@@ -1016,17 +1014,21 @@ uid_cmp(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* where recent begins when no session has said yet: above what the
+ * folder holds outside new/, but for what this process took from new/ */
 static uint32_t
 recent_floor(struct folder *f)
 {
 	struct store_state *st = f->st;
 	size_t i;
 
-	qsort(st->claimed, st->nclaimed, sizeof(*st->claimed), uid_cmp);
+	if (st->nclaimed)
+		qsort(st->claimed, st->nclaimed, sizeof(*st->claimed),
+		    uid_cmp);
 	for (i = f->nmsgs; i > 0; i--)
 		if (strncmp(mname(f, &f->msgs[i - 1]), "new/", 4) &&
-		    !bsearch(&f->msgs[i - 1].uid, st->claimed, st->nclaimed,
-		    sizeof(*st->claimed), uid_cmp))
+		    (!st->nclaimed || !bsearch(&f->msgs[i - 1].uid,
+		    st->claimed, st->nclaimed, sizeof(*st->claimed), uid_cmp)))
 			return f->msgs[i - 1].uid;
 	return 0;
 }
