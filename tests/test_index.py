@@ -299,7 +299,8 @@ def test_kill9_loop(env):
     s.logout()
     deadline = time.time() + 5
     rounds = 0
-    while time.time() < deadline and rounds < 25:
+    # at least 6 kills, more while time allows, never more than 15
+    while rounds < 15 and (rounds < 6 or time.time() < deadline):
         rounds += 1
         s = env.session()
         s.ok("SELECT INBOX")
@@ -331,7 +332,6 @@ def test_kill9_loop(env):
             cands.append(after(model, "copy", killed[1], None, None))
         assert any(matches(got, x) for x in cands), (killed, got, model)
         model = got
-    assert rounds >= 5
 
 
 # --- several processes, a delivery agent, clocks ---------------------------
