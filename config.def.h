@@ -136,3 +136,7 @@ static const char sendmail_path[] = "/usr/sbin/sendmail";
 #define SIEVE_REDIRECT_DAY 100	/* redirects a day, all messages */
 #define SIEVE_VACATION_DAY 100	/* vacation replies a day */
 #define SIEVE_SCRIPTS_MAX 64	/* scripts ManageSieve keeps */
+/* The message cache of a folder (imapd-cache: ENVELOPE, BODYSTRUCTURE,
+ * header fields) grows to at most this many bytes; past it, the oldest
+ * messages' entries are dropped. */
+#define MSGCACHE_MAX	(512UL << 20)

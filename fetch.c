@@ -38,12 +38,14 @@ struct fetchatt {
 	int binary, peek;
 	int partial;
 	uint64_t from, count;
+	const char *ckey;	/* its key in the message cache, or NULL */
 };
 
 struct fetchreq {
 	struct fetchatt *a;
 	size_t n, cap;
 	int map;		/* a message must be mapped */
+	int info;		/* INTERNALDATE or RFC822.SIZE: msg_info */
 	int seen;		/* the request sets \Seen */
 	int flags;		/* FLAGS was asked for */
 	int modseq;		/* MODSEQ was asked for */
@@ -75,10 +77,14 @@ att_add(struct fetchreq *r, enum fetchkind kind, const char *name)
 		r->flags = 1;
 	if (kind == FA_MODSEQ)
 		r->modseq = 1;
+	if (kind == FA_INTERNALDATE || kind == FA_SIZE)
+		r->info = 1;
 	if (kind == FA_ENVELOPE || kind == FA_BODY ||
 	    kind == FA_BODYSTRUCTURE || kind == FA_SECTION ||
 	    kind == FA_BINARYSIZE || kind == FA_PREVIEW)
 		r->map = 1;
+	a->ckey = kind == FA_ENVELOPE ? "E" : kind == FA_BODY ? "b" :
+	    kind == FA_BODYSTRUCTURE ? "B" : NULL;
 	return a;
 }
 
@@ -90,6 +96,25 @@ free_sections(struct fetchreq *r)
 	for (i = 0; i < r->n; i++)
 		if (r->a[i].sec)
 			section_free(r->a[i].sec);
+}
+
+/* the cache key of a header section as a whole ("S:HEADER.FIELDS (...)"),
+ * or NULL for sections worth no cache entry */
+static const char *
+section_key(const char *spec, int other)
+{
+	size_t i, n = strlen(spec);
+	char *k;
+
+	if (other || n > 200 || ascii_ncasecmp(spec, "HEADER", 6))
+		return NULL;
+	k = p_alloc(n + 3);
+	memcpy(k, "S:", 2);
+	for (i = 0; i < n; i++)
+		k[i + 2] = spec[i] >= 'a' && spec[i] <= 'z' ? spec[i] - 32 :
+		    spec[i];
+	k[n + 2] = '\0';
+	return k;
 }
 
 /* BODY[...]<a.b>, BODY.PEEK[...], BINARY[...], BINARY.PEEK[...] and
@@ -142,6 +167,7 @@ att_section(struct fetchreq *r, char *text)
 	buf_free(&name);
 	if (!a->peek)
 		r->seen = 1;
+	a->ckey = section_key(spec, binary || size || a->partial);
 	return ST_OK;
 }
 
@@ -340,31 +366,66 @@ unreadable(uint32_t uid)
 	return -2;
 }
 
-/* the message's data for fetch_one: a message another session expunged
- * (its EXPUNGE not sent yet) answers as an empty one, with the UID, flags
- * and modseq last told (RFC 2180 4.1.3); -2 when it is there but cannot
- * be read (UNAVAILABLE) */
-static long
-fetch_data(struct fetchreq *r, size_t vi, struct msgmap *mm, time_t *date,
-    uint64_t *size)
+static void
+emit_buf(void *arg, const char *p, size_t n)
 {
-	long k;
-
-	if ((k = store_index(vi)) >= 0) {
-		if (msg_info(&sess.f, k, date, size) == 0 &&
-		    (!r->map || msg_map(&sess.f, k, mm) == 0))
-			return k;
-		if (errno != ENOENT)
-			return unreadable(sess.v.m[vi].uid);
-	}
-	mm->p = "";
-	mm->len = 0;
-	*date = 0;
-	*size = 0;
-	return -1;
+	buf_add(arg, p, n);
 }
 
-/* one "* n FETCH (...)" response; -2 when the message cannot be read */
+/* the message must be mapped: some item it asks for is not cached */
+static int
+needs_map(struct fetchreq *r, long k)
+{
+	size_t i, len;
+
+	if (!r->map)
+		return 0;
+	for (i = 0; i < r->n; i++)
+		if ((r->a[i].kind == FA_ENVELOPE || r->a[i].kind == FA_BODY ||
+		    r->a[i].kind == FA_BODYSTRUCTURE ||
+		    r->a[i].kind == FA_SECTION ||
+		    r->a[i].kind == FA_BINARYSIZE) && (!r->a[i].ckey ||
+		    !msgcache_get(&sess.f, k, r->a[i].ckey, &len)))
+			return 1;
+	return 0;
+}
+
+/* an item derived from the message: from the cache, else made from the
+ * mapped message and cached; in b */
+static void
+derived(struct fetchatt *a, long k, const struct msgmap *mm, struct buf *b)
+{
+	struct sectiondata *sd;
+	const char *v;
+	uint64_t size;
+	size_t len;
+
+	if (k >= 0 && (v = msgcache_get(&sess.f, k, a->ckey, &len))) {
+		buf_add(b, v, len);
+		return;
+	}
+	if (!mm->p) {		/* the cache failed between two looks */
+		buf_adds(b, "NIL");
+		return;
+	}
+	if (a->kind == FA_ENVELOPE)
+		mime_envelope(b, mm->p, mm->len);
+	else if (a->kind == FA_SECTION) {
+		if (!(sd = section_open(mm->p, mm->len, a->sec, 0, &size)))
+			return;
+		section_write(sd, 0, size, emit_buf, b);
+		section_close(sd);
+	} else
+		mime_bodystructure(b, mm->p, mm->len,
+		    a->kind == FA_BODYSTRUCTURE);
+	if (k >= 0)
+		msgcache_put(&sess.f, k, a->ckey, b->p, b->len);
+}
+
+/* one "* n FETCH (...)" response; -2 when the message is there but cannot
+ * be read.  A message another session expunged (its EXPUNGE not sent yet)
+ * answers as an empty one, with the UID, flags and modseq last told
+ * (RFC 2180 4.1.3). */
 static int
 fetch_one(struct fetchreq *r, size_t vi, int *cte)
 {
@@ -376,10 +437,21 @@ fetch_one(struct fetchreq *r, size_t vi, int *cte)
 	uint64_t size = 0;
 	size_t i;
 	long k;
-	int seen = 0;
+	int seen = 0, map = 0;
 
-	if ((k = fetch_data(r, vi, &mm, &date, &size)) == -2)
-		return -2;
+	/* UID and FLAGS come from memory: no file is looked at */
+	if ((k = store_index(vi)) >= 0 &&
+	    ((r->info && msg_info(&sess.f, k, &date, &size) < 0) ||
+	    ((map = needs_map(r, k)) && msg_map(&sess.f, k, &mm) < 0))) {
+		if (errno != ENOENT)
+			return unreadable(m->uid);
+		k = -1;
+		map = 0;
+	}
+	if (k < 0) {
+		mm.p = "";
+		mm.len = 0;
+	}
 	if (k >= 0 && r->seen && !sess.readonly && !(m->flags & FL_SEEN) &&
 	    folder_setflags(&sess.f, k, (m->flags & ~FL_RECENT) | FL_SEEN,
 	    m->kw) == 0) {
@@ -444,18 +516,21 @@ fetch_one(struct fetchreq *r, size_t vi, int *cte)
 			io_printf("RFC822.SIZE %llu", (unsigned long long)size);
 			break;
 		case FA_ENVELOPE:
-			mime_envelope(&b, mm.p, mm.len);
-			io_printf("ENVELOPE %s", b.p);
-			buf_reset(&b);
-			break;
 		case FA_BODY:
 		case FA_BODYSTRUCTURE:
-			mime_bodystructure(&b, mm.p, mm.len,
-			    a->kind == FA_BODYSTRUCTURE);
+			derived(a, k, &mm, &b);
 			io_printf("%s %s", a->name, b.p);
 			buf_reset(&b);
 			break;
 		case FA_SECTION:
+			if (a->ckey) {
+				derived(a, k, &mm, &b);
+				io_printf("%s {%zu}\r\n", a->name, b.len);
+				io_write(b.p, b.len);
+				buf_reset(&b);
+				break;
+			}
+			/* FALLTHROUGH */
 		case FA_BINARYSIZE:
 			if (fetch_section(a, &mm) < 0) {
 				io_printf("%s NIL", a->name);
@@ -477,7 +552,7 @@ fetch_one(struct fetchreq *r, size_t vi, int *cte)
 		io_printf(" MODSEQ (%llu)", (unsigned long long)m->modseq);
 	io_puts(")\r\n");
 	buf_free(&b);
-	if (k >= 0 && r->map)
+	if (map)
 		msg_unmap(&mm);
 	return 0;
 }

@@ -106,6 +106,9 @@ void folder_close(struct folder *);
  * message i in place and folder_expunge leaves it for the next sync.
  * uidvalidity changes only if someone removed the UID list by hand. */
 int folder_sync(struct folder *);
+/* a number that grows whenever msgs changes other than by this process's
+ * folder_setflags: equal numbers, nothing to tell a client */
+unsigned long folder_changes(struct folder *);
 /* descriptor that becomes readable when the folder may have changed
  * (inotify), or -1 when only polling can tell */
 int folder_watchfd(struct folder *);
@@ -176,3 +179,17 @@ void append_abort(struct append *);
  * history does not reach that far back (report every unknown UID) */
 int folder_vanished(struct folder *, uint64_t since, uint32_t **uids,
     size_t *n);
+
+/* The message cache (msgcache.c): what is derived from the bytes of
+ * message i (ENVELOPE, BODYSTRUCTURE, header sections, ...), kept under
+ * a short key for later sessions.  get: the value or NULL (len set);
+ * it stays valid until the next store call.  put: remembered for message
+ * i and written with its other items once another message is put or
+ * the folder closes. */
+const char *msgcache_get(struct folder *, size_t i, const char *key,
+    size_t *len);
+void msgcache_put(struct folder *, size_t i, const char *key,
+    const void *val, size_t len);
+/* each cached item of message i to fn, until fn returns nonzero: that */
+int msgcache_each(struct folder *, size_t i, int (*fn)(const char *key,
+    size_t klen, const char *val, size_t len, void *arg), void *arg);

@@ -466,6 +466,85 @@ in_set(const struct seqset *set, uint32_t v, uint32_t uid)
 
 static int eval(struct sk *, struct ctx *);
 
+static void
+search_emit(void *arg, const char *p, size_t n)
+{
+	buf_add(arg, p, n);
+}
+
+/* a cached header section holding field: "HEADER", or "HEADER.FIELDS
+ * (...)" naming it (FETCH leaves those behind) */
+struct hdrwant {
+	struct sk *k;
+	int match;
+};
+
+static int
+hdr_item(const char *key, size_t klen, const char *val, size_t len,
+    void *arg)
+{
+	struct hdrwant *w = arg;
+	size_t flen = strlen(w->k->field), i;
+	const char *l;
+
+	if (klen == 8 && !memcmp(key, "S:HEADER", 8))
+		goto found;
+	if (klen < 18 || memcmp(key, "S:HEADER.FIELDS (", 17))
+		return 0;
+	for (i = 17; i + flen < klen; i++) {
+		l = key + i;
+		if ((l[-1] == '(' || l[-1] == ' ') && (l[flen] == ' ' ||
+		    l[flen] == ')') && !ascii_ncasecmp(l, w->k->field, flen))
+			goto found;
+	}
+	return 0;
+found:
+	w->match = mime_match_header(val, len, w->k->field, w->k->str);
+	return 1;
+}
+
+/* HEADER field string from the message cache when a header section
+ * there holds the field, else from the message; the field's lines are
+ * cached for the next search */
+static int
+match_header(struct sk *k, struct ctx *c)
+{
+	struct hdrwant w = { k, 0 };
+	struct sectiondata *sd;
+	struct section *sec;
+	struct buf spec = { 0 }, b = { 0 };
+	uint64_t size;
+	const char *p;
+
+	if (!k->field || !*k->field || strpbrk(k->field, " ()\"\\") ||
+	    strlen(k->field) > 100)
+		goto whole;
+	if (msgcache_each(c->f, c->k, hdr_item, &w))
+		return w.match;
+	buf_adds(&spec, "S:HEADER.FIELDS (");
+	for (p = k->field; *p; p++)
+		buf_addc(&spec, *p >= 'a' && *p <= 'z' ? *p - 32 : *p);
+	buf_addc(&spec, ')');
+	if (need_map(c) < 0 || !(sec = section_parse(spec.p + 2, 0))) {
+		buf_free(&spec);
+		goto whole;
+	}
+	if ((sd = section_open(c->mm.p, c->mm.len, sec, 0, &size))) {
+		section_write(sd, 0, size, search_emit, &b);
+		section_close(sd);
+		msgcache_put(c->f, c->k, spec.p, b.p, b.len);
+	}
+	section_free(sec);
+	w.match = mime_match_header(b.p ? b.p : "", b.len, k->field, k->str);
+	buf_free(&spec);
+	buf_free(&b);
+	return w.match;
+whole:
+	if (need_map(c) < 0)
+		return 0;
+	return mime_match_header(c->mm.p, c->mm.len, k->field, k->str);
+}
+
 static int
 cmp_uid(const void *a, const void *b)
 {
@@ -491,6 +570,8 @@ eval_content(struct sk *k, struct ctx *c)
 {
 	time_t t;
 
+	if (k->type == SK_HEADER)
+		return match_header(k, c);
 	if (need_map(c) < 0)
 		return 0;
 	switch (k->type) {

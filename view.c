@@ -27,6 +27,11 @@
 #include "util.h"
 #include "session.h"
 
+/* the store's change count the view last matched, and whether messages
+ * gone from the store wait in it for their EXPUNGE */
+static unsigned long view_changes;
+static int view_gone;
+
 /* system flags in the order FLAGS lists them; P is shown as $Forwarded */
 static const struct {
 	uint32_t bit;
@@ -219,6 +224,9 @@ view_update(int expunge)
 
 	if (f->nkw != sess.kw_told)
 		flags_responses();
+	view_changes = folder_changes(f);
+	view_gone = 0;
+
 	if ((sess.qresync || sess.uidonly) && expunge)
 		van = xreallocarray(NULL, sess.v.n + 1, sizeof(*van));
 	for (i = j = o = 0; i < sess.v.n; i++) {
@@ -226,6 +234,7 @@ view_update(int expunge)
 			j++;
 		if (j == f->nmsgs || f->msgs[j].uid != sess.v.m[i].uid) {
 			sess.v.m[i].gone = 1;
+			view_gone = !expunge;
 			if (expunge) {
 				if (van)
 					van[nvan++] = sess.v.m[i].uid;
@@ -252,10 +261,10 @@ view_update(int expunge)
 	print_vanished("", van, nvan);
 	free(van);
 	maxuid = sess.v.n ? sess.v.m[sess.v.n - 1].uid : 0;
-	for (j = 0; j < f->nmsgs; j++) {
+	for (j = f->nmsgs; j > 0 && f->msgs[j - 1].uid > maxuid; j--)
+		;
+	for (; j < f->nmsgs; j++) {
 		m = &f->msgs[j];
-		if (m->uid <= maxuid)
-			continue;
 		view_add(m->uid, m->flags, m->kw, m->modseq);
 		added++;
 	}
@@ -282,6 +291,9 @@ view_sync(int expunge)
 	 * mean nothing any more, and it must start over */
 	if (sess.f.uidvalidity != uidvalidity)
 		bye("UIDVALIDITY changed: please reconnect");
+	/* nothing changed and nothing held back: no walk over the view */
+	if (folder_changes(&sess.f) == view_changes && !(expunge && view_gone))
+		return;
 	if (expunge)
 		context_expunged();
 	view_update(expunge);
@@ -296,6 +308,8 @@ store_index(size_t i)
 		return -1;
 	return folder_find(&sess.f, sess.v.m[i].uid);
 }
+
+static size_t view_lower(uint32_t);
 
 /* Resolve a sequence set into the list of view indexes it names, in
  * ascending order.  Sequence numbers beyond the view are an error; UIDs
@@ -321,18 +335,22 @@ set_indexes(struct seqset *set, int uid, size_t **out, size_t *n)
 	for (k = 0; !uid && k < set->n; k++)
 		if (set->r[k].lo == 0 || set->r[k].hi > sess.v.n)
 			return bad("Invalid message sequence number");
-	for (i = 0; i < sess.v.n; i++) {
-		v = uid ? sess.v.m[i].uid : (uint32_t)(i + 1);
-		if (!seq_has(set, v))
-			continue;
-		if (*n == cap) {
-			size_t *t = p_alloc(2 * cap * sizeof(*t));
+	/* the ranges are sorted and apart: walk them, not the view */
+	for (k = 0; k < set->n; k++) {
+		i = uid ? view_lower(set->r[k].lo) : set->r[k].lo - 1;
+		for (; i < sess.v.n; i++) {
+			v = uid ? sess.v.m[i].uid : (uint32_t)(i + 1);
+			if (v > set->r[k].hi)
+				break;
+			if (*n == cap) {
+				size_t *t = p_alloc(2 * cap * sizeof(*t));
 
-			memcpy(t, *out, cap * sizeof(*t));
-			*out = t;
-			cap *= 2;
+				memcpy(t, *out, cap * sizeof(*t));
+				*out = t;
+				cap *= 2;
+			}
+			(*out)[(*n)++] = i;
 		}
-		(*out)[(*n)++] = i;
 	}
 	return ST_OK;
 }
@@ -649,6 +667,8 @@ do_select(int readonly)
 	for (i = 0; i < sess.f.nmsgs; i++)
 		view_add(sess.f.msgs[i].uid, sess.f.msgs[i].flags, sess.f.msgs[i].kw,
 		    sess.f.msgs[i].modseq);
+	view_changes = folder_changes(&sess.f);
+	view_gone = 0;
 	select_responses();
 	if (condstore == 2)
 		qresync_changes(&q);

@@ -1,0 +1,358 @@
+#!/usr/bin/env python3
+"""What a phone feels: imapd against Dovecot on the same mail, per
+connection, alternating in one run.
+
+A phone polls every few minutes with a fresh connection: connect, SELECT,
+resync flags (CONDSTORE/QRESYNC), fetch the headers of what is new, now
+and then a search or one message.  Each server here is started the way
+inetd starts it, one process per connection over pipes, pre-authenticated
+(imapd -p; Dovecot's imap binary with mail_location set), as the test
+user, on its own hard-linked copy of the same Maildir (bench/genmaildir.py
+makes one; messages are never rewritten in place, so the copies stay
+independent).  Servers take turns path by path, run by run.
+
+Measured (median and 95th percentile of the runs; for whole sessions also
+the server's CPU time and peak RSS from wait4):
+
+  cold SELECT        the first SELECT ever on the copy (no index yet)
+  header sync first  UID FETCH 1:* of what Thunderbird asks in a header
+                     sync, the first time (nothing cached)
+  connect+SELECT     a whole session: greeting, SELECT INBOX, LOGOUT
+  STATUS             a whole session: STATUS INBOX (MESSAGES UNSEEN ...)
+  UID FETCH FLAGS    UID FETCH 1:* (UID FLAGS), the command alone
+  CONDSTORE resync   a whole session: SELECT INBOX (CONDSTORE),
+                     UID FETCH 1:* (FLAGS) (CHANGEDSINCE m), LOGOUT
+  QRESYNC resync     a whole session: ENABLE QRESYNC,
+                     SELECT INBOX (QRESYNC (v m)), LOGOUT
+  header sync warm   the header sync again, the command alone
+  SEARCH HEADER      UID SEARCH HEADER Subject "meeting"
+  one FETCH          UID FETCH u (UID FLAGS RFC822.SIZE BODY.PEEK[HEADER])
+                     on 20 scattered messages after a first one, per command
+  IDLE wake-up       a file renamed into new/ until "* n EXISTS" arrives
+
+usage: python3 bench/phone.py MAILDIR [--runs R] [--imapd BIN ...]
+                              [--no-dovecot] [--heavy-runs H] [--light]
+  MAILDIR   a Maildir to copy (not modified)
+  --imapd   imapd binaries to compare (default ./imapd); name one twice
+            with a label as LABEL=PATH, e.g. before=/tmp/imapd.old
+"""
+import argparse
+import os
+import re
+import select
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "tests"))
+os.environ.setdefault("READ_TIMEOUT", "900")	# 100k-message commands
+import lib  # noqa: E402
+
+DOVECOT = "/usr/lib/dovecot/imap"
+HEADERS = ("UID FETCH 1:* (UID FLAGS INTERNALDATE RFC822.SIZE ENVELOPE "
+           "BODYSTRUCTURE BODY.PEEK[HEADER.FIELDS (From To Cc Bcc Subject "
+           "Date Message-ID Priority X-Priority References Newsgroups "
+           "In-Reply-To Content-Type Reply-To)])")
+ONE = "UID FETCH %d (UID FLAGS RFC822.SIZE BODY.PEEK[HEADER])"
+
+
+class Conn(lib.Session):
+    """one server process over pipes; close() reaps it with wait4"""
+
+    def __init__(self, server):
+        self.server = server
+        kw = dict(stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                  stderr=subprocess.DEVNULL, env=server.environ)
+        if os.getuid() == 0:
+            kw.update(user=server.uid, group=server.gid, extra_groups=[])
+        self.t0 = time.perf_counter()
+        self.p = subprocess.Popen(server.argv, **kw)
+        self.buf = b""
+        self.ntag = 0
+        self.greeting()
+
+    def timed(self, text):
+        t0 = time.perf_counter()
+        u = self.ok(text)
+        return time.perf_counter() - t0, u
+
+    def finish(self):
+        """LOGOUT; (wall seconds since spawn, CPU seconds, peak RSS KB).
+        The peak is read before the end: wait4's would count the memory
+        of the forking client before exec"""
+        rss = 0
+        with open("/proc/%d/status" % self.p.pid) as f:
+            for ln in f:
+                if ln.startswith("VmHWM:"):
+                    rss = int(ln.split()[1])
+        self.send("z LOGOUT\r\n")
+        while not self.line().startswith(b"z "):
+            pass
+        self.p.stdin.close()
+        _, _, ru = os.wait4(self.p.pid, 0)
+        self.p.returncode = 0
+        wall = time.perf_counter() - self.t0
+        return wall, ru.ru_utime + ru.ru_stime, rss
+
+
+class Server:
+    def __init__(self, label, kind, path, maildir, uid, gid, user):
+        self.label, self.kind, self.maildir = label, kind, maildir
+        self.uid, self.gid = uid, gid
+        home = os.path.dirname(maildir)
+        if kind == "dovecot":
+            self.argv = [path, "-o", "mail_location=maildir:" + maildir]
+            self.environ = {"USER": user, "HOME": home,
+                            "PATH": "/usr/bin:/bin"}
+        else:
+            self.argv = [path, "-p"]
+            self.environ = {"USER": user, "HOME": home, "LOGNAME": user,
+                            "MAILDIR": maildir, "PATH": "/usr/bin:/bin"}
+        self.r = {}
+
+    def add(self, key, v):
+        self.r.setdefault(key, []).append(v)
+
+    def session(self):
+        return Conn(self)
+
+
+def hms(lines):
+    v = m = None
+    for ln in lines:
+        x = re.search(rb"UIDVALIDITY (\d+)", ln)
+        v = int(x.group(1)) if x else v
+        x = re.search(rb"HIGHESTMODSEQ (\d+)", ln)
+        m = int(x.group(1)) if x else m
+    return v, m
+
+
+def exists(lines):
+    for ln in lines:
+        x = re.match(rb"\* (\d+) EXISTS", ln)
+        if x:
+            return int(x.group(1))
+    return 0
+
+
+def whole(s, key, srv):
+    wall, cpu, rss = s.finish()
+    srv.add(key, wall)
+    srv.add(key + " cpu", cpu)
+    srv.add(key + " rss", rss)
+
+
+def cold(srv, light_only):
+    s = srv.session()
+    dt, _ = s.timed("SELECT INBOX")
+    srv.add("cold SELECT", dt)
+    if light_only:
+        s.finish()
+        return
+    dt, _ = s.timed(HEADERS)
+    srv.add("header sync first", dt)
+    whole(s, "header sync first session", srv)
+
+
+def light(srv, uids):
+    s = srv.session()
+    dt, u = s.timed("SELECT INBOX")
+    srv.add("  SELECT alone", dt)
+    whole(s, "connect+SELECT+LOGOUT", srv)
+
+    s = srv.session()
+    s.ok("STATUS INBOX (MESSAGES UNSEEN UIDNEXT UIDVALIDITY HIGHESTMODSEQ)")
+    whole(s, "STATUS session", srv)
+
+    s = srv.session()
+    u = s.ok("SELECT INBOX (CONDSTORE)")
+    srv.uidv, srv.hms = hms(u)
+    s.ok("UID FETCH 1:* (FLAGS) (CHANGEDSINCE %d)" % srv.hms)
+    whole(s, "CONDSTORE resync session", srv)
+
+    s = srv.session()
+    s.ok("ENABLE QRESYNC")
+    s.ok("SELECT INBOX (QRESYNC (%d %d))" % (srv.uidv, srv.hms))
+    whole(s, "QRESYNC resync session", srv)
+
+    s = srv.session()
+    s.ok("SELECT INBOX")
+    s.ok(ONE % uids[0])
+    t = [s.timed(ONE % u)[0] for u in uids[1:]]
+    srv.add("one FETCH", statistics.median(t))
+    s.finish()
+
+
+def heavy(srv):
+    s = srv.session()
+    s.ok("SELECT INBOX")
+    dt, _ = s.timed("UID FETCH 1:* (UID FLAGS)")
+    srv.add("UID FETCH 1:* (UID FLAGS)", dt)
+    dt, _ = s.timed(HEADERS)
+    srv.add("header sync warm", dt)
+    dt, _ = s.timed('UID SEARCH HEADER Subject "meeting"')
+    srv.add("SEARCH HEADER Subject", dt)
+    whole(s, "heavy session", srv)
+
+
+def deliver(maildir, n, uid, gid):
+    base = "%d.M%dP%d.benchdeliver" % (time.time(), n, os.getpid())
+    tmp = os.path.join(maildir, "tmp", base)
+    with open(tmp, "wb") as f:
+        f.write(lib.make_msg("delivered %d" % n))
+    if os.getuid() == 0:
+        os.chown(tmp, uid, gid)
+    os.rename(tmp, os.path.join(maildir, "new", base))
+
+
+def idle(srv, count):
+    s = srv.session()
+    n = exists(s.ok("SELECT INBOX"))
+    s.send("i IDLE\r\n")
+    assert s.line().startswith(b"+"), "no continuation for IDLE"
+    for k in range(count):
+        time.sleep(0.3)
+        s.buf = b""
+        while s.pending(0.05):
+            s._fill(1)
+            s.buf = b""
+        t0 = time.perf_counter()
+        deliver(srv.maildir, k, srv.uid, srv.gid)
+        want = b"* %d EXISTS" % (n + k + 1)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            ln = s.line(10)
+            if ln == want:
+                break
+        srv.add("IDLE wake-up", time.perf_counter() - t0)
+    s.send("DONE\r\n")
+    while not s.line().startswith(b"i "):
+        pass
+    s.finish()
+
+
+def copy_tree(src, dst, uid, gid):
+    subprocess.run(["cp", "-al", src, dst], check=True)
+    if os.getuid() == 0:
+        for d, dirs, files in os.walk(dst):
+            os.chown(d, uid, gid)
+            for f in files:
+                os.chown(os.path.join(d, f), uid, gid)
+
+
+def fmt(key, v):
+    if key.endswith(" rss"):
+        return "%.1f MB" % (v / 1024)
+    if v >= 1:
+        return "%.2f s" % v
+    return "%.2f ms" % (v * 1000)
+
+
+def report(servers):
+    ref = servers[-1]
+    head = "%-30s" % "path" + "".join("%24s" % s.label for s in servers)
+    if ref.kind == "dovecot":
+        head += "".join("%12s" % ("%s/dc" % s.label[:8])
+                        for s in servers[:-1])
+    print(head)
+    for key in servers[0].r:
+        if key not in ref.r:
+            continue
+        line = "%-30s" % key
+        meds = []
+        for s in servers:
+            v = s.r.get(key, [])
+            if not v:
+                line += "%24s" % "-"
+                meds.append(None)
+                continue
+            med = statistics.median(v)
+            p95 = sorted(v)[max(0, int(round(0.95 * len(v))) - 1)]
+            meds.append(med)
+            line += "%24s" % ("%s (p95 %s)" % (fmt(key, med), fmt(key, p95))
+                              if len(v) > 2 else fmt(key, med))
+        if ref.kind == "dovecot" and meds[-1]:
+            line += "".join("%12s" % ("%.2fx" % (m / meds[-1]) if m else "-")
+                            for m in meds[:-1])
+        print(line)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("maildir")
+    ap.add_argument("--runs", type=int, default=7)
+    ap.add_argument("--heavy-runs", type=int, default=3)
+    ap.add_argument("--idle", type=int, default=5)
+    ap.add_argument("--imapd", action="append", default=[])
+    ap.add_argument("--no-dovecot", action="store_true")
+    ap.add_argument("--light", action="store_true",
+                    help="only the per-connection paths: no header syncs")
+    ap.add_argument("--work", default="/var/tmp/imapd-bench/run")
+    a = ap.parse_args()
+    uid, gid, user = lib.run_user()
+    bins = a.imapd or ["imapd=" + lib.IMAPD]
+    shutil.rmtree(a.work, ignore_errors=True)
+    os.makedirs(a.work)
+    os.chmod(a.work, 0o755)
+    if os.getuid() == 0:
+        os.chown(a.work, uid, gid)
+    servers = []
+    for b in bins + ([] if a.no_dovecot else ["dovecot=" + DOVECOT]):
+        label, _, path = b.rpartition("=")
+        label = label or os.path.basename(path)
+        home = os.path.join(a.work, label)
+        os.makedirs(home)
+        md = os.path.join(home, "Maildir")
+        t0 = time.perf_counter()
+        copy_tree(os.path.abspath(a.maildir), md, uid, gid)
+        if os.getuid() == 0:
+            os.chown(home, uid, gid)
+        servers.append(Server(label, "dovecot" if path == DOVECOT
+                              else "imapd", os.path.abspath(path), md,
+                              uid, gid, user))
+        print("copy for %s: %.1f s" % (label, time.perf_counter() - t0),
+              file=sys.stderr)
+    nfiles = sum(len(os.listdir(os.path.join(a.maildir, d)))
+                 for d in ("cur", "new"))
+    try:
+        measure(servers, nfiles, a)
+    finally:
+        print("%d messages in %s; %d runs (%d of the whole-folder fetches), "
+              "servers alternating" % (nfiles, a.maildir, a.runs,
+                                       a.heavy_runs))
+        report(servers)
+
+
+def prewarm(maildir):
+    """every message read once, so no server pays for the disk alone (the
+    copies are hard links: they share the page cache)"""
+    for sub in ("cur", "new"):
+        d = os.path.join(maildir, sub)
+        for n in os.listdir(d):
+            with open(os.path.join(d, n), "rb") as f:
+                while f.read(1 << 20):
+                    pass
+
+
+def measure(servers, nfiles, a):
+    prewarm(a.maildir)
+    for srv in servers:
+        cold(srv, a.light)
+    step = max(1, nfiles // 21)
+    uids = [1 + k * step for k in range(21)]
+    for run in range(a.runs):
+        for srv in servers:
+            light(srv, uids)
+        if run < a.heavy_runs and not a.light:
+            for srv in servers:
+                heavy(srv)
+        print("run %d done" % (run + 1), file=sys.stderr)
+    for srv in servers:
+        idle(srv, a.idle)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1269 @@
+/* sync.c: folder sync: reading new/ and cur/, giving new files UIDs,
+ * adopting another server's UID list, following the directories with
+ * inotify, and folder_open/folder_sync/folder_close. */
+#include <sys/types.h>
+#include <sys/file.h>
+#include <sys/inotify.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "util.h"
+#include "maildir.h"
+#include "store.h"
+#include "mutf7.h"
+
+/* ---- scanning new/ and cur/ -------------------------------------------- */
+
+const char *
+ent_name(const struct scan *s, size_t j)
+{
+	return s->names.p + s->e[j].off;
+}
+
+void
+scan_free(struct scan *s)
+{
+	buf_free(&s->names);
+	free(s->e);
+	memset(s, 0, sizeof(*s));
+}
+
+/* readdir only: no stat, no open per message */
+static int
+scan_dir(struct scan *s, const char *dir, const char *sub)
+{
+	char path[PATH_MAX];
+	struct dirent *d;
+	size_t len;
+	DIR *dp;
+	int saved;
+
+	if (pathf(path, "%s/%s", dir, sub) < 0)
+		return -1;
+	if (!(dp = opendir(path)))
+		return errno == ENOENT ? 0 : -1;
+	for (;;) {
+		errno = 0;
+		if (!(d = readdir(dp)))
+			break;
+		if (d->d_name[0] == '.' || d->d_type == DT_DIR ||
+		    strchr(d->d_name, '\n'))
+			continue;
+		len = strlen(d->d_name);
+		if (s->n == s->cap) {
+			s->cap = s->cap ? s->cap * 2 : 256;
+			s->e = xreallocarray(s->e, s->cap, sizeof(*s->e));
+		}
+		s->e[s->n].off = s->names.len;
+		s->e[s->n].blen = base_len(d->d_name);
+		s->e[s->n].recent = 0;
+		s->n++;
+		buf_add(&s->names, sub, 3);
+		buf_addc(&s->names, '/');
+		buf_add(&s->names, d->d_name, len + 1);
+	}
+	saved = errno;
+	closedir(dp);
+	errno = saved;
+	return saved ? -1 : 0;
+}
+
+int
+scan_folder(struct scan *s, const char *dir)
+{
+	if (scan_dir(s, dir, "new") < 0 || scan_dir(s, dir, "cur") < 0) {
+		scan_free(s);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+hash_build(struct hash *h, const struct folder *f)
+{
+	const char *b;
+	size_t cap = 64, i, k;
+	uint32_t hv;
+
+	while (cap < f->nmsgs * 2)
+		cap *= 2;
+	h->slot = xcalloc(cap, sizeof(*h->slot));
+	h->mask = cap - 1;
+	for (i = 0; i < f->nmsgs; i++) {
+		b = mname(f, &f->msgs[i]) + 4;
+		hv = hash_str(b, base_len(b));
+		for (k = hv & h->mask; h->slot[k]; k = (k + 1) & h->mask)
+			;
+		h->slot[k] = (uint64_t)hv << 32 | (i + 1);
+	}
+}
+
+static long
+hash_get(const struct hash *h, const struct folder *f, const char *base,
+    size_t blen)
+{
+	const char *b;
+	uint32_t hv = hash_str(base, blen), i;
+	size_t k;
+
+	for (k = hv & h->mask; h->slot[k]; k = (k + 1) & h->mask) {
+		if (h->slot[k] >> 32 != hv)
+			continue;
+		i = (h->slot[k] & 0xffffffffU) - 1;
+		b = mname(f, &f->msgs[i]) + 4;
+		if (!memcmp(b, base, blen) && (b[blen] == ':' || !b[blen]))
+			return i;
+	}
+	return -1;
+}
+
+/* sort of scan entries by base name, which starts with the delivery time */
+static const struct scan *sort_scan;
+
+static int
+ent_cmp(const void *a, const void *b)
+{
+	const struct ent *x = &sort_scan->e[*(const size_t *)a];
+	const struct ent *y = &sort_scan->e[*(const size_t *)b];
+	const char *p = sort_scan->names.p + x->off + 4;
+	const char *q = sort_scan->names.p + y->off + 4;
+	size_t dx = strspn(p, "0123456789"), dy = strspn(q, "0123456789");
+	int c;
+
+	/* the leading seconds compare as numbers */
+	if (dx != dy && dx && dy)
+		return dx < dy ? -1 : 1;
+	if ((c = memcmp(p, q, MIN(x->blen, y->blen))))
+		return c;
+	return x->blen < y->blen ? -1 : x->blen > y->blen;
+}
+
+static void
+sort_ents(const struct scan *s, size_t *v, size_t n)
+{
+	sort_scan = s;
+	qsort(v, n, sizeof(*v), ent_cmp);
+	sort_scan = NULL;
+}
+
+static int
+same_base(const struct scan *s, size_t a, size_t b)
+{
+	return s->e[a].blen == s->e[b].blen && !memcmp(ent_name(s, a) + 4,
+	    ent_name(s, b) + 4, s->e[a].blen);
+}
+
+/* move new/X to cur/X:2, (keeping any info X already has) */
+static int
+claim(const char *dir, const char *name, char *out, size_t outsz)
+{
+	char from[PATH_MAX], to[PATH_MAX];
+	int n;
+
+	n = snprintf(out, outsz, "cur/%s%s", name + 4,
+	    strchr(name + 4, ':') ? "" : ":2,");
+	if (n < 0 || (size_t)n >= outsz || n - 4 > NAME_MAX) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	if (pathf(from, "%s/%s", dir, name) < 0 ||
+	    pathf(to, "%s/%s", dir, out) < 0)
+		return -1;
+	return rename(from, to);
+}
+
+/* ---- creating a UID list, adopting another server's ------------------- */
+
+struct adopted {
+	const char *base;
+	uint32_t uid;
+};
+
+struct adopt {
+	struct buf text;
+	struct adopted *v;
+	size_t n, cap;
+	uint32_t uidvalidity, uidnext;
+	int dovecot;		/* had modseqs: clients may hold old ones */
+};
+
+static int
+adopted_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct adopted *)a)->base,
+	    ((const struct adopted *)b)->base);
+}
+
+/*
+ * dovecot-uidlist: "3 V<uidv> N<next> ..." then "<uid> [fields] :<file>";
+ * version 1, and Courier's courierimapuiddb: "1 <uidv> <next>" then
+ * "<uid> <file>".  1 when there is nothing to adopt.
+ */
+static int
+adopt_read(const char *dir, struct adopt *a)
+{
+	char path[PATH_MAX], *line, *next, *p, *name;
+	uint64_t ver, v, uid;
+	int i, c, fields;
+
+	memset(a, 0, sizeof(*a));
+	for (i = 0; i < 2; i++) {
+		if (pathf(path, "%s/%s", dir, i ? COURIER_UIDDB :
+		    DOVECOT_UIDLIST) < 0)
+			return -1;
+		if (read_file(path, &a->text) == 0)
+			break;
+		if (errno != ENOENT)
+			return -1;
+	}
+	if (i == 2)
+		return 1;
+	a->dovecot = i == 0;
+	line = a->text.p ? a->text.p : "";
+	if ((next = strchr(line, '\n')))
+		*next++ = '\0';
+	p = line;
+	if (getnum((const char **)&p, p + strlen(p), &ver) < 0)
+		goto bad;
+	/* "1 <uidv> <next>" or "3 V<uidv> N<next> G<guid> ..." */
+	for (fields = 0; (p = strchr(p, ' ')); fields++) {
+		c = *++p;
+		if (ver != 1 && c != 'V' && c != 'N')
+			continue;
+		if (ver != 1)
+			p++;
+		else
+			c = fields == 0 ? 'V' : fields == 1 ? 'N' : 0;
+		if (getnum((const char **)&p, p + strlen(p), &v) < 0 ||
+		    v > UINT32_MAX)
+			goto bad;
+		if (c == 'V')
+			a->uidvalidity = v;
+		else if (c == 'N')
+			a->uidnext = v;
+	}
+	if (!a->uidvalidity)
+		goto bad;
+	for (line = next; line && *line; line = next) {
+		if ((next = strchr(line, '\n')))
+			*next++ = '\0';
+		p = line;
+		if (getnum((const char **)&p, p + strlen(p), &uid) < 0 ||
+		    *p != ' ' || !uid || uid >= UINT32_MAX)
+			continue;
+		if (ver == 1)
+			name = p + 1;
+		else if ((name = strstr(p, " :")))
+			name += 2;
+		else
+			continue;
+		name[base_len(name)] = '\0';
+		if (!*name)
+			continue;
+		if (a->n == a->cap) {
+			a->cap = a->cap ? a->cap * 2 : 256;
+			a->v = xreallocarray(a->v, a->cap, sizeof(*a->v));
+		}
+		a->v[a->n].base = name;
+		a->v[a->n].uid = uid;
+		a->n++;
+		if (uid >= a->uidnext)
+			a->uidnext = uid + 1;
+	}
+	if (a->n)
+		qsort(a->v, a->n, sizeof(*a->v), adopted_cmp);
+	logmsg(LOG_INFO, "%s: adopting UIDs of %s", dir, path);
+	return 0;
+bad:
+	logmsg(LOG_WARNING, "%s: unreadable, not adopted", path);
+	buf_free(&a->text);
+	memset(a, 0, sizeof(*a));
+	return 1;
+}
+
+static void
+adopt_free(struct adopt *a)
+{
+	buf_free(&a->text);
+	free(a->v);
+}
+
+static uint32_t
+adopt_find(const struct adopt *a, const char *base, size_t blen)
+{
+	size_t lo = 0, hi = a->n, mid;
+	int c;
+
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		c = strncmp(a->v[mid].base, base, blen);
+		if (!c && a->v[mid].base[blen])
+			c = 1;
+		if (!c)
+			return a->v[mid].uid;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return 0;
+}
+
+/* a UIDVALIDITY no earlier folder of this Maildir had, even one deleted
+ * and created again within the same second */
+static uint32_t
+new_uidvalidity(void)
+{
+	char path[PATH_MAX], num[32];
+	struct buf b = { 0 };
+	uint32_t v = time(NULL), last = 0;
+	int fd;
+
+	if ((fd = lock_root()) < 0)
+		return v;
+	if (pathf(path, "%s/" UIDV_FILE, root) == 0 && read_file(path, &b) == 0)
+		last = strtoul(b.p ? b.p : "0", NULL, 10);
+	if (last >= v && last < UINT32_MAX)
+		v = last + 1;
+	snprintf(num, sizeof(num), "%u\n", v);
+	if (write_file(root, UIDV_FILE, num, strlen(num)) < 0)
+		logmsg(LOG_WARNING, "%s: %s", path, strerror(errno));
+	unlock_fd(fd);
+	buf_free(&b);
+	return v;
+}
+
+struct newrec {
+	uint32_t uid;
+	size_t ent;
+};
+
+static int
+newrec_cmp(const void *a, const void *b)
+{
+	uint32_t x = ((const struct newrec *)a)->uid;
+	uint32_t y = ((const struct newrec *)b)->uid;
+
+	return x < y ? -1 : x > y;
+}
+
+/* first UID list of a folder (lock held by t): another server's UIDs
+ * where it left some, new ones for every other file.  A read-write f
+ * takes the files in new/ on the way (one record each, in cur/). */
+static int
+list_create(const char *dir, struct txn *t, struct folder *f)
+{
+	char claimed[NAME_MAX + 8];
+	struct adopt a;
+	struct scan s = { 0 };
+	struct newrec *v;
+	struct buf b = { 0 };
+	struct timespec now;
+	struct stat sn, sc;
+	const char *name;
+	size_t *unk, nunk = 0, n = 0, j;
+	uint32_t uidv, next, uid;
+	uint64_t m0;
+	int none, r, stamp;
+
+	if ((none = adopt_read(dir, &a)) < 0)
+		return -1;
+	/* the clock, the mtimes, then the names: see stamp_try */
+	stamp = fs_now(t, &now) == 0 && dir_stat(dir, "new", &sn) == 0 &&
+	    dir_stat(dir, "cur", &sc) == 0 && ts_lt(sn.st_mtim, now) &&
+	    ts_lt(sc.st_mtim, now);
+	if (scan_folder(&s, dir) < 0) {
+		adopt_free(&a);
+		return -1;
+	}
+	uidv = none ? new_uidvalidity() : a.uidvalidity;
+	next = none ? 1 : MAX(a.uidnext, 1);
+	/* a client may hold Dovecot's modseqs: start above any it has */
+	m0 = !none && a.dovecot ? (uint64_t)time(NULL) : 1;
+	v = xreallocarray(NULL, s.n + 1, sizeof(*v));
+	unk = xreallocarray(NULL, s.n + 1, sizeof(*unk));
+	for (j = 0; j < s.n; j++) {
+		uid = none ? 0 : adopt_find(&a, ent_name(&s, j) + 4,
+		    s.e[j].blen);
+		if (uid) {
+			v[n].uid = uid;
+			v[n++].ent = j;
+		} else
+			unk[nunk++] = j;
+	}
+	qsort(v, n, sizeof(*v), newrec_cmp);
+	sort_ents(&s, unk, nunk);
+	for (j = 0; j < nunk; j++) {
+		if (j && same_base(&s, unk[j - 1], unk[j]))
+			continue;
+		v[n].uid = next++;
+		v[n++].ent = unk[j];
+	}
+	buf_printf(&b, UIDLIST_MAGIC "V%u N%u M%llu H%llu G%llu\n", uidv, next,
+	    (unsigned long long)m0,
+	    (unsigned long long)(!none && a.dovecot ? m0 : 0),
+	    (unsigned long long)new_gen());
+	for (j = 0; j < n; j++) {
+		/* two files with one base name: only the first keeps it */
+		if (j && v[j].uid == v[j - 1].uid)
+			continue;
+		name = ent_name(&s, v[j].ent);
+		if (f && f->rw && !strncmp(name, "new/", 4)) {
+			if (claim(dir, name, claimed, sizeof(claimed)) == 0) {
+				name = claimed;
+				claimed_add(f->st, v[j].uid);
+				stamp = 0;
+			} else if (errno == ENOENT)
+				continue;	/* taken meanwhile */
+		}
+		buf_printf(&b, "%u %llu %s\n", v[j].uid, (unsigned long long)m0,
+		    name);
+	}
+	if (stamp)
+		buf_printf(&b, "S %lld.%09ld %lld.%09ld\n",
+		    (long long)sn.st_mtim.tv_sec, (long)sn.st_mtim.tv_nsec,
+		    (long long)sc.st_mtim.tv_sec, (long)sc.st_mtim.tv_nsec);
+	r = write_file(dir, UIDLIST, b.p, b.len);
+	buf_free(&b);
+	free(v);
+	free(unk);
+	scan_free(&s);
+	adopt_free(&a);
+	return r;
+}
+
+/* the folder has a UID list, creating it the first time (for f, when
+ * given: see list_create); 1 when this call created it */
+int
+list_ensure(const char *dir, struct folder *f)
+{
+	char path[PATH_MAX];
+	struct txn t;
+	int r;
+
+	if (pathf(path, "%s/" UIDLIST, dir) < 0)
+		return -1;
+	if (access(path, F_OK) == 0)
+		return 0;
+	if (errno != ENOENT || txn_lock(&t, dir) < 0)
+		return -1;
+	r = access(path, F_OK);
+	if (r < 0 && errno == ENOENT && (r = list_create(dir, &t, f)) == 0)
+		r = 1;
+	txn_end(&t);
+	return r;
+}
+
+/* ---- following new/ and cur/ with inotify ------------------------------ */
+
+static void
+pend_clear(struct store_state *st)
+{
+	st->npend = 0;
+	buf_reset(&st->pendnames);
+}
+
+/* inotify is gone (or was never there): the mtimes decide from now on */
+static void
+watch_stop(struct folder *f)
+{
+	struct store_state *st = f->st;
+
+	if (st->watchfd >= 0)
+		close(st->watchfd);
+	st->watchfd = -1;
+	pend_clear(st);
+	st->dirty = 1;
+}
+
+/* from now on every change in new/ and cur/ is queued */
+static int
+watch_start(struct folder *f)
+{
+	const uint32_t mask = IN_CREATE | IN_MOVED_TO | IN_MOVED_FROM |
+	    IN_DELETE | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR;
+	struct store_state *st = f->st;
+	char path[PATH_MAX];
+	int fd;
+
+	if ((fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) < 0)
+		return -1;
+	if (pathf(path, "%s/new", f->path) < 0 ||
+	    (st->wd_new = inotify_add_watch(fd, path, mask)) < 0 ||
+	    pathf(path, "%s/cur", f->path) < 0 ||
+	    (st->wd_cur = inotify_add_watch(fd, path, mask)) < 0) {
+		close(fd);
+		return -1;
+	}
+	st->watchfd = fd;
+	return 0;
+}
+
+static void
+pend_add(struct store_state *st, const char *sub, const char *name,
+    int present)
+{
+	if (st->npend == st->pendcap) {
+		st->pendcap = st->pendcap ? st->pendcap * 2 : 64;
+		st->pend = xreallocarray(st->pend, st->pendcap,
+		    sizeof(*st->pend));
+	}
+	st->pend[st->npend].off = st->pendnames.len;
+	st->pend[st->npend].seq = st->pendseq++;
+	st->pend[st->npend].present = present;
+	st->npend++;
+	buf_add(&st->pendnames, sub, 3);
+	buf_addc(&st->pendnames, '/');
+	buf_add(&st->pendnames, name, strlen(name) + 1);
+}
+
+/* take what inotify queued: names in new/ and cur/ go to pend; the
+ * number of events read */
+static size_t
+watch_read(struct folder *f)
+{
+	struct store_state *st = f->st;
+	union {
+		struct inotify_event ev;
+		char b[8192];
+	} u;
+	const struct inotify_event *ev;
+	const char *sub;
+	size_t n = 0;
+	ssize_t k, o;
+
+	while (st->watchfd >= 0) {
+		if ((k = read(st->watchfd, u.b, sizeof(u.b))) < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN && errno != EWOULDBLOCK)
+				watch_stop(f);
+			break;
+		}
+		if (k == 0)
+			break;
+		st->stale = 1;
+		for (o = 0; o + (ssize_t)sizeof(*ev) <= k;
+		    o += sizeof(*ev) + ev->len) {
+			ev = (const struct inotify_event *)(u.b + o);
+			n++;
+			if (ev->mask & (IN_IGNORED | IN_DELETE_SELF |
+			    IN_MOVE_SELF | IN_UNMOUNT)) {
+				watch_stop(f);
+				return n;
+			}
+			if (ev->mask & IN_Q_OVERFLOW)
+				st->dirty = 1;
+			/* what scan_dir skips */
+			if (ev->mask & (IN_ISDIR | IN_Q_OVERFLOW) || !ev->len ||
+			    ev->name[0] == '.' || strchr(ev->name, '\n'))
+				continue;
+			sub = ev->wd == st->wd_new ? "new" :
+			    ev->wd == st->wd_cur ? "cur" : NULL;
+			if (sub)
+				pend_add(st, sub, ev->name, !!(ev->mask &
+				    (IN_CREATE | IN_MOVED_TO)));
+		}
+	}
+	return n;
+}
+
+/* A rename, link or unlink holds its directory's lock until inotify has
+ * queued its events, and reading the directory takes that lock: after
+ * this, the events of every change the mtimes show are in the queue. */
+static int
+watch_barrier(struct folder *f)
+{
+	static const char *const sub[] = { "new", "cur" };
+	char path[PATH_MAX];
+	DIR *dp;
+	size_t i;
+
+	for (i = 0; i < LEN(sub); i++) {
+		if (pathf(path, "%s/%s", f->path, sub[i]) < 0 ||
+		    !(dp = opendir(path)))
+			return -1;
+		readdir(dp);
+		closedir(dp);
+	}
+	return 0;
+}
+
+static const struct store_state *sort_pend;
+
+static int
+pev_cmp(const void *a, const void *b)
+{
+	const struct pev *x = a, *y = b;
+	int c;
+
+	if ((c = strcmp(sort_pend->pendnames.p + x->off,
+	    sort_pend->pendnames.p + y->off)))
+		return c;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* Drop the events msgs explains: the last event on a name says whether a
+ * file has that name now, and a live message must have it exactly when
+ * one does.  A rename recorded in the list (by this process or another)
+ * explains its own two events.  Returns how many names remain. */
+static size_t
+pend_check(struct folder *f)
+{
+	struct store_state *st = f->st;
+	struct buf keep = { 0 };
+	const char *name;
+	size_t i, o;
+
+	if (!st->npend)
+		return 0;
+	sort_pend = st;
+	qsort(st->pend, st->npend, sizeof(*st->pend), pev_cmp);
+	sort_pend = NULL;
+	for (i = o = 0; i < st->npend; i++) {
+		name = st->pendnames.p + st->pend[i].off;
+		if (i + 1 < st->npend &&
+		    !strcmp(name, st->pendnames.p + st->pend[i + 1].off))
+			continue;
+		if ((name_find(f, name) >= 0) == st->pend[i].present)
+			continue;
+		st->pend[o] = st->pend[i];
+		st->pend[o++].off = keep.len;
+		buf_add(&keep, name, strlen(name) + 1);
+	}
+	buf_free(&st->pendnames);
+	st->pendnames = keep;
+	st->npend = o;
+	return o;
+}
+
+/* ---- syncing a folder with its directories ----------------------------- */
+
+/* new/ and cur/ may hold what msgs does not: read them */
+static int
+scan_due(struct folder *f)
+{
+	struct store_state *st = f->st;
+	struct stat sn, sc;
+
+	if (st->dirty)
+		return 1;
+	if (dir_stat(f->path, "new", &sn) < 0 ||
+	    dir_stat(f->path, "cur", &sc) < 0)
+		return 1;
+	if (!st->scanned) {
+		/* just opened: the list's stamp may vouch for it */
+		if (!st->stamped || !ts_eq(sn.st_mtim, st->st_new) ||
+		    !ts_eq(sc.st_mtim, st->st_cur))
+			return 1;
+		st->mt_new = sn.st_mtim;
+		st->mt_cur = sc.st_mtim;
+		st->scanned = 1;
+		return 0;
+	}
+	if (st->watchfd >= 0) {
+		watch_read(f);
+		return st->dirty || pend_check(f) > 0;
+	}
+	return !ts_eq(sn.st_mtim, st->mt_new) || !ts_eq(sc.st_mtim, st->mt_cur);
+}
+
+/* a scan stamp for these mtimes, unless the list's last one says so */
+static void
+stamp_put(struct folder *f, struct txn *t, const struct stat *sn,
+    const struct stat *sc)
+{
+	struct store_state *st = f->st;
+
+	if (st->stamped && ts_eq(st->st_new, sn->st_mtim) &&
+	    ts_eq(st->st_cur, sc->st_mtim))
+		return;
+	buf_printf(&t->out, "S %lld.%09ld %lld.%09ld\n",
+	    (long long)sn->st_mtim.tv_sec, (long)sn->st_mtim.tv_nsec,
+	    (long long)sc->st_mtim.tv_sec, (long)sc->st_mtim.tv_nsec);
+	st->st_new = sn->st_mtim;
+	st->st_cur = sc->st_mtim;
+	st->stamped = 1;
+}
+
+/*
+ * Stamp the list for new/ and cur/ as they are now (lock held, list read
+ * to its end), without reading them: msgs follows them through inotify.
+ * The clock first, then the mtimes, then every event they include: a
+ * change after the mtimes were read leaves them above the clock.  0 done
+ * (or nothing to do), 1 too early (a change within the current clock
+ * tick), -1 not possible before a scan.
+ */
+static int
+stamp_try(struct folder *f, struct txn *t)
+{
+	struct store_state *st = f->st;
+	struct timespec now;
+	struct stat sn, sc;
+	size_t nev;
+
+	if (!st->stale || st->watchfd < 0 || !st->scanned || st->dirty)
+		return st->stale ? -1 : 0;
+	if (fs_now(t, &now) < 0 || dir_stat(f->path, "new", &sn) < 0 ||
+	    dir_stat(f->path, "cur", &sc) < 0 || watch_barrier(f) < 0) {
+		st->stale = 0;	/* until the next change */
+		return -1;
+	}
+	nev = watch_read(f);
+	if (st->dirty || pend_check(f) > 0)
+		return -1;
+	if (!ts_lt(sn.st_mtim, now) || !ts_lt(sc.st_mtim, now))
+		return 1;
+	stamp_put(f, t, &sn, &sc);
+	/* events read just now may be of changes after the mtimes */
+	st->stale = nev > 0;
+	return 0;
+}
+
+/* a file of a known message seen under name: new flags get a new modseq */
+static void
+msg_update(struct folder *f, struct txn *t, size_t i, const char *name)
+{
+	struct msg *m = &f->msgs[i];
+	uint32_t fl, kw;
+	int same = !strcmp(mname(f, m), name);
+
+	fname_flags(f->kw, name + 4, &fl, &kw);
+	if (fl == (m->flags & FL_SYSTEM) && kw == m->kw) {
+		if (same)
+			return;
+	} else
+		m->modseq = ++f->highestmodseq;
+	if (!same)
+		msg_setname(f, m, name, strlen(name));
+	msg_parse(f, m);
+	rec_msg(t, m->uid, m->modseq, name);
+	f->st->changes++;
+}
+
+/* messages whose files are gone: expunged, in ranges of neighbours */
+static void
+expunge_missing(struct folder *f, struct txn *t, const unsigned char *seen)
+{
+	size_t i, j;
+
+	for (i = 0; i < f->nmsgs; i = j) {
+		if (seen[i]) {
+			j = i + 1;
+			continue;
+		}
+		for (j = i; j < f->nmsgs && !seen[j]; j++) {
+			f->msgs[j].flags |= FL_GONE;
+			f->st->ngone++;
+		}
+		rec_exp(t, f->msgs[i].uid, f->msgs[j - 1].uid,
+		    ++f->highestmodseq);
+		hist_add(f->st, f->msgs[i].uid, f->msgs[j - 1].uid,
+		    f->highestmodseq);
+		f->st->changes++;
+	}
+}
+
+/* files nobody has seen yet: UIDs in one block, in delivery order */
+static int
+assign_new(struct folder *f, struct txn *t, struct scan *s, size_t *unk,
+    size_t nunk)
+{
+	char claimed[NAME_MAX + 8];
+	const char *name;
+	struct msg *m;
+	size_t j;
+	int recent;
+
+	sort_ents(s, unk, nunk);
+	for (j = 0; j < nunk; j++) {
+		if (j && same_base(s, unk[j - 1], unk[j]))
+			continue;
+		name = ent_name(s, unk[j]);
+		recent = 0;
+		if (f->rw && !strncmp(name, "new/", 4)) {
+			if (claim(f->path, name, claimed,
+			    sizeof(claimed)) == 0) {
+				name = claimed;
+				recent = 1;
+			} else if (errno == ENOENT)
+				continue;	/* taken meanwhile */
+		}
+		if (f->uidnext >= UINT32_MAX) {
+			logmsg(LOG_ERR, "%s: out of UIDs", f->path);
+			errno = EOVERFLOW;
+			return -1;
+		}
+		if (recent)
+			claimed_add(f->st, f->uidnext);
+		m = msg_insert(f, f->nmsgs, f->uidnext, ++f->highestmodseq,
+		    name, strlen(name));
+		rec_msg(t, m->uid, m->modseq, name);
+		t->durable = 1;
+	}
+	return 0;
+}
+
+/* known messages still in new/: this read-write session takes them */
+static void
+claim_known(struct folder *f, struct txn *t)
+{
+	char claimed[NAME_MAX + 8], name[NAME_MAX + 8];
+	struct msg *m;
+	size_t i;
+
+	f->st->newseen = 0;
+	for (i = 0; i < f->nmsgs; i++) {
+		m = &f->msgs[i];
+		if (m->flags & FL_GONE || strncmp(mname(f, m), "new/", 4))
+			continue;
+		snprintf(name, sizeof(name), "%s", mname(f, m));
+		if (claim(f->path, name, claimed, sizeof(claimed)) < 0)
+			continue;
+		claimed_add(f->st, m->uid);
+		msg_setname(f, m, claimed, strlen(claimed));
+		msg_parse(f, m);
+		rec_msg(t, m->uid, m->modseq, claimed);
+		f->st->changes++;
+	}
+}
+
+/* compare the directories with msgs and record every difference (lock
+ * held, the list read to its end) */
+static int
+reconcile(struct folder *f, struct txn *t)
+{
+	struct store_state *st = f->st;
+	struct scan s = { 0 }, s2 = { 0 };
+	struct timespec now;
+	struct hash h;
+	struct stat sn, sc;
+	unsigned char *seen;
+	size_t *unk, nunk = 0, j, missing = 0;
+	long i;
+	int r = -1;
+
+	/* the clock, then the mtimes, then the names: a change after the
+	 * mtimes were read leaves them above the clock */
+	if (fs_now(t, &now) < 0 || dir_stat(f->path, "new", &sn) < 0 ||
+	    dir_stat(f->path, "cur", &sc) < 0)
+		return -1;
+	/* whatever inotify queued so far, the scan sees */
+	watch_read(f);
+	pend_clear(st);
+	if (scan_folder(&s, f->path) < 0)
+		return -1;
+	hash_build(&h, f);
+	seen = xcalloc(f->nmsgs + 1, 1);
+	unk = xreallocarray(NULL, s.n + 1, sizeof(*unk));
+	for (j = 0; j < s.n; j++) {
+		if ((i = hash_get(&h, f, ent_name(&s, j) + 4, s.e[j].blen)) < 0)
+			unk[nunk++] = j;
+		else if (!seen[i]) {
+			seen[i] = 1;
+			msg_update(f, t, i, ent_name(&s, j));
+		}
+	}
+	for (j = 0; j < f->nmsgs; j++)
+		missing += !seen[j];
+	/* readdir can miss a file renamed during the scan: look again
+	 * before calling anything expunged */
+	if (missing) {
+		if (scan_folder(&s2, f->path) < 0)
+			goto out;
+		for (j = 0; j < s2.n; j++) {
+			i = hash_get(&h, f, ent_name(&s2, j) + 4, s2.e[j].blen);
+			if (i >= 0 && !seen[i]) {
+				seen[i] = 1;
+				msg_update(f, t, i, ent_name(&s2, j));
+			}
+		}
+		expunge_missing(f, t, seen);
+	}
+	if (assign_new(f, t, &s, unk, nunk) < 0)
+		goto out;
+	if (f->rw)
+		claim_known(f, t);
+	st->mt_new = sn.st_mtim;
+	st->mt_cur = sc.st_mtim;
+	st->scanned = 1;
+	st->stale = 1;
+	st->dirty = 0;
+	/* without inotify only a scan can stamp the list, and a directory
+	 * changed within the current clock tick may change again unseen */
+	if (st->watchfd < 0) {
+		if (ts_lt(sn.st_mtim, now) && ts_lt(sc.st_mtim, now))
+			stamp_put(f, t, &sn, &sc);
+		else
+			st->dirty = 1;
+	}
+	r = 0;
+out:
+	scan_free(&s);
+	scan_free(&s2);
+	free(h.slot);
+	free(seen);
+	free(unk);
+	return r;
+}
+
+/* The locked part of a sync: read the list to its end, then compare it
+ * with the directories when full is set and what inotify told does not
+ * settle it, take what waits in new/, stamp, append, compact. */
+static int
+sync_locked(struct folder *f, int full)
+{
+	struct store_state *st = f->st;
+	struct txn t;
+	size_t dead;
+	int durable, r = -1;
+
+	if (txn_lock(&t, f->path) < 0)
+		return -1;
+	if (txn_open(&t, f->path) < 0 || list_refresh(f, &t) < 0)
+		goto out;
+	msgs_compact(f);
+	/* an event that looked unexplained may be a rename whose record its
+	 * imapd was still writing: with the lock, the list has it */
+	if (full && st->scanned && !st->dirty && st->watchfd >= 0) {
+		watch_read(f);
+		full = st->dirty || pend_check(f) > 0;
+	}
+	if (full) {
+		if (reconcile(f, &t) < 0)
+			goto out;
+	} else if (f->rw && st->newseen)
+		claim_known(f, &t);
+	stamp_try(f, &t);
+	for (dead = 0; dead < t.out.len; dead++)
+		st->nrecords += t.out.p[dead] == '\n';
+	durable = t.durable;
+	if (txn_write(&t) < 0)
+		goto out;
+	if (durable)
+		cache_put(&t, st->gen, t.size, f->uidnext, f->highestmodseq);
+	st->list_off = t.size;
+	st->peek_dev = t.st.st_dev;
+	st->peek_ino = t.st.st_ino;
+	st->peek_off = t.size;
+	st->peek_modseq = f->highestmodseq;
+	st->peek_uidnext = f->uidnext;
+	msgs_compact(f);
+	dead = st->nrecords > f->nmsgs ? st->nrecords - f->nmsgs : 0;
+	if (dead > f->nmsgs && dead >= COMPACT_MIN && list_compact(f, &t) < 0)
+		logmsg(LOG_WARNING, "%s: compaction failed: %s", f->path,
+		    strerror(errno));
+	r = 0;
+out:
+	if (r < 0) {
+		/* memory may be ahead of the file: start over next time */
+		st->list_ino = 0;
+		st->dirty = 1;
+	}
+	txn_end(&t);
+	return r;
+}
+
+/* the lock file's "imapd-recent" line: the highest UID a session has
+ * been told of; -1 when there is none */
+static long long
+recent_read(int fd)
+{
+	char line[RECENT_LEN + 1];
+	size_t mlen = strlen(RECENT_MAGIC);
+	const char *p = line + mlen;
+	uint64_t v;
+
+	if (fd < 0 || pread(fd, line, RECENT_LEN, CACHE_LEN) != RECENT_LEN ||
+	    line[RECENT_LEN - 1] != '\n' || strncmp(line, RECENT_MAGIC, mlen) ||
+	    getnum(&p, line + RECENT_LEN - 1, &v) < 0 || v > UINT32_MAX)
+		return -1;
+	return v;
+}
+
+static void
+recent_write(int fd, uint32_t uid)
+{
+	char line[RECENT_LEN + 1];
+	int n;
+
+	n = snprintf(line, sizeof(line), RECENT_MAGIC "%u", uid);
+	memset(line + n, ' ', RECENT_LEN - 1 - n);
+	line[RECENT_LEN - 1] = '\n';
+	if (pwrite(fd, line, RECENT_LEN, CACHE_LEN) != RECENT_LEN)
+		logmsg(LOG_WARNING, UIDLIST_LOCK ": %s", strerror(errno));
+}
+
+static int
+uid_cmp(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* where recent begins when no session has said yet: above what the
+ * folder holds outside new/, but for what this process took from new/ */
+static uint32_t
+recent_floor(struct folder *f)
+{
+	struct store_state *st = f->st;
+	size_t i;
+
+	if (st->nclaimed)
+		qsort(st->claimed, st->nclaimed, sizeof(*st->claimed),
+		    uid_cmp);
+	for (i = f->nmsgs; i > 0; i--)
+		if (strncmp(mname(f, &f->msgs[i - 1]), "new/", 4) &&
+		    (!st->nclaimed || !bsearch(&f->msgs[i - 1].uid,
+		    st->claimed, st->nclaimed, sizeof(*st->claimed), uid_cmp)))
+			return f->msgs[i - 1].uid;
+	return 0;
+}
+
+static void
+recent_mark(struct folder *f, size_t i)
+{
+	if (f->msgs[i].flags & FL_GONE)
+		return;
+	recent_add(f->st, f->msgs[i].uid);
+	f->msgs[i].flags |= FL_RECENT;
+}
+
+static void
+recent_settle(struct folder *f)
+{
+	struct store_state *st = f->st;
+	char path[PATH_MAX];
+	struct txn t = { -1, -1, 0, { 0 }, { 0 }, 0 };
+	uint32_t floor, top = f->nmsgs ? f->msgs[f->nmsgs - 1].uid : 0;
+	long long r;
+	size_t i;
+	long k;
+
+	if (f->rw) {
+		if (txn_lock(&t, f->path) < 0)
+			return;
+	} else if (pathf(path, "%s/" UIDLIST_LOCK, f->path) == 0)
+		t.lockfd = open(path, O_RDONLY | O_CLOEXEC);
+	r = recent_read(t.lockfd);
+	floor = r >= 0 ? (uint32_t)r : recent_floor(f);
+	for (i = 0; r < 0 && i < st->nclaimed; i++)
+		if ((k = folder_find(f, st->claimed[i])) >= 0)
+			recent_mark(f, k);
+	st->nclaimed = 0;
+	for (i = lower_bound(f, floor + 1); i < f->nmsgs; i++)
+		recent_mark(f, i);
+	for (i = 0; r < 0 && !f->rw && i < f->nmsgs; i++)
+		if (!strncmp(mname(f, &f->msgs[i]), "new/", 4))
+			recent_mark(f, i);
+	if (f->rw && (r < 0 || top > floor))
+		recent_write(t.lockfd, MAX(top, floor));
+	st->recent_top = MAX(top, floor);
+	txn_end(&t);
+}
+
+int
+folder_sync(struct folder *f)
+{
+	struct store_state *st = f->st;
+	size_t dead;
+	unsigned long before = st->changes;
+	int full;
+
+	if (kw_refresh(f, 0) < 0)
+		return -1;
+	/* a list removed by hand starts over, with a new UIDVALIDITY */
+	if (list_refresh(f, NULL) < 0 && (errno != ENOENT ||
+	    list_ensure(f->path, NULL) < 0 || list_refresh(f, NULL) < 0))
+		return -1;
+	msgs_compact(f);
+	full = scan_due(f);
+	dead = st->nrecords > f->nmsgs ? st->nrecords - f->nmsgs : 0;
+	if ((full || (f->rw && st->newseen) || (st->stale && st->watchfd >= 0) ||
+	    (dead > f->nmsgs && dead >= COMPACT_MIN)) &&
+	    sync_locked(f, full) < 0)
+		return -1;
+	/* a keyword is named in dovecot-keywords before any file name
+	 * carries its letter: look again, so a letter just seen has its
+	 * name */
+	if (kw_refresh(f, 0) < 0)
+		return -1;
+	msgs_compact(f);
+	names_compact(f);
+	if (st->nclaimed || (f->nmsgs &&
+	    f->msgs[f->nmsgs - 1].uid > st->recent_top))
+		recent_settle(f);
+	index_save(f);
+	return st->changes != before;
+}
+
+/* Closing after changes: stamp the list for the next process, waiting a
+ * little for the clock to pass the last change.  At exit the lock may be
+ * this process's own (a failure half way through): it is not waited for. */
+static void
+stamp_last(struct folder *f, int wait)
+{
+	struct store_state *st = f->st;
+	struct timespec ms = { 0, 1000000 };
+	struct txn t;
+	int i;
+
+	if (!st->stale || st->watchfd < 0 || !st->scanned || st->dirty ||
+	    txn_lock_how(&t, f->path, wait) < 0)
+		return;
+	if (txn_open(&t, f->path) == 0 && list_refresh(f, &t) == 0) {
+		msgs_compact(f);
+		for (i = 0; stamp_try(f, &t) == 1 && i < STAMP_WAIT_MS; i++)
+			nanosleep(&ms, NULL);
+		if (txn_write(&t) < 0)
+			logmsg(LOG_WARNING, "%s/" UIDLIST ": %s", f->path,
+			    strerror(errno));
+	}
+	txn_end(&t);
+}
+
+/* Maildir: readers delete tmp/ files untouched for 36 hours */
+static void
+tmp_sweep(const char *dir)
+{
+	char path[PATH_MAX];
+	struct dirent *d;
+	struct stat sb;
+	time_t now = time(NULL);
+	DIR *dp;
+	int fd;
+
+	if (pathf(path, "%s/tmp", dir) < 0 || !(dp = opendir(path)))
+		return;
+	fd = dirfd(dp);
+	while ((d = readdir(dp))) {
+		if (d->d_name[0] == '.' ||
+		    fstatat(fd, d->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    !S_ISREG(sb.st_mode) || now - sb.st_atime < TMP_MAX_AGE ||
+		    now - sb.st_mtime < TMP_MAX_AGE)
+			continue;
+		unlinkat(fd, d->d_name, 0);
+	}
+	closedir(dp);
+}
+
+/* a session that ends without closing its folder (LOGOUT, a dropped
+ * connection) leaves the next process a list it can trust */
+static void
+stamp_at_exit(void)
+{
+	if (exit_folder) {
+		msgcache_flush(exit_folder);
+		stamp_last(exit_folder, 0);
+	}
+}
+
+/* watch: follow the folder with inotify while it is open */
+int
+open_folder(struct folder *f, const char *name, int rw, int watch)
+{
+	char path[PATH_MAX];
+	int saved, created;
+
+	memset(f, 0, sizeof(*f));
+	if (folder_dir(path, name) < 0)
+		return -1;
+	if (!is_dir(path)) {
+		errno = ENOENT;
+		return -1;
+	}
+	if (rw && make_subdirs(path) < 0)
+		return -1;
+	f->name = canonical_name(name);
+	f->path = xstrdup(path);
+	f->rw = rw;
+	f->st = xcalloc(1, sizeof(*f->st));
+	f->st->watchfd = -1;
+	/* before anything is read: what changes after this is queued, and
+	 * without it the mtimes decide */
+	if (watch)
+		watch_start(f);
+	if (kw_refresh(f, 1) < 0 || (created = list_ensure(f->path, f)) < 0)
+		goto fail;
+	/* made just now from a scan inotify was watching */
+	if (created && f->st->watchfd >= 0)
+		f->st->scanned = f->st->stale = 1;
+	if (folder_sync(f) < 0)
+		goto fail;
+	if (rw)
+		tmp_sweep(f->path);
+	if (watch) {
+		if (!exit_hooked)
+			exit_hooked = atexit(stamp_at_exit) == 0;
+		exit_folder = f;
+	}
+	return 0;
+fail:
+	saved = errno;
+	folder_close(f);
+	errno = saved;
+	return -1;
+}
+
+int
+folder_open(struct folder *f, const char *name, int rw)
+{
+	return open_folder(f, name, rw, 1);
+}
+
+void
+folder_close(struct folder *f)
+{
+	struct store_state *st = f->st;
+
+	if (exit_folder == f)
+		exit_folder = NULL;
+	if (st) {
+		msgcache_close(f);
+		stamp_last(f, 1);
+		if (st->watchfd >= 0)
+			close(st->watchfd);
+		free(st->exp);
+		free(st->bh);
+		free(st->pend);
+		buf_free(&st->pendnames);
+		free(st->recent);
+		free(st->claimed);
+		free(st->vs);
+		free(st);
+	}
+	kw_free(f->kw);
+	free(f->name);
+	free(f->path);
+	free(f->msgs);
+	free(f->names);
+	memset(f, 0, sizeof(*f));
+}
+
+unsigned long
+folder_changes(struct folder *f)
+{
+	return f->st->changes;
+}
+
+int
+folder_watchfd(struct folder *f)
+{
+	/* what changed before it was there is not queued: scan once */
+	if (f->st->watchfd < 0 && watch_start(f) == 0)
+		f->st->dirty = 1;
+	return f->st->watchfd;
+}
