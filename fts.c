@@ -878,6 +878,7 @@ struct key {
 static int
 columns(int kind, const char *field, struct key *k)
 {
+	struct buf name = { 0 };
 	size_t i;
 
 	memset(k, 0, sizeof(*k));
@@ -894,13 +895,19 @@ columns(int kind, const char *field, struct key *k)
 	k->plen = strlen(field);
 	if (!k->plen || k->plen + 1 >= sizeof(k->prefix))
 		return -1;
-	for (i = 0; i < k->plen; i++) {
+	for (i = 0; i < k->plen; i++)
 		if (field[i] <= ' ' || field[i] >= 0x7f || field[i] == ':')
 			return -1;
-		k->prefix[i] = field[i] >= 'A' && field[i] <= 'Z' ?
-		    field[i] + 32 : field[i];
+	/* the name as the stored text has it: in the keys' case form */
+	casemap(&name, field, k->plen);
+	if (name.len + 1 >= sizeof(k->prefix)) {
+		buf_free(&name);
+		return -1;
 	}
+	memcpy(k->prefix, name.p, name.len);
+	k->plen = name.len;
 	k->prefix[k->plen++] = ':';
+	buf_free(&name);
 	k->from = OTHER;
 	k->to = OTHER + 1;
 	return 0;
