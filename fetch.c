@@ -383,7 +383,7 @@ needs_map(struct fetchreq *r, long k)
 	for (i = 0; i < r->n; i++)
 		if ((r->a[i].kind == FA_ENVELOPE || r->a[i].kind == FA_BODY ||
 		    r->a[i].kind == FA_BODYSTRUCTURE ||
-		    r->a[i].kind == FA_SECTION ||
+		    r->a[i].kind == FA_SECTION || r->a[i].kind == FA_PREVIEW ||
 		    r->a[i].kind == FA_BINARYSIZE) && (!r->a[i].ckey ||
 		    !msgcache_get(&sess.f, k, r->a[i].ckey, &len)))
 			return 1;
