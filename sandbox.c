@@ -224,6 +224,10 @@ static const int allowed[] = {
 	SYS_futex, SYS_getrlimit, SYS_prlimit64, SYS_sched_yield,
 	SYS_fadvise64, SYS_copy_file_range, SYS_sysinfo, SYS_ioctl,
 	SYS_set_robust_list, SYS_restart_syscall, SYS_getsockopt,
+	SYS_statfs, SYS_fstatfs,	/* QUOTA's free space */
+#ifdef SYS_statfs64
+	SYS_statfs64, SYS_fstatfs64,
+#endif
 #ifdef SYS_landlock_restrict_self	/* only ever confines further */
 	SYS_landlock_create_ruleset, SYS_landlock_add_rule,
 	SYS_landlock_restrict_self,
