@@ -291,9 +291,12 @@ view_sync(int expunge)
 	 * mean nothing any more, and it must start over */
 	if (sess.f.uidvalidity != uidvalidity)
 		bye("UIDVALIDITY changed: please reconnect");
-	/* nothing changed and nothing held back: no walk over the view */
-	if (folder_changes(&sess.f) == view_changes && !(expunge && view_gone))
+	/* nothing changed and nothing held back: no walk over the view
+	 * (the session's own STORE may still move an updating search) */
+	if (folder_changes(&sess.f) == view_changes && !(expunge && view_gone)) {
+		context_update();
 		return;
+	}
 	if (expunge)
 		context_expunged();
 	view_update(expunge);
