@@ -181,8 +181,6 @@ landlock(int stage)
 	if ((rs = syscall(SYS_landlock_create_ruleset, &attr, sizeof(attr),
 	    0)) < 0)
 		return -1;
-	if (mkdir(maildir, 0700) < 0 && errno != EEXIST)
-		logmsg(LOG_ERR, "cannot create %s: %s", maildir, strerror(errno));
 	if (allow(rs, maildir, all_rights(), 0) == 0 &&
 	    allow_system(rs) == 0 &&
 	    (stage != SANDBOX_LOGIN ||
