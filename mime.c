@@ -2934,6 +2934,7 @@ mime_search_text(const char *p, size_t n, struct buf *head, struct buf *body,
 	struct field f;
 	struct buf v = { 0 };
 	size_t pos, he = header_end(p, n, 0);
+	char name[8];
 	int i;
 
 	memset(&m, 0, sizeof(m));
@@ -2944,6 +2945,17 @@ mime_search_text(const char *p, size_t n, struct buf *head, struct buf *body,
 		buf_reset(&v);
 		match_field(&m, p, &f, 0);
 		fieldfn(arg, f.name, f.nlen, v.p, v.len);
+		/* the addresses as ENVELOPE shows them: a piece of their own,
+		 * as the FROM/TO/CC/BCC keys look at them */
+		if (f.nlen < sizeof(name)) {
+			memcpy(name, f.name, f.nlen);
+			name[f.nlen] = '\0';
+			if (!address_field(name))
+				continue;
+			buf_reset(&v);
+			match_addresses(&m, &f);
+			fieldfn(arg, f.name, f.nlen, v.p, v.len);
+		}
 	}
 	buf_free(&v);
 	t = tree_parse(p, n);

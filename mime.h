@@ -53,7 +53,9 @@ int mime_match_body(const char *p, size_t n, const char *needle,
  * folded: the header block of every part (each field "Name: value\n", as
  * TEXT sees it) appended to head, the decoded text parts to body, each
  * piece ended by a NUL octet (no match spans one); and each field of the
- * message's own header to fieldfn, its value decoded as HEADER sees it. */
+ * message's own header to fieldfn, its value decoded as HEADER sees it
+ * (and for From, To, Cc and Bcc once more, its addresses as ENVELOPE shows
+ * them, which those keys also match). */
 typedef void (*mime_field)(void *arg, const char *name, size_t nlen,
     const char *val, size_t vlen);
 void mime_search_text(const char *p, size_t n, struct buf *head,
