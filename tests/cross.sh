@@ -173,13 +173,36 @@ build_imapd()
 	say "$out/imapd: $(wc -c <"$out/imapd") bytes stripped"
 }
 
+# the target's iconv modules for the tests under qemu (Debian's cross C
+# library lacks them, a Pi has them): from the target's libc6 package,
+# unpacked, never installed
+target_gconv()
+{
+	gconv=$out/target/usr/lib/$triple/gconv
+	[ -d "$gconv" ] && return 0
+	mkdir -p "$cross/apt-$arch/lists/partial" \
+	    "$cross/apt-$arch/cache/archives/partial" "$cross/apt-$arch/deb"
+	echo "deb [arch=$arch signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian bookworm main" \
+	    >"$cross/apt-$arch/sources.list"
+	set -- -o Dir::Etc::sourcelist="$cross/apt-$arch/sources.list" \
+	    -o Dir::Etc::sourceparts=- -o Dir::State::Lists="$cross/apt-$arch/lists" \
+	    -o Dir::Cache="$cross/apt-$arch/cache" -o Dir::State::status=/dev/null \
+	    -o APT::Sandbox::User="$(id -un)" -o Debug::NoLocking=1 \
+	    -o APT::Architectures::="$arch"
+	say "the target's libc6 (iconv modules for qemu)"
+	apt-get "$@" -qq update
+	(cd "$cross/apt-$arch/deb" && apt-get "$@" -qq download "libc6:$arch")
+	dpkg-deb -x "$cross/apt-$arch/deb"/libc6_*.deb "$out/target"
+}
+
 qemu_wrapper()
 {
 	command -v "$qemu" >/dev/null || { say "$qemu missing (qemu-user)"; exit 1; }
+	target_gconv
 	cat >"$out/imapd-qemu" <<EOF
 #!/bin/sh
 # imapd built for $arch, run under qemu-user
-QEMU_LD_PREFIX=/usr/$triple exec $qemu "$out/imapd" "\$@"
+GCONV_PATH=$gconv QEMU_LD_PREFIX=/usr/$triple exec $qemu "$out/imapd" "\$@"
 EOF
 	chmod 755 "$out/imapd-qemu"
 }
