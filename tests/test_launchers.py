@@ -153,8 +153,9 @@ class Setup:
     def logins(self):
         self.env.log.flush()
         with open(self.env.logpath) as f:
-            return len(re.findall(r"login user=%s from=127\.0\.0\.1"
-                                  % self.env.user, f.read()))
+            return len(re.findall(r"login ok user=%s (device=\S+ )?"
+                                  r"from=127\.0\.0\.1" % self.env.user,
+                                  f.read()))
 
 
 def run_launcher(env, start):
