@@ -748,6 +748,7 @@ keep_list(const struct sk *k)
 		*c = *k;
 		c->field = keep_str(k->field);
 		c->str = keep_str(k->str);
+		c->set.r = NULL;
 		if (k->set.n) {
 			c->set.r = xreallocarray(NULL, k->set.n, sizeof(*k->set.r));
 			memcpy(c->set.r, k->set.r, k->set.n * sizeof(*k->set.r));

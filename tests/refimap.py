@@ -1,9 +1,12 @@
 """Dovecot (Debian package dovecot-imapd) as the reference server for the
 extension tests: the same commands against a copy of the same Maildir, so
 that imapd's answers can be compared with Dovecot's."""
+import atexit
 import os
 import shutil
 import subprocess
+import tempfile
+import types
 
 import lib
 
@@ -110,3 +113,27 @@ def session_of(env, binary):
         lib.IMAPD = old
     s.greeting()
     return s
+
+
+# the config.h the extension tests need beyond the default, built once
+# per run: QUOTA limits to pass, and INPROGRESS reports every millisecond
+CONFIGURED = [
+    (r"#define QUOTA_STORAGE_KB\s+0", "#define QUOTA_STORAGE_KB 8"),
+    (r"#define QUOTA_MESSAGES\s+0", "#define QUOTA_MESSAGES 4"),
+    (r"#define INPROGRESS_MS\s+\d+", "#define INPROGRESS_MS 1"),
+]
+_configured = {}
+
+
+def configured_imapd():
+    """the path of an imapd built with CONFIGURED (once per run)"""
+    path = _configured.get("bin")
+    if path and os.path.exists(path):
+        return path
+    holder = tempfile.mkdtemp(prefix="imapd-ext-build-")
+    os.chmod(holder, 0o755)
+    atexit.register(shutil.rmtree, holder, True)
+    path = lib.build_with_config(types.SimpleNamespace(dir=holder), "build",
+                                 CONFIGURED)
+    _configured["bin"] = path
+    return path

@@ -106,6 +106,12 @@ def test_context_noupdate_and_close(env):
     u, t = s.cmd("UID SEARCH RETURN (UPDATE) ALL", tag="x9")
     assert any(x.startswith(b'* OK [NOUPDATE "x9"]') for x in u), u
     s.bad("UID SEARCH RETURN (UPDATE SAVE) ALL")
+    # a kept program that names the saved result ("$") is freed cleanly
+    s.ok("CANCELUPDATE \"a003\"")
+    s.ok("UID SEARCH RETURN (SAVE) ALL")
+    u, t = s.cmd("UID SEARCH RETURN (UPDATE) $", tag="k1")
+    assert lib.is_ok(t), t
+    s.ok("CANCELUPDATE \"k1\"")
     s.bad("UID SORT RETURN (UPDATE) (DATE) UTF-8 ALL")
     # a new SELECT ends them all
     s.ok("SELECT INBOX")
