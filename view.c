@@ -667,6 +667,9 @@ do_select(int readonly)
 	sess.state = S_SELECTED;
 	if (!readonly)
 		expire(name);
+	/* the view at its size at once: no doubling, no copy */
+	sess.v.cap = sess.f.nmsgs + 64;
+	sess.v.m = xreallocarray(NULL, sess.v.cap, sizeof(*sess.v.m));
 	for (i = 0; i < sess.f.nmsgs; i++)
 		view_add(sess.f.msgs[i].uid, sess.f.msgs[i].flags, sess.f.msgs[i].kw,
 		    sess.f.msgs[i].modseq);
