@@ -5,11 +5,10 @@
 #
 # The target's libraries are not taken from Debian's multiarch packages
 # (they refuse to install beside native ones of another version, and
-# libcrypt has no cross package): BearSSL, zlib and libxcrypt are built for
-# the target from Debian's source packages (the upstream tarball with
-# Debian's patches), at pinned versions whose files are checked by SHA-256,
-# inside cross/ (nothing is installed
-# system-wide).  Only Debian's archive is reached: apt-get source, with a
+# libcrypt has no cross package): BearSSL, zlib, libxcrypt and utf8proc are
+# built for the target from Debian's source packages (the upstream tarball
+# with Debian's patches), at pinned versions whose files are checked by
+# SHA-256, inside cross/ (nothing is installed system-wide).  Only Debian's archive is reached: apt-get source, with a
 # private deb-src list in cross/apt.  imapd links them statically and needs
 # only the target's C library.  The result is cross/ARCH/imapd, stripped.
 #
@@ -46,7 +45,12 @@ libxcrypt 1:4.4.33-2
 libxcrypt_4.4.33.orig.tar.xz
 5e2da5cb5f263e9ac4c4b3f49c75e3b8523889210f45c60bb7e97b229c75a10b
 libxcrypt_4.4.33-2.debian.tar.xz
-23194c9b0642533fb27fe8c33391d3fa838a55e17e5a88a419ed31548b0721c9"
+23194c9b0642533fb27fe8c33391d3fa838a55e17e5a88a419ed31548b0721c9
+utf8proc 2.8.0-1
+utf8proc_2.8.0.orig.tar.gz
+a0a60a79fe6f6d54e7d411facbfcc867a6e198608f2cd992490e46f04b1bcecc
+utf8proc_2.8.0-1.debian.tar.xz
+eae4af835e46ccd258d3eebb501b3610330a434ec6194a0d11c0569fe4c8480b"
 
 say()
 {
@@ -156,6 +160,19 @@ build_libxcrypt()
 	    make -s install >/dev/null)
 }
 
+build_utf8proc()
+{
+	[ -s "$sysroot/lib/libutf8proc.a" ] && return 0
+	say "utf8proc"
+	unpack utf8proc_2.8.0.orig.tar.gz utf8proc_2.8.0-1.debian.tar.xz \
+	    utf8proc-2.8.0
+	make -s -C "$out/build/utf8proc-2.8.0" -j"$jobs" CC="$triple-gcc" \
+	    AR="$triple-ar" libutf8proc.a >/dev/null
+	mkdir -p "$sysroot/lib" "$sysroot/include"
+	cp "$out/build/utf8proc-2.8.0/libutf8proc.a" "$sysroot/lib/"
+	cp "$out/build/utf8proc-2.8.0/utf8proc.h" "$sysroot/include/"
+}
+
 # imapd from the sources in $top, built in $out so that the native
 # objects are left alone
 build_imapd()
@@ -213,6 +230,7 @@ fetch
 build_bearssl
 build_zlib
 build_libxcrypt
+build_utf8proc
 build_imapd
 [ "${2:-}" = check ] && qemu_wrapper
 exit 0
