@@ -222,7 +222,7 @@ static const int allowed[] = {
 	SYS_utimensat, SYS_faccessat, SYS_umask, SYS_readlinkat, SYS_uname,
 	SYS_getcwd, SYS_dup, SYS_dup3, SYS_sendto, SYS_sendmsg, SYS_shutdown,
 	SYS_futex, SYS_getrlimit, SYS_prlimit64, SYS_sched_yield,
-	SYS_fadvise64, SYS_copy_file_range, SYS_sysinfo, SYS_ioctl,
+	SYS_fadvise64, SYS_copy_file_range, SYS_sysinfo,
 	SYS_set_robust_list, SYS_restart_syscall, SYS_getsockopt,
 #ifdef SYS_landlock_restrict_self	/* only ever confines further */
 	SYS_landlock_create_ruleset, SYS_landlock_add_rule,
