@@ -274,7 +274,13 @@ filter_syscalls(void)
 	f[n++] = STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS);
 	prog.len = n;
 	prog.filter = f;
-	return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog);
+	if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) == 0)
+		return 0;
+	if (errno != EINVAL)
+		return -1;
+	logmsg(LOG_NOTICE, "sandbox: the kernel has no seccomp filters; "
+	    "system calls are not confined");
+	return 0;
 #else
 	logmsg(LOG_NOTICE, "sandbox: no system call list for this "
 	    "architecture; system calls are not confined");
