@@ -220,7 +220,7 @@ static const int allowed[] = {
 	SYS_utimensat, SYS_faccessat, SYS_umask, SYS_readlinkat, SYS_uname,
 	SYS_getcwd, SYS_dup, SYS_dup3, SYS_sendto, SYS_sendmsg, SYS_shutdown,
 	SYS_futex, SYS_getrlimit, SYS_prlimit64, SYS_sched_yield,
-	SYS_fadvise64, SYS_copy_file_range, SYS_sysinfo, SYS_ioctl,
+	SYS_fadvise64, SYS_copy_file_range, SYS_sysinfo,
 	SYS_set_robust_list, SYS_restart_syscall, SYS_getsockopt,
 	SYS_statfs, SYS_fstatfs,	/* QUOTA's free space */
 #ifdef SYS_statfs64
@@ -276,7 +276,13 @@ filter_syscalls(void)
 	f[n++] = STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS);
 	prog.len = n;
 	prog.filter = f;
-	return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog);
+	if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) == 0)
+		return 0;
+	if (errno != EINVAL)
+		return -1;
+	logmsg(LOG_NOTICE, "sandbox: the kernel has no seccomp filters; "
+	    "system calls are not confined");
+	return 0;
 #else
 	logmsg(LOG_NOTICE, "sandbox: no system call list for this "
 	    "architecture; system calls are not confined");
