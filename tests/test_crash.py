@@ -705,10 +705,14 @@ class SoakSession:
             hdr = [v for k, v in d.items() if k.startswith("BODY[")]
             if not hdr:         # flags another client changed
                 continue
-            mid = re.search(rb"X-Id: (\S+)", hdr[0]).group(1).decode()
             uid = int(d["UID"])
-            self.soak.same_uid(self.folder, uid, mid)
-            self.ids[uid] = mid
+            # no header: deleted from outside, its EXPUNGE still to come;
+            # the view answers with what it last knew (RFC 2180 4.1.3)
+            m = re.search(rb"X-Id: (\S+)", hdr[0])
+            if m:
+                mid = m.group(1).decode()
+                self.soak.same_uid(self.folder, uid, mid)
+                self.ids[uid] = mid
             seqs.append(int(toks[1]))
             uids.append(uid)
         # the view: sequence numbers 1..n, UIDs rising with them; a
