@@ -799,9 +799,12 @@ options(int argc, char *argv[])
 		dl.to = getenv("RECIPIENT");
 	if (dl.from && (!strcmp(dl.from, "<>") || !strcmp(dl.from, "<>@")))
 		dl.from = "";
-	if (dl.from && dl.from[0] == '<' && dl.from[1])
-		dl.from = xstrdup(dl.from + 1),
-		((char *)dl.from)[strcspn(dl.from, ">")] = '\0';
+	if (dl.from && dl.from[0] == '<' && dl.from[1]) {
+		char *s = xstrdup(dl.from + 1);
+
+		s[strcspn(s, ">")] = '\0';
+		dl.from = s;
+	}
 }
 
 /* the message on stdin, without an mbox "From " line in front */

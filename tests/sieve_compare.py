@@ -5,9 +5,22 @@ folders stored into with their flags, the redirect addresses, reject and
 vacation.  test_sieve.py runs it on a sample; run this file directly for
 the whole corpus:  python3 tests/sieve_compare.py [MESSAGE-STEP]
 
-Intended differences (skipped by "known"), with the reason:
-- a script that fails at run time: both keep the message, and both are
-  counted as "error" whatever partial actions sieve-test lists.
+A script that fails at run time counts as "error" on both sides, whatever
+partial actions sieve-test lists (both keep the message).
+
+Last whole run (every 3rd corpus message): 35 scripts x 147 messages =
+5145 pairs, 4990 agree; without the ereject script 4990 of 4998 (99.8%).
+The differences, with their reason:
+- ereject (147): Pigeonhole 0.5 has no "ereject" (RFC 5429 defines it)
+  and refuses the script; intended.
+- variables_captures (2): a folded Subject keeps its tab here: RFC 5322
+  2.2.3 unfolds by removing the CRLF alone; sieve-test turns the tab into
+  a space (and shortens long names in its report).  Intended.
+- address_parts (2), relational_count (1): malformed address headers (an
+  "@" in a display name, a header with no blank line after it) split
+  into addresses differently; not resolved.
+- body (3): body :contains on parts with a broken transfer encoding, and
+  body :raw on one message, decoded differently; not resolved.
 """
 import concurrent.futures
 import os
