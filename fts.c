@@ -43,7 +43,7 @@
 #define PATHLEN		(PATH_MAX + 320)	/* the folder and a name in it */
 #define SEG_MAGIC	"IMFTSEG1"
 #define MANIFEST_MAGIC	"imapd-fts 1"
-#define SEG_MEMORY	(16 << 20)	/* postings held while building */
+#define SEG_MEMORY	(24 << 20)	/* what building a segment may hold */
 #define SEG_SMALL	2000	/* a last segment this small takes new mail */
 #define STALE_MIN	1000	/* entries of gone messages tolerated anyway */
 #define PROGRESS_MIN	1000	/* an update this long tells its progress */
@@ -253,9 +253,12 @@ doc_text(struct folder *f, size_t i, struct buf *out, uint32_t *len,
 
 struct plist {
 	uint32_t key, n, last;	/* last: doc number + 1 of the last entry */
+	uint32_t len, cap;
 	unsigned char *p;
-	size_t len, cap;
 };
+/* what a list costs beyond its postings: itself in an array that doubles,
+ * its hash slots, the allocator's share of its buffer */
+#define LIST_COST (2 * sizeof(struct plist) + 2 * 2 * sizeof(uint32_t) + 32)
 
 struct builder {
 	FILE *fp;
@@ -317,7 +320,7 @@ b_list(struct builder *b, uint32_t key)
 	memset(&b->l[b->nl], 0, sizeof(*b->l));
 	b->l[b->nl].key = key;
 	b->slot[h] = ++b->nl;
-	b->mem += sizeof(*b->l) + 8;
+	b->mem += LIST_COST;
 	return &b->l[b->nl - 1];
 }
 
