@@ -204,13 +204,14 @@ landlock(int stage)
 #define ARCH AUDIT_ARCH_I386
 #endif
 
-/* the system calls a session makes, from start-up to LOGOUT */
+/* the system calls a session makes, from start-up to LOGOUT: those of
+ * every architecture, then the ones each names its own way */
 static const int allowed[] = {
 	SYS_read, SYS_write, SYS_readv, SYS_writev, SYS_pread64, SYS_pwrite64,
-	SYS_lseek, SYS_close, SYS_openat, SYS_newfstatat, SYS_fstat,
-	SYS_statx, SYS_getdents64, SYS_mkdirat, SYS_renameat, SYS_renameat2,
+	SYS_lseek, SYS_close, SYS_openat, SYS_statx, SYS_getdents64,
+	SYS_mkdirat, SYS_renameat, SYS_renameat2,
 	SYS_linkat, SYS_unlinkat, SYS_fsync, SYS_fdatasync, SYS_ftruncate,
-	SYS_flock, SYS_fcntl, SYS_mmap, SYS_munmap, SYS_mremap, SYS_mprotect,
+	SYS_flock, SYS_fcntl, SYS_munmap, SYS_mremap, SYS_mprotect,
 	SYS_brk, SYS_madvise, SYS_ppoll, SYS_pselect6, SYS_nanosleep,
 	SYS_clock_nanosleep, SYS_clock_gettime, SYS_gettimeofday,
 	SYS_getpid, SYS_gettid, SYS_getuid, SYS_geteuid, SYS_getgid,
@@ -219,13 +220,10 @@ static const int allowed[] = {
 	SYS_inotify_add_watch, SYS_inotify_rm_watch, SYS_getrandom,
 	SYS_utimensat, SYS_faccessat, SYS_umask, SYS_readlinkat, SYS_uname,
 	SYS_getcwd, SYS_dup, SYS_dup3, SYS_sendto, SYS_sendmsg, SYS_shutdown,
-	SYS_futex, SYS_getrlimit, SYS_prlimit64, SYS_sched_yield,
-	SYS_fadvise64, SYS_copy_file_range, SYS_sysinfo,
+	SYS_futex, SYS_prlimit64, SYS_sched_yield,
+	SYS_copy_file_range, SYS_sysinfo,
 	SYS_set_robust_list, SYS_restart_syscall, SYS_getsockopt,
 	SYS_statfs, SYS_fstatfs,	/* QUOTA's free space */
-#ifdef SYS_statfs64
-	SYS_statfs64, SYS_fstatfs64,
-#endif
 #ifdef SYS_landlock_restrict_self	/* only ever confines further */
 	SYS_landlock_create_ruleset, SYS_landlock_add_rule,
 	SYS_landlock_restrict_self,
@@ -236,10 +234,26 @@ static const int allowed[] = {
 #ifdef SYS_rseq
 	SYS_rseq,
 #endif
-#ifdef SYS_open
+#if defined(__x86_64__) || defined(__aarch64__)
+	SYS_newfstatat, SYS_fstat, SYS_mmap, SYS_getrlimit, SYS_fadvise64,
+#endif
+#ifdef __x86_64__
 	SYS_open, SYS_stat, SYS_lstat, SYS_poll, SYS_select, SYS_mkdir,
 	SYS_rename, SYS_link, SYS_unlink, SYS_rmdir, SYS_access, SYS_dup2,
 	SYS_readlink, SYS_getdents, SYS_time, SYS_arch_prctl,
+#endif
+#ifdef __arm__	/* 32-bit calls, 64-bit file offsets and times */
+	SYS_open, SYS_stat, SYS_lstat, SYS_poll, SYS__newselect, SYS_mkdir,
+	SYS_rename, SYS_link, SYS_unlink, SYS_rmdir, SYS_access, SYS_dup2,
+	SYS_readlink, SYS_getdents, SYS_fstatat64, SYS_fstat64, SYS_stat64,
+	SYS_lstat64, SYS_mmap2, SYS_ugetrlimit, SYS_arm_fadvise64_64,
+	SYS_fcntl64, SYS__llseek, SYS_ftruncate64, SYS_statfs64,
+	SYS_fstatfs64, SYS_sigreturn, SYS_getuid32, SYS_geteuid32,
+	SYS_getgid32, SYS_getegid32, SYS_send,
+#ifdef SYS_clock_gettime64
+	SYS_clock_gettime64, SYS_clock_nanosleep_time64, SYS_futex_time64,
+	SYS_ppoll_time64, SYS_pselect6_time64, SYS_utimensat_time64,
+#endif
 #endif
 };
 
