@@ -548,6 +548,9 @@ seg_open(struct seg *s, const char *name)
 		errno = EINVAL;
 		return -1;
 	}
+	/* the tables were read once for their checksum: leave them to the
+	 * page cache rather than to this process */
+	madvise(s->map, s->size, MADV_DONTNEED);
 	return 0;
 }
 
