@@ -122,10 +122,11 @@ fuzz/fuzz_mime: fuzz/fuzz_mime.c mime.c util.c binary.c preview.c unicode.c \
 	    binary.c preview.c unicode.c -lutf8proc
 
 # the command and SEARCH parsers, fed a client's byte stream
-fuzz/fuzz_parse: fuzz/fuzz_parse.c parse.c io.c util.c search.c maildir.c mime.c \
-    mutf7.c partial.c savedate.c unicode.c url.c $(HDR)
+FUZZSTORE = maildir.c folders.c sync.c message.c index.c msgcache.c
+fuzz/fuzz_parse: fuzz/fuzz_parse.c parse.c io.c util.c search.c $(FUZZSTORE) \
+    mime.c mutf7.c partial.c savedate.c unicode.c url.c $(HDR)
 	$(FUZZCC) $(CPPFLAGS) $(FUZZFLAGS) -o $@ fuzz/fuzz_parse.c parse.c io.c \
-	    util.c search.c maildir.c mime.c mutf7.c partial.c savedate.c \
+	    util.c search.c $(FUZZSTORE) mime.c mutf7.c partial.c savedate.c \
 	    unicode.c url.c -lutf8proc
 
 # the failure record (authfail.c) as read from any bytes
@@ -135,10 +136,10 @@ fuzz/fuzz_authfail: fuzz/fuzz_authfail.c authfail.c util.c authfail.h util.h \
 	    util.c
 
 # the Sieve parser and interpreter, fed scripts
-fuzz/fuzz_sieve: fuzz/fuzz_sieve.c sieve.c sievexec.c mime.c util.c sieve.h \
-    mime.h util.h config.h
+fuzz/fuzz_sieve: fuzz/fuzz_sieve.c sieve.c sievexec.c mime.c unicode.c util.c \
+    sieve.h mime.h unicode.h util.h config.h
 	$(FUZZCC) $(CPPFLAGS) $(FUZZFLAGS) -o $@ fuzz/fuzz_sieve.c sieve.c \
-	    sievexec.c mime.c util.c
+	    sievexec.c mime.c unicode.c util.c -lutf8proc
 
 fuzz: fuzz/fuzz_mime fuzz/fuzz_parse fuzz/fuzz_sieve
 	d=$$(mktemp -d) && cp -R ../shared/corpus/. $$d/ && \
