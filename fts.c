@@ -142,39 +142,6 @@ cmp_u32(const void *a, const void *b)
 
 /* --- the text ------------------------------------------------------------ */
 
-/* the length of the valid UTF-8 sequence at s (RFC 3629), 0 for none */
-static size_t
-utf8_len(const unsigned char *s, size_t n)
-{
-	unsigned c = s[0], lo = 0x80, hi = 0xbf;
-	size_t len, i;
-
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf)
-		len = 2;
-	else if (c >= 0xe0 && c <= 0xef)
-		len = 3;
-	else if (c >= 0xf0 && c <= 0xf4)
-		len = 4;
-	else
-		return 0;
-	if (c == 0xe0)
-		lo = 0xa0;
-	else if (c == 0xed)
-		hi = 0x9f;
-	else if (c == 0xf0)
-		lo = 0x90;
-	else if (c == 0xf4)
-		hi = 0x8f;
-	if (n < len || s[1] < lo || s[1] > hi)
-		return 0;
-	for (i = 2; i < len; i++)
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-	return len;
-}
-
 /* text as the index keeps it: in i;unicode-casemap form as the content
  * keys match it (so valid UTF-8, each invalid octet U+FFFD), NUL (the end
  * of a piece) SEP.  A needle found in the keys' form is found here at the

@@ -8,26 +8,6 @@
 static const char b64[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+,";
 
-static void
-put_utf8(struct buf *b, uint32_t c)
-{
-	if (c < 0x80) {
-		buf_addc(b, c);
-	} else if (c < 0x800) {
-		buf_addc(b, 0xc0 | c >> 6);
-		buf_addc(b, 0x80 | (c & 0x3f));
-	} else if (c < 0x10000) {
-		buf_addc(b, 0xe0 | c >> 12);
-		buf_addc(b, 0x80 | (c >> 6 & 0x3f));
-		buf_addc(b, 0x80 | (c & 0x3f));
-	} else {
-		buf_addc(b, 0xf0 | c >> 18);
-		buf_addc(b, 0x80 | (c >> 12 & 0x3f));
-		buf_addc(b, 0x80 | (c >> 6 & 0x3f));
-		buf_addc(b, 0x80 | (c & 0x3f));
-	}
-}
-
 /* decode one "&...-" run starting after the '&'; returns the position
  * after the '-', or NULL */
 static const char *
@@ -49,7 +29,7 @@ decode_run(struct buf *b, const char *p)
 		if (hi) {
 			if (u < 0xdc00 || u > 0xdfff)
 				return NULL;
-			put_utf8(b, 0x10000 + ((hi - 0xd800) << 10) +
+			buf_add_utf8(b, 0x10000 + ((hi - 0xd800) << 10) +
 			    (u - 0xdc00));
 			hi = 0;
 		} else if (u >= 0xd800 && u <= 0xdbff) {
@@ -58,7 +38,7 @@ decode_run(struct buf *b, const char *p)
 		    (u >= 0x20 && u < 0x7f)) {
 			return NULL;	/* printable ASCII must stand as itself */
 		} else {
-			put_utf8(b, u);
+			buf_add_utf8(b, u);
 		}
 	}
 	if (hi || n == 0 || bits >= 6 || (acc & ((1U << bits) - 1)))

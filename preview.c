@@ -69,27 +69,13 @@ named(const char *s, size_t len)
 	return 0;
 }
 
-/* the UTF-8 encoding of code point c */
+/* code point c of the text, U+FFFD for one that cannot stand there */
 static void
 add_utf8(struct buf *b, unsigned long c)
 {
 	if (c == 0 || c > 0x10ffff || (c >= 0xd800 && c < 0xe000))
 		c = 0xfffd;
-	if (c < 0x80) {
-		buf_addc(b, c);
-	} else if (c < 0x800) {
-		buf_addc(b, 0xc0 | c >> 6);
-		buf_addc(b, 0x80 | (c & 0x3f));
-	} else if (c < 0x10000) {
-		buf_addc(b, 0xe0 | c >> 12);
-		buf_addc(b, 0x80 | (c >> 6 & 0x3f));
-		buf_addc(b, 0x80 | (c & 0x3f));
-	} else {
-		buf_addc(b, 0xf0 | c >> 18);
-		buf_addc(b, 0x80 | (c >> 12 & 0x3f));
-		buf_addc(b, 0x80 | (c >> 6 & 0x3f));
-		buf_addc(b, 0x80 | (c & 0x3f));
-	}
+	buf_add_utf8(b, c);
 }
 
 /* an entity at s ("&amp;", "&#233;", "&#xe9;"): its length, or 0 */
@@ -185,28 +171,6 @@ strip_quotes(struct buf *out, const char *s, size_t n)
 		s += len;
 		n -= len;
 	}
-}
-
-/* the length of the valid UTF-8 sequence at s, 0 for an invalid one */
-static size_t
-utf8_len(const unsigned char *s, size_t n)
-{
-	size_t len, i;
-
-	if (s[0] < 0x80)
-		return 1;
-	len = s[0] >= 0xf0 && s[0] < 0xf5 ? 4 : s[0] >= 0xe0 && s[0] < 0xf0 ? 3 :
-	    s[0] >= 0xc2 && s[0] < 0xe0 ? 2 : 0;
-	if (!len || len > n)
-		return 0;
-	/* no overlong forms, surrogates or code points past U+10FFFF */
-	if ((s[0] == 0xe0 && s[1] < 0xa0) || (s[0] == 0xed && s[1] > 0x9f) ||
-	    (s[0] == 0xf0 && s[1] < 0x90) || (s[0] == 0xf4 && s[1] > 0x8f))
-		return 0;
-	for (i = 1; i < len; i++)
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-	return len;
 }
 
 /* white space folded to one space, controls and broken sequences left

@@ -282,26 +282,6 @@ hexval(int c)
 	return isdigit(c) ? c - '0' : isxdigit(c) ? tolower(c) - 'a' + 10 : -1;
 }
 
-static void
-utf8_put(struct buf *b, unsigned long c)
-{
-	if (c < 0x80)
-		buf_addc(b, c);
-	else if (c < 0x800) {
-		buf_addc(b, 0xc0 | (c >> 6));
-		buf_addc(b, 0x80 | (c & 0x3f));
-	} else if (c < 0x10000) {
-		buf_addc(b, 0xe0 | (c >> 12));
-		buf_addc(b, 0x80 | ((c >> 6) & 0x3f));
-		buf_addc(b, 0x80 | (c & 0x3f));
-	} else {
-		buf_addc(b, 0xf0 | (c >> 18));
-		buf_addc(b, 0x80 | ((c >> 12) & 0x3f));
-		buf_addc(b, 0x80 | ((c >> 6) & 0x3f));
-		buf_addc(b, 0x80 | (c & 0x3f));
-	}
-}
-
 /* the units of "${hex:...}" or "${unicode:...}" between s and e into b:
  * -1 when one is malformed (the text is then left as it is) */
 static int
@@ -326,7 +306,7 @@ encoded_units(struct buf *b, const char *s, const char *e, int uni)
 		if (uni && (v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff)))
 			return -1;
 		if (uni)
-			utf8_put(b, v);
+			buf_add_utf8(b, v);
 		else
 			buf_addc(b, v);
 	}

@@ -185,36 +185,57 @@ log_open(const char *ident)
 		openlog(ident, LOG_PID | LOG_NDELAY, LOG_MAIL);
 }
 
-/* length of the valid UTF-8 sequence at s (n bytes left), 0 for none */
-static size_t
+size_t
 utf8_len(const unsigned char *s, size_t n)
 {
+	unsigned c = s[0], lo = 0x80, hi = 0xbf;
 	size_t len, i;
-	unsigned lo = 0x80, hi = 0xbf;
 
-	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf)
 		len = 2;
-	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+	else if (c >= 0xe0 && c <= 0xef)
 		len = 3;
-	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+	else if (c >= 0xf0 && c <= 0xf4)
 		len = 4;
 	else
 		return 0;
 	/* no overlong forms, no surrogates, nothing above U+10FFFF */
-	if (s[0] == 0xe0)
+	if (c == 0xe0)
 		lo = 0xa0;
-	else if (s[0] == 0xed)
+	else if (c == 0xed)
 		hi = 0x9f;
-	else if (s[0] == 0xf0)
+	else if (c == 0xf0)
 		lo = 0x90;
-	else if (s[0] == 0xf4)
+	else if (c == 0xf4)
 		hi = 0x8f;
 	if (n < len || s[1] < lo || s[1] > hi)
 		return 0;
 	for (i = 2; i < len; i++)
-		if (s[i] < 0x80 || s[i] > 0xbf)
+		if ((s[i] & 0xc0) != 0x80)
 			return 0;
 	return len;
+}
+
+void
+buf_add_utf8(struct buf *b, uint32_t c)
+{
+	if (c < 0x80) {
+		buf_addc(b, c);
+	} else if (c < 0x800) {
+		buf_addc(b, 0xc0 | c >> 6);
+		buf_addc(b, 0x80 | (c & 0x3f));
+	} else if (c < 0x10000) {
+		buf_addc(b, 0xe0 | c >> 12);
+		buf_addc(b, 0x80 | (c >> 6 & 0x3f));
+		buf_addc(b, 0x80 | (c & 0x3f));
+	} else {
+		buf_addc(b, 0xf0 | c >> 18);
+		buf_addc(b, 0x80 | (c >> 12 & 0x3f));
+		buf_addc(b, 0x80 | (c >> 6 & 0x3f));
+		buf_addc(b, 0x80 | (c & 0x3f));
+	}
 }
 
 char *

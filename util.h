@@ -30,6 +30,12 @@ void buf_printf(struct buf *, const char *, ...)
 void buf_addstr(struct buf *, const char *s, size_t n);
 void buf_reset(struct buf *);
 void buf_free(struct buf *);
+/* code point c (at most U+10FFFF) as UTF-8 */
+void buf_add_utf8(struct buf *, uint32_t c);
+/* the length of the valid UTF-8 sequence at s, n octets left (RFC 3629:
+ * no overlong forms, surrogates or code points past U+10FFFF); 1 for
+ * ASCII, 0 for none */
+size_t utf8_len(const unsigned char *s, size_t n);
 
 /* the home directory that "~/" in config.h stands for; NULL when none */
 const char *home_dir(void);
