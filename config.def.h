@@ -2,6 +2,8 @@
  * first time) and edit; there is no run-time configuration file.  The
  * environment variables MAILDIR, IMAPD_PASSWD, IMAPD_CERT and IMAPD_KEY
  * override the paths below. */
+#ifndef CONFIG_H
+#define CONFIG_H
 
 /* The Maildir root.  A leading "~/" is the home of the user imapd runs as. */
 static const char maildir_root[] = "~/Maildir";
@@ -140,3 +142,5 @@ static const char sendmail_path[] = "/usr/sbin/sendmail";
  * header fields) grows to at most this many bytes; past it, the oldest
  * messages' entries are dropped. */
 #define MSGCACHE_MAX	(512UL << 20)
+
+#endif

@@ -1,4 +1,6 @@
 /* context.h: CONTEXT=SEARCH (RFC 5267), searches kept up to date */
+#ifndef CONTEXT_H
+#define CONTEXT_H
 #include <stddef.h>
 #include <stdint.h>
 
@@ -16,3 +18,5 @@ void context_expunged(void);
 void context_update(void);
 /* forget every kept search: the mailbox is closed */
 void context_clear(void);
+
+#endif

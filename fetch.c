@@ -10,7 +10,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "config.h"
 #include "imapd.h"
 #include "io.h"
 #include "maildir.h"
@@ -317,19 +316,15 @@ emit_io(void *arg, const char *p, size_t n)
 static void
 fetch_date(const char *name, time_t t)
 {
-	static const char mon[12][4] = {
-		"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-		"Jul", "Aug", "Sep", "Oct", "Nov", "Dec"
-	};
 	struct tm tm;
 	long off;
 
 	localtime_r(&t, &tm);
 	off = tm.tm_gmtoff / 60;
 	io_printf("%s \"%02d-%s-%04d %02d:%02d:%02d %c%02ld%02ld\"",
-	    name, tm.tm_mday, mon[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour,
-	    tm.tm_min, tm.tm_sec, off < 0 ? '-' : '+', labs(off) / 60,
-	    labs(off) % 60);
+	    name, tm.tm_mday, month_names[tm.tm_mon], tm.tm_year + 1900,
+	    tm.tm_hour, tm.tm_min, tm.tm_sec, off < 0 ? '-' : '+',
+	    labs(off) / 60, labs(off) % 60);
 }
 
 static int

@@ -10,6 +10,8 @@
  * one is logged and rebuilt.  Built without WITH_FTS, or with
  * IMAPD_FTS=off in the environment, every search reads the messages as it
  * always did. */
+#ifndef FTS_H
+#define FTS_H
 #include <stddef.h>
 #include <stdint.h>
 
@@ -37,3 +39,5 @@ int fts_search(struct folder *f, int kind, const char *field,
     uint32_t *todo, size_t *ntodo);
 /* index the messages of f the index does not know yet; 0 or -1 */
 int fts_update(struct folder *f, fts_progress);
+
+#endif

@@ -1,5 +1,7 @@
 /* imapd.h: what the session (imapd.c), SEARCH (search.c) and login
  * (auth.c) share */
+#ifndef IMAPD_H
+#define IMAPD_H
 #include <stdint.h>
 #include <stddef.h>
 #include <time.h>
@@ -74,3 +76,5 @@ long b64decode(char *s);	/* in place; the length, -1 if not base64 */
 /* deliver.c: imapd -d, the local delivery agent; managesieve.c: imapd -S */
 int deliver_main(int argc, char *argv[]);
 int managesieve_main(int argc, char *argv[]);
+
+#endif

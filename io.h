@@ -3,6 +3,8 @@
  * The bottom layer is the plain file descriptors 0 and 1; TLS (tls.c) and
  * DEFLATE (COMPRESS) push themselves on top.  The rest of the program sees
  * only the io_* calls and never knows which layers are active. */
+#ifndef IO_H
+#define IO_H
 #include <sys/types.h>
 
 struct layer {
@@ -57,3 +59,5 @@ void io_printf(const char *, ...) __attribute__((format(printf, 1, 2)));
 void io_flush(void);
 /* close_notify and friends, top down, then flush */
 void io_close(void);
+
+#endif

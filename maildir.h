@@ -4,6 +4,8 @@
  * ("INBOX", "Archive.2024", with '.' as the hierarchy separator and names in
  * modified UTF-7 exactly as Dovecot and Courier keep them on disk), of
  * messages by UID, and of flags as bits.  Every path lives here. */
+#ifndef MAILDIR_H
+#define MAILDIR_H
 #include <sys/types.h>
 #include <stdint.h>
 #include <stddef.h>
@@ -193,3 +195,5 @@ void msgcache_put(struct folder *, size_t i, const char *key,
 /* each cached item of message i to fn, until fn returns nonzero: that */
 int msgcache_each(struct folder *, size_t i, int (*fn)(const char *key,
     size_t klen, const char *val, size_t len, void *arg), void *arg);
+
+#endif

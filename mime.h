@@ -1,6 +1,8 @@
 /* mime.h: message content.  Works on a message mapped read-only (p, n):
  * ENVELOPE, BODYSTRUCTURE, the octets of a fetch section, and the content
  * keys of SEARCH.  Never copies a whole message into the heap. */
+#ifndef MIME_H
+#define MIME_H
 #include <stdint.h>
 #include <stddef.h>
 #include <time.h>
@@ -22,7 +24,7 @@ void mime_bodystructure(struct buf *, const char *p, size_t n, int extended);
 
 /* A section of BODY[...] / BINARY[...].  section_parse takes the text
  * between the brackets ("", "HEADER", "1.2.MIME",
- * "HEADER.FIELDS (From To)") and returns -1 when it is not valid syntax
+ * "HEADER.FIELDS (From To)") and returns NULL when it is not valid syntax
  * (binary set: only part numbers are allowed).  section_name writes the
  * canonical form to echo in the response. */
 struct section;
@@ -96,3 +98,5 @@ int mime_first_address(const char *s, size_t n, struct buf *name,
 /* a Date: value as UTC seconds since 1970 (RFC 5322, obsolete forms
  * included); -1 when it names no day */
 int mime_date(const char *s, size_t n, time_t *t);
+
+#endif

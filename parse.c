@@ -27,11 +27,6 @@ static int lit_sync;
 static struct chunk *arena;
 static int overflow;		/* a line passed the limit: the rest is unread */
 
-static const char months[12][4] = {
-	"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-	"Jul", "Aug", "Sep", "Oct", "Nov", "Dec"
-};
-
 static int
 fail(const char *why)
 {
@@ -572,7 +567,7 @@ month(const char *s)
 	int i;
 
 	for (i = 0; i < 12; i++)
-		if (!ascii_ncasecmp(s, months[i], 3))
+		if (!ascii_ncasecmp(s, month_names[i], 3))
 			return i + 1;
 	return 0;
 }

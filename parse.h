@@ -5,6 +5,8 @@
  * early never makes the client send a synchronizing literal.  Every token
  * is copied into a per-command arena that is freed when the next command
  * begins. */
+#ifndef PARSE_H
+#define PARSE_H
 #include <stddef.h>
 #include <stdint.h>
 
@@ -66,3 +68,5 @@ int p_literal_done(void);
 /* seqset helpers: resolve '*' to max and sort and merge the ranges */
 void seq_resolve(struct seqset *, uint32_t max);
 int seq_has(const struct seqset *, uint32_t);	/* after seq_resolve */
+
+#endif

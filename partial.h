@@ -1,6 +1,8 @@
 /* partial.h: the PARTIAL range of RFC 9394 ("1:100" from the first result,
  * "-1:-100" from the last), for SEARCH and SORT RETURN (PARTIAL ...) and
  * the FETCH modifier (PARTIAL ...) */
+#ifndef PARTIAL_H
+#define PARTIAL_H
 #include <stddef.h>
 #include <stdint.h>
 
@@ -18,3 +20,5 @@ int partial_parse(struct partial *);
 size_t partial_window(const struct partial *, size_t n, size_t *from);
 /* the range as the response echoes it */
 void partial_name(struct buf *, const struct partial *);
+
+#endif

@@ -1,5 +1,7 @@
 /* preview.h: PREVIEW (RFC 8970), the start of a message's text for the
  * message list */
+#ifndef PREVIEW_H
+#define PREVIEW_H
 #include <stddef.h>
 
 struct buf;
@@ -9,3 +11,5 @@ struct buf;
 /* the preview of message p, n as UTF-8 text into out: empty when the
  * message has no text */
 void preview_make(struct buf *out, const char *p, size_t n);
+
+#endif

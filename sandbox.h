@@ -1,4 +1,6 @@
 /* sandbox.h: confining the process (sandbox.c) */
+#ifndef SANDBOX_H
+#define SANDBOX_H
 
 enum {
 	SANDBOX_LOGIN,		/* before the first command: login files too */
@@ -11,3 +13,5 @@ void sandbox_paths(const char *maildir, const char *pwfile,
 /* enter a stage; resource limits always, the rest as configured and as
  * far as the system supports it (logged when it does not) */
 void sandbox_enter(int stage);
+
+#endif

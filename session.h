@@ -3,6 +3,8 @@
  * commands on mailboxes (LIST, STATUS, APPEND, ...), view.c the selected
  * mailbox as the client sees it (SELECT, STORE, COPY, SEARCH, ...), fetch.c
  * FETCH. */
+#ifndef SESSION_H
+#define SESSION_H
 #include <netinet/in.h>
 #include <limits.h>
 
@@ -112,3 +114,5 @@ int cmd_subscribe(const char *, int);
 int cmd_thread(const char *, int);
 int cmd_unselect(const char *, int);
 int cmd_unsubscribe(const char *, int);
+
+#endif

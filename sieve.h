@@ -2,6 +2,8 @@
  * a script is parsed into a tree (sieve.c), then run against one message
  * to give the list of actions to take (sievexec.c).  Neither touches the
  * store or sends mail: deliver.c carries the actions out. */
+#ifndef SIEVE_H
+#define SIEVE_H
 #include <stddef.h>
 #include <time.h>
 
@@ -109,3 +111,5 @@ struct sv_result {
 int sieve_run(struct sv_script *s, const struct sv_msg *m, sv_loader,
     void *loadarg, struct sv_result *r);
 void sieve_result_free(struct sv_result *);
+
+#endif

@@ -678,8 +678,6 @@ date_part(const char *part, time_t t, long off, struct buf *out)
 {
 	static const char *const wd[] = { "Sun", "Mon", "Tue", "Wed", "Thu",
 	    "Fri", "Sat" };
-	static const char *const mon[] = { "Jan", "Feb", "Mar", "Apr", "May",
-	    "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
 	time_t lt = t + off;
 	struct tm tm;
 	long ao = (off < 0 ? -off : off) % 86400;
@@ -716,7 +714,7 @@ date_part(const char *part, time_t t, long off, struct buf *out)
 		    tm.tm_min, tm.tm_sec, z, z + 3);
 	else if (!ascii_casecmp(part, "std11"))
 		buf_printf(out, "%s, %02d %s %04d %02d:%02d:%02d %s",
-		    wd[tm.tm_wday], tm.tm_mday, mon[tm.tm_mon],
+		    wd[tm.tm_wday], tm.tm_mday, month_names[tm.tm_mon],
 		    tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec, z);
 	else if (!ascii_casecmp(part, "zone"))
 		buf_adds(out, z);

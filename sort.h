@@ -1,5 +1,7 @@
 /* sort.h: SORT (RFC 5256, RFC 5957 DISPLAY) and THREAD (RFC 5256
  * ORDEREDSUBJECT and REFERENCES) over the messages of a view */
+#ifndef SORT_H
+#define SORT_H
 #include <stddef.h>
 
 struct buf;
@@ -25,3 +27,5 @@ int thread_alg(const char *name);
  * sequence numbers (view index + 1) */
 void thread_run(int alg, struct folder *, struct view *, const size_t *idx,
     size_t n, int uid, struct buf *out);
+
+#endif

@@ -2,6 +2,8 @@
  * (maildir.c: folders, the UID list and sync; index.c: the binary index
  * of a folder; msgcache.c: the message cache).  Nothing above the store
  * includes it. */
+#ifndef STORE_H
+#define STORE_H
 #include <sys/stat.h>
 
 #define FL_SYSTEM	0x3fU	/* flags stored as info letters */
@@ -254,3 +256,5 @@ int open_folder(struct folder *f, const char *name, int rw, int watch);
 int relocate(struct folder *f, size_t i);
 int msg_path(const struct folder *f, size_t i, char *path);
 int msg_size(struct folder *f, size_t i, uint64_t *size);
+
+#endif

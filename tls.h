@@ -3,6 +3,8 @@
  * The certificate chain and key are read from their files on every call
  * of tls_load or tls_start, so a renewed certificate is served from the
  * next connection on without a restart. */
+#ifndef TLS_H
+#define TLS_H
 struct layer;
 
 /* the PEM files in use: IMAPD_CERT / IMAPD_KEY from the environment, else
@@ -37,3 +39,5 @@ struct layer *tls_start(struct layer *below);
 /* 1 when the client presented a certificate that chains to the
  * configured client CA, 0 otherwise */
 int tls_client_verified(void);
+
+#endif

@@ -1,4 +1,6 @@
 /* unicode.h: the i;unicode-casemap collation of RFC 5051 (I18NLEVEL=1) */
+#ifndef UNICODE_H
+#define UNICODE_H
 #include <stddef.h>
 
 struct buf;
@@ -8,3 +10,5 @@ struct buf;
  * strings are equal under the collation when their forms are, and one
  * contains the other when the forms do. */
 void casemap(struct buf *out, const char *s, size_t n);
+
+#endif

@@ -1,5 +1,7 @@
 /* url.h: IMAP URLs (RFC 5092) that name a message or a part of one in
  * this user's own mailboxes, as CATENATE (RFC 4469) takes them */
+#ifndef URL_H
+#define URL_H
 #include <stdint.h>
 
 struct imapurl {
@@ -16,3 +18,5 @@ struct imapurl {
  * (";UID=2", "/INBOX/;UID=2"), for user; strings go to the command's
  * arena.  -1 when it is not such a URL. */
 int url_parse(const char *s, const char *user, struct imapurl *);
+
+#endif

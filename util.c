@@ -185,6 +185,11 @@ log_open(const char *ident)
 		openlog(ident, LOG_PID | LOG_NDELAY, LOG_MAIL);
 }
 
+const char month_names[12][4] = {
+	"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+	"Jul", "Aug", "Sep", "Oct", "Nov", "Dec"
+};
+
 size_t
 utf8_len(const unsigned char *s, size_t n)
 {

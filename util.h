@@ -1,4 +1,6 @@
 /* util.h: allocation, growable buffers, logging and small helpers shared by every part */
+#ifndef UTIL_H
+#define UTIL_H
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -30,6 +32,8 @@ void buf_printf(struct buf *, const char *, ...)
 void buf_addstr(struct buf *, const char *s, size_t n);
 void buf_reset(struct buf *);
 void buf_free(struct buf *);
+/* "Jan" ... "Dec": dates in IMAP, RFC 5322 and Sieve */
+extern const char month_names[12][4];
 /* code point c (at most U+10FFFF) as UTF-8 */
 void buf_add_utf8(struct buf *, uint32_t c);
 /* the length of the valid UTF-8 sequence at s, n octets left (RFC 3629:
@@ -67,3 +71,5 @@ int base64_value(int c, int c63);
 
 /* days since 1970-01-01 of a date in the proleptic Gregorian calendar */
 long long days_from_civil(long long y, int m, int d);
+
+#endif

@@ -17,7 +17,6 @@
 #include "imapd.h"
 #include "io.h"
 #include "maildir.h"
-#include "mime.h"
 #include "parse.h"
 #include "partial.h"
 #include "progress.h"
