@@ -92,16 +92,9 @@ has(const struct context *c, uint32_t uid)
 static uint32_t
 seqno(uint32_t uid)
 {
-	size_t lo = 0, hi = sess.v.n, mid;
+	size_t i = view_lower(uid);
 
-	while (lo < hi) {
-		mid = (lo + hi) / 2;
-		if (sess.v.m[mid].uid < uid)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo < sess.v.n && sess.v.m[lo].uid == uid ? lo + 1 : 0;
+	return i < sess.v.n && sess.v.m[i].uid == uid ? i + 1 : 0;
 }
 
 /* u[0..n) ascending UIDs: told as UIDs, or as their numbers */

@@ -543,8 +543,6 @@ cmd_authenticate(const char *tag, int uid)
 int
 cmd_starttls(const char *tag, int uid)
 {
-	struct layer *l;
-
 	if (p_end() < 0)
 		return ST_BAD;
 	if (sess.tls)
@@ -552,15 +550,7 @@ cmd_starttls(const char *tag, int uid)
 	if (!tls_available() || tls_load() < 0)
 		return no("UNAVAILABLE", "TLS is not configured");
 	io_printf("%s OK Begin TLS negotiation now\r\n", tag);
-	io_flush();
-	/* Bytes the client sent after STARTTLS came in the clear: they
-	 * must never be read as if they had arrived through TLS. */
-	if (io_discard())
-		logmsg(LOG_NOTICE, "discarded plaintext pipelined after "
-		    "STARTTLS from %s", sess.remote);
-	if (!(l = tls_start(io_top())))
-		exit(1);
-	io_push(l);
+	tls_switch(sess.remote);
 	sess.tls = sess.secure = 1;
 	return ST_DONE;
 }

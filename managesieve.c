@@ -524,17 +524,10 @@ ms_authenticate(const char *mech, const char *initial)
 static int
 ms_starttls(void)
 {
-	struct layer *l;
-
 	if (sess.tls || !tls_available() || tls_load() < 0)
 		return reply("NO", NULL, "TLS is not available");
 	reply("OK", NULL, "Begin TLS negotiation now");
-	if (io_discard())
-		logmsg(LOG_NOTICE, "discarded plaintext pipelined after "
-		    "STARTTLS from %s", sess.remote);
-	if (!(l = tls_start(io_top())))
-		exit(1);
-	io_push(l);
+	tls_switch(sess.remote);
 	sess.tls = sess.secure = 1;
 	capabilities();
 	return reply("OK", NULL, "TLS active");

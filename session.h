@@ -65,6 +65,8 @@ void view_sync(int expunge);
 long store_index(size_t i);
 int set_indexes(struct seqset *, int uid, size_t **out, size_t *n);
 void uid_set(struct buf *, const uint32_t *, size_t);
+/* index of the first message of the view with a UID >= uid */
+size_t view_lower(uint32_t uid);
 void vanished_earlier(struct seqset *known, uint64_t since);
 void close_folder(void);
 void condstore_on(void);

@@ -938,3 +938,17 @@ tls_client_verified(void)
 {
 	return tls.cc.verified;
 }
+
+void
+tls_switch(const char *remote)
+{
+	struct layer *l;
+
+	io_flush();
+	if (io_discard())
+		logmsg(LOG_NOTICE, "discarded plaintext pipelined after "
+		    "STARTTLS from %s", remote);
+	if (!(l = tls_start(io_top())))
+		exit(1);
+	io_push(l);
+}

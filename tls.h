@@ -36,6 +36,12 @@ int tls_explain(void);
  * logging the reason; the connection is then unusable and must close */
 struct layer *tls_start(struct layer *below);
 
+/* STARTTLS, once its OK is sent: what the client pipelined behind the
+ * command came in the clear and is thrown away (logged with remote), never
+ * read as if it had come through TLS; then TLS goes on top of the client's
+ * stack.  A failed handshake ends the process. */
+void tls_switch(const char *remote);
+
 /* 1 when the client presented a certificate that chains to the
  * configured client CA, 0 otherwise */
 int tls_client_verified(void);

@@ -311,8 +311,6 @@ store_index(size_t i)
 	return folder_find(&sess.f, sess.v.m[i].uid);
 }
 
-static size_t view_lower(uint32_t);
-
 /* Resolve a sequence set into the list of view indexes it names, in
  * ascending order.  Sequence numbers beyond the view are an error; UIDs
  * that do not exist are skipped. */
@@ -458,8 +456,7 @@ select_responses(void)
 		io_printf("* OK [MAILBOXID (%s)] Ok\r\n", id);
 }
 
-/* index of the first message of the view with a UID >= uid */
-static size_t
+size_t
 view_lower(uint32_t uid)
 {
 	size_t lo = 0, hi = sess.v.n, mid;
