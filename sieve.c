@@ -748,7 +748,13 @@ check_regex(struct lexer *l, struct sv_node *n, struct sv_arg *keys)
 				break;
 		if (strstr(keys->s[i], "${") && (l->ext & SX_VARIABLES))
 			continue;	/* known when it runs */
+		/* as either comparator will compile it when it runs */
 		if (regcomp(&re, keys->s[i], REG_EXTENDED | REG_NOSUB) != 0)
+			return fail(l, "not a valid regex: \"%.40s\"",
+			    keys->s[i]);
+		regfree(&re);
+		if (regcomp(&re, keys->s[i], REG_EXTENDED | REG_NOSUB |
+		    REG_ICASE) != 0)
 			return fail(l, "not a valid regex: \"%.40s\"",
 			    keys->s[i]);
 		regfree(&re);

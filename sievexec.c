@@ -1394,8 +1394,11 @@ run_block(struct ctx *c, const struct sv_node *v, size_t nv)
 		if (!strcmp(n->name, "if") || !strcmp(n->name, "elsif")) {
 			if (n->name[0] == 'e' && taken)
 				continue;
+			/* a regex that does not compile as the comparator
+			 * asks, or one a variable made */
 			if ((taken = test(c, &n->tests[0])) < 0)
-				return RUN_ERR;
+				return run_error(c, n, "the test cannot be "
+				    "evaluated (a regex that does not compile?)");
 			if (taken && (r = run_block(c, n->block, n->nblock)))
 				return r;
 			continue;
