@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #include "config.h"
-#include "imapd.h"
+#include "auth.h"
 #include "util.h"
 
 /* compare without leaking where the first difference is */

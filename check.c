@@ -23,7 +23,7 @@
 #include <bearssl.h>
 
 #include "config.h"
-#include "imapd.h"
+#include "startup.h"
 #include "tls.h"
 #include "util.h"
 

@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "context.h"
-#include "imapd.h"
+#include "search.h"
 #include "io.h"
 #include "maildir.h"
 #include "parse.h"
@@ -31,6 +31,11 @@ struct context {
 };
 
 static struct context ctx[CONTEXT_MAX];
+
+/* the view tells of its changes from below, once a search is kept */
+static const struct view_watch watch = {
+	context_expunged, context_update, context_clear
+};
 
 int
 context_add(const char *tag, int uid, struct search *s,
@@ -51,6 +56,7 @@ context_add(const char *tag, int uid, struct search *s,
 	memcpy(ctx[i].uids, uids, n * sizeof(*uids));
 	ctx[i].n = n;
 	ctx[i].modseq = sess.f.highestmodseq;
+	view_watch(&watch);
 	return 0;
 }
 

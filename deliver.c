@@ -25,7 +25,7 @@
 #include <unistd.h>
 
 #include "config.h"
-#include "imapd.h"
+#include "startup.h"
 #include "maildir.h"
 #include "mime.h"
 #include "mutf7.h"

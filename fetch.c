@@ -10,7 +10,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "imapd.h"
 #include "io.h"
 #include "maildir.h"
 #include "mime.h"

@@ -25,6 +25,7 @@
 #include "authfail.h"
 #include "compress.h"
 #include "config.h"
+#include "auth.h"
 #include "imapd.h"
 #include "io.h"
 #include "maildir.h"
@@ -34,6 +35,7 @@
 #include "tls.h"
 #include "util.h"
 #include "sandbox.h"
+#include "startup.h"
 #include "session.h"
 
 /* command flags */
@@ -48,8 +50,6 @@ struct cmd {
 	int states;
 	int flags;
 };
-
-struct session sess;
 
 #define ANY (S_NOAUTH | S_AUTH | S_SELECTED)
 #define AUTHED (S_AUTH | S_SELECTED)
@@ -95,118 +95,6 @@ static const struct cmd cmds[] = {
 	{ "UNSUBSCRIBE", cmd_unsubscribe, AUTHED, 0 },
 };
 
-/* --- replies ---------------------------------------------------------- */
-
-int
-no(const char *code, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(sess.text, sizeof(sess.text), fmt, ap);
-	va_end(ap);
-	sess.code = code;
-	return ST_NO;
-}
-
-int
-bad(const char *why)
-{
-	if (!perr)
-		perr = why;
-	return ST_BAD;
-}
-
-int
-ok(const char *code, const char *text)
-{
-	snprintf(sess.text, sizeof(sess.text), "%s", text);
-	sess.code = code;
-	return ST_OK;
-}
-
-/* a response code built at run time: "APPENDUID 3 7" */
-const char *
-set_code(const char *fmt, ...)
-{
-	va_list ap;
-	char *p;
-	int n;
-
-	va_start(ap, fmt);
-	n = vasprintf(&p, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		return NULL;
-	buf_reset(&sess.codebuf);
-	buf_add(&sess.codebuf, p, n);
-	free(p);
-	sess.code = sess.codebuf.p;
-	return sess.code;
-}
-
-/* a store failure as the client should hear it */
-int
-no_errno(const char *what)
-{
-	switch (errno) {
-	case ENOENT:
-		return no("NONEXISTENT", "%s: no such mailbox", what);
-	case EEXIST:
-		return no("ALREADYEXISTS", "%s: mailbox already exists", what);
-	case EINVAL:
-	case ENAMETOOLONG:
-		return no("CANNOT", "%s: invalid mailbox name", what);
-	case EPERM:
-		return no("CANNOT", "%s: not allowed on INBOX", what);
-	case ENOTEMPTY:
-		return no("INUSE", "%s: mailbox has children", what);
-	case ENOSPC:
-	case EDQUOT:
-		return no("OVERQUOTA", "%s: out of disk space", what);
-	case EACCES:
-		return no("NOPERM", "%s: permission denied", what);
-	default:
-		logmsg(LOG_ERR, "%s: %s", what, strerror(errno));
-		return no("SERVERBUG", "%s failed", what);
-	}
-}
-
-static void
-capabilities(struct buf *b)
-{
-	buf_adds(b, "IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE "
-	    "UIDPLUS UNSELECT CHILDREN MOVE CONDSTORE QRESYNC ESEARCH "
-	    "SEARCHRES SPECIAL-USE CREATE-SPECIAL-USE LIST-EXTENDED "
-	    "LIST-STATUS STATUS=SIZE UTF8=ACCEPT MULTIAPPEND OBJECTID SORT "
-	    "SORT=DISPLAY ESORT THREAD=ORDEREDSUBJECT THREAD=REFERENCES");
-	buf_adds(b, " WITHIN BINARY PARTIAL SAVEDATE PREVIEW QUOTA "
-	    "QUOTA=RES-STORAGE QUOTA=RES-MESSAGE REPLACE UIDONLY I18NLEVEL=1 "
-	    "CONTEXT=SEARCH CATENATE URL-PARTIAL");
-	if (sess.state == S_NOAUTH) {
-		if (!sess.tls && tls_available())
-			buf_adds(b, " STARTTLS");
-		if (sess.secure)
-			buf_adds(b, " AUTH=PLAIN");
-		else
-			buf_adds(b, " LOGINDISABLED");
-		if (sess.tls && tls_client_verified())
-			buf_adds(b, " AUTH=EXTERNAL");
-		return;
-	}
-	buf_printf(b, " APPENDLIMIT=%llu", (unsigned long long)APPEND_MAX);
-	if (compress_available())
-		buf_adds(b, " COMPRESS=DEFLATE");
-}
-
-void
-bye(const char *why)
-{
-	io_printf("* BYE %s\r\n", why);
-	io_close();
-	exit(0);
-}
-
 /* --- any state -------------------------------------------------------- */
 
 int
@@ -216,7 +104,7 @@ cmd_capability(const char *tag, int uid)
 
 	if (p_end() < 0)
 		return ST_BAD;
-	capabilities(&b);
+	capability_line(&b);
 	io_printf("* CAPABILITY %s\r\n", b.p);
 	buf_free(&b);
 	return ok(NULL, "CAPABILITY completed");
@@ -290,7 +178,7 @@ cmd_enable(const char *tag, int uid)
 			sess.rev2 = sess.utf8 = 1;
 			buf_adds(&on, " IMAP4rev2");
 		} else if (!ascii_casecmp(w, "UIDONLY") && !sess.uidonly) {
-			sess.uidonly = search_uidonly = 1;
+			sess.uidonly = 1;
 			buf_adds(&on, " UIDONLY");
 		} else if (!ascii_casecmp(w, "UTF8=ACCEPT") && !sess.utf8) {
 			sess.utf8 = 1;
@@ -316,16 +204,6 @@ cmd_namespace(const char *tag, int uid)
 }
 
 /* --- logging in ------------------------------------------------------- */
-
-void
-pause_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	io_flush();
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-}
 
 static void
 login_delay(void)
@@ -367,7 +245,7 @@ logged_in(void)
 	/* the capability list changes at login: save the client a round
 	 * trip by sending it in the reply */
 	buf_adds(&b, "CAPABILITY ");
-	capabilities(&b);
+	capability_line(&b);
 	set_code("%s", b.p);
 	snprintf(sess.text, sizeof(sess.text), "Logged in");
 	buf_free(&b);
@@ -422,33 +300,6 @@ cmd_login(const char *tag, int uid)
 	return r;
 }
 
-/* decode base64 in place; -1 when it is not valid */
-long
-b64decode(char *s)
-{
-	size_t i, o = 0;
-	unsigned long acc = 0;
-	int bits = 0, v, pad = 0;
-
-	for (i = 0; s[i]; i++) {
-		if (s[i] == '=') {
-			pad++;
-			continue;
-		}
-		if (pad || (v = base64_value((unsigned char)s[i], '/')) < 0)
-			return -1;
-		acc = acc << 6 | v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			s[o++] = acc >> bits;
-		}
-	}
-	if ((i - pad) % 4 == 1 || pad > 2)
-		return -1;
-	return o;
-}
-
 /* read a SASL response: the initial one on the command line (SASL-IR),
  * or one line after an empty challenge; decoded in place */
 static long
@@ -474,7 +325,7 @@ sasl_response(char *line, size_t size, char **resp)
 			return bad("Authentication cancelled"), -1;
 		*resp = line;
 	}
-	if ((n = b64decode(*resp)) < 0)
+	if ((n = base64_decode(*resp)) < 0)
 		return bad("Invalid base64"), -1;
 	(*resp)[n] = '\0';	/* decoding only shrinks */
 	return n;
@@ -799,89 +650,6 @@ command(void)
 
 /* --- start-up --------------------------------------------------------- */
 
-static const char *
-home(void)
-{
-	const char *h = home_dir();
-
-	if (!h)
-		die("cannot find the home directory");
-	return h;
-}
-
-/* a configured path, with "~/" meaning the home directory */
-void
-config_path(char *out, size_t size, const char *env, const char *def)
-{
-	const char *v = getenv(env);
-	int n;
-
-	if (v && *v)
-		n = snprintf(out, size, "%s", v);
-	else if (!strncmp(def, "~/", 2))
-		n = snprintf(out, size, "%s/%s", home(), def + 2);
-	else
-		n = snprintf(out, size, "%s", def);
-	if (n < 0 || (size_t)n >= size)
-		die("path too long: %s", def);
-}
-
-static void
-find_remote(void)
-{
-	struct sockaddr_storage ss;
-	socklen_t len = sizeof(ss);
-	const char *v;
-	void *addr;
-
-	if ((v = getenv("TCPREMOTEIP")) || (v = getenv("REMOTE_HOST")) ||
-	    (v = getenv("REMOTE_ADDR"))) {
-		snprintf(sess.remote, sizeof(sess.remote), "%.*s",
-		    (int)strspn(v, "0123456789abcdefABCDEF.:"), v);
-	} else if (getpeername(0, (struct sockaddr *)&ss, &len) == 0 &&
-	    (ss.ss_family == AF_INET || ss.ss_family == AF_INET6)) {
-		addr = ss.ss_family == AF_INET ?
-		    (void *)&((struct sockaddr_in *)&ss)->sin_addr :
-		    (void *)&((struct sockaddr_in6 *)&ss)->sin6_addr;
-		inet_ntop(ss.ss_family, addr, sess.remote, sizeof(sess.remote));
-	}
-	if (!sess.remote[0])
-		snprintf(sess.remote, sizeof(sess.remote), "local");
-}
-
-int
-remote_is_local(void)
-{
-	return !strcmp(sess.remote, "local") || !strncmp(sess.remote, "127.", 4) ||
-	    !strcmp(sess.remote, "::1") || !strncmp(sess.remote, "::ffff:127.", 11);
-}
-
-void
-setup(void)
-{
-	struct passwd *pw;
-	int one = 1;
-
-	if (geteuid() == 0 || getuid() == 0)
-		die("refusing to run as root: start imapd as the mail user");
-	signal(SIGPIPE, SIG_IGN);
-	config_path(sess.maildir, sizeof(sess.maildir), "MAILDIR", maildir_root);
-	config_path(sess.pwfile, sizeof(sess.pwfile), "IMAPD_PASSWD", passwd_file);
-	config_path(sess.failfile, sizeof(sess.failfile), "IMAPD_FAILURES",
-	    authfail_file);
-	if (login_user[0])
-		snprintf(sess.user, sizeof(sess.user), "%s", login_user);
-	else if ((pw = getpwuid(getuid())))
-		snprintf(sess.user, sizeof(sess.user), "%s", pw->pw_name);
-	else
-		die("cannot find the name of uid %ld", (long)getuid());
-	find_remote();
-	umask(077);
-	/* responses are whole when flushed: send them at once (fails
-	 * harmlessly when fd 1 is a pipe) */
-	setsockopt(1, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-}
-
 /* secrets others can read are secrets no more */
 static void
 warn_readable(const char *what, const char *path)
@@ -910,7 +678,7 @@ greet(void)
 {
 	struct buf b = { 0 };
 
-	capabilities(&b);
+	capability_line(&b);
 	if (sess.preauth)
 		io_printf("* PREAUTH [CAPABILITY %s] imapd ready, logged in "
 		    "as %s\r\n", b.p, sess.user);

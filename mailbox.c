@@ -14,7 +14,6 @@
 
 #include "binary.h"
 #include "config.h"
-#include "imapd.h"
 #include "io.h"
 #include "maildir.h"
 #include "mime.h"
@@ -24,52 +23,6 @@
 #include "url.h"
 #include "util.h"
 #include "session.h"
-
-/* A mailbox name from the client, as the store names it: UTF-8 names
- * (UTF8=ACCEPT, IMAP4rev2) become modified UTF-7. */
-char *
-mailbox_arg(void)
-{
-	struct buf b = { 0 };
-	char *name, *out;
-
-	if (!(name = p_mailbox()) || !sess.utf8)
-		return name;
-	if (utf8_to_mutf7(&b, name) < 0) {
-		buf_free(&b);
-		perr = "Mailbox name is not valid UTF-8";
-		return NULL;
-	}
-	out = p_strdup(b.p ? b.p : "", b.len);
-	buf_free(&b);
-	return out;
-}
-
-/* may go in a quoted string under UTF8=ACCEPT: no controls */
-static int
-utf8_quotable(const char *s)
-{
-	for (; *s; s++)
-		if ((unsigned char)*s < 0x20 || *s == 0x7f)
-			return 0;
-	return 1;
-}
-
-/* a stored mailbox name as the client sees it */
-static const char *
-shown_name(const char *name)
-{
-	struct buf b = { 0 };
-	char *out;
-
-	if (!sess.utf8 || mutf7_to_utf8(&b, name) < 0) {
-		buf_free(&b);
-		return name;
-	}
-	out = p_strdup(b.p ? b.p : "", b.len);
-	buf_free(&b);
-	return out;
-}
 
 /* --- mailboxes -------------------------------------------------------- */
 
@@ -248,29 +201,6 @@ has_children(char **sorted, size_t n, const char *name)
 	return lo < n && !strncmp(sorted[lo], key, len + 1);
 }
 
-/* a mailbox name as an IMAP string */
-void
-list_name(const char *name)
-{
-	struct buf b = { 0 };
-
-	name = shown_name(name);
-	if (sess.utf8 && utf8_quotable(name)) {
-		/* RFC 6855: UTF-8 goes in quoted strings once enabled */
-		buf_addc(&b, '"');
-		for (; *name; name++) {
-			if (*name == '"' || *name == '\\')
-				buf_addc(&b, '\\');
-			buf_addc(&b, *name);
-		}
-		buf_addc(&b, '"');
-	} else {
-		buf_addstr(&b, name, strlen(name));
-	}
-	io_write(b.p, b.len);
-	buf_free(&b);
-}
-
 static void
 list_line(const char *cmd, const char *attrs, const char *name)
 {
@@ -383,23 +313,6 @@ mailbox_status(const char *name, struct mboxstatus *st, int items)
 	if (items & (ST_SIZE | ST_DELETEDSTORAGE))
 		return mbox_status(name, st);
 	return mbox_status_nosize(name, st);
-}
-
-/* the special-use attribute of a folder, or NULL */
-const char *
-special_use_of(const char *name)
-{
-	size_t i;
-
-	const char *use;
-
-	/* what CREATE ... (USE ...) chose wins over the configured names */
-	if ((use = mbox_special_use(name)))
-		return use;
-	for (i = 0; i < LEN(special_use); i++)
-		if (!strcmp(name, special_use[i].name))
-			return special_use[i].use;
-	return NULL;
 }
 
 static int

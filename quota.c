@@ -14,7 +14,6 @@
 #include <string.h>
 
 #include "config.h"
-#include "imapd.h"
 #include "io.h"
 #include "maildir.h"
 #include "parse.h"

@@ -19,7 +19,7 @@
 #include <unistd.h>
 
 #include "config.h"
-#include "imapd.h"
+#include "auth.h"
 #include "sandbox.h"
 #include "util.h"
 

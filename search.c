@@ -8,7 +8,7 @@
 #include <time.h>
 
 #include "fts.h"
-#include "imapd.h"
+#include "search.h"
 #include "io.h"
 #include "maildir.h"
 #include "mime.h"
@@ -63,9 +63,6 @@ struct ctx {
 	time_t date;
 	uint64_t size;
 };
-
-struct seqset *search_saved;
-int search_uidonly;
 
 static const struct {
 	const char *name;
@@ -366,7 +363,7 @@ search_parse_keys(const char *charset, const char **code)
 	s->charset = charset;
 	if (!(s->root = parse_list(s, 0)))
 		return NULL;
-	if (s->seq && search_uidonly) {
+	if (s->seq && sess.uidonly) {
 		*code = "UIDREQUIRED";
 		return badp("Message sequence numbers are not allowed");
 	}
@@ -460,7 +457,7 @@ static int
 in_set(const struct seqset *set, uint32_t v, uint32_t uid)
 {
 	if (set->dollar)
-		return search_saved && seq_has(search_saved, uid);
+		return sess.search_saved && seq_has(sess.search_saved, uid);
 	return seq_has(set, v);
 }
 

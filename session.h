@@ -1,17 +1,35 @@
-/* session.h: the state of one IMAP session and what its parts share.
- * imapd.c runs the session and answers the client; mailbox.c holds the
- * commands on mailboxes (LIST, STATUS, APPEND, ...), view.c the selected
- * mailbox as the client sees it (SELECT, STORE, COPY, SEARCH, ...), fetch.c
- * FETCH. */
+/* session.h: the state of one IMAP session (session.c), the replies,
+ * and the client's view of the selected mailbox: what the command
+ * handlers (mailbox.c, view.c, fetch.c, ...) share below them.  Include
+ * after maildir.h and util.h. */
 #ifndef SESSION_H
 #define SESSION_H
 #include <netinet/in.h>
 #include <limits.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct seqset;
 
 enum state { S_NOAUTH = 1, S_AUTH = 2, S_SELECTED = 4, S_LOGOUT = 8 };
 
 /* what a handler hands back to the one place that answers the client */
 enum { ST_OK, ST_NO, ST_BAD, ST_DONE, ST_LOST };
+
+/* one message as this session sees it; its sequence number is its index
+ * in the view plus one */
+struct vmsg {
+	uint32_t uid;
+	uint32_t flags;		/* FL_* incl. FL_RECENT */
+	uint32_t kw;
+	uint32_t gone;		/* expunged by another process, not yet told */
+	uint64_t modseq;	/* as last told to the client */
+};
+
+struct view {
+	struct vmsg *m;
+	size_t n, cap;
+};
 
 /* the session: everything that lives from one command to the next */
 struct session {
@@ -37,6 +55,7 @@ struct session {
 	int readonly;
 	struct view v;
 	int kw_told;		/* keywords of f named by the last FLAGS sent */
+	struct seqset *search_saved;	/* SEARCHRES "$", as UIDs */
 	/* the reply under construction */
 	const char *code;
 	struct buf codebuf;	/* a response code built at run time */
@@ -45,7 +64,7 @@ struct session {
 
 extern struct session sess;
 
-/* imapd.c: the reply, and leaving */
+/* session.c: the reply, and leaving */
 int no(const char *code, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 int bad(const char *why);
@@ -54,28 +73,46 @@ const char *set_code(const char *fmt, ...)
 	__attribute__((format(printf, 1, 2)));
 int no_errno(const char *what);
 void bye(const char *why) __attribute__((noreturn));
+/* the capability line for the session's state */
+void capability_line(struct buf *);
 
-/* view.c: flags, and the messages of the selected mailbox */
+/* session.c: mailbox names as the client and the store spell them */
+char *mailbox_arg(void);
+const char *shown_name(const char *name);
+void list_name(const char *);
+const char *special_use_of(const char *name);
+
+/* session.c: flags */
 void flag_list(struct buf *, uint32_t flags, uint32_t kw);
 long sysflag(const char *name);
 int parse_flags(int bare, char ***names, size_t *n);
-void print_flags_fetch(size_t i);
-void fetch_open(size_t i);
+void flags_responses(void);
+void condstore_on(void);
+
+/* session.c: the messages of the selected mailbox as the client sees
+ * them */
+void view_load(void);
 void view_sync(int expunge);
+void fetch_open(size_t i);
+void print_flags_fetch(size_t i);
 long store_index(size_t i);
 int set_indexes(struct seqset *, int uid, size_t **out, size_t *n);
 void uid_set(struct buf *, const uint32_t *, size_t);
 /* index of the first message of the view with a UID >= uid */
 size_t view_lower(uint32_t uid);
 void vanished_earlier(struct seqset *known, uint64_t since);
+void search_save(struct seqset *);
 void close_folder(void);
-void condstore_on(void);
-void flags_responses(void);
 
-/* mailbox.c: names as the client and the store spell them */
-char *mailbox_arg(void);
-void list_name(const char *);
-const char *special_use_of(const char *name);
+/* what a command handler keeps in step with the view (CONTEXT=SEARCH),
+ * told from below: before expunges are reported (sequence numbers still
+ * valid), after every sync of the view, and when the mailbox closes */
+struct view_watch {
+	void (*expunging)(void);
+	void (*synced)(void);
+	void (*closed)(void);
+};
+void view_watch(const struct view_watch *);
 
 /* the commands */
 int cmd_append(const char *, int);

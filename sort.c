@@ -22,7 +22,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "imapd.h"
+#include "search.h"
 #include "maildir.h"
 #include "mime.h"
 #include "parse.h"
@@ -30,6 +30,7 @@
 #include "sort.h"
 #include "unicode.h"
 #include "util.h"
+#include "session.h"
 
 #define SORT_MAX	16	/* criteria in one sort program */
 #define HEAD_MAX	16384	/* first bytes read for a header */

@@ -393,6 +393,33 @@ base64_value(int c, int c63)
 	return -1;
 }
 
+/* decode base64 in place; -1 when it is not valid */
+long
+base64_decode(char *s)
+{
+	size_t i, o = 0;
+	unsigned long acc = 0;
+	int bits = 0, v, pad = 0;
+
+	for (i = 0; s[i]; i++) {
+		if (s[i] == '=') {
+			pad++;
+			continue;
+		}
+		if (pad || (v = base64_value((unsigned char)s[i], '/')) < 0)
+			return -1;
+		acc = acc << 6 | v;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			s[o++] = acc >> bits;
+		}
+	}
+	if ((i - pad) % 4 == 1 || pad > 2)
+		return -1;
+	return o;
+}
+
 long long
 days_from_civil(long long y, int m, int d)
 {

@@ -68,6 +68,8 @@ const char *ascii_casestr(const char *hay, size_t haylen,
 /* the value of a base64 digit, -1 for none; c63 is the 64th digit: '/',
  * or ',' in the modified base64 of mailbox names */
 int base64_value(int c, int c63);
+/* decode base64 in place; the length, -1 when it is not valid */
+long base64_decode(char *s);
 
 /* days since 1970-01-01 of a date in the proleptic Gregorian calendar */
 long long days_from_civil(long long y, int m, int d);

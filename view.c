@@ -1,7 +1,7 @@
-/* view.c: the selected mailbox as the client sees it.  Sequence numbers
- * are indexes into the view, which changes only at safe points
- * (view_sync); SELECT and EXAMINE with QRESYNC, flags and STORE, COPY and
- * MOVE, EXPUNGE, CLOSE, and the replies of SEARCH, SORT and THREAD. */
+/* view.c: the commands on the selected mailbox: SELECT and EXAMINE with
+ * QRESYNC, STORE, COPY and MOVE, EXPUNGE, CLOSE, and the replies of
+ * SEARCH, SORT and THREAD.  The view itself (sequence numbers, what the
+ * client has been told) is the session's, in session.c. */
 #include <errno.h>
 #include <limits.h>
 #include <poll.h>
@@ -14,7 +14,7 @@
 
 #include "config.h"
 #include "context.h"
-#include "imapd.h"
+#include "search.h"
 #include "io.h"
 #include "maildir.h"
 #include "parse.h"
@@ -25,91 +25,6 @@
 #include "sort.h"
 #include "util.h"
 #include "session.h"
-
-/* the store's change count the view last matched, and whether messages
- * gone from the store wait in it for their EXPUNGE */
-static unsigned long view_changes;
-static int view_gone;
-
-/* system flags in the order FLAGS lists them; P is shown as $Forwarded */
-static const struct {
-	uint32_t bit;
-	const char *name;
-} sysflags[] = {
-	{ FL_ANSWERED, "\\Answered" },
-	{ FL_FLAGGED, "\\Flagged" },
-	{ FL_DELETED, "\\Deleted" },
-	{ FL_SEEN, "\\Seen" },
-	{ FL_DRAFT, "\\Draft" },
-	{ FL_PASSED, "$Forwarded" },
-};
-
-/* --- flags ------------------------------------------------------------ */
-
-void
-flag_list(struct buf *b, uint32_t flags, uint32_t kw)
-{
-	size_t i;
-	int n = 0;
-
-	buf_addc(b, '(');
-	for (i = 0; i < LEN(sysflags); i++)
-		if (flags & sysflags[i].bit)
-			buf_printf(b, "%s%s", n++ ? " " : "", sysflags[i].name);
-	for (i = 0; i < (size_t)sess.f.nkw; i++)
-		if (kw & (1U << i))
-			buf_printf(b, "%s%s", n++ ? " " : "", sess.f.kw[i]);
-	if ((flags & FL_RECENT) && !sess.rev2)
-		buf_printf(b, "%s\\Recent", n ? " " : "");
-	buf_addc(b, ')');
-}
-
-/* the bit of a system flag name, 0 for a keyword, -1 for a flag that may
- * not be stored */
-long
-sysflag(const char *name)
-{
-	size_t i;
-
-	for (i = 0; i < LEN(sysflags); i++)
-		if (!ascii_casecmp(name, sysflags[i].name))
-			return sysflags[i].bit;
-	if (name[0] == '\\')
-		return -1;
-	return 0;
-}
-
-/* a parenthesised flag list, or (bare) flags separated by spaces */
-int
-parse_flags(int bare, char ***names, size_t *n)
-{
-	size_t cap = 8;
-	char *fl;
-
-	*n = 0;
-	*names = p_alloc(cap * sizeof(char *));
-	if (!bare && !p_char('('))
-		return bad("Expected a flag list");
-	if (!bare && p_char(')'))
-		return ST_OK;
-	for (;;) {
-		if (!(fl = p_flag()))
-			return ST_BAD;
-		if (*n == cap) {
-			char **t = p_alloc(2 * cap * sizeof(char *));
-
-			memcpy(t, *names, cap * sizeof(char *));
-			*names = t;
-			cap *= 2;
-		}
-		(*names)[(*n)++] = fl;
-		if (!p_char(' '))
-			break;
-	}
-	if (!bare && !p_char(')'))
-		return bad("Expected ')' after flags");
-	return ST_OK;
-}
 
 /* turn flag names into bits; keywords are created when create is set */
 static int
@@ -138,289 +53,6 @@ flag_bits(char **names, size_t n, int create, uint32_t *flags, uint32_t *kw)
 		*kw |= 1U << k;
 	}
 	return ST_OK;
-}
-
-/* --- the session's view of the selected folder ------------------------ */
-
-static void
-view_add(uint32_t uid, uint32_t flags, uint32_t kw, uint64_t modseq)
-{
-	struct vmsg *m;
-
-	if (sess.v.n == sess.v.cap) {
-		sess.v.cap = sess.v.cap ? sess.v.cap * 2 : 64;
-		sess.v.m = xreallocarray(sess.v.m, sess.v.cap, sizeof(*sess.v.m));
-	}
-	m = &sess.v.m[sess.v.n++];
-	m->uid = uid;
-	m->flags = flags;
-	m->kw = kw;
-	m->gone = 0;
-	m->modseq = modseq;
-}
-
-static void
-view_free(void)
-{
-	free(sess.v.m);
-	memset(&sess.v, 0, sizeof(sess.v));
-}
-
-/* "* n FETCH (", or under UIDONLY (RFC 9586) "* UIDFETCH uid (" */
-void
-fetch_open(size_t i)
-{
-	if (sess.uidonly)
-		io_printf("* UIDFETCH %u (", sess.v.m[i].uid);
-	else
-		io_printf("* %zu FETCH (", i + 1);
-}
-
-void
-print_flags_fetch(size_t i)
-{
-	struct buf b = { 0 };
-
-	fetch_open(i);
-	/* UID is always there: IMAP4rev2 and QRESYNC require it, and
-	 * every other client can use it */
-	io_printf("UID %u ", sess.v.m[i].uid);
-	flag_list(&b, sess.v.m[i].flags, sess.v.m[i].kw);
-	io_printf("FLAGS %s", b.p);
-	if (sess.condstore)
-		io_printf(" MODSEQ (%llu)",
-		    (unsigned long long)sess.v.m[i].modseq);
-	io_puts(")\r\n");
-	buf_free(&b);
-}
-
-/* VANISHED of RFC 7162 for a list of UIDs */
-static void
-print_vanished(const char *earlier, const uint32_t *u, size_t n)
-{
-	struct buf b = { 0 };
-
-	if (!n)
-		return;
-	uid_set(&b, u, n);
-	io_printf("* VANISHED %s%s\r\n", earlier, b.p);
-	buf_free(&b);
-}
-
-/*
- * Compare the view with the store and tell the client what changed.
- * Expunges are only reported when expunge is set: while a command works
- * by sequence number, a vanished message keeps its number (marked gone)
- * so numbers never shift under the client.
- */
-static void
-view_update(int expunge)
-{
-	struct folder *f = &sess.f;
-	size_t i, j, o, added = 0, recent = 0, nvan = 0;
-	uint32_t maxuid, *van = NULL;
-	struct msg *m;
-
-	if (f->nkw != sess.kw_told)
-		flags_responses();
-	view_changes = folder_changes(f);
-	view_gone = 0;
-
-	if ((sess.qresync || sess.uidonly) && expunge)
-		van = xreallocarray(NULL, sess.v.n + 1, sizeof(*van));
-	for (i = j = o = 0; i < sess.v.n; i++) {
-		while (j < f->nmsgs && f->msgs[j].uid < sess.v.m[i].uid)
-			j++;
-		if (j == f->nmsgs || f->msgs[j].uid != sess.v.m[i].uid) {
-			sess.v.m[i].gone = 1;
-			view_gone = !expunge;
-			if (expunge) {
-				if (van)
-					van[nvan++] = sess.v.m[i].uid;
-				else
-					io_printf("* %zu EXPUNGE\r\n", o + 1);
-				continue;
-			}
-		} else if ((f->msgs[j].flags & ~FL_RECENT) !=
-		    (sess.v.m[i].flags & ~FL_RECENT) ||
-		    f->msgs[j].kw != sess.v.m[i].kw ||
-		    (sess.condstore && f->msgs[j].modseq != sess.v.m[i].modseq)) {
-			sess.v.m[i].flags = f->msgs[j].flags |
-			    (sess.v.m[i].flags & FL_RECENT);
-			sess.v.m[i].kw = f->msgs[j].kw;
-			sess.v.m[i].modseq = f->msgs[j].modseq;
-			sess.v.m[o] = sess.v.m[i];
-			print_flags_fetch(o);
-			o++;
-			continue;
-		}
-		sess.v.m[o++] = sess.v.m[i];
-	}
-	sess.v.n = o;
-	print_vanished("", van, nvan);
-	free(van);
-	maxuid = sess.v.n ? sess.v.m[sess.v.n - 1].uid : 0;
-	for (j = f->nmsgs; j > 0 && f->msgs[j - 1].uid > maxuid; j--)
-		;
-	for (; j < f->nmsgs; j++) {
-		m = &f->msgs[j];
-		view_add(m->uid, m->flags, m->kw, m->modseq);
-		added++;
-	}
-	if (added) {
-		for (i = 0; i < sess.v.n; i++)
-			recent += !!(sess.v.m[i].flags & FL_RECENT);
-		io_printf("* %zu EXISTS\r\n", sess.v.n);
-		if (!sess.rev2)
-			io_printf("* %zu RECENT\r\n", recent);
-	}
-}
-
-void
-view_sync(int expunge)
-{
-	uint32_t uidvalidity = sess.f.uidvalidity;
-
-	if (sess.state != S_SELECTED)
-		return;
-	if (folder_sync(&sess.f) < 0)
-		logmsg(LOG_ERR, "sync of %s failed: %s", sess.f.name,
-		    strerror(errno));
-	/* only when the UID list was removed by hand: the client's UIDs
-	 * mean nothing any more, and it must start over */
-	if (sess.f.uidvalidity != uidvalidity)
-		bye("UIDVALIDITY changed: please reconnect");
-	/* nothing changed and nothing held back: no walk over the view
-	 * (the session's own STORE may still move an updating search) */
-	if (folder_changes(&sess.f) == view_changes && !(expunge && view_gone)) {
-		context_update();
-		return;
-	}
-	if (expunge)
-		context_expunged();
-	view_update(expunge);
-	context_update();
-}
-
-/* index of message i of the view in the store, or -1 when it is gone */
-long
-store_index(size_t i)
-{
-	if (sess.v.m[i].gone)
-		return -1;
-	return folder_find(&sess.f, sess.v.m[i].uid);
-}
-
-/* Resolve a sequence set into the list of view indexes it names, in
- * ascending order.  Sequence numbers beyond the view are an error; UIDs
- * that do not exist are skipped. */
-int
-set_indexes(struct seqset *set, int uid, size_t **out, size_t *n)
-{
-	size_t i, k, cap = 16;
-	uint32_t v;
-
-	*n = 0;
-	*out = p_alloc(cap * sizeof(**out));
-	if (set->dollar) {
-		if (!search_saved)
-			return ST_OK;
-		set = search_saved;
-		uid = 1;
-	} else if (uid) {
-		seq_resolve(set, sess.v.n ? sess.v.m[sess.v.n - 1].uid : 0);
-	} else {
-		seq_resolve(set, sess.v.n);
-	}
-	for (k = 0; !uid && k < set->n; k++)
-		if (set->r[k].lo == 0 || set->r[k].hi > sess.v.n)
-			return bad("Invalid message sequence number");
-	/* the ranges are sorted and apart: walk them, not the view */
-	for (k = 0; k < set->n; k++) {
-		i = uid ? view_lower(set->r[k].lo) : set->r[k].lo - 1;
-		for (; i < sess.v.n; i++) {
-			v = uid ? sess.v.m[i].uid : (uint32_t)(i + 1);
-			if (v > set->r[k].hi)
-				break;
-			if (*n == cap) {
-				size_t *t = p_alloc(2 * cap * sizeof(*t));
-
-				memcpy(t, *out, cap * sizeof(*t));
-				*out = t;
-				cap *= 2;
-			}
-			(*out)[(*n)++] = i;
-		}
-	}
-	return ST_OK;
-}
-
-/* a list of UIDs as a compact set "1:3,7" */
-void
-uid_set(struct buf *b, const uint32_t *u, size_t n)
-{
-	size_t i, j;
-
-	for (i = 0; i < n; i = j) {
-		for (j = i + 1; j < n && u[j] == u[j - 1] + 1; j++)
-			;
-		if (i)
-			buf_addc(b, ',');
-		if (j - i > 1)
-			buf_printf(b, "%u:%u", u[i], u[j - 1]);
-		else
-			buf_printf(b, "%u", u[i]);
-	}
-}
-
-void
-close_folder(void)
-{
-	if (sess.state != S_SELECTED)
-		return;
-	folder_close(&sess.f);
-	view_free();
-	context_clear();
-	sess.state = S_AUTH;
-	if (search_saved) {
-		free(search_saved->r);
-		free(search_saved);
-		search_saved = NULL;
-	}
-}
-
-/* FLAGS and PERMANENTFLAGS: at SELECT, and again before any FETCH names
- * a keyword the client has not been told of (RFC 3501 7.2.6) */
-void
-flags_responses(void)
-{
-	struct buf b = { 0 };
-	int k;
-
-	buf_adds(&b, "\\Answered \\Flagged \\Deleted \\Seen \\Draft $Forwarded");
-	for (k = 0; k < sess.f.nkw; k++)
-		buf_printf(&b, " %s", sess.f.kw[k]);
-	io_printf("* FLAGS (%s)\r\n", b.p);
-	if (sess.readonly)
-		io_puts("* OK [PERMANENTFLAGS ()] Read-only mailbox\r\n");
-	else
-		io_printf("* OK [PERMANENTFLAGS (%s%s)] Flags permitted\r\n",
-		    b.p, sess.f.nkw < KW_MAX ? " \\*" : "");
-	sess.kw_told = sess.f.nkw;
-	buf_free(&b);
-}
-
-/* the first CONDSTORE enabling command with a mailbox selected tells its
- * HIGHESTMODSEQ (RFC 7162 3.1) */
-void
-condstore_on(void)
-{
-	if (sess.condstore)
-		return;
-	sess.condstore = 1;
-	if (sess.state == S_SELECTED)
-		io_printf("* OK [HIGHESTMODSEQ %llu] Highest\r\n",
-		    (unsigned long long)MAX(sess.f.highestmodseq, 1));
 }
 
 static void
@@ -454,84 +86,6 @@ select_responses(void)
 	    (unsigned long long)MAX(sess.f.highestmodseq, 1));
 	if (folder_id(&sess.f, id, sizeof(id)) == 0)
 		io_printf("* OK [MAILBOXID (%s)] Ok\r\n", id);
-}
-
-size_t
-view_lower(uint32_t uid)
-{
-	size_t lo = 0, hi = sess.v.n, mid;
-
-	while (lo < hi) {
-		mid = (lo + hi) / 2;
-		if (sess.v.m[mid].uid < uid)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
-}
-
-/* the UIDs of known (resolved) that are not in the view, as a set */
-static void
-missing_uids(struct buf *b, const struct seqset *known)
-{
-	size_t k, i;
-	uint32_t u, end, next, last;
-
-	for (k = 0; k < known->n; k++) {
-		u = known->r[k].lo;
-		end = MIN(known->r[k].hi, sess.f.uidnext - 1);
-		for (i = view_lower(u); u <= end; i++) {
-			/* the next UID that still exists, and the gap before */
-			next = i < sess.v.n ? sess.v.m[i].uid : UINT32_MAX;
-			if (next > u) {
-				last = MIN(next - 1, end);
-				buf_adds(b, b->len ? "," : "");
-				if (last > u)
-					buf_printf(b, "%u:%u", u, last);
-				else
-					buf_printf(b, "%u", u);
-			}
-			if (next >= end)
-				break;
-			u = next + 1;
-		}
-	}
-}
-
-/* VANISHED (EARLIER): UIDs of known expunged after modseq since */
-void
-vanished_earlier(struct seqset *known, uint64_t since)
-{
-	struct seqset all;
-	struct range r;
-	struct buf b = { 0 };
-	uint32_t *u;
-	size_t n, i, o;
-
-	if (!known) {
-		r.lo = 1;
-		r.hi = sess.f.uidnext > 1 ? sess.f.uidnext - 1 : 1;
-		all.r = &r;
-		all.n = 1;
-		all.dollar = 0;
-		known = &all;
-	}
-	if (folder_vanished(&sess.f, since, &u, &n) == 0) {
-		for (i = o = 0; i < n; i++)
-			if (seq_has(known, u[i]))
-				u[o++] = u[i];
-		print_vanished("(EARLIER) ", u, o);
-		free(u);
-		return;
-	}
-	/* the history does not reach back that far: every UID the client
-	 * may know of that is not here any more */
-	if (sess.f.uidnext > 1)
-		missing_uids(&b, known);
-	if (b.len)
-		io_printf("* VANISHED (EARLIER) %s\r\n", b.p);
-	buf_free(&b);
 }
 
 /* SELECT ... (QRESYNC (uidvalidity modseq [known-uids [seq-match]])) */
@@ -638,7 +192,6 @@ do_select(int readonly)
 {
 	struct qresync q;
 	char *name;
-	size_t i;
 	int r, condstore = 0, was_selected = sess.state == S_SELECTED;
 
 	memset(&q, 0, sizeof(q));
@@ -663,14 +216,7 @@ do_select(int readonly)
 	sess.state = S_SELECTED;
 	if (!readonly)
 		expire(name);
-	/* the view at its size at once: no doubling, no copy */
-	sess.v.cap = sess.f.nmsgs + 64;
-	sess.v.m = xreallocarray(NULL, sess.v.cap, sizeof(*sess.v.m));
-	for (i = 0; i < sess.f.nmsgs; i++)
-		view_add(sess.f.msgs[i].uid, sess.f.msgs[i].flags, sess.f.msgs[i].kw,
-		    sess.f.msgs[i].modseq);
-	view_changes = folder_changes(&sess.f);
-	view_gone = 0;
+	view_load();
 	select_responses();
 	if (condstore == 2)
 		qresync_changes(&q);
@@ -1056,17 +602,13 @@ save_result(const uint32_t *uids, size_t n)
 	struct seqset *set;
 	size_t i;
 
-	if (search_saved) {
-		free(search_saved->r);
-		free(search_saved);
-	}
 	set = xcalloc(1, sizeof(*set));
 	set->r = xcalloc(n + 1, sizeof(*set->r));
 	for (i = 0; i < n; i++)
 		set->r[i].lo = set->r[i].hi = uids[i];
 	set->n = n;
 	seq_resolve(set, 0);
-	search_saved = set;
+	search_save(set);
 }
 
 /* the MODSEQ of a result whose program names MODSEQ (RFC 4731 3.2): of
