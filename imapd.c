@@ -1,20 +1,15 @@
 /* imapd.c: one IMAP session on stdin/stdout, started per connection by
- * inetd, s6, tcpserver or systemd: start-up, the command loop, the one
- * place that answers the client, logging in, STARTTLS, COMPRESS and IDLE.
- * The commands on mailboxes are in mailbox.c, those on the selected
- * mailbox in view.c and fetch.c; the Maildir lives in maildir.c, message
- * content in mime.c, TLS in tls.c. */
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <sys/socket.h>
+ * inetd, s6, tcpserver or systemd: start-up, the command loop and its
+ * dispatch table, and the commands of any state: logging in, STARTTLS,
+ * COMPRESS, ENABLE and IDLE.  The commands on mailboxes are in mailbox.c,
+ * those on the selected mailbox in view.c and fetch.c; the session's
+ * state, its replies and the client's view are in session.c, the Maildir
+ * in maildir.c, message content in mime.c, TLS in tls.c. */
 #include <sys/stat.h>
 
 #include <errno.h>
 #include <limits.h>
 #include <poll.h>
-#include <pwd.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -400,7 +395,7 @@ cmd_starttls(const char *tag, int uid)
 		return bad("TLS is already active");
 	if (!tls_available() || tls_load() < 0)
 		return no("UNAVAILABLE", "TLS is not configured");
-	io_printf("%s OK Begin TLS negotiation now\r\n", tag);
+	answer(tag, ok(NULL, "Begin TLS negotiation now"));
 	tls_switch(sess.remote);
 	sess.tls = sess.secure = 1;
 	return ST_DONE;
@@ -420,7 +415,7 @@ cmd_compress(const char *tag, int uid)
 		return no("COMPRESSIONACTIVE", "Compression is already active");
 	if (!(l = compress_start()))
 		return no("SERVERBUG", "Cannot start compression");
-	io_printf("%s OK DEFLATE active\r\n", tag);
+	answer(tag, ok(NULL, "DEFLATE active"));
 	io_flush();
 	io_push(l);
 	sess.compress = 1;
@@ -539,27 +534,6 @@ lookup(const char *name, int uid)
 	return NULL;
 }
 
-static void
-reply(const char *tag, int r)
-{
-	const char *st = r == ST_OK ? "OK" : r == ST_NO ? "NO" : "BAD";
-	char text[sizeof(sess.text)];
-
-	if (r == ST_BAD) {
-		sess.code = perr_code && !strcmp(perr_code, "TOOBIG") ?
-		    "TOOBIG" : NULL;
-		snprintf(sess.text, sizeof(sess.text), "%s",
-		    perr ? perr : "Invalid command");
-	}
-	/* the text may quote the client (a mailbox name): never let it
-	 * end the line or carry bytes that are not UTF-8 */
-	esc(text, sizeof(text), sess.text);
-	if (sess.code)
-		io_printf("%s %s [%s] %s\r\n", tag, st, sess.code, text);
-	else
-		io_printf("%s %s %s\r\n", tag, st, text);
-}
-
 static int
 run(const char *tag)
 {
@@ -629,7 +603,7 @@ command(void)
 		if (perr_code && !strcmp(perr_code, "EOF"))
 			exit(0);
 		if (p_skip() < 0) {
-			reply(tag, r == ST_DONE ? ST_BAD : r);
+			answer(tag, r == ST_DONE ? ST_BAD : r);
 			bye("Command too long");
 		}
 		if (r == ST_BAD)
@@ -637,7 +611,7 @@ command(void)
 		else
 			sess.bad_streak = 0;
 		if (r != ST_DONE)
-			reply(tag, r);
+			answer(tag, r);
 	}
 	if (sess.bad_streak >= BAD_MAX)
 		bye("Too many invalid commands");

@@ -161,6 +161,29 @@ bye(const char *why)
 	exit(0);
 }
 
+/* the tagged reply: the status a handler returned, with the code and text
+ * it left in the session */
+void
+answer(const char *tag, int r)
+{
+	const char *st = r == ST_OK ? "OK" : r == ST_NO ? "NO" : "BAD";
+	char text[sizeof(sess.text)];
+
+	if (r == ST_BAD) {
+		sess.code = perr_code && !strcmp(perr_code, "TOOBIG") ?
+		    "TOOBIG" : NULL;
+		snprintf(sess.text, sizeof(sess.text), "%s",
+		    perr ? perr : "Invalid command");
+	}
+	/* the text may quote the client (a mailbox name): never let it
+	 * end the line or carry bytes that are not UTF-8 */
+	esc(text, sizeof(text), sess.text);
+	if (sess.code)
+		io_printf("%s %s [%s] %s\r\n", tag, st, sess.code, text);
+	else
+		io_printf("%s %s %s\r\n", tag, st, text);
+}
+
 /* --- mailbox names ---------------------------------------------------- */
 
 /* A mailbox name from the client, as the store names it: UTF-8 names

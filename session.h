@@ -73,6 +73,8 @@ const char *set_code(const char *fmt, ...)
 	__attribute__((format(printf, 1, 2)));
 int no_errno(const char *what);
 void bye(const char *why) __attribute__((noreturn));
+/* the tagged reply of status r (ST_OK, ST_NO, ST_BAD) */
+void answer(const char *tag, int r);
 /* the capability line for the session's state */
 void capability_line(struct buf *);
 

@@ -10,12 +10,18 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "../imapd.h"
 #include "../io.h"
+#include "../maildir.h"
 #include "../parse.h"
 #include "../partial.h"
 #include "../url.h"
+#include "../search.h"
 #include "../util.h"
+#include "../session.h"
+
+/* the session state search.c reads (UIDONLY, the saved result): none
+ * enabled, nothing saved */
+struct session sess;
 
 static int
 token(void)

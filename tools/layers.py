@@ -7,11 +7,14 @@ includes b.h and b.c exists.  A circle is a set of files each reaching the
 others (a strongly connected component of more than one file); the layers
 must have none.
 
-usage: layers.py [-v] [object ...]   (default: the objects of the Makefile's
-SRC, in the directory of the Makefile; the .c beside each object is read
-for its includes)
+usage: layers.py [-v] [-m name=a,b,...] [object ...]
+  objects: default the objects of the Makefile's SRC, beside the Makefile;
+    the .c beside each object is read for its includes
+  -m: files that are one module (sharing a private header): the graph is
+    checked between modules, and circles inside one are only shown
+  -v: the files in layer order, top first
 Prints each circle with the symbols or includes behind its edges and exits
-1 when there is one; -v prints the files in layer order, top first.
+1 when there is one between modules.
 """
 import os
 import re
@@ -27,18 +30,22 @@ def makefile_objects(root):
     return [os.path.join(root, s[:-2] + ".o") for s in m.group(1).split()]
 
 
-def symbols(obj):
-    """the global symbols obj defines and those it needs"""
-    out = subprocess.run(["nm", obj], check=True, capture_output=True,
-                         text=True).stdout
-    defined, undefined = set(), set()
+def symbols(objs):
+    """the global symbols each object defines and those it needs (one nm
+    for all of them)"""
+    out = subprocess.run(["nm", "-A"] + objs, check=True,
+                         capture_output=True, text=True).stdout
+    syms = {o: (set(), set()) for o in objs}
     for line in out.splitlines():
-        parts = line.split()
+        obj, _, rest = line.rpartition(":")
+        parts = rest.split()
+        if obj not in syms:
+            continue
         if len(parts) == 2 and parts[0] == "U":
-            undefined.add(parts[1])
+            syms[obj][1].add(parts[1])
         elif len(parts) == 3 and parts[1] in "TDBRCVWGS":
-            defined.add(parts[2])
-    return defined, undefined
+            syms[obj][0].add(parts[2])
+    return syms
 
 
 def includes(src):
@@ -51,9 +58,9 @@ def includes(src):
 
 def graph(objs):
     names = [os.path.splitext(os.path.basename(o))[0] for o in objs]
-    owner, needs = {}, {}
+    owner, needs, syms = {}, {}, symbols(objs)
     for name, obj in zip(names, objs):
-        defined, needs[name] = symbols(obj)
+        defined, needs[name] = syms[obj]
         for s in defined:
             owner.setdefault(s, name)
     edges = {n: {} for n in names}
@@ -118,27 +125,58 @@ def layers(edges):
     return [sorted(rows[k]) for k in sorted(rows, reverse=True)]
 
 
-def main(args):
-    verbose = "-v" in args
-    objs = [a for a in args if a != "-v"] or makefile_objects(ROOT)
-    missing = [o for o in objs if not os.path.exists(o)]
-    if missing:
-        sys.exit("layers.py: missing objects (build first): " +
-                 " ".join(missing))
-    edges = graph(objs)
-    found = circles(edges)
-    for comp in found:
-        print("circle: " + " ".join(comp))
+def merge(edges, modules):
+    """the graph between modules: each file of a module stands for it"""
+    of = {f: name for name, files in modules.items() for f in files}
+    out = {}
+    for a, to in edges.items():
+        ea = out.setdefault(of.get(a, a), {})
+        for b, why in to.items():
+            if of.get(b, b) != of.get(a, a):
+                ea.setdefault(of.get(b, b), []).extend(
+                    "%s->%s %s" % (a, b, w) if b in of or a in of else w
+                    for w in why)
+    return out
+
+
+def show(label, comps, edges):
+    for comp in comps:
+        print("%s: %s" % (label, " ".join(comp)))
         for a in comp:
             for b in comp:
                 if b in edges[a]:
                     why = sorted(edges[a][b])
                     print("  %s -> %s: %s%s" % (a, b, " ".join(why[:6]),
                                                  " ..." if len(why) > 6 else ""))
+
+
+def main(args):
+    verbose, modules, objs = False, {}, []
+    while args:
+        a = args.pop(0)
+        if a == "-v":
+            verbose = True
+        elif a == "-m" and args:
+            name, _, files = args.pop(0).partition("=")
+            modules[name] = files.split(",")
+        else:
+            objs.append(a)
+    objs = objs or makefile_objects(ROOT)
+    missing = [o for o in objs if not os.path.exists(o)]
+    if missing:
+        sys.exit("layers.py: missing objects (build first): " +
+                 " ".join(missing))
+    edges = graph(objs)
+    inside = [c for c in circles(edges)
+              if any(set(c) <= set(f) for f in modules.values())]
+    show("circle inside a module", inside, edges)
+    medges = merge(edges, modules)
+    found = circles(medges)
+    show("circle", found, medges)
     if verbose and not found:
-        for i, row in enumerate(layers(edges)):
+        for i, row in enumerate(layers(medges)):
             print("%2d  %s" % (i, " ".join(row)))
-    print("%d files, %d edges, %d circles" % (
+    print("%d files, %d edges, %d circles between files and modules" % (
         len(edges), sum(len(e) for e in edges.values()), len(found)))
     return 1 if found else 0
 
