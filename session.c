@@ -47,7 +47,6 @@ static const struct {
 /* the view's watcher (CONTEXT=SEARCH), registered from above */
 static const struct view_watch *watch;
 
-
 /* --- replies ---------------------------------------------------------- */
 
 int

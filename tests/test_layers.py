@@ -75,11 +75,13 @@ def test_finds_a_circle_of_calls(env):
 
 
 def test_finds_a_circle_through_an_include(env):
+    # low.c includes mid.h, which includes top.h: low reaches up to top
     objs = build(env.dir, {
         "low.h": "int low(void);\n",
         "top.h": "int top(void);\n",
+        "mid.h": '#include "top.h"\n',
         "top.c": '#include "low.h"\nint top(void) { return low(); }\n',
-        "low.c": '#include "top.h"\nint low(void) { return 2; }\n'})
+        "low.c": '#include "mid.h"\nint low(void) { return 2; }\n'})
     r = layers(*objs)
     assert r.returncode == 1, r.stdout + r.stderr
     assert '  low -> top: #include "top.h"' in r.stdout, r.stdout

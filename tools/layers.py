@@ -3,7 +3,7 @@
 
 An edge runs from a.c to b.c when a.o refers to a symbol b.o defines (read
 with nm from the built objects: functions and data alike), or when a.c
-includes b.h and b.c exists.  A circle is a set of files each reaching the
+includes b.h (itself or through another header) and b.c exists.  A circle is a set of files each reaching the
 others (a strongly connected component of more than one file); the layers
 must have none.
 
@@ -48,12 +48,18 @@ def symbols(objs):
     return syms
 
 
-def includes(src):
-    """the local headers src includes"""
+def includes(src, seen=None):
+    """the local headers src includes, and those they include"""
+    seen = set() if seen is None else seen
     if not os.path.exists(src):
-        return []
-    return re.findall(r'^\s*#\s*include\s+"([^"]+)\.h"', open(src).read(),
-                      re.M)
+        return seen
+    for h in re.findall(r'^\s*#\s*include\s+"([^"]+)\.h"',
+                        open(src).read(), re.M):
+        h = os.path.normpath(os.path.join(os.path.dirname(src), h))
+        if h not in seen:
+            seen.add(h)
+            includes(h + ".h", seen)
+    return seen
 
 
 def graph(objs):
@@ -70,7 +76,8 @@ def graph(objs):
             if to and to != name:
                 edges[name].setdefault(to, []).append(s)
     for name, obj in zip(names, objs):
-        for h in includes(os.path.splitext(obj)[0] + ".c"):
+        for h in sorted(includes(os.path.splitext(obj)[0] + ".c")):
+            h = os.path.basename(h)
             if h in edges and h != name:
                 edges[name].setdefault(h, []).append('#include "%s.h"' % h)
     return edges
