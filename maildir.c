@@ -456,6 +456,33 @@ name_find(struct folder *f, const char *name)
 	return -1;
 }
 
+/* index of the live message whose file has the base name of name
+ * ("cur/..." or "new/...", with any flags), or -1 */
+long
+base_find(struct folder *f, const char *name)
+{
+	struct store_state *st = f->st;
+	const char *b = name + 4, *m;
+	size_t blen = base_len(b);
+	uint32_t hv = hash_str(b, blen);
+	size_t k;
+	long i;
+
+	if (!st->bh)
+		bh_build(f);
+	for (k = hv & st->bhmask; st->bh[k]; k = (k + 1) & st->bhmask) {
+		if (st->bh[k] >> 32 != hv)
+			continue;
+		i = folder_find(f, st->bh[k] & 0xffffffffU);
+		if (i < 0)
+			continue;
+		m = mname(f, &f->msgs[i]) + 4;
+		if (!strncmp(m, b, blen) && (m[blen] == ':' || !m[blen]))
+			return i;
+	}
+	return -1;
+}
+
 static int
 recent_has(const struct store_state *st, uint32_t uid)
 {
