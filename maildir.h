@@ -192,6 +192,10 @@ const char *msgcache_get(struct folder *, size_t i, const char *key,
     size_t *len);
 void msgcache_put(struct folder *, size_t i, const char *key,
     const void *val, size_t len);
+/* keys of the items SORT keeps: the sent date (RFC 5256 2.2, an int64_t)
+ * and the base subject (2.1, case-mapped, without its NUL) */
+#define MC_SENTDATE	"Dt"
+#define MC_BASESUBJECT	"Sj"
 /* each cached item of message i to fn, until fn returns nonzero: that */
 int msgcache_each(struct folder *, size_t i, int (*fn)(const char *key,
     size_t klen, const char *val, size_t len, void *arg), void *arg);
