@@ -826,7 +826,7 @@ valid_fname(const char *p, size_t len)
 	return !memchr(p + 4, '/', len - 4) && !memchr(p, '\0', len);
 }
 
-static int
+int
 parse_rec(const char *p, const char *end, struct rec *r)
 {
 	uint64_t a, b, m;

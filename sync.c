@@ -1068,7 +1068,7 @@ out:
 
 /* the lock file's "imapd-recent" line: the highest UID a session has
  * been told of; -1 when there is none */
-static long long
+long long
 recent_read(int fd)
 {
 	char line[RECENT_LEN + 1];

@@ -9,6 +9,7 @@ import shutil
 import lib
 from lib import append, make_msg, status_items
 from test_index import fill
+from test_store_inotify import Trace
 
 SORTS = ["SORT (DATE) UTF-8 ALL", "SORT (SUBJECT) UTF-8 ALL",
          "SORT (REVERSE DATE) UTF-8 ALL", "SORT (SUBJECT DATE) UTF-8 ALL",
@@ -70,67 +71,90 @@ def test_sort_from_cache_equals_sort_from_files(env):
     s.logout()
 
 
-STATUS = "STATUS INBOX (MESSAGES UIDNEXT UIDVALIDITY UNSEEN HIGHESTMODSEQ " \
-         "SIZE)"
+STATUS = "STATUS INBOX (MESSAGES UIDNEXT UIDVALIDITY UNSEEN HIGHESTMODSEQ%s)"
 
 
-def status_of(s):
-    return status_items(s.ok(STATUS), "INBOX")
+def deliver_sized(env, data, flags=None, folder="INBOX"):
+    """a delivery whose file name tells its sizes (",S=" and ",W="), as
+    Dovecot's and imapd's own do"""
+    path = env.deliver(data, folder=folder, flags=flags)
+    d, n = os.path.split(path)
+    base, sep, info = n.partition(":")
+    sized = "%s,S=%d,W=%d%s%s" % (base, len(data), len(data) +
+                                  data.count(b"\n"), sep, info)
+    os.rename(path, os.path.join(d, sized))
+
+
+def status_of(s, size):
+    return status_items(s.ok(STATUS % (" SIZE" if size else "")), "INBOX")
 
 
 def reference(env):
     """what a session that selects the folder counts"""
     s = env.session()
     s.ok("SELECT INBOX")
-    v = status_of(s)
+    v = status_of(s, True)
     s.logout()
     return v
 
 
 def test_status_after_outside_changes(env):
     """STATUS from a fresh process after each kind of change, by another
-    imapd and by other programs, equals what a SELECTed session counts;
-    an index deleted or damaged is not trusted"""
-    fill(env, 30, flags="")
+    imapd and by other programs, equals what a SELECTed session counts,
+    and is answered from the index's header (mapped, not read record by
+    record) where the list and the directories are as it says; an index
+    deleted or damaged is not trusted"""
+    for i in range(30):
+        deliver_sized(env, make_msg("m%d" % i, msgid="<m%d@t>" % i),
+                      flags="")
     fill(env, 5, folder="Other")
     a = env.session()
     a.ok("SELECT INBOX")
     a.ok("STORE 1:10 +FLAGS.SILENT (\\Seen)")
     a.logout()
-    checks = []
+    header = []
 
     def check(why):
         s = env.session()
         s.ok("SELECT Other")	# STATUS of a folder not selected
-        got = status_of(s)
+        tr = Trace(s.p.pid, os.path.join(env.dir, "st%d.out" % len(header)),
+                   "mmap")
+        got = status_of(s, False)
+        out = tr.stop()
+        sized = status_of(s, True)
         s.logout()
         want = reference(env)
-        checks.append(why)
+        assert sized == want, (why, sized, want)
+        del want["SIZE"]
         assert got == want, (why, got, want)
-        return got
+        header.append((why, "PROT_READ, MAP_SHARED" in out))
+        return sized
 
     v = check("at rest")
-    assert int(v["UNSEEN"]) == 20 and int(v["MESSAGES"]) == 30, v
+    assert v["UNSEEN"] == 20 and v["MESSAGES"] == 30, v
     b = env.session()
     b.ok("SELECT INBOX")
     b.ok("STORE 11:12 +FLAGS.SILENT (\\Seen)")
     append(b, "INBOX", make_msg("appended"))
     b.ok("STORE 3 +FLAGS.SILENT (\\Deleted)")
+    b.ok("STORE 4 +FLAGS.SILENT (\\Deleted)")
     b.ok("EXPUNGE")
     b.logout()
     check("another imapd stored, appended, expunged")
-    env.deliver(make_msg("delivered to new"))
+    deliver_sized(env, make_msg("delivered to new"))
     check("a delivery into new/")
     cur = os.path.join(env.maildir, "cur")
     n = sorted(os.listdir(cur))[5]
     os.rename(os.path.join(cur, n),
-              os.path.join(cur, n.split(":")[0] + ":2,S"))
+              os.path.join(cur, n.split(":")[0] + ":2,ST"))
     check("a flag rename by another program")
     os.unlink(os.path.join(cur, sorted(os.listdir(cur))[7]))
     check("a file deleted by another program")
-    for i in range(40):	# enough records for the index to be written
-        env.deliver(make_msg("more %d" % i), flags="S" if i % 2 else "")
+    for i in range(300):	# enough records for the index to be written
+        deliver_sized(env, make_msg("more %d" % i), flags="S" if i % 2
+                      else "")
     check("many deliveries")
+    check("many deliveries, then at rest")
     idx = os.path.join(env.maildir, "imapd-index")
     with open(idx, "r+b") as f:
         f.seek(100)
@@ -138,3 +162,8 @@ def test_status_after_outside_changes(env):
     check("a damaged index")
     os.unlink(idx)
     check("no index")
+    used = [w for w, h in header if h]
+    assert used[:2] == ["at rest", "another imapd stored, appended, "
+                        "expunged"], header
+    assert "many deliveries, then at rest" in used, header
+    assert "a damaged index" not in used, header

@@ -45,12 +45,12 @@ def cur_file(env, mid):
 
 
 class Trace:
-    """strace on a running imapd: the directory reads it makes"""
+    """strace on a running imapd: the system calls it makes"""
 
-    def __init__(self, pid, path):
+    def __init__(self, pid, path, calls="getdents64"):
         self.path = path
         self.p = subprocess.Popen(
-            ["strace", "-q", "-e", "trace=getdents64", "-o", path,
+            ["strace", "-q", "-e", "trace=" + calls, "-o", path,
              "-p", str(pid)], stderr=subprocess.DEVNULL)
         # attached once the first system call shows
         deadline = time.time() + 5
