@@ -419,6 +419,13 @@ bh_build(struct folder *f)
 	}
 }
 
+void
+names_ready(struct folder *f)
+{
+	if (!f->st->bh)
+		bh_build(f);
+}
+
 static void
 bh_add(struct store_state *st, const char *name, uint32_t uid)
 {

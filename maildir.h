@@ -112,7 +112,8 @@ int folder_sync(struct folder *);
  * folder_setflags: equal numbers, nothing to tell a client */
 unsigned long folder_changes(struct folder *);
 /* descriptor that becomes readable when the folder may have changed
- * (inotify), or -1 when only polling can tell */
+ * (inotify), or -1 when only polling can tell; the lookup of messages by
+ * file name the next sync needs is made ready here */
 int folder_watchfd(struct folder *);
 /* index in msgs of uid, or -1 */
 long folder_find(struct folder *, uint32_t uid);

@@ -208,6 +208,7 @@ void names_compact(struct folder *f);
 long lower_bound(const struct folder *f, uint32_t uid);
 long name_find(struct folder *f, const char *name);
 long base_find(struct folder *f, const char *name);
+void names_ready(struct folder *f);
 void recent_add(struct store_state *st, uint32_t uid);
 void claimed_add(struct store_state *st, uint32_t uid);
 uint64_t *vsize_slot(struct store_state *st, uint32_t uid, int create);

@@ -1355,5 +1355,9 @@ folder_watchfd(struct folder *f)
 	/* what changed before it was there is not queued: scan once */
 	if (f->st->watchfd < 0 && watch_start(f) == 0)
 		f->st->dirty = 1;
+	/* a change inotify names is looked up by its file's name: the
+	 * table is made while nothing waits, not at the first change */
+	if (f->st->watchfd >= 0)
+		names_ready(f);
 	return f->st->watchfd;
 }
