@@ -580,14 +580,36 @@ subs_set(const char *name, int subscribe)
 
 /* ---- folder status, INBOX rename, start-up ----------------------------- */
 
+/* OBJECTID of the folder in dir: see folder_id */
+static int
+dir_id(const char *dir, uint32_t uidvalidity, char *buf, size_t size)
+{
+	struct stat sb;
+
+	if (stat(dir, &sb) < 0)
+		return -1;
+	snprintf(buf, size, "F%08x%llx", uidvalidity,
+	    (unsigned long long)sb.st_ino);
+	return 0;
+}
+
 static int
 status(const char *name, struct mboxstatus *s, int want_size)
 {
+	char path[PATH_MAX];
 	struct folder f;
 	time_t date;
 	uint64_t size;
 	size_t i;
 
+	memset(s, 0, sizeof(*s));
+	/* the index's header, when the folder is as it describes */
+	if (folder_dir(path, name) == 0 && index_status(path, s,
+	    want_size) == 0) {
+		dir_id(path, s->uidvalidity, s->mailboxid,
+		    sizeof(s->mailboxid));
+		return 0;
+	}
 	memset(s, 0, sizeof(*s));
 	if (open_folder(&f, name, 0, 0) < 0)
 		return -1;
@@ -620,13 +642,7 @@ status(const char *name, struct mboxstatus *s, int want_size)
 int
 folder_id(struct folder *f, char *buf, size_t size)
 {
-	struct stat sb;
-
-	if (stat(f->path, &sb) < 0)
-		return -1;
-	snprintf(buf, size, "F%08x%llx", f->uidvalidity,
-	    (unsigned long long)sb.st_ino);
-	return 0;
+	return dir_id(f->path, f->uidvalidity, buf, size);
 }
 
 /* inode number, mtime and birth time of message i, found again when

@@ -14,7 +14,8 @@
  *	struct range	[nexp]		expunge history
  *	names		[nameslen]	"cur/..." NUL-separated
  * ihead.sum covers everything after the header and the header itself
- * (with sum 0).  A file of another version, a foreign byte order, a
+ * (with both sums 0); ihead.headsum the header alone, for STATUS, which
+ * reads only the header and the records the list's tail names.  A file of another version, a foreign byte order, a
  * wrong size or sum is logged and ignored; the next sync writes a good
  * one.  It is written whole to a temporary name and renamed, by whichever
  * process has grown the list past the last index, with no lock: every
@@ -22,6 +23,7 @@
  * costs one parse of the list.
  */
 #include <sys/types.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -39,9 +41,11 @@
 
 #define INDEX		"imapd-index"
 #define INDEX_MAGIC	0x58444e4950414d49ULL	/* "IMAPINDX" */
-#define INDEX_VERSION	1
+#define INDEX_VERSION	2
 #define INDEX_TAIL	16384	/* list bytes worth a new index */
 #define CHUNK		4096	/* records per read or write */
+#define STATUS_TAIL	65536	/* list bytes STATUS applies to the header */
+#define STATUS_UIDS	4096	/* UIDs the tail may name for that */
 
 struct ihead {
 	uint64_t magic;
@@ -53,6 +57,9 @@ struct ihead {
 	uint64_t nameslen;
 	int64_t stamp[4];	/* new/ and cur/ mtimes: sec, nsec */
 	uint32_t unseen, deleted;	/* counts of the records */
+	uint64_t size, deleted_size;	/* RFC822.SIZE sums, when sized */
+	uint32_t sized, spare;	/* every name tells its size (",W=") */
+	uint64_t headsum;	/* of this header alone, sums at 0 */
 	uint64_t sum;
 };
 
@@ -167,6 +174,7 @@ load_body(struct folder *f, int fd, const struct ihead *ih)
 	off_t off;
 
 	hz.sum = 0;
+	hz.headsum = 0;
 	sum = sum_add(INDEX_MAGIC, &hz, sizeof(hz));
 
 	if (st->msgscap < ih->nmsgs) {
@@ -290,6 +298,7 @@ static void
 head_fill(struct folder *f, struct ihead *ih)
 {
 	struct store_state *st = f->st;
+	uint64_t size = 0;
 	size_t i;
 
 	memset(ih, 0, sizeof(*ih));
@@ -310,6 +319,7 @@ head_fill(struct folder *f, struct ihead *ih)
 	ih->stamp[1] = st->st_new.tv_nsec;
 	ih->stamp[2] = st->st_cur.tv_sec;
 	ih->stamp[3] = st->st_cur.tv_nsec;
+	ih->sized = 1;
 	for (i = 0; i < f->nmsgs; i++) {
 		if (f->msgs[i].flags & FL_GONE)
 			continue;
@@ -317,7 +327,15 @@ head_fill(struct folder *f, struct ihead *ih)
 		ih->nameslen += strlen(mname(f, &f->msgs[i])) + 1;
 		ih->unseen += !(f->msgs[i].flags & FL_SEEN);
 		ih->deleted += !!(f->msgs[i].flags & FL_DELETED);
+		if (name_field(mname(f, &f->msgs[i]) + 4, 'W', &size) < 0)
+			ih->sized = 0;
+		ih->size += size;
+		if (f->msgs[i].flags & FL_DELETED)
+			ih->deleted_size += size;
 	}
+	if (!ih->sized)
+		ih->size = ih->deleted_size = 0;
+	ih->headsum = sum_add(INDEX_MAGIC, ih, sizeof(*ih));
 }
 
 static void
@@ -369,6 +387,7 @@ index_save(struct folder *f)
 		return;
 	head_fill(f, &ih);
 	hz = ih;
+	hz.headsum = 0;
 	w.sum = INDEX_MAGIC;
 	iw_put(&w, &hz, sizeof(hz));
 	put_body(f, &w);
@@ -386,4 +405,313 @@ index_save(struct folder *f)
 		st->idx_off = st->list_off;
 	}
 	buf_free(&w.b);
+}
+
+/* ---- STATUS from the header -------------------------------------------- */
+
+/* a UID the list's tail names: its state now */
+struct tuid {
+	uint32_t uid, flags;
+	uint64_t size;
+	int live, gone;		/* gone: expunged in the tail */
+};
+
+struct tstat {
+	const struct ihead *ih;
+	const struct irec *rec;	/* the index's records, mapped */
+	const char *names;
+	struct tuid *u;
+	size_t nu;
+	struct mboxstatus *s;
+	int sized;		/* every size known so far */
+};
+
+/* the first of the index's records with a UID >= uid */
+static size_t
+rec_lower(const struct tstat *ts, uint32_t uid)
+{
+	size_t lo = 0, hi = ts->ih->nmsgs, mid;
+
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if (ts->rec[mid].uid < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static uint64_t
+name_size(struct tstat *ts, const char *name)
+{
+	uint64_t v;
+
+	if (name_field(name + 4, 'W', &v) == 0)
+		return v;
+	ts->sized = 0;
+	return 0;
+}
+
+/* a message's part of the counts, added (sign 1) or taken away (-1) */
+static void
+count(struct mboxstatus *s, const struct tuid *u, int sign)
+{
+	s->messages += sign;
+	s->unseen += sign * !(u->flags & FL_SEEN);
+	s->deleted += sign * !!(u->flags & FL_DELETED);
+	s->size += sign * (int64_t)u->size;
+	if (u->flags & FL_DELETED)
+		s->deleted_size += sign * (int64_t)u->size;
+}
+
+/* the tail's entry of uid, made from the index's record when first
+ * named; NULL when there are too many */
+static struct tuid *
+tuid_of(struct tstat *ts, uint32_t uid)
+{
+	const struct irec *r;
+	struct tuid *u;
+	size_t i;
+
+	for (i = 0; i < ts->nu; i++)
+		if (ts->u[i].uid == uid)
+			return &ts->u[i];
+	if (ts->nu == STATUS_UIDS)
+		return NULL;
+	u = &ts->u[ts->nu++];
+	memset(u, 0, sizeof(*u));
+	u->uid = uid;
+	i = rec_lower(ts, uid);
+	if (i < ts->ih->nmsgs && (r = &ts->rec[i])->uid == uid) {
+		u->live = 1;
+		u->flags = r->flags & FL_SYSTEM;
+		u->size = name_size(ts, ts->names + r->name);
+	}
+	return u;
+}
+
+static void
+gone(struct tstat *ts, struct tuid *u)
+{
+	if (u->live)
+		count(ts->s, u, -1);
+	u->live = 0;
+	u->gone = 1;
+}
+
+/* an expunge record: the index's messages in its range, then the
+ * tail's own */
+static int
+tail_expunge(struct tstat *ts, const struct rec *r)
+{
+	struct tuid *u;
+	size_t i, n = ts->nu;
+
+	for (i = rec_lower(ts, r->uid); i < ts->ih->nmsgs &&
+	    ts->rec[i].uid <= r->last; i++) {
+		if (!(u = tuid_of(ts, ts->rec[i].uid)))
+			return -1;
+		gone(ts, u);
+	}
+	for (i = 0; i < n; i++)
+		if (ts->u[i].uid >= r->uid && ts->u[i].uid <= r->last)
+			gone(ts, &ts->u[i]);
+	return 0;
+}
+
+/* one line of the tail into the counts; -1 for what only a full load
+ * can tell */
+static int
+tail_apply(struct tstat *ts, const struct rec *r)
+{
+	static char *const nokw[KW_MAX];
+	char name[REC_MAX + 1];
+	struct tuid *u;
+	uint32_t kw;
+
+	if (r->type == 'S')
+		return 0;
+	if (r->modseq > ts->s->highestmodseq)
+		ts->s->highestmodseq = r->modseq;
+	if (r->last >= ts->s->uidnext)
+		ts->s->uidnext = r->last + 1;
+	if (r->type == 'E')
+		return tail_expunge(ts, r);
+	if (!(u = tuid_of(ts, r->uid)))
+		return -1;
+	if (u->gone)
+		return 0;
+	/* below the index's UIDNEXT but not in it: expunged before it was
+	 * written, which its history would have to say */
+	if (!u->live && r->uid < ts->ih->uidnext)
+		return -1;
+	if (u->live)
+		count(ts->s, u, -1);
+	memcpy(name, r->name, r->namelen);
+	name[r->namelen] = '\0';
+	fname_flags(nokw, name + 4, &u->flags, &kw);
+	u->flags &= FL_SYSTEM;
+	u->size = name_size(ts, name);
+	u->live = 1;
+	count(ts->s, u, 1);
+	return 0;
+}
+
+/* live messages above the highest UID a session has been told of */
+static int
+tail_recent(struct tstat *ts, long long told)
+{
+	size_t i, k, first = rec_lower(ts, told + 1);
+	int live;
+
+	if (ts->ih->nmsgs - first > STATUS_UIDS)
+		return -1;
+	for (i = first; i < ts->ih->nmsgs; i++) {
+		live = 1;
+		for (k = 0; k < ts->nu; k++)
+			if (ts->u[k].uid == ts->rec[i].uid)
+				live = ts->u[k].live;
+		ts->s->recent += live;
+	}
+	for (k = 0; k < ts->nu; k++)
+		ts->s->recent += ts->u[k].live && ts->u[k].uid > told &&
+		    ts->u[k].uid >= ts->ih->uidnext;
+	return 0;
+}
+
+/* the index's header, if sound and of list generation gen */
+static int
+status_head(int fd, struct ihead *ih, const struct hdr *h, off_t lsize)
+{
+	struct ihead hz;
+	struct stat sb;
+
+	if (fstat(fd, &sb) < 0 || read_at(fd, ih, sizeof(*ih), 0) < 0 ||
+	    ih->magic != INDEX_MAGIC || ih->version != INDEX_VERSION ||
+	    ih->headsize != sizeof(*ih) || ih->recsize != sizeof(struct irec))
+		return -1;
+	hz = *ih;
+	hz.sum = hz.headsum = 0;
+	if (sum_add(INDEX_MAGIC, &hz, sizeof(hz)) != ih->headsum ||
+	    sb.st_size != (off_t)(sizeof(*ih) +
+	    (uint64_t)ih->nmsgs * sizeof(struct irec) +
+	    (uint64_t)ih->nexp * sizeof(struct range) + ih->nameslen) ||
+	    ih->gen != h->gen || ih->uidvalidity != h->uidvalidity ||
+	    ih->listoff > (uint64_t)lsize ||
+	    lsize - ih->listoff > STATUS_TAIL)
+		return -1;
+	return 0;
+}
+
+/* the list's lines after the index into the counts */
+static int
+status_tail(struct tstat *ts, const char *p, const char *end)
+{
+	const char *nl;
+	struct rec r;
+
+	for (; p < end && (nl = memchr(p, '\n', end - p)); p = nl + 1)
+		if (parse_rec(p, nl, &r) < 0 || tail_apply(ts, &r) < 0)
+			return -1;
+	return 0;
+}
+
+/* the directories are as the list's last scan stamp (in the tail, else
+ * the index's) says */
+static int
+status_stamped(const char *dir, const struct ihead *ih, const char *p,
+    const char *end)
+{
+	struct timespec stamp[2];
+	struct stat sn, sc;
+	const char *nl;
+	struct rec r;
+
+	stamp[0].tv_sec = ih->stamp[0];
+	stamp[0].tv_nsec = ih->stamp[1];
+	stamp[1].tv_sec = ih->stamp[2];
+	stamp[1].tv_nsec = ih->stamp[3];
+	for (; p < end && (nl = memchr(p, '\n', end - p)); p = nl + 1)
+		if (*p == 'S' && parse_rec(p, nl, &r) == 0) {
+			stamp[0] = r.stamp[0];
+			stamp[1] = r.stamp[1];
+		}
+	return dir_stat(dir, "new", &sn) == 0 && dir_stat(dir, "cur",
+	    &sc) == 0 && ts_eq(sn.st_mtim, stamp[0]) &&
+	    ts_eq(sc.st_mtim, stamp[1]);
+}
+
+int
+index_status(const char *dir, struct mboxstatus *s, int want_size)
+{
+	char path[PATH_MAX], line[REC_MAX + 1], *nl;
+	struct tstat ts = { 0 };
+	struct buf tail = { 0 };
+	struct ihead ih;
+	struct stat lsb;
+	struct hdr h;
+	void *map = MAP_FAILED;
+	size_t maplen = 0;
+	ssize_t k;
+	long long told;
+	int lfd = -1, ifd = -1, r = -1;
+
+	if (pathf(path, "%s/" UIDLIST, dir) < 0 ||
+	    (lfd = open(path, O_RDONLY | O_CLOEXEC)) < 0 ||
+	    fstat(lfd, &lsb) < 0 || (k = pread(lfd, line, REC_MAX, 0)) <= 0)
+		goto out;
+	line[k] = '\0';
+	if (!(nl = memchr(line, '\n', k)) || parse_header(line, nl, &h) < 0 ||
+	    pathf(path, "%s/" INDEX, dir) < 0 ||
+	    (ifd = open(path, O_RDONLY | O_CLOEXEC)) < 0 ||
+	    status_head(ifd, &ih, &h, lsb.st_size) < 0 ||
+	    (want_size && !ih.sized) || !ih.stamped)
+		goto out;
+	if (read_range(lfd, ih.listoff, lsb.st_size, &tail) < 0 ||
+	    (ih.listoff > 0 && (pread(lfd, line, 1, ih.listoff - 1) != 1 ||
+	    line[0] != '\n')) ||
+	    !status_stamped(dir, &ih, tail.p, tail.p + tail.len))
+		goto out;
+	maplen = sizeof(ih) + (size_t)ih.nmsgs * sizeof(struct irec) +
+	    (size_t)ih.nexp * sizeof(struct range) + ih.nameslen;
+	if ((map = mmap(NULL, maplen, PROT_READ, MAP_SHARED, ifd, 0)) ==
+	    MAP_FAILED)
+		goto out;
+	ts.ih = &ih;
+	ts.rec = (const struct irec *)((char *)map + sizeof(ih));
+	ts.names = (char *)map + maplen - ih.nameslen;
+	ts.u = xreallocarray(NULL, STATUS_UIDS, sizeof(*ts.u));
+	ts.s = s;
+	ts.sized = ih.sized;
+	s->messages = ih.nmsgs;
+	s->unseen = ih.unseen;
+	s->deleted = ih.deleted;
+	s->size = ih.size;
+	s->deleted_size = ih.deleted_size;
+	s->uidnext = MAX(ih.uidnext, 1);
+	s->uidvalidity = ih.uidvalidity;
+	s->highestmodseq = ih.highestmodseq;
+	if (status_tail(&ts, tail.p, tail.p + tail.len) < 0 ||
+	    (want_size && !ts.sized))
+		goto out;
+	/* who was told of what: the lock file's line */
+	close(lfd);
+	if (pathf(path, "%s/" UIDLIST_LOCK, dir) < 0)
+		lfd = -1;
+	else
+		lfd = open(path, O_RDONLY | O_CLOEXEC);
+	if ((told = recent_read(lfd)) < 0 || tail_recent(&ts, told) < 0)
+		goto out;
+	r = 0;
+out:
+	if (map != MAP_FAILED)
+		munmap(map, maplen);
+	if (lfd >= 0)
+		close(lfd);
+	if (ifd >= 0)
+		close(ifd);
+	free(ts.u);
+	buf_free(&tail);
+	return r;
 }

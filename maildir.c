@@ -419,6 +419,13 @@ bh_build(struct folder *f)
 	}
 }
 
+void
+names_ready(struct folder *f)
+{
+	if (!f->st->bh)
+		bh_build(f);
+}
+
 static void
 bh_add(struct store_state *st, const char *name, uint32_t uid)
 {
@@ -451,6 +458,33 @@ name_find(struct folder *f, const char *name)
 			continue;
 		i = folder_find(f, st->bh[k] & 0xffffffffU);
 		if (i >= 0 && !strcmp(mname(f, &f->msgs[i]), name))
+			return i;
+	}
+	return -1;
+}
+
+/* index of the live message whose file has the base name of name
+ * ("cur/..." or "new/...", with any flags), or -1 */
+long
+base_find(struct folder *f, const char *name)
+{
+	struct store_state *st = f->st;
+	const char *b = name + 4, *m;
+	size_t blen = base_len(b);
+	uint32_t hv = hash_str(b, blen);
+	size_t k;
+	long i;
+
+	if (!st->bh)
+		bh_build(f);
+	for (k = hv & st->bhmask; st->bh[k]; k = (k + 1) & st->bhmask) {
+		if (st->bh[k] >> 32 != hv)
+			continue;
+		i = folder_find(f, st->bh[k] & 0xffffffffU);
+		if (i < 0)
+			continue;
+		m = mname(f, &f->msgs[i]) + 4;
+		if (!strncmp(m, b, blen) && (m[blen] == ':' || !m[blen]))
 			return i;
 	}
 	return -1;
@@ -799,7 +833,7 @@ valid_fname(const char *p, size_t len)
 	return !memchr(p + 4, '/', len - 4) && !memchr(p, '\0', len);
 }
 
-static int
+int
 parse_rec(const char *p, const char *end, struct rec *r)
 {
 	uint64_t a, b, m;

@@ -112,7 +112,8 @@ int folder_sync(struct folder *);
  * folder_setflags: equal numbers, nothing to tell a client */
 unsigned long folder_changes(struct folder *);
 /* descriptor that becomes readable when the folder may have changed
- * (inotify), or -1 when only polling can tell */
+ * (inotify), or -1 when only polling can tell; the lookup of messages by
+ * file name the next sync needs is made ready here */
 int folder_watchfd(struct folder *);
 /* index in msgs of uid, or -1 */
 long folder_find(struct folder *, uint32_t uid);
@@ -192,6 +193,10 @@ const char *msgcache_get(struct folder *, size_t i, const char *key,
     size_t *len);
 void msgcache_put(struct folder *, size_t i, const char *key,
     const void *val, size_t len);
+/* keys of the items SORT keeps: the sent date (RFC 5256 2.2, an int64_t)
+ * and the base subject (2.1, case-mapped, without its NUL) */
+#define MC_SENTDATE	"Dt"
+#define MC_BASESUBJECT	"Sj"
 /* each cached item of message i to fn, until fn returns nonzero: that */
 int msgcache_each(struct folder *, size_t i, int (*fn)(const char *key,
     size_t klen, const char *val, size_t len, void *arg), void *arg);

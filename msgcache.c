@@ -57,6 +57,7 @@ struct msgcache {
 	size_t mask, nslot;
 	size_t live;		/* bytes of entries the slots name */
 	size_t end;		/* the file's size as last seen */
+	size_t checked;		/* the entry last found sound, or 0 */
 	struct buf pend;	/* items of pend_uid not written yet */
 	uint32_t pend_uid, pend_check;
 	int pend_dirty;
@@ -154,6 +155,7 @@ remap(struct msgcache *c)
 		munmap(c->map, c->maplen);
 	c->map = NULL;
 	c->maplen = 0;
+	c->checked = 0;
 	if (fstat(c->fd, &sb) < 0)
 		return -1;
 	if (!sb.st_size)
@@ -325,10 +327,18 @@ entry_of(struct folder *f, struct msgcache *c, size_t i)
 
 	if (!(off = slot_get(c, f->msgs[i].uid)))
 		return NULL;
-	if (off + sizeof(*e) > c->maplen && remap(c) < 0)
-		return NULL;
-	if (!(e = ent_at(c, off)) && remap(c) == 0)
-		e = ent_at(c, off);
+	/* the items of one message are asked for one after another: its
+	 * sum is checked once (entries never change in place) */
+	if (off == c->checked)
+		e = (const struct cent *)(c->map + off);
+	else {
+		if (off + sizeof(*e) > c->maplen && remap(c) < 0)
+			return NULL;
+		if (!(e = ent_at(c, off)) && remap(c) == 0)
+			e = ent_at(c, off);
+		if (e)
+			c->checked = off;
+	}
 	if (!e || e->uid != f->msgs[i].uid || e->check != check_of(f, i))
 		return NULL;
 	return e;

@@ -62,6 +62,7 @@ struct sortprog {
 struct fields {
 	struct buf v[H_N];
 	unsigned have;		/* bit per H_* */
+	int read;		/* the header was read (have may be 0) */
 	time_t idate;		/* internal date */
 	uint64_t size;
 };
@@ -338,6 +339,7 @@ fields_read(struct folder *f, struct view *v, size_t vi, int needhdr,
 	for (i = 0; i < H_N; i++)
 		buf_reset(&fl->v[i]);
 	fl->have = 0;
+	fl->read = 0;
 	fl->idate = 0;
 	fl->size = 0;
 	if (v->m[vi].gone || (k = folder_find(f, v->m[vi].uid)) < 0)
@@ -349,6 +351,7 @@ fields_read(struct folder *f, struct view *v, size_t vi, int needhdr,
 	if ((n = msg_head(f, k, head, sizeof(head))) >= 0 &&
 	    head_whole(head, n, sizeof(head))) {
 		fl->have = mime_headers(head, n, hdrnames, H_N, fl->v);
+		fl->read = 1;
 		/* the internal date stands in for a Date: that is missing */
 		if (!needinfo && (!has(fl, H_DATE) || mime_date(fl->v[H_DATE].p,
 		    fl->v[H_DATE].len, &t) != 0))
@@ -359,6 +362,7 @@ fields_read(struct folder *f, struct view *v, size_t vi, int needhdr,
 		return;
 	fl->idate = mm.internaldate;
 	fl->have = mime_headers(mm.p, mm.len, hdrnames, H_N, fl->v);
+	fl->read = 1;
 	msg_unmap(&mm);
 }
 
@@ -453,6 +457,34 @@ sort_parse(void)
 	return sp;
 }
 
+/* The sent date and base subject of a message as an earlier SORT left
+ * them in the message cache: 1 when every one wanted was there (k->date
+ * and the subject at the arena's end are set), so no file is read */
+static int
+key_cached(struct key *k, unsigned want, struct folder *f, long fi,
+    struct buf *arena)
+{
+	const char *d, *subj = NULL;
+	size_t dlen, slen = 0;
+	int64_t t;
+
+	if (fi < 0 || (want & ((1u << K_NSTR) - 1) & ~(1u << K_SUBJECT)))
+		return 0;
+	if (want & 1u << K_DATE) {
+		if (!(d = msgcache_get(f, fi, MC_SENTDATE, &dlen)) ||
+		    dlen != sizeof(t))
+			return 0;
+		memcpy(&t, d, sizeof(t));
+		k->date = t;
+	}
+	if ((want & 1u << K_SUBJECT) &&
+	    !(subj = msgcache_get(f, fi, MC_BASESUBJECT, &slen)))
+		return 0;
+	k->str[K_SUBJECT] = arena->len;
+	buf_add(arena, subj ? subj : "", slen);
+	return 1;
+}
+
 static void
 key_load(struct key *k, const struct sortprog *sp, struct folder *f,
     struct view *v, size_t vi, struct fields *fl, struct buf *arena)
@@ -460,21 +492,42 @@ key_load(struct key *k, const struct sortprog *sp, struct folder *f,
 	static const int addr[K_NSTR] = { -1, H_FROM, H_TO, H_CC, H_FROM,
 		H_TO };
 	unsigned want = sp->want;
+	long fi = v->m[vi].gone ? -1 : folder_find(f, v->m[vi].uid);
+	int64_t t;
+	size_t at;
 	int s;
 
+	k->vi = vi;
+	if (key_cached(k, want, f, fi, arena)) {
+		buf_addc(arena, '\0');
+		for (s = 0; s < K_NSTR; s++)
+			if (s != K_SUBJECT)
+				k->str[s] = arena->len - 1;
+		fields_read(f, v, vi, 0, want & (1u << K_SIZE |
+		    1u << K_ARRIVAL), fl);
+		k->arrival = fl->idate;
+		k->size = fl->size;
+		return;
+	}
 	fields_read(f, v, vi, (want & ((1u << K_NSTR) - 1)) ||
 	    (want & 1u << K_DATE), want & (1u << K_SIZE | 1u << K_ARRIVAL),
 	    fl);
-	k->vi = vi;
 	k->arrival = fl->idate;
 	k->size = fl->size;
 	k->date = want & 1u << K_DATE ? sent_date(fl) : 0;
+	if ((want & 1u << K_DATE) && fi >= 0 && fl->read) {
+		t = k->date;
+		msgcache_put(f, fi, MC_SENTDATE, &t, sizeof(t));
+	}
 	for (s = 0; s < K_NSTR; s++) {
-		k->str[s] = arena->len;
+		at = k->str[s] = arena->len;
 		if ((want & 1u << s) && s == K_SUBJECT) {
 			if (has(fl, H_SUBJECT))
 				base_subject(arena, fl->v[H_SUBJECT].p,
 				    fl->v[H_SUBJECT].len);
+			if (fi >= 0 && fl->read)
+				msgcache_put(f, fi, MC_BASESUBJECT,
+				    arena->p + at, arena->len - at);
 		} else if (want & 1u << s)
 			addr_key(arena, fl, addr[s], s >= K_DISPLAYFROM);
 		buf_addc(arena, '\0');

@@ -97,6 +97,10 @@ void msg_parse(struct folder *f, struct msg *m);
 int index_load(struct folder *f, int listfd, const struct hdr *h,
     off_t size, off_t *off);
 void index_save(struct folder *f);
+/* STATUS of the folder in dir from the index's header and the list's
+ * lines after it, when the directories are as the list last saw them;
+ * -1 when only opening the folder can tell */
+int index_status(const char *dir, struct mboxstatus *s, int want_size);
 
 /* msgcache.c */
 void msgcache_flush(struct folder *f);
@@ -203,6 +207,8 @@ void msg_setname(struct folder *f, struct msg *m, const char *name, size_t len);
 void names_compact(struct folder *f);
 long lower_bound(const struct folder *f, uint32_t uid);
 long name_find(struct folder *f, const char *name);
+long base_find(struct folder *f, const char *name);
+void names_ready(struct folder *f);
 void recent_add(struct store_state *st, uint32_t uid);
 void claimed_add(struct store_state *st, uint32_t uid);
 uint64_t *vsize_slot(struct store_state *st, uint32_t uid, int create);
@@ -217,6 +223,7 @@ int kw_index(char *const *kw, const char *name);
 int kw_add(char **kw, const char *name);
 int kw_refresh(struct folder *f, int force);
 int parse_header(const char *p, const char *end, struct hdr *h);
+int parse_rec(const char *p, const char *end, struct rec *r);
 void hist_add(struct store_state *st, uint32_t first, uint32_t last, uint64_t modseq);
 void msgs_compact(struct folder *f);
 struct msg *msg_insert(struct folder *f, size_t at, uint32_t uid, uint64_t modseq, const char *name, size_t len);
@@ -251,6 +258,7 @@ void scan_free(struct scan *s);
 int scan_folder(struct scan *s, const char *dir);
 int list_ensure(const char *dir, struct folder *f);
 int open_folder(struct folder *f, const char *name, int rw, int watch);
+long long recent_read(int fd);
 
 /* message.c */
 int relocate(struct folder *f, size_t i);

@@ -919,6 +919,95 @@ out:
 	return r;
 }
 
+/* does a file have this name ("new/..." or "cur/...") now? */
+static int
+name_exists(struct folder *f, const char *name)
+{
+	char path[PATH_MAX];
+	struct stat sb;
+
+	return pathf(path, "%s/%s", f->path, name) == 0 &&
+	    stat(path, &sb) == 0 && !S_ISDIR(sb.st_mode);
+}
+
+static void
+expunge_one(struct folder *f, struct txn *t, size_t i)
+{
+	struct msg *m = &f->msgs[i];
+
+	m->flags |= FL_GONE;
+	f->st->ngone++;
+	rec_exp(t, m->uid, m->uid, ++f->highestmodseq);
+	hist_add(f->st, m->uid, m->uid, f->highestmodseq);
+	f->st->changes++;
+}
+
+/*
+ * What inotify named and msgs does not explain, applied name by name
+ * instead of reading the directories (lock held, the list read to its
+ * end, so every change an imapd made is in msgs already): a file of an
+ * unknown base name gets a UID, a known one under another name gets that
+ * name and its flags, and a message whose file is gone under every name
+ * is expunged.  What the names leave open falls to a scan: -1.
+ */
+static int
+pend_apply(struct folder *f, struct txn *t)
+{
+	struct store_state *st = f->st;
+	struct scan s = { 0 };
+	const char *name;
+	size_t *unk, *gone, nunk = 0, ngone = 0, j;
+	long i;
+	int r = -1;
+
+	unk = xreallocarray(NULL, st->npend + 1, sizeof(*unk));
+	gone = xreallocarray(NULL, st->npend + 1, sizeof(*gone));
+	for (j = 0; j < st->npend; j++) {
+		name = st->pendnames.p + st->pend[j].off;
+		if (!name_exists(f, name))
+			continue;
+		if ((i = base_find(f, name)) >= 0) {
+			/* a second file of one message: only a scan can say
+			 * which one it is */
+			if (name_exists(f, mname(f, &f->msgs[i])))
+				goto out;
+			msg_update(f, t, i, name);
+			continue;
+		}
+		if (s.n == s.cap) {
+			s.cap = s.cap ? s.cap * 2 : 16;
+			s.e = xreallocarray(s.e, s.cap, sizeof(*s.e));
+		}
+		s.e[s.n].off = s.names.len;
+		s.e[s.n].blen = base_len(name + 4);
+		s.e[s.n].recent = 0;
+		buf_add(&s.names, name, strlen(name) + 1);
+		unk[nunk++] = s.n++;
+	}
+	for (j = 0; j < st->npend; j++) {
+		name = st->pendnames.p + st->pend[j].off;
+		if ((i = name_find(f, name)) >= 0 && !name_exists(f, name))
+			gone[ngone++] = i;
+	}
+	/* A rename queues both its events before it lets the directory go:
+	 * past the barrier, the new name of a file renamed away is queued
+	 * unless it left new/ and cur/.  Anything queued: start over. */
+	if (ngone && (watch_barrier(f) < 0 || watch_read(f) > 0))
+		goto out;
+	for (j = 0; j < ngone; j++)
+		if (!name_exists(f, mname(f, &f->msgs[gone[j]])))
+			expunge_one(f, t, gone[j]);
+	if (assign_new(f, t, &s, unk, nunk) < 0)
+		goto out;
+	pend_clear(st);
+	r = 0;
+out:
+	scan_free(&s);
+	free(unk);
+	free(gone);
+	return r;
+}
+
 /* The locked part of a sync: read the list to its end, then compare it
  * with the directories when full is set and what inotify told does not
  * settle it, take what waits in new/, stamp, append, compact. */
@@ -939,7 +1028,8 @@ sync_locked(struct folder *f, int full)
 	 * imapd was still writing: with the lock, the list has it */
 	if (full && st->scanned && !st->dirty && st->watchfd >= 0) {
 		watch_read(f);
-		full = st->dirty || pend_check(f) > 0;
+		full = st->dirty || (pend_check(f) > 0 &&
+		    pend_apply(f, &t) < 0);
 	}
 	if (full) {
 		if (reconcile(f, &t) < 0)
@@ -978,7 +1068,7 @@ out:
 
 /* the lock file's "imapd-recent" line: the highest UID a session has
  * been told of; -1 when there is none */
-static long long
+long long
 recent_read(int fd)
 {
 	char line[RECENT_LEN + 1];
@@ -1265,5 +1355,9 @@ folder_watchfd(struct folder *f)
 	/* what changed before it was there is not queued: scan once */
 	if (f->st->watchfd < 0 && watch_start(f) == 0)
 		f->st->dirty = 1;
+	/* a change inotify names is looked up by its file's name: the
+	 * table is made while nothing waits, not at the first change */
+	if (f->st->watchfd >= 0)
+		names_ready(f);
 	return f->st->watchfd;
 }

@@ -29,9 +29,12 @@ the server's CPU time and peak RSS from wait4):
   one FETCH          UID FETCH u (UID FLAGS RFC822.SIZE BODY.PEEK[HEADER])
                      on 20 scattered messages after a first one, per command
   IDLE wake-up       a file renamed into new/ until "* n EXISTS" arrives
+  SORT (--sort)      SORT (DATE) and SORT (SUBJECT) after SELECT, the
+                     first time and again (what a cache keeps)
 
 usage: python3 bench/phone.py MAILDIR [--runs R] [--imapd BIN ...]
                               [--no-dovecot] [--heavy-runs H] [--light]
+                              [--sort]
   MAILDIR   a Maildir to copy (not modified)
   --imapd   imapd binaries to compare (default ./imapd); name one twice
             with a label as LABEL=PATH, e.g. before=/tmp/imapd.old
@@ -186,6 +189,16 @@ def light(srv, uids):
     s.finish()
 
 
+def sort(srv, first):
+    """SORT by date and by subject; the first time nothing is cached"""
+    s = srv.session()
+    s.ok("SELECT INBOX")
+    for key in ("DATE", "SUBJECT"):
+        dt, _ = s.timed("SORT (%s) UTF-8 ALL" % key)
+        srv.add("SORT (%s) %s" % (key, "first" if first else "again"), dt)
+    whole(s, "SORT session" + (" first" if first else ""), srv)
+
+
 def heavy(srv):
     s = srv.session()
     s.ok("SELECT INBOX")
@@ -290,6 +303,8 @@ def main():
     ap.add_argument("--no-dovecot", action="store_true")
     ap.add_argument("--light", action="store_true",
                     help="only the per-connection paths: no header syncs")
+    ap.add_argument("--sort", action="store_true",
+                    help="also SORT (DATE) and (SUBJECT), first and again")
     ap.add_argument("--work", default="/var/tmp/imapd-bench/run")
     a = ap.parse_args()
     uid, gid, user = lib.run_user()
@@ -350,6 +365,9 @@ def measure(servers, nfiles, a):
             for srv in servers:
                 heavy(srv)
         print("run %d done" % (run + 1), file=sys.stderr)
+    for run in range(a.runs if a.sort else 0):
+        for srv in servers:
+            sort(srv, run == 0)
     for srv in servers:
         idle(srv, a.idle)
 

@@ -17,6 +17,8 @@ TOOLS="$TOOLS mandoc openbsd-inetd ucspi-tcp s6 systemd libtirpc3 libwrap0"
 TOOLS="$TOOLS libpam0g-dev fail2ban"
 # Sieve: Pigeonhole's sieve-test as the reference, a ManageSieve client
 TOOLS="$TOOLS dovecot-sieve sieve-connect"
+# strace: which directory reads a sync makes (test_store_inotify)
+TOOLS="$TOOLS strace"
 # make run: the demo serves with systemd-socket-activate and openssl
 [ "${1:-}" = server ] && TOOLS="openssl systemd"
 # make cross: Debian's cross compilers, what builds libxcrypt from its
