@@ -38,6 +38,7 @@ static struct {
 	int dryrun;
 	const char *from, *to;
 	char maildir[PATH_MAX], script[PATH_MAX], dir[PATH_MAX];
+	char global[PATH_MAX], script_id[PATH_MAX];
 	char state[PATH_MAX], sendmail[PATH_MAX];
 	const char *p;		/* the message */
 	size_t n;
@@ -97,19 +98,24 @@ read_file(const char *path, size_t max, size_t *len)
 	return b.p;
 }
 
-/* include :personal "name" finds ~/sieve/name.sieve; there are no
- * global scripts */
+/* include :personal "name" finds dir/name.sieve, include :global
+ * "name" global/name.sieve; each is known by its real path */
 static char *
-load_include(const char *name, int personal, size_t *len, void *arg)
+load_include(const char *name, int personal, size_t *len, char *id,
+    size_t idsz, void *arg)
 {
-	char path[PATH_MAX];
+	char path[PATH_MAX], real[PATH_MAX];
+	char *text;
 
-	if (!personal || !*name || strchr(name, '/') || name[0] == '.')
+	if (!*name || strchr(name, '/') || name[0] == '.')
 		return NULL;
-	if (snprintf(path, sizeof(path), "%s/%s.sieve", dl.dir, name) >=
-	    (int)sizeof(path))
+	if (snprintf(path, sizeof(path), "%s/%s.sieve", personal ? dl.dir :
+	    dl.global, name) >= (int)sizeof(path))
 		return NULL;
-	return read_file(path, SIEVE_SIZE_MAX, len);
+	if ((text = read_file(path, SIEVE_SIZE_MAX, len)) &&
+	    realpath(path, real))
+		snprintf(id, idsz, "%s", real);
+	return text;
 }
 
 /* --- the store ------------------------------------------------------- */
@@ -745,6 +751,7 @@ filter(struct sv_result *r)
 	m.to = dl.to ? dl.to : "";
 	m.now = time(NULL);
 	m.mbox_exists = folder_exists;
+	m.script_id = realpath(dl.script, dl.script_id) ? dl.script_id : NULL;
 	rc = sieve_run(s, &m, load_include, NULL, r);
 	sieve_free(s);
 	if (rc == 0)
@@ -849,6 +856,8 @@ deliver_main(int argc, char *argv[])
 	config_path(dl.maildir, sizeof(dl.maildir), "MAILDIR", maildir_root);
 	config_path(dl.script, sizeof(dl.script), "IMAPD_SIEVE", sieve_script);
 	config_path(dl.dir, sizeof(dl.dir), "IMAPD_SIEVE_DIR", sieve_dir);
+	config_path(dl.global, sizeof(dl.global), "IMAPD_SIEVE_GLOBAL",
+	    sieve_global);
 	config_path(dl.state, sizeof(dl.state), "IMAPD_SIEVE_STATE",
 	    sieve_state);
 	config_path(dl.sendmail, sizeof(dl.sendmail), "IMAPD_SENDMAIL",
