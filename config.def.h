@@ -141,6 +141,9 @@ static const char sendmail_path[] = "/usr/sbin/sendmail";
 #define SIEVE_VACATION_DAY 100	/* vacation replies a day */
 #define SIEVE_SCRIPTS_MAX 64	/* scripts ManageSieve keeps */
 #define SIEVE_BODY_PARTS 256	/* MIME parts one body test reads */
+/* how long imapd -d remembers a message it delivered, so that the MTA's
+ * retry of a delivery killed before it could answer stores no copy twice */
+#define DELIVER_MEMORY	(2 * 86400)
 /* The message cache of a folder (imapd-cache: ENVELOPE, BODYSTRUCTURE,
  * header fields) grows to at most this many bytes; past it, the oldest
  * messages' entries are dropped. */
