@@ -1135,20 +1135,23 @@ emit_buf(void *arg, const char *p, size_t n)
 	buf_add(arg, p, n);
 }
 
-/* the octets of a section into out; BINARY decodes, and a part whose
- * encoding is unknown is taken as it is */
-static void
+/* the octets of a section into out; with binary set decoded, which
+ * fails (-1, and out holds them as they are) for a part whose transfer
+ * encoding is unknown */
+static int
 section_text(const struct sv_msg *m, const char *spec, int binary,
     struct buf *out)
 {
 	struct section *s;
 	struct sectiondata *sd = NULL;
 	uint64_t size;
+	int r = 0;
 
 	buf_reset(out);
 	if (binary && (s = section_parse(spec, 1))) {
 		sd = section_open(m->p, m->n, s, 1, &size);
 		section_free(s);
+		r = sd ? 0 : -1;
 	}
 	if (!sd && (s = section_parse(spec, 0))) {
 		sd = section_open(m->p, m->n, s, 0, &size);
@@ -1158,6 +1161,21 @@ section_text(const struct sv_msg *m, const char *spec, int binary,
 		section_write(sd, 0, size, emit_buf, out);
 		section_close(sd);
 	}
+	return r;
+}
+
+/* a part has a body when its header ends with a line end: the blank
+ * line after it, or the one a delimiter right after it took (a header
+ * cut short by a delimiter, or an empty part, has none).  A part without
+ * a body matches nothing, as in Pigeonhole. */
+static int
+has_body(const struct sv_msg *m, const char *sec, struct buf *t)
+{
+	char spec[128];
+
+	snprintf(spec, sizeof(spec), "%s.MIME", sec);
+	section_text(m, spec, 0, t);
+	return t->len >= 2 && !memcmp(t->p + t->len - 2, "\r\n", 2);
 }
 
 /* the prologue and epilogue of a multipart body: what comes before its
@@ -1231,6 +1249,7 @@ body_values(const struct sv_msg *m, struct strs *want, struct strs *out)
 	struct buf bs = { 0 }, t = { 0 }, u = { 0 };
 	char spec[128];
 	const struct bpart *b;
+	const char *type;
 	size_t i;
 
 	mime_bodystructure(&bs, m->p, m->n, 1);
@@ -1239,7 +1258,8 @@ body_values(const struct sv_msg *m, struct strs *want, struct strs *out)
 	bs_body(&l, "", 1, &parts, 0);	/* what was read before an error */
 	for (i = 0; i < parts.n; i++) {
 		b = &parts.v[i];
-		if (!type_wanted(b->type, want))
+		if (!type_wanted(b->type, want) && (b->kind != BP_LEAF ||
+		    !type_wanted("application/octet-stream", want)))
 			continue;
 		if (b->kind == BP_MULTI) {
 			snprintf(spec, sizeof(spec), "%s%sTEXT", b->sec,
@@ -1254,9 +1274,16 @@ body_values(const struct sv_msg *m, struct strs *want, struct strs *out)
 			strs_add_text(out, &t);
 			continue;
 		}
-		section_text(m, b->sec, 1, &t);
+		if (!has_body(m, b->sec, &t))
+			continue;
+		/* with an unknown transfer encoding a part is
+		 * application/octet-stream, whatever it says (RFC 2045 6.4) */
+		type = section_text(m, b->sec, 1, &t) < 0 ?
+		    "application/octet-stream" : b->type;
+		if (!type_wanted(type, want))
+			continue;
 		buf_reset(&u);
-		if (!strncmp(b->type, "text/", 5) &&
+		if (!strncmp(type, "text/", 5) &&
 		    mime_to_utf8(&u, b->charset[0] ? b->charset : "us-ascii",
 		    t.len ? t.p : "", t.len) == 0)
 			strs_add_text(out, &u);
@@ -1274,6 +1301,7 @@ test_body(struct ctx *c, const struct sv_node *n)
 {
 	struct matcher mt;
 	struct strs want = { 0 }, vals = { 0 };
+	struct buf raw = { 0 };
 	const struct sv_arg *ct = tag_value(n, "content");
 	const char *b;
 	size_t len;
@@ -1282,7 +1310,9 @@ test_body(struct ctx *c, const struct sv_node *n)
 	matcher_of(n, &mt);
 	if (has_tag(n, "raw")) {
 		b = body_of(c->m, &len);
-		strs_add(&vals, b, strnlen(b, len));
+		buf_add(&raw, b, len);
+		strs_add_text(&vals, &raw);
+		buf_free(&raw);
 	} else {
 		if (ct)
 			strs_expand(c, ct, &want);
