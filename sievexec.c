@@ -653,6 +653,18 @@ addr_part(const struct sv_node *n, const char *mbox, const char *host,
 	return 0;
 }
 
+/* s without the white space around it */
+static void
+strs_add_trimmed(struct strs *l, const char *s)
+{
+	size_t n;
+
+	s += strspn(s, " \t\r\n");
+	for (n = strlen(s); n && strchr(" \t\r\n", s[n - 1]); n--)
+		;
+	strs_add(l, s, n);
+}
+
 static void
 address_values(const struct sv_node *n, struct strs *raw, struct strs *out)
 {
@@ -671,6 +683,17 @@ address_values(const struct sv_node *n, struct strs *raw, struct strs *out)
 				continue;
 			buf_addc(&mbox, '\0');
 			buf_addc(&host, '\0');
+			/* one the MIME code had to complete (no mailbox or no
+			 * domain) is not valid: :localpart and :domain do not
+			 * see it, :all sees it as written (RFC 5228 2.7.4) */
+			if (!strcmp(mbox.p, "MISSING_MAILBOX") ||
+			    !strcmp(host.p, "MISSING_DOMAIN")) {
+				if (!has_tag(n, "localpart") && !has_tag(n,
+				    "domain") && !has_tag(n, "user") &&
+				    !has_tag(n, "detail"))
+					strs_add_trimmed(out, one.v[k]);
+				continue;
+			}
 			if (addr_part(n, mbox.p, host.p, &part) == 0)
 				strs_add(out, part.p, strlen(part.p));
 		}
