@@ -140,7 +140,7 @@ static const char sendmail_path[] = "/usr/sbin/sendmail";
 #define SIEVE_REDIRECT_DAY 100	/* redirects a day, all messages */
 #define SIEVE_VACATION_DAY 100	/* vacation replies a day */
 #define SIEVE_SCRIPTS_MAX 64	/* scripts ManageSieve keeps */
-#define SIEVE_BODY_PARTS 256	/* MIME parts one body test reads */
+#define SIEVE_BODY_PARTS 64	/* MIME parts one body test reads */
 /* how long imapd -d remembers a message it delivered, so that the MTA's
  * retry of a delivery killed before it could answer stores no copy twice */
 #define DELIVER_MEMORY	(2 * 86400)
