@@ -549,6 +549,18 @@ mem_write(const struct buf *old, const struct buf *add, time_t now)
 	return ok ? 0 : -1;
 }
 
+/* the message's name in the memory: recipient, sender, message */
+static void
+mem_key(void)
+{
+	const char *to = dl.to ? dl.to : "", *from = dl.from ? dl.from : "";
+	unsigned long long h = message_hash(dl.p, dl.n);
+
+	/* each with its NUL, so that no two pairs run together alike */
+	h = fnv(fnv(h, to, strlen(to) + 1), from, strlen(from) + 1);
+	snprintf(mem.key, sizeof(mem.key), "%016llx", h);
+}
+
 /* what the memory holds of this message: mem.done, mem.prior */
 static int
 mem_load(void)
@@ -560,10 +572,7 @@ mem_load(void)
 	struct intent *in;
 	int r;
 
-	snprintf(mem.key, sizeof(mem.key), "%016llx", fnv(fnv(fnv(
-	    message_hash(dl.p, dl.n), dl.to ? dl.to : "", dl.to ?
-	    strlen(dl.to) + 1 : 1), dl.from ? dl.from : "", dl.from ?
-	    strlen(dl.from) + 1 : 1), "", 0));
+	mem_key();
 	if (state_open(&s) < 0)
 		return -1;
 	r = mem_read(&b);
