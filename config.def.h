@@ -123,10 +123,12 @@ static const struct {
 	{ "\\Junk", 30 },
 };
 
-/* Delivery (imapd -d) and Sieve.  IMAPD_SIEVE, IMAPD_SIEVE_DIR and
- * IMAPD_SENDMAIL override the paths. */
+/* Delivery (imapd -d) and Sieve.  IMAPD_SIEVE, IMAPD_SIEVE_DIR,
+ * IMAPD_SIEVE_GLOBAL and IMAPD_SENDMAIL override the paths. */
 static const char sieve_script[] = "~/.dovecot.sieve";	/* the active script */
 static const char sieve_dir[] = "~/sieve";	/* include :personal, ManageSieve */
+/* include :global, where Pigeonhole's documentation puts sieve_global */
+static const char sieve_global[] = "/var/lib/dovecot/sieve/global";
 static const char sieve_state[] = "~/.imapd-sieve-state";	/* vacation memory */
 static const char sendmail_path[] = "/usr/sbin/sendmail";
 #define SIEVE_SIZE_MAX	(256 * 1024)	/* a script, in bytes */
@@ -138,6 +140,10 @@ static const char sendmail_path[] = "/usr/sbin/sendmail";
 #define SIEVE_REDIRECT_DAY 100	/* redirects a day, all messages */
 #define SIEVE_VACATION_DAY 100	/* vacation replies a day */
 #define SIEVE_SCRIPTS_MAX 64	/* scripts ManageSieve keeps */
+#define SIEVE_BODY_PARTS 64	/* MIME parts one body test reads */
+/* how long imapd -d remembers a message it delivered, so that the MTA's
+ * retry of a delivery killed before it could answer stores no copy twice */
+#define DELIVER_MEMORY	(2 * 86400)
 /* The message cache of a folder (imapd-cache: ENVELOPE, BODYSTRUCTURE,
  * header fields) grows to at most this many bytes; past it, the oldest
  * messages' entries are dropped. */

@@ -38,6 +38,7 @@ static struct {
 	int dryrun;
 	const char *from, *to;
 	char maildir[PATH_MAX], script[PATH_MAX], dir[PATH_MAX];
+	char global[PATH_MAX], script_id[PATH_MAX];
 	char state[PATH_MAX], sendmail[PATH_MAX];
 	const char *p;		/* the message */
 	size_t n;
@@ -51,6 +52,9 @@ struct made {
 
 static struct made made[64];
 static size_t nmade;
+
+static int stored_before(const char *folder);
+static void kill_point(const char *point);
 
 /* --- input ----------------------------------------------------------- */
 
@@ -97,19 +101,24 @@ read_file(const char *path, size_t max, size_t *len)
 	return b.p;
 }
 
-/* include :personal "name" finds ~/sieve/name.sieve; there are no
- * global scripts */
+/* include :personal "name" finds dir/name.sieve, include :global
+ * "name" global/name.sieve; each is known by its real path */
 static char *
-load_include(const char *name, int personal, size_t *len, void *arg)
+load_include(const char *name, int personal, size_t *len, char *id,
+    size_t idsz, void *arg)
 {
-	char path[PATH_MAX];
+	char path[PATH_MAX], real[PATH_MAX];
+	char *text;
 
-	if (!personal || !*name || strchr(name, '/') || name[0] == '.')
+	if (!*name || strchr(name, '/') || name[0] == '.')
 		return NULL;
-	if (snprintf(path, sizeof(path), "%s/%s.sieve", dl.dir, name) >=
-	    (int)sizeof(path))
+	if (snprintf(path, sizeof(path), "%s/%s.sieve", personal ? dl.dir :
+	    dl.global, name) >= (int)sizeof(path))
 		return NULL;
-	return read_file(path, SIEVE_SIZE_MAX, len);
+	if ((text = read_file(path, SIEVE_SIZE_MAX, len)) &&
+	    realpath(path, real))
+		snprintf(id, idsz, "%s", real);
+	return text;
 }
 
 /* --- the store ------------------------------------------------------- */
@@ -176,6 +185,11 @@ store_one(const char *folder, int create, char **flags, size_t nflags)
 	size_t nkw;
 	uint32_t bits, uidv, uid;
 
+	if (stored_before(folder)) {
+		logmsg(LOG_INFO, "%s already holds this message: stored by an "
+		    "attempt that did not finish", folder);
+		return 0;
+	}
 	if (!(a = open_folder(folder, create)))
 		return -1;
 	if (append_write(a, dl.p, dl.n) < 0) {
@@ -191,6 +205,7 @@ store_one(const char *folder, int create, char **flags, size_t nflags)
 		made[nmade++].uid = uid;
 	}
 	logmsg(LOG_INFO, "delivered to %s uid=%u", folder, uid);
+	kill_point("stored");
 	return 0;
 }
 
@@ -394,6 +409,310 @@ hash2(const char *a, const char *b)
 	for (; *b; b++)
 		h = (h ^ (unsigned char)*b) * 1099511628211ULL;
 	return h;
+}
+
+/* --- the delivery memory -------------------------------------------------
+ * A delivery killed after storing but before the MTA heard its exit code
+ * is tried again; this memory keeps the retry from storing twice.  Before
+ * the first copy is stored, one line per folder the delivery may store
+ * into, "i KEY TIME UIDVALIDITY UIDNEXT FOLDER", says where that
+ * folder's UIDs stood; after the last action "d KEY TIME" replaces them.
+ * A retry that finds "d" has nothing to do; one that finds "i" looks in
+ * that folder from that UID on for the message (the same Message-ID, or
+ * the same octets when it has none) and does not store a copy it finds.
+ * So a kill at any point leaves the message stored once: before the
+ * intent nothing was stored; after it, what was stored is found.  KEY
+ * names recipient, sender and Message-ID (or the octets); the file is
+ * rewritten whole (tmp, fsync, rename) under the state file's lock, and
+ * lines older than DELIVER_MEMORY seconds are dropped. */
+
+struct intent {
+	char folder[256];
+	uint32_t uidvalidity, uidnext;
+};
+
+static struct {
+	char path[PATH_MAX + 16];
+	char key[24];
+	int done;		/* a delivery of this message completed */
+	struct intent prior[16];	/* what an earlier attempt meant to store */
+	size_t nprior;
+} mem;
+
+/* FNV-1a over n octets, continuing from h */
+static unsigned long long
+fnv(unsigned long long h, const char *p, size_t n)
+{
+	while (n--)
+		h = (h ^ (unsigned char)*p++) * 1099511628211ULL;
+	return h;
+}
+
+/* what tells this message from others: its Message-ID, else its octets */
+static unsigned long long
+message_hash(const char *p, size_t n)
+{
+	static const char *const names[] = { "Message-ID" };
+	struct buf v = { 0 };
+	unsigned long long h = 1469598103934665603ULL;
+
+	if (mime_headers(p, n, names, 1, &v) && v.len)
+		h = fnv(fnv(h, "id", 2), v.p, v.len);
+	else
+		h = fnv(fnv(h, "octets", 6), p, n);
+	buf_free(&v);
+	return h;
+}
+
+/* hex of s, for a folder name in a line of the memory */
+static void
+hex(char *out, size_t size, const char *s)
+{
+	for (*out = '\0'; *s && size > 2; s++, out += 2, size -= 2)
+		snprintf(out, 3, "%02x", (unsigned char)*s);
+}
+
+static void
+unhex(char *out, size_t size, const char *s)
+{
+	unsigned v;
+
+	for (; size > 1 && sscanf(s, "%2x", &v) == 1; s += 2, size--)
+		*out++ = v;
+	*out = '\0';
+}
+
+/* fsync the directory path is in, so a rename in it is on disk */
+static int
+sync_dir(const char *path)
+{
+	char dir[PATH_MAX + 32], *slash;
+	int fd, r;
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	if (!(slash = strrchr(dir, '/')))
+		snprintf(dir, sizeof(dir), ".");
+	else
+		slash[slash == dir] = '\0';
+	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return -1;
+	r = fsync(fd);
+	close(fd);
+	return r;
+}
+
+/* the memory's lines; under the state file's lock (state_open) */
+static int
+mem_read(struct buf *b)
+{
+	int fd, r;
+
+	buf_reset(b);
+	if ((fd = open(mem.path, O_RDONLY | O_CLOEXEC)) < 0)
+		return errno == ENOENT ? 0 : -1;
+	r = read_all(fd, b, 8 << 20);
+	close(fd);
+	return r ? -1 : 0;
+}
+
+/* write lines back: those still young and not of this message, then add */
+static int
+mem_write(const struct buf *old, const struct buf *add, time_t now)
+{
+	struct buf out = { 0 };
+	char tmp[PATH_MAX + 32], key[24];
+	const char *p, *e;
+	long long t;
+	int fd, ok;
+
+	for (p = old->p; p && *p; p = *e ? e + 1 : e) {
+		e = p + strcspn(p, "\n");
+		if (sscanf(p, "%*c %23s %lld", key, &t) == 2 &&
+		    strcmp(key, mem.key) && t + DELIVER_MEMORY > now) {
+			buf_add(&out, p, e - p);
+			buf_addc(&out, '\n');
+		}
+	}
+	if (add->len)
+		buf_add(&out, add->p, add->len);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", mem.path);
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+	    0600)) < 0) {
+		buf_free(&out);
+		return -1;
+	}
+	ok = (!out.len || write(fd, out.p, out.len) == (ssize_t)out.len) &&
+	    fsync(fd) == 0;
+	ok = close(fd) == 0 && ok && rename(tmp, mem.path) == 0 &&
+	    sync_dir(mem.path) == 0;
+	buf_free(&out);
+	return ok ? 0 : -1;
+}
+
+/* the message's name in the memory: recipient, sender, message */
+static void
+mem_key(void)
+{
+	const char *to = dl.to ? dl.to : "", *from = dl.from ? dl.from : "";
+	unsigned long long h = message_hash(dl.p, dl.n);
+
+	/* each with its NUL, so that no two pairs run together alike */
+	h = fnv(fnv(h, to, strlen(to) + 1), from, strlen(from) + 1);
+	snprintf(mem.key, sizeof(mem.key), "%016llx", h);
+}
+
+/* what the memory holds of this message: mem.done, mem.prior */
+static int
+mem_load(void)
+{
+	struct sstate s;
+	struct buf b = { 0 };
+	const char *p;
+	char key[24], f[600];
+	struct intent *in;
+	int r;
+
+	mem_key();
+	if (state_open(&s) < 0)
+		return -1;
+	r = mem_read(&b);
+	state_close(&s);
+	for (p = b.p; r == 0 && p && *p; p = strchr(p, '\n') ?
+	    strchr(p, '\n') + 1 : NULL) {
+		if (sscanf(p, "%*c %23s", key) != 1 || strcmp(key, mem.key))
+			continue;
+		if (*p == 'd')
+			mem.done = 1;
+		in = &mem.prior[mem.nprior];
+		if (*p == 'i' && mem.nprior < LEN(mem.prior) &&
+		    sscanf(p, "i %*s %*d %u %u %599s", &in->uidvalidity,
+		    &in->uidnext, f) == 3) {
+			unhex(in->folder, sizeof(in->folder), f);
+			mem.nprior++;
+		}
+	}
+	buf_free(&b);
+	return r;
+}
+
+/* the earlier attempt's intent for folder, or NULL */
+static const struct intent *
+prior_intent(const char *folder)
+{
+	size_t i;
+
+	for (i = 0; i < mem.nprior; i++)
+		if (!strcmp(mem.prior[i].folder, folder))
+			return &mem.prior[i];
+	return NULL;
+}
+
+/* the lines of this message: "d", or an "i" for each folder */
+static int
+mem_save(const struct intent *v, size_t n, int done)
+{
+	struct sstate s;
+	struct buf old = { 0 }, add = { 0 };
+	const struct intent *in;
+	char f[600];
+	time_t now = time(NULL);
+	size_t i;
+	int r;
+
+	if (done)
+		buf_printf(&add, "d %s %lld\n", mem.key, (long long)now);
+	for (i = 0; !done && i < n; i++) {
+		/* an earlier attempt's line stays: it reaches further back */
+		in = prior_intent(v[i].folder) ? prior_intent(v[i].folder) :
+		    &v[i];
+		hex(f, sizeof(f), in->folder);
+		buf_printf(&add, "i %s %lld %u %u %s\n", mem.key,
+		    (long long)now, in->uidvalidity, in->uidnext, f);
+	}
+	if (state_open(&s) < 0)
+		return -1;
+	r = mem_read(&old) == 0 && mem_write(&old, &add, now) == 0 ? 0 : -1;
+	state_close(&s);
+	buf_free(&old);
+	buf_free(&add);
+	return r;
+}
+
+/* did the earlier attempt store this message in folder */
+static int
+stored_before(const char *folder)
+{
+	const struct intent *in = prior_intent(folder);
+	struct folder f;
+	struct msgmap mm;
+	struct buf name = { 0 };
+	unsigned long long want;
+	size_t i;
+	int found = 0;
+
+	if (!in)
+		return 0;
+	want = message_hash(dl.p, dl.n);
+	memset(&f, 0, sizeof(f));
+	if (store_name(&name, folder) < 0 ||
+	    folder_open(&f, name.p, 0) < 0) {
+		buf_free(&name);
+		return 0;
+	}
+	for (i = 0; i < f.nmsgs && !found; i++) {
+		/* a new UID list renumbered everything: look at all */
+		if (f.uidvalidity == in->uidvalidity &&
+		    f.msgs[i].uid < in->uidnext)
+			continue;
+		if (msg_map(&f, i, &mm) == 0) {
+			found = message_hash(mm.p, mm.len) == want;
+			msg_unmap(&mm);
+		}
+	}
+	folder_close(&f);
+	buf_free(&name);
+	return found;
+}
+
+/* where each folder r may store into stands now, INBOX always (the
+ * fallback when a fileinto cannot be done) */
+static int
+mem_intend(const struct sv_result *r)
+{
+	struct intent v[LEN(mem.prior)];
+	struct mboxstatus st;
+	struct buf name = { 0 };
+	const char *folder;
+	size_t n = 0, i, k;
+
+	for (i = 0; i <= r->n && n < LEN(v); i++) {
+		folder = i == r->n ? "INBOX" : r->a[i].type == SV_FILEINTO ?
+		    r->a[i].arg : r->a[i].type == SV_KEEP ? "INBOX" : NULL;
+		for (k = 0; folder && k < n; k++)
+			if (!strcmp(v[k].folder, folder))
+				folder = NULL;
+		if (!folder || strlen(folder) >= sizeof(v[n].folder))
+			continue;
+		snprintf(v[n].folder, sizeof(v[n].folder), "%s", folder);
+		memset(&st, 0, sizeof(st));
+		if (store_name(&name, folder) == 0)
+			mbox_status_nosize(name.p, &st);
+		v[n].uidvalidity = st.uidvalidity;
+		v[n++].uidnext = st.uidnext;
+	}
+	buf_free(&name);
+	return mem_save(v, n, 0);
+}
+
+/* for the tests of this memory only: die here when IMAPD_KILL_AT names
+ * the point, as a kill -9 from outside would */
+static void
+kill_point(const char *point)
+{
+	const char *k = getenv("IMAPD_KILL_AT");
+
+	if (k && !strcmp(k, point))
+		raise(SIGKILL);
 }
 
 /* --- vacation (RFC 5230) ---------------------------------------------- */
@@ -745,6 +1064,7 @@ filter(struct sv_result *r)
 	m.to = dl.to ? dl.to : "";
 	m.now = time(NULL);
 	m.mbox_exists = folder_exists;
+	m.script_id = realpath(dl.script, dl.script_id) ? dl.script_id : NULL;
 	rc = sieve_run(s, &m, load_include, NULL, r);
 	sieve_free(s);
 	if (rc == 0)
@@ -849,6 +1169,8 @@ deliver_main(int argc, char *argv[])
 	config_path(dl.maildir, sizeof(dl.maildir), "MAILDIR", maildir_root);
 	config_path(dl.script, sizeof(dl.script), "IMAPD_SIEVE", sieve_script);
 	config_path(dl.dir, sizeof(dl.dir), "IMAPD_SIEVE_DIR", sieve_dir);
+	config_path(dl.global, sizeof(dl.global), "IMAPD_SIEVE_GLOBAL",
+	    sieve_global);
 	config_path(dl.state, sizeof(dl.state), "IMAPD_SIEVE_STATE",
 	    sieve_state);
 	config_path(dl.sendmail, sizeof(dl.sendmail), "IMAPD_SENDMAIL",
@@ -858,6 +1180,17 @@ deliver_main(int argc, char *argv[])
 	if (store_init(dl.maildir) < 0 && !dl.dryrun) {
 		logmsg(LOG_ERR, "Maildir %s: %s", dl.maildir, strerror(errno));
 		return EX_TEMPFAIL;
+	}
+	/* without its memory a delivery goes on: a retry may then store
+	 * twice, which is better than holding up the mail */
+	snprintf(mem.path, sizeof(mem.path), "%s.delivered", dl.state);
+	if (!dl.dryrun && mem_load() < 0)
+		logmsg(LOG_ERR, "%s: %s", mem.path, strerror(errno));
+	if (!dl.dryrun && mem.done) {
+		logmsg(LOG_INFO, "already delivered: a retry of a delivery "
+		    "that completed");
+		buf_free(&msg);
+		return EX_OK;
 	}
 	memset(&r, 0, sizeof(r));
 	rc = filter(&r);
@@ -877,13 +1210,18 @@ deliver_main(int argc, char *argv[])
 			sieve_result_free(&r);
 			return rc;
 		}
+	if (mem_intend(&r) < 0)
+		logmsg(LOG_ERR, "%s: %s", mem.path, strerror(errno));
+	kill_point("intent");
 	rc = EX_OK;
 	if (carry_out(&r, time(NULL)) < 0) {
 		logmsg(LOG_ERR, "delivery failed: %s; the MTA will retry",
 		    strerror(errno));
 		unmake();
 		rc = EX_TEMPFAIL;
-	}
+	} else if (mem_save(NULL, 0, 1) < 0)
+		logmsg(LOG_ERR, "%s: %s", mem.path, strerror(errno));
+	kill_point("done");
 	sieve_result_free(&r);
 	buf_free(&msg);
 	return rc;

@@ -75,15 +75,26 @@ reply(const char *what, const char *code, const char *text)
 	return 0;
 }
 
+/* EXTERNAL: a client certificate chained to the configured client CA */
+static int
+external_ok(void)
+{
+	return sess.tls && tls_client_verified();
+}
+
 static void
 capabilities(void)
 {
 	io_puts("\"IMPLEMENTATION\" \"imapd " VERSION "\"\r\n");
 	io_printf("\"SIEVE\" \"%s\"\r\n", sieve_extensions);
+	/* the mechanisms the IMAP side offers */
 	if (!ms.authed)
-		io_printf("\"SASL\" \"%s\"\r\n", sess.secure ? "PLAIN" : "");
+		io_printf("\"SASL\" \"%s%s%s\"\r\n", sess.secure ? "PLAIN" : "",
+		    sess.secure && external_ok() ? " " : "",
+		    external_ok() ? "EXTERNAL" : "");
 	if (!sess.tls && tls_available())
 		io_puts("\"STARTTLS\"\r\n");
+	io_puts("\"UNAUTHENTICATE\"\r\n");
 	io_printf("\"MAXREDIRECTS\" \"%d\"\r\n", SIEVE_REDIRECT_MAX);
 	io_puts("\"VERSION\" \"1.0\"\r\n");
 }
@@ -471,38 +482,87 @@ login_failed(void)
 	reply("NO", NULL, "Authentication failed");
 }
 
-/* AUTHENTICATE "PLAIN" [initial response] */
-static int
-ms_authenticate(const char *mech, const char *initial)
+/* the client's SASL response: the initial one, or a string sent after
+ * an empty challenge; decoded into line.  Its length, or -1 after the
+ * answer was given (cancelled, not base64, or the connection gone). */
+static long
+sasl_response(const char *initial, char *line, size_t size)
 {
-	char line[1024], label[64] = "", *resp, *user, *pass, *end;
-	long n, wait;
-	int r = 0;
+	char *end;
+	long n;
 
-	if (ascii_casecmp(mech, "PLAIN"))
-		return reply("NO", NULL, "Unsupported mechanism");
-	if (!sess.secure)
-		return reply("NO", "ENCRYPT-NEEDED", "Use STARTTLS first");
 	if (initial)
-		snprintf(line, sizeof(line), "%s", initial);
+		snprintf(line, size, "%s", initial);
 	else {
 		io_puts("\"\"\r\n");
 		io_flush();
-		if (io_getline(line, sizeof(line)) < 0)
-			return -1;
+		if (io_getline(line, size) < 0)
+			return reply("BYE", NULL, "Connection lost"), -1;
 		if (line[0] == '"' && (end = strrchr(line + 1, '"'))) {
 			*end = '\0';
 			memmove(line, line + 1, end - line);
 		}
+		if (!strcmp(line, "*"))	/* RFC 5804 2.1: the client gave up */
+			return reply("NO", NULL, "Authentication cancelled"), -1;
 	}
+	if ((n = base64_decode(line)) < 0)
+		return reply("NO", NULL, "Invalid base64"), -1;
+	line[n] = '\0';
+	return n;
+}
+
+static int
+logged_in(const char *label, const char *how)
+{
+	authfail_clear(sess.failfile, sess.remote);
+	logmsg(LOG_INFO, "managesieve login user=%s%s%s from=%s%s", sess.user,
+	    label[0] ? " device=" : "", label, sess.remote, how);
+	ms.authed = 1;
+	io_timeout(TIMEOUT_AUTH * 1000);
+	return reply("OK", NULL, "Logged in");
+}
+
+/* EXTERNAL (RFC 4422 appendix A): the verified certificate is the
+ * credential; an authorization identity, if any, must be the user */
+static int
+auth_external(const char *initial)
+{
+	char line[1024];
+	long n;
+
+	if ((n = sasl_response(initial, line, sizeof(line))) < 0)
+		return 0;
+	if (!external_ok())
+		return reply("NO", NULL, "No verified client certificate");
+	if (n && (memchr(line, '\0', n) || strcmp(line, sess.user))) {
+		login_failed();
+		return 0;
+	}
+	return logged_in("", " (certificate)");
+}
+
+/* AUTHENTICATE "PLAIN" or "EXTERNAL" [initial response] */
+static int
+ms_authenticate(const char *mech, const char *initial)
+{
+	char line[1024], label[64] = "", *resp, *user, *pass;
+	long n, wait;
+	int r = 0;
+
+	if (!ascii_casecmp(mech, "EXTERNAL"))
+		return auth_external(initial);
+	if (ascii_casecmp(mech, "PLAIN"))
+		return reply("NO", NULL, "Unsupported mechanism");
+	if (!sess.secure)
+		return reply("NO", "ENCRYPT-NEEDED", "Use STARTTLS first");
+	if ((n = sasl_response(initial, line, sizeof(line))) < 0)
+		return 0;
 	resp = line;
-	if ((n = base64_decode(resp)) < 0 ||
-	    !(user = memchr(resp, '\0', n)) ||
+	if (!(user = memchr(resp, '\0', n)) ||
 	    !(pass = memchr(user + 1, '\0', resp + n - user - 1)))
 		return reply("NO", NULL, "Invalid PLAIN response");
 	user++;
 	*pass++ = '\0';
-	resp[n] = '\0';
 	if (!*resp || !strcmp(resp, user)) {
 		if ((wait = authfail_begin(sess.failfile, sess.remote)) > 0)
 			pause_ms(wait);
@@ -514,12 +574,19 @@ ms_authenticate(const char *mech, const char *initial)
 		login_failed();
 		return 0;
 	}
-	authfail_clear(sess.failfile, sess.remote);
-	logmsg(LOG_INFO, "managesieve login user=%s%s%s from=%s", sess.user,
-	    label[0] ? " device=" : "", label, sess.remote);
-	ms.authed = 1;
-	io_timeout(TIMEOUT_AUTH * 1000);
-	return reply("OK", NULL, "Logged in");
+	return logged_in(label, "");
+}
+
+/* UNAUTHENTICATE (RFC 5804 2.14.1): back to the state before login;
+ * TLS stays */
+static int
+ms_unauthenticate(void)
+{
+	ms.authed = 0;
+	io_timeout(TIMEOUT_PREAUTH * 1000);
+	logmsg(LOG_INFO, "managesieve logout user=%s from=%s", sess.user,
+	    sess.remote);
+	return reply("OK", NULL, "Back to the state before login");
 }
 
 static int
@@ -562,6 +629,9 @@ run(void)
 		}
 		return reply("OK", NULL, "Done");
 	}
+	if (!ascii_casecmp(c, "UNAUTHENTICATE") && n == 0)
+		return ms.authed ? ms_unauthenticate() :
+		    reply("NO", NULL, "Not logged in");
 	if (!ms.authed) {
 		if (!ascii_casecmp(c, "STARTTLS") && n == 0)
 			return ms_starttls();

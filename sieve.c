@@ -585,6 +585,7 @@ static const struct spec specs[] = {
 	{ "include", K_CMD, SX_INCLUDE, " :personal :global :once "
 	    ":optional ", "s", 0, 0 },
 	{ "return", K_CMD, SX_INCLUDE, "", "", 0, 0 },
+	{ "global", K_CMD, SX_INCLUDE, "", "l", 0, 0 },
 	{ "true", K_TEST, 0, "", "", 0, 0 },
 	{ "false", K_TEST, 0, "", "", 0, 0 },
 	{ "not", K_TEST, 0, "", "", 1, 0 },
@@ -897,7 +898,19 @@ check_command(struct lexer *l, struct sv_node *n, struct sv_node *prev,
 		l->tcol = n->col;
 		return fail(l, "\"%s\" without \"if\" before it", n->name);
 	}
-	return check_node(l, n, K_CMD);
+	if (check_node(l, n, K_CMD) < 0)
+		return -1;
+	if (!strcmp(n->name, "global") && !(l->ext & SX_VARIABLES))
+		return fail(l, "\"global\" needs require \"variables\"");
+	if (!strcmp(n->name, "include") && has_tag(n, "personal") &&
+	    has_tag(n, "global"))
+		return fail(l, "\"include\" takes :personal or :global, "
+		    "not both");
+	if (!strcmp(n->name, "include") && (strchr(n->args[n->nargs - 1].s[0],
+	    '/') || !n->args[n->nargs - 1].s[0][0]))
+		return fail(l, "an included script's name holds no \"/\" "
+		    "and is not empty");
+	return 0;
 }
 
 /* --- the tree -------------------------------------------------------- */

@@ -90,12 +90,18 @@ struct sv_msg {
 	time_t now;
 	/* mailboxexists: 1 when the folder (UTF-8 name) exists */
 	int (*mbox_exists)(const char *name);
+	/* the script being run, named as the loader names the scripts it
+	 * finds (an include of it is a loop); NULL when unknown */
+	const char *script_id;
 };
 
-/* finds the script "include" names: personal set for :personal; a
- * malloc'd script text and its length, or NULL */
+/* finds the script "include" names: personal set for :personal, else
+ * :global; a malloc'd script text and its length, or NULL.  It may
+ * replace id (idsz bytes, "personal:NAME" or "global:NAME" on entry)
+ * with a name that tells two scripts apart, such as the file's real
+ * path: :once and the loop check compare these. */
 typedef char *(*sv_loader)(const char *name, int personal, size_t *len,
-    void *arg);
+    char *id, size_t idsz, void *arg);
 
 struct sv_result {
 	struct sv_action *a;

@@ -3,6 +3,7 @@
  * flags, include, and the list of actions with the implicit keep
  * (RFC 5228 2.10).  It decides; deliver.c does. */
 #include <ctype.h>
+#include <limits.h>
 #include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,19 @@ struct var {
 	char *name, *val;
 };
 
+struct vars {
+	struct var *v;
+	size_t n;
+};
+
+/* what every script of one run shares: the global variables and the
+ * scripts included so far (RFC 6609) */
+struct shared {
+	struct vars global;
+	char **included;
+	size_t nincluded;
+};
+
 /* one script's run; an include runs with its own */
 struct ctx {
 	const struct sv_msg *m;
@@ -25,10 +39,14 @@ struct ctx {
 	sv_loader load;
 	void *loadarg;
 	unsigned ext;
-	struct var *vars;
-	size_t nvars;
+	struct vars local;
+	char **globals;		/* names this script declared global */
+	size_t nglobals;
 	char *match[10];	/* ${0} .. ${9} of the last match */
 	int depth;		/* of include */
+	const char *id;		/* the script, as the loader names it */
+	const struct ctx *parent;	/* the script that included this one */
+	struct shared *sh;
 	int *redirects;
 	struct buf *flags;	/* the internal flags variable, space separated */
 };
@@ -44,17 +62,51 @@ run_error(struct ctx *c, const struct sv_node *n, const char *why)
 	return RUN_ERR;
 }
 
-/* --- variables (RFC 5229) ------------------------------------------------ */
+/* --- variables (RFC 5229; global ones RFC 6609 5) ------------------------ */
+
+static void
+vars_free(struct vars *vs)
+{
+	while (vs->n--) {
+		free(vs->v[vs->n].name);
+		free(vs->v[vs->n].val);
+	}
+	free(vs->v);
+	vs->v = NULL;
+	vs->n = 0;
+}
+
+/* the set a name lives in, the name made bare: "global.x" and names
+ * declared global are in the shared set */
+static struct vars *
+var_scope(struct ctx *c, const char **name, size_t *len)
+{
+	size_t i;
+
+	if (!(c->ext & SX_INCLUDE))
+		return &c->local;
+	if (*len > 7 && !ascii_ncasecmp(*name, "global.", 7)) {
+		*name += 7;
+		*len -= 7;
+		return &c->sh->global;
+	}
+	for (i = 0; i < c->nglobals; i++)
+		if (strlen(c->globals[i]) == *len &&
+		    !ascii_ncasecmp(c->globals[i], *name, *len))
+			return &c->sh->global;
+	return &c->local;
+}
 
 static struct var *
 var_find(struct ctx *c, const char *name, size_t len)
 {
+	struct vars *vs = var_scope(c, &name, &len);
 	size_t i;
 
-	for (i = 0; i < c->nvars; i++)
-		if (strlen(c->vars[i].name) == len &&
-		    !ascii_ncasecmp(c->vars[i].name, name, len))
-			return &c->vars[i];
+	for (i = 0; i < vs->n; i++)
+		if (strlen(vs->v[i].name) == len &&
+		    !ascii_ncasecmp(vs->v[i].name, name, len))
+			return &vs->v[i];
 	return NULL;
 }
 
@@ -62,13 +114,15 @@ static int
 var_set(struct ctx *c, const char *name, const char *val)
 {
 	struct var *v = var_find(c, name, strlen(name));
-	size_t n = strlen(val);
+	size_t n = strlen(val), k = strlen(name);
+	struct vars *vs;
 
 	if (!v) {
-		if (c->nvars >= SIEVE_VARS_MAX)
+		vs = var_scope(c, &name, &k);
+		if (vs->n >= SIEVE_VARS_MAX)
 			return -1;
-		c->vars = xreallocarray(c->vars, c->nvars + 1, sizeof(*v));
-		v = &c->vars[c->nvars++];
+		vs->v = xreallocarray(vs->v, vs->n + 1, sizeof(*v));
+		v = &vs->v[vs->n++];
 		v->name = xstrdup(name);
 	} else
 		free(v->val);
@@ -104,6 +158,16 @@ var_name(const char *s)
 	}
 }
 
+/* a name set may take: an identifier, or one in the global namespace */
+static int
+var_settable(struct ctx *c, const char *name)
+{
+	if ((c->ext & SX_INCLUDE) && !ascii_ncasecmp(name, "global.", 7))
+		name += 7;
+	return var_name(name) == strlen(name) &&
+	    !isdigit((unsigned char)*name) && !strchr(name, '.');
+}
+
 static const char *
 var_value(struct ctx *c, const char *name, size_t len)
 {
@@ -114,9 +178,8 @@ var_value(struct ctx *c, const char *name, size_t len)
 		k = strtol(name, NULL, 10);
 		return k < 10 && c->match[k] ? c->match[k] : "";
 	}
-	if (memchr(name, '.', len))
-		return "";	/* no namespaces are known */
-	return (v = var_find(c, name, len)) ? v->val : "";
+	v = var_find(c, name, len);
+	return v ? v->val : "";
 }
 
 /* s with its variables substituted, malloc'd */
@@ -590,6 +653,18 @@ addr_part(const struct sv_node *n, const char *mbox, const char *host,
 	return 0;
 }
 
+/* s without the white space around it */
+static void
+strs_add_trimmed(struct strs *l, const char *s)
+{
+	size_t n;
+
+	s += strspn(s, " \t\r\n");
+	for (n = strlen(s); n && strchr(" \t\r\n", s[n - 1]); n--)
+		;
+	strs_add(l, s, n);
+}
+
 static void
 address_values(const struct sv_node *n, struct strs *raw, struct strs *out)
 {
@@ -608,6 +683,17 @@ address_values(const struct sv_node *n, struct strs *raw, struct strs *out)
 				continue;
 			buf_addc(&mbox, '\0');
 			buf_addc(&host, '\0');
+			/* one the MIME code had to complete (no mailbox or no
+			 * domain) is not valid: :localpart and :domain do not
+			 * see it, :all sees it as written (RFC 5228 2.7.4) */
+			if (!strcmp(mbox.p, "MISSING_MAILBOX") ||
+			    !strcmp(host.p, "MISSING_DOMAIN")) {
+				if (!has_tag(n, "localpart") && !has_tag(n,
+				    "domain") && !has_tag(n, "user") &&
+				    !has_tag(n, "detail"))
+					strs_add_trimmed(out, one.v[k]);
+				continue;
+			}
 			if (addr_part(n, mbox.p, host.p, &part) == 0)
 				strs_add(out, part.p, strlen(part.p));
 		}
@@ -840,29 +926,425 @@ body_of(const struct sv_msg *m, size_t *len)
 	return "";
 }
 
-/* body :contains on decoded text goes to the MIME code; the other match
- * types see the body as sent */
+/* --- body (RFC 5173) ----------------------------------------------------------
+ * The MIME code's BODYSTRUCTURE names each part: its type, charset and
+ * place in the tree, from which its section number follows; a part wanted
+ * is then read through that section, BINARY undoing the transfer
+ * encoding, and a text part converted to UTF-8. */
+
+enum { BP_LEAF, BP_MULTI, BP_MESSAGE };
+
+struct bpart {
+	int kind;
+	char sec[96];		/* its section number; "" for the message */
+	char type[96];		/* "type/subtype", lower case */
+	char charset[48];
+	char boundary[128];	/* of a multipart */
+	int top;		/* a message's own body, not one of its parts */
+};
+
+struct bparts {
+	struct bpart *v;
+	size_t n;
+};
+
+/* a cursor over a BODYSTRUCTURE */
+struct bslex {
+	const char *p, *e;
+};
+
+static void
+bs_space(struct bslex *l)
+{
+	while (l->p < l->e && *l->p == ' ')
+		l->p++;
+}
+
+static int
+bs_peek(struct bslex *l)
+{
+	bs_space(l);
+	return l->p < l->e ? (unsigned char)*l->p : -1;
+}
+
+/* a string, NIL or number into out (cut to size, lower case when lower);
+ * -1 when the next value is none of these */
+static int
+bs_string(struct bslex *l, char *out, size_t size, int lower)
+{
+	const char *s;
+	size_t n = 0, k;
+	char *end;
+
+	out[0] = '\0';
+	bs_space(l);
+	if (l->p >= l->e)
+		return -1;
+	if (*l->p == '"') {
+		for (l->p++; l->p < l->e && *l->p != '"'; l->p++) {
+			if (*l->p == '\\' && l->p + 1 < l->e)
+				l->p++;
+			if (n + 1 < size)
+				out[n++] = lower ? tolower((unsigned char)*l->p) :
+				    *l->p;
+		}
+		out[n] = '\0';
+		return l->p < l->e ? (l->p++, 0) : -1;
+	}
+	if (*l->p == '{') {
+		k = strtoul(l->p + 1, &end, 10);
+		if (end >= l->e || *end != '}' || (size_t)(l->e - end) < 3 + k)
+			return -1;
+		s = end + 3;
+		for (n = 0; n < k && n + 1 < size; n++)
+			out[n] = lower ? tolower((unsigned char)s[n]) : s[n];
+		out[n] = '\0';
+		l->p = s + k;
+		return 0;
+	}
+	if (*l->p == '(' || *l->p == ')')
+		return -1;
+	while (l->p < l->e && *l->p != ' ' && *l->p != '(' && *l->p != ')')
+		l->p++;
+	return 0;
+}
+
+/* past one value, a parenthesised list with all it holds included */
+static int
+bs_skip(struct bslex *l)
+{
+	char tmp[2];
+	int depth = 0;
+
+	do {
+		switch (bs_peek(l)) {
+		case -1:
+			return -1;
+		case '(':
+			depth++;
+			l->p++;
+			break;
+		case ')':
+			if (--depth < 0)
+				return -1;
+			l->p++;
+			break;
+		default:
+			if (bs_string(l, tmp, sizeof(tmp), 0) < 0)
+				return -1;
+		}
+	} while (depth > 0);
+	return 0;
+}
+
+/* past the rest of a list, its ")" included */
+static int
+bs_close(struct bslex *l)
+{
+	int c;
+
+	while ((c = bs_peek(l)) != ')')
+		if (c < 0 || bs_skip(l) < 0)
+			return -1;
+	l->p++;
+	return 0;
+}
+
+static void
+sec_child(char *out, size_t size, const char *sec, int k)
+{
+	snprintf(out, size, "%s%s%d", sec, *sec ? "." : "", k);
+}
+
+/* the parameter name's value from a (name value ...) list or NIL */
+static int
+bs_params(struct bslex *l, const char *name, char *val, size_t size)
+{
+	char k[32], v[128];
+	size_t n;
+
+	val[0] = '\0';
+	if (bs_peek(l) != '(')
+		return bs_string(l, k, sizeof(k), 0);
+	l->p++;
+	while (bs_peek(l) != ')') {
+		if (bs_string(l, k, sizeof(k), 1) < 0 ||
+		    bs_string(l, v, sizeof(v), 0) < 0)
+			return -1;
+		if (!strcmp(k, name)) {
+			n = strnlen(v, size - 1);
+			memcpy(val, v, n);
+			val[n] = '\0';
+		}
+	}
+	l->p++;
+	return 0;
+}
+
+static struct bpart *
+bp_add(struct bparts *out, int kind, const char *sec)
+{
+	struct bpart *b;
+
+	out->v = xreallocarray(out->v, out->n + 1, sizeof(*b));
+	b = &out->v[out->n++];
+	memset(b, 0, sizeof(*b));
+	b->kind = kind;
+	snprintf(b->sec, sizeof(b->sec), "%s", sec);
+	return b;
+}
+
+/* One body of an extended BODYSTRUCTURE, in tree order.  sec is where
+ * the entity's parts are numbered from: "" for the message, a
+ * message/rfc822 part's own number for the message it holds. */
+static int
+bs_body(struct bslex *l, const char *sec, int top, struct bparts *out,
+    int depth)
+{
+	struct bpart *b;
+	char sub[64], kid[96];
+	size_t i;
+	int k;
+
+	if (depth > 64 || out->n >= SIEVE_BODY_PARTS || bs_peek(l) != '(')
+		return -1;
+	l->p++;
+	if (bs_peek(l) == '(') {
+		/* a multipart: its body is the message's text or the part */
+		i = out->n;
+		b = bp_add(out, BP_MULTI, sec);
+		b->top = top;
+		for (k = 1; bs_peek(l) == '('; k++) {
+			sec_child(kid, sizeof(kid), sec, k);
+			if (bs_body(l, kid, 0, out, depth + 1) < 0)
+				return -1;
+		}
+		if (bs_string(l, sub, sizeof(sub), 1) < 0)
+			return -1;
+		b = &out->v[i];
+		snprintf(b->type, sizeof(b->type), "multipart/%s", sub);
+		if (bs_peek(l) != ')' && bs_params(l, "boundary", b->boundary,
+		    sizeof(b->boundary)) < 0)
+			return -1;
+		return bs_close(l);
+	}
+	/* a leaf, or a message: a top-level leaf is part 1 */
+	if (top)
+		sec_child(kid, sizeof(kid), sec, 1);
+	else
+		snprintf(kid, sizeof(kid), "%s", sec);
+	b = bp_add(out, BP_LEAF, kid);
+	if (bs_string(l, b->type, 40, 1) < 0 ||
+	    bs_string(l, sub, sizeof(sub), 1) < 0)
+		return -1;
+	snprintf(b->type + strlen(b->type), sizeof(b->type) - strlen(b->type),
+	    "/%s", sub);
+	if (bs_params(l, "charset", b->charset, sizeof(b->charset)) < 0)
+		return -1;
+	for (k = 0; k < 4; k++)		/* id, description, encoding, size */
+		if (bs_skip(l) < 0)
+			return -1;
+	if (!strcmp(b->type, "message/rfc822") && bs_peek(l) == '(') {
+		b->kind = BP_MESSAGE;
+		if (bs_skip(l) < 0 || bs_body(l, kid, 1, out, depth + 1) < 0)
+			return -1;
+	}
+	return bs_close(l);
+}
+
+static void
+emit_buf(void *arg, const char *p, size_t n)
+{
+	buf_add(arg, p, n);
+}
+
+/* the octets of a section into out; with binary set decoded, which
+ * fails (-1, and out holds them as they are) for a part whose transfer
+ * encoding is unknown */
+static int
+section_text(const struct sv_msg *m, const char *spec, int binary,
+    struct buf *out)
+{
+	struct section *s;
+	struct sectiondata *sd = NULL;
+	uint64_t size;
+	int r = 0;
+
+	buf_reset(out);
+	if (binary && (s = section_parse(spec, 1))) {
+		sd = section_open(m->p, m->n, s, 1, &size);
+		section_free(s);
+		r = sd ? 0 : -1;
+	}
+	if (!sd && (s = section_parse(spec, 0))) {
+		sd = section_open(m->p, m->n, s, 0, &size);
+		section_free(s);
+	}
+	if (sd) {
+		section_write(sd, 0, size, emit_buf, out);
+		section_close(sd);
+	}
+	return r;
+}
+
+/* a part has a body when its header ends with a line end: the blank
+ * line after it, or the one a delimiter right after it took (a header
+ * cut short by a delimiter, or an empty part, has none).  A part without
+ * a body matches nothing, as in Pigeonhole. */
+static int
+has_body(const struct sv_msg *m, const char *sec, struct buf *t)
+{
+	char spec[128];
+
+	snprintf(spec, sizeof(spec), "%s.MIME", sec);
+	section_text(m, spec, 0, t);
+	return t->len >= 2 && !memcmp(t->p + t->len - 2, "\r\n", 2);
+}
+
+/* the prologue and epilogue of a multipart body: what comes before its
+ * first delimiter line and after the closing one */
+static void
+multipart_ends(const struct buf *t, const char *bnd, struct strs *out)
+{
+	const char *p = t->p, *e = t->p + t->len, *ln, *first = NULL,
+	    *last = NULL;
+	size_t k = strlen(bnd);
+
+	for (ln = p; p && ln < e; ln = p) {
+		p = memchr(ln, '\n', e - ln);
+		p = p ? p + 1 : e;
+		if (e - ln < (long)k + 2 || ln[0] != '-' || ln[1] != '-' ||
+		    memcmp(ln + 2, bnd, k))
+			continue;
+		if (!first)
+			first = ln;
+		if (e - ln >= (long)k + 4 && ln[k + 2] == '-' && ln[k + 3] == '-')
+			last = p;
+	}
+	if (!*bnd || !first)
+		return;
+	/* the line end before a delimiter belongs to it */
+	k = first - t->p;
+	if (k && t->p[k - 1] == '\n')
+		k -= k > 1 && t->p[k - 2] == '\r' ? 2 : 1;
+	strs_add(out, t->p, k);
+	if (last)
+		strs_add(out, last, e - last);
+}
+
+/* text for matching: NUL, which no key can hold, as a space */
+static void
+strs_add_text(struct strs *l, struct buf *b)
+{
+	size_t i;
+
+	for (i = 0; i < b->len; i++)
+		if (!b->p[i])
+			b->p[i] = ' ';
+	strs_add(l, b->len ? b->p : "", b->len);
+}
+
+/* does type ("type/subtype") match one of the :content types: "" all,
+ * "type" its main type, "type/subtype" exactly */
+static int
+type_wanted(const char *type, struct strs *want)
+{
+	size_t i, k = strcspn(type, "/");
+
+	for (i = 0; i < want->n; i++)
+		if (!want->v[i][0] || (strchr(want->v[i], '/') ?
+		    !ascii_casecmp(want->v[i], type) :
+		    strlen(want->v[i]) == k &&
+		    !ascii_ncasecmp(want->v[i], type, k)))
+			return 1;
+	return 0;
+}
+
+/* The strings a body test matches: the raw body for :raw; otherwise
+ * each part whose type is wanted, decoded (text converted to UTF-8); a
+ * multipart gives its prologue and epilogue, a message/rfc822 the header
+ * of the message it holds (RFC 5173 5). */
+static void
+body_values(const struct sv_msg *m, struct strs *want, struct strs *out)
+{
+	struct bparts parts = { 0 };
+	struct bslex l;
+	struct buf bs = { 0 }, t = { 0 }, u = { 0 };
+	char spec[128];
+	const struct bpart *b;
+	const char *type;
+	size_t i;
+
+	mime_bodystructure(&bs, m->p, m->n, 1);
+	l.p = bs.p;
+	l.e = bs.p + bs.len;
+	bs_body(&l, "", 1, &parts, 0);	/* what was read before an error */
+	for (i = 0; i < parts.n; i++) {
+		b = &parts.v[i];
+		if (!type_wanted(b->type, want) && (b->kind != BP_LEAF ||
+		    !type_wanted("application/octet-stream", want)))
+			continue;
+		if (b->kind == BP_MULTI) {
+			snprintf(spec, sizeof(spec), "%s%sTEXT", b->sec,
+			    *b->sec ? "." : "");
+			section_text(m, b->top ? spec : b->sec, 0, &t);
+			multipart_ends(&t, b->boundary, out);
+			continue;
+		}
+		if (b->kind == BP_MESSAGE) {
+			snprintf(spec, sizeof(spec), "%s.HEADER", b->sec);
+			section_text(m, spec, 0, &t);
+			strs_add_text(out, &t);
+			continue;
+		}
+		if (!has_body(m, b->sec, &t))
+			continue;
+		/* with an unknown transfer encoding a part is
+		 * application/octet-stream, whatever it says (RFC 2045 6.4) */
+		type = section_text(m, b->sec, 1, &t) < 0 ?
+		    "application/octet-stream" : b->type;
+		if (!type_wanted(type, want))
+			continue;
+		buf_reset(&u);
+		if (!strncmp(type, "text/", 5) &&
+		    mime_to_utf8(&u, b->charset[0] ? b->charset : "us-ascii",
+		    t.len ? t.p : "", t.len) == 0)
+			strs_add_text(out, &u);
+		else
+			strs_add_text(out, &t);
+	}
+	free(parts.v);
+	buf_free(&bs);
+	buf_free(&t);
+	buf_free(&u);
+}
+
 static int
 test_body(struct ctx *c, const struct sv_node *n)
 {
 	struct matcher mt;
-	struct strs keys = { 0 }, vals = { 0 };
+	struct strs want = { 0 }, vals = { 0 };
+	struct buf raw = { 0 };
+	const struct sv_arg *ct = tag_value(n, "content");
 	const char *b;
-	size_t len, i;
-	int r = 0;
+	size_t len;
+	int r;
 
 	matcher_of(n, &mt);
-	if (mt.type == M_CONTAINS && mt.cmp == CMP_CASE &&
-	    !has_tag(n, "raw")) {
-		strs_expand(c, from_end(n, 0), &keys);
-		for (i = 0; i < keys.n && !r; i++)
-			r = mime_match_body(c->m->p, c->m->n, keys.v[i], 0);
-		strs_free(&keys);
-		return r;
+	if (has_tag(n, "raw")) {
+		b = body_of(c->m, &len);
+		buf_add(&raw, b, len);
+		strs_add_text(&vals, &raw);
+		buf_free(&raw);
+	} else {
+		if (ct)
+			strs_expand(c, ct, &want);
+		else	/* :text: the text parts */
+			strs_add(&want, "text", 4);
+		body_values(c->m, &want, &vals);
 	}
-	b = body_of(c->m, &len);
-	strs_add(&vals, b, strnlen(b, len));
 	r = match_values(c, &mt, &vals, from_end(n, 0));
+	strs_free(&want);
 	strs_free(&vals);
 	return r;
 }
@@ -1266,8 +1748,7 @@ do_set(struct ctx *c, const struct sv_node *n)
 	int r;
 
 	v = expand(c, from_end(n, 0)->s[0]);
-	if (var_name(name) != strlen(name) || isdigit((unsigned char)*name) ||
-	    strchr(name, '.')) {
+	if (!var_settable(c, name)) {
 		free(name);
 		free(v);
 		return run_error(c, n, "set: not a variable name");
@@ -1306,45 +1787,124 @@ do_set(struct ctx *c, const struct sv_node *n)
 
 static int run_block(struct ctx *, const struct sv_node *, size_t);
 
+/* is the script id running now, this one or one that included it */
+static int
+in_chain(const struct ctx *c, const char *id)
+{
+	for (; c; c = c->parent)
+		if (c->id && !strcmp(c->id, id))
+			return 1;
+	return 0;
+}
+
+/* the run's own copy of a script id once included, or NULL */
+static const char *
+was_included(const struct shared *sh, const char *id)
+{
+	size_t i;
+
+	for (i = 0; i < sh->nincluded; i++)
+		if (!strcmp(sh->included[i], id))
+			return sh->included[i];
+	return NULL;
+}
+
+static const char *
+mark_included(struct shared *sh, const char *id)
+{
+	const char *have = was_included(sh, id);
+
+	if (have)
+		return have;
+	sh->included = xreallocarray(sh->included, sh->nincluded + 1,
+	    sizeof(char *));
+	return sh->included[sh->nincluded++] = xstrdup(id);
+}
+
+/* run a script another includes, with its own variables and matches */
+static int
+run_included(struct ctx *c, struct sv_script *s, const char *id)
+{
+	struct ctx sub = *c;
+	int r, i;
+
+	sub.ext = s->ext;
+	memset(&sub.local, 0, sizeof(sub.local));
+	sub.globals = NULL;
+	sub.nglobals = 0;
+	memset(sub.match, 0, sizeof(sub.match));
+	sub.depth = c->depth + 1;
+	sub.id = id;
+	sub.parent = c;
+	r = run_block(&sub, s->cmds, s->ncmds);
+	for (i = 0; i < 10; i++)
+		free(sub.match[i]);
+	vars_free(&sub.local);
+	while (sub.nglobals)
+		free(sub.globals[--sub.nglobals]);
+	free(sub.globals);
+	return r == RUN_RETURN ? RUN_ON : r;
+}
+
+/* include (RFC 6609 3.2): a script including itself, directly or
+ * through others, is an error unless :once makes it a no-op */
 static int
 do_include(struct ctx *c, const struct sv_node *n)
 {
 	struct sv_script *s;
-	struct ctx sub;
 	char *name = expand(c, from_end(n, 0)->s[0]), *text, err[256];
+	char id[PATH_MAX];
 	size_t len;
-	int r, i;
+	int r, once = has_tag(n, "once");
 
 	if (c->depth >= SIEVE_INCLUDE_MAX) {
 		free(name);
 		return run_error(c, n, "include nested too deeply");
 	}
-	text = c->load ? c->load(name, !has_tag(n, "global"), &len,
-	    c->loadarg) : NULL;
+	/* the loader names the script; else its location and name do */
+	snprintf(id, sizeof(id), "%s:%s", has_tag(n, "global") ? "global" :
+	    "personal", name);
+	text = c->load ? c->load(name, !has_tag(n, "global"), &len, id,
+	    sizeof(id), c->loadarg) : NULL;
 	free(name);
 	if (!text)
 		return has_tag(n, "optional") ? RUN_ON :
 		    run_error(c, n, "include: no such script");
+	if ((once && was_included(c->sh, id)) || (in_chain(c, id) && once)) {
+		free(text);
+		return RUN_ON;
+	}
+	if (in_chain(c, id)) {
+		free(text);
+		return run_error(c, n, "include: the script includes itself");
+	}
 	s = sieve_parse(text, len, err, sizeof(err));
 	free(text);
 	if (!s)
 		return run_error(c, n, "include: the script has an error");
-	sub = *c;
-	sub.ext = s->ext;
-	sub.vars = NULL;
-	sub.nvars = 0;
-	memset(sub.match, 0, sizeof(sub.match));
-	sub.depth = c->depth + 1;
-	r = run_block(&sub, s->cmds, s->ncmds);
-	for (i = 0; i < 10; i++)
-		free(sub.match[i]);
-	while (sub.nvars--) {
-		free(sub.vars[sub.nvars].name);
-		free(sub.vars[sub.nvars].val);
-	}
-	free(sub.vars);
+	r = run_included(c, s, mark_included(c->sh, id));
 	sieve_free(s);
-	return r == RUN_RETURN ? RUN_ON : r;
+	return r;
+}
+
+/* global (RFC 6609 3.4): these names are the variables every script
+ * that declares them shares */
+static int
+do_global(struct ctx *c, const struct sv_node *n)
+{
+	const struct sv_arg *a = from_end(n, 0);
+	size_t i;
+
+	for (i = 0; i < a->ns; i++) {
+		if (!var_settable(c, a->s[i]) || strchr(a->s[i], '.'))
+			return run_error(c, n, "global: not a variable name");
+		if (c->nglobals >= SIEVE_VARS_MAX)
+			return run_error(c, n, "too many variables");
+		c->globals = xreallocarray(c->globals, c->nglobals + 1,
+		    sizeof(char *));
+		c->globals[c->nglobals++] = xstrdup(a->s[i]);
+	}
+	return RUN_ON;
 }
 
 static int
@@ -1379,6 +1939,8 @@ command(struct ctx *c, const struct sv_node *n)
 		return do_reject(c, n, s[0] == 'r' ? SV_REJECT : SV_EREJECT);
 	if (!strcmp(s, "include"))
 		return do_include(c, n);
+	if (!strcmp(s, "global"))
+		return do_global(c, n);
 	return run_error(c, n, "unknown command");
 }
 
@@ -1444,12 +2006,16 @@ sieve_run(struct sv_script *s, const struct sv_msg *m, sv_loader load,
     void *loadarg, struct sv_result *r)
 {
 	struct ctx c;
+	struct shared sh;
 	struct buf flags = { 0 };
 	struct strs in = { 0 }, f = { 0 };
 	int rc, redirects = 0, i;
 
 	memset(r, 0, sizeof(*r));
 	memset(&c, 0, sizeof(c));
+	memset(&sh, 0, sizeof(sh));
+	c.sh = &sh;
+	c.id = m->script_id;
 	r->implicit_keep = 1;
 	c.m = m;
 	c.r = r;
@@ -1469,10 +2035,13 @@ sieve_run(struct sv_script *s, const struct sv_msg *m, sv_loader load,
 	buf_free(&flags);
 	for (i = 0; i < 10; i++)
 		free(c.match[i]);
-	while (c.nvars--) {
-		free(c.vars[c.nvars].name);
-		free(c.vars[c.nvars].val);
-	}
-	free(c.vars);
+	vars_free(&c.local);
+	while (c.nglobals)
+		free(c.globals[--c.nglobals]);
+	free(c.globals);
+	vars_free(&sh.global);
+	while (sh.nincluded)
+		free(sh.included[--sh.nincluded]);
+	free(sh.included);
 	return rc == RUN_ERR ? -1 : 0;
 }

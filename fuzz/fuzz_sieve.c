@@ -14,18 +14,33 @@ static const char msg[] =
     "To: undisclosed:;, me+tag@example.com\r\n"
     "Subject: =?utf-8?q?caf=C3=A9?= test\r\n"
     "Received: from a by b\r\nReceived: from c by d\r\n"
-    "Content-Type: multipart/mixed; boundary=x\r\n\r\n"
-    "--x\r\nContent-Type: text/plain\r\n\r\nhello unsubscribe\r\n--x--\r\n";
+    "Content-Type: multipart/mixed; boundary=x\r\n\r\nprologue\r\n"
+    "--x\r\nContent-Type: text/plain\r\n\r\nhello unsubscribe\r\n"
+    "--x\r\nContent-Type: text/plain; charset=iso-8859-1\r\n"
+    "Content-Transfer-Encoding: quoted-printable\r\n\r\ncaf=E9\r\n"
+    "--x\r\nContent-Type: application/octet-stream\r\n"
+    "Content-Transfer-Encoding: base64\r\n\r\naGkAdGhlcmU=\r\n"
+    "--x\r\nContent-Type: message/rfc822\r\n\r\nSubject: inner\r\n\r\n"
+    "inner body\r\n--x--\r\nepilogue\r\n";
 
+/* "inc" returns at once; the global "glob" sets a global variable and
+ * includes itself once (a no-op) and then without :once (a loop) */
 static char *
-load(const char *name, int personal, size_t *len, void *arg)
+load(const char *name, int personal, size_t *len, char *id, size_t idsz,
+    void *arg)
 {
 	static const char inc[] = "require \"include\";\nkeep;\nreturn;\n";
+	static const char glob[] = "require [\"include\", \"variables\"];\n"
+	    "global \"g\";\nset \"g\" \"${g}x\";\ninclude :global :once "
+	    "\"glob\";\nif string \"${g}\" \"xx\" { include :global "
+	    "\"glob\"; }\n";
+	const char *t = personal && !strcmp(name, "inc") ? inc :
+	    !personal && !strcmp(name, "glob") ? glob : NULL;
 
-	if (strcmp(name, "inc"))
+	if (!t)
 		return NULL;
-	*len = sizeof(inc) - 1;
-	return xstrdup(inc);
+	*len = strlen(t);
+	return xstrdup(t);
 }
 
 static int

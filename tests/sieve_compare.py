@@ -101,6 +101,17 @@ SCRIPTS = {
     "body": 'require ["body", "fileinto"];\n'
     'if body :contains "unsubscribe" { fileinto "Bulk"; }\n'
     'if body :raw :contains "base64" { fileinto "B64"; }',
+    "body_content": 'require ["body", "fileinto"];\n'
+    'if body :content "text/html" :contains "<a " { fileinto "Link"; }\n'
+    'if body :content ["application", "image"] :contains "a" '
+    '{ fileinto "Bin"; }\n'
+    'if body :content "message/rfc822" :contains "subject" '
+    '{ fileinto "Fwd"; }\n'
+    'if body :content "multipart" :contains "mime" { fileinto "Pro"; }',
+    "body_text": 'require ["body", "fileinto"];\n'
+    'if body :text :matches "*thank*" { fileinto "Thanks"; }\n'
+    'if body :content "text/plain" :is "" { fileinto "Empty"; }\n'
+    'if body :content "text" :contains "\u00e9" { fileinto "Accent"; }',
     "encoded": 'require ["encoded-character", "fileinto"];\n'
     'if header :contains "subject" "${hex:74 65 73 74}" '
     '{ fileinto "${unicode:48 65}x"; }',

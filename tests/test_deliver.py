@@ -331,8 +331,9 @@ def test_redirect_and_vacation_through_sendmail(env):
     assert b"In-Reply-To: <hellobob@example.org>" in r and r.endswith(
         b"I am away."), r
     assert len(bodies(env)) == 1
-    # the :days memory: no second reply to the same sender
-    rc, err = deliver(env, msg, "-f", "alice@example.org", "-a", me,
+    # the :days memory: no reply to the same sender's next message
+    msg2 = make_msg("hello bob", to="Bob <%s>" % me, msgid="<next@x.org>")
+    rc, err = deliver(env, msg2, "-f", "alice@example.org", "-a", me,
                       script=script, extra=ext)
     assert rc == EX_OK and len(sent(out)) == 3, sent(out)
     # never to lists, bulk mail or the null sender
@@ -351,6 +352,8 @@ def test_redirect_and_vacation_through_sendmail(env):
                       script=script, extra=ext)
     assert rc == EX_OK and "not in To, Cc or Bcc" in err, err
     alias = script.replace(':days 2', ':days 2 :addresses ["eve@example.net"]')
+    other = make_msg("to someone else", to="eve@example.net",
+                     msgid="<other2@example.net>")
     rc, err = deliver(env, other, "-f", "frank@example.org", "-a", me,
                       script=alias, extra=ext)
     assert rc == EX_OK, err
