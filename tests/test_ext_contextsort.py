@@ -207,3 +207,21 @@ def churn_fed(env, uid, crit, order, seed, holder):
         got = holder["client"].list
         assert got == want, (step, got, want)
     assert holder["client"].updates >= 8, holder["client"].updates
+
+
+def test_context_sort_partial_update(env):
+    """RFC 9394 (as RFC 5267 4.4): PARTIAL and UPDATE do not interact:
+    the page is answered, and the notifications cover every result"""
+    for i in range(4):
+        refimap.deliver(env, i + 1, dated(i, "m%d" % i, 10 + i))
+    s = env.session()
+    s.ok("SELECT INBOX")
+    u, t = s.cmd("UID SORT RETURN (PARTIAL -1:-2 UPDATE) (DATE) UTF-8 ALL",
+                 tag="P1")
+    assert lib.is_ok(t), t
+    assert u[-1] == b'* ESEARCH (TAG "P1") UID PARTIAL (-1:-2 3,4)', u
+    msg = dated(0, "oldest", 1).replace(b"\n", b"\r\n")
+    u = lib.append(s, "INBOX", msg, plus=True)[0] + s.ok("NOOP")
+    assert b'* ESEARCH (TAG "P1") UID ADDTO (1 5)' in u, u
+    u = s.ok("UID STORE 2 +FLAGS (\\Deleted)") + s.ok("EXPUNGE")
+    assert b'* ESEARCH (TAG "P1") UID REMOVEFROM (3 2)' in u, u
