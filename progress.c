@@ -1,5 +1,6 @@
 /* progress.c: INPROGRESS (RFC 9585).  A search through a large mailbox,
- * a sort or a full-text index build takes seconds on a small machine;
+ * a sort, a full-text index build, a copy or move of many messages or
+ * the first scan of a big folder takes seconds on a small machine;
  * every INPROGRESS_MS the client hears how far it got, and its user sees
  * something move instead of a frozen window.  The response is flushed at
  * once, and costs nothing for commands that finish sooner. */
@@ -8,10 +9,12 @@
 
 #include "config.h"
 #include "io.h"
+#include "maildir.h"
 #include "progress.h"
 
 static char cur_tag[64];	/* "": the tag is not one we can quote */
 static long long next_ms;
+static uint64_t last_done, last_total;	/* the last report */
 
 static long long
 now_ms(void)
@@ -33,6 +36,15 @@ progress_start(const char *tag)
 	else
 		cur_tag[0] = '\0';
 	next_ms = now_ms() + INPROGRESS_MS;
+	last_done = last_total = 0;
+	store_progress = progress;
+}
+
+void
+progress_end(void)
+{
+	cur_tag[0] = '\0';
+	store_progress = NULL;
 }
 
 void
@@ -42,7 +54,13 @@ progress(uint64_t done, uint64_t total)
 
 	if (!cur_tag[0] || (now = now_ms()) < next_ms)
 		return;
+	/* a later step of the command may count from 0 again: the client
+	 * sees no bar that shrinks */
+	if (total && last_total && done * last_total < last_done * total)
+		return;
 	next_ms = now + INPROGRESS_MS;
+	last_done = done;
+	last_total = total;
 	if (total)
 		io_printf("* OK [INPROGRESS (\"%s\" %llu %llu)] Working\r\n",
 		    cur_tag, (unsigned long long)done,
