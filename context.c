@@ -200,25 +200,24 @@ say_pairs(const struct context *c, const char *what, const struct buf *b)
 		    c->uid ? " UID" : "", what, b->p);
 }
 
-/* SORT: the ascending rm[0..nrm) leave the order; each run of them
- * that stood together goes with the position its first has once the
- * runs before it are gone */
+/* SORT: the ascending rm[0..nrm) leave the order, each as a pair of
+ * its own with the position it has once those before it are gone.  A
+ * run as one pair would say the same (RFC 5267 4.3.4), but Trojita, the
+ * client that keeps sorted contexts, looks for the second UID of a pair
+ * one place further on once it took out the first. */
 static void
 sorted_remove(struct context *c, const uint32_t *rm, size_t nrm)
 {
 	struct buf b = { 0 };
-	size_t i, o, from;
+	size_t i, o;
 
 	if (!nrm)
 		return;
-	for (i = o = 0; i < c->n; ) {
-		if (!among(rm, nrm, c->order[i])) {
-			c->order[o++] = c->order[i++];
-			continue;
-		}
-		for (from = i; i < c->n && among(rm, nrm, c->order[i]); i++)
-			;
-		pair(&b, c, o + 1, c->order + from, i - from);
+	for (i = o = 0; i < c->n; i++) {
+		if (among(rm, nrm, c->order[i]))
+			pair(&b, c, o + 1, c->order + i, 1);
+		else
+			c->order[o++] = c->order[i];
 	}
 	say_pairs(c, "REMOVEFROM", &b);
 	buf_free(&b);

@@ -1,7 +1,7 @@
 """CONTEXT=SORT (RFC 5267): SORT RETURN (UPDATE) keeps a sorted result
 up to date with ADDTO and REMOVEFROM that carry the position in the sorted
 list, so a client that applies them in order holds what a fresh SORT would
-answer.  Dovecot 2.3 does not advertise CONTEXT=SORT: it answers an
+answer (the client model here reads them as the RFC and Trojita do).  Dovecot 2.3 does not advertise CONTEXT=SORT: it answers an
 updating SORT with the position 0 of an unsorted search, so the positions
 are checked against imapd's own fresh SORT, not against Dovecot."""
 import random
@@ -56,6 +56,8 @@ class Client:
                         assert pos <= len(self.list) + 1, (ln, self.list)
                         self.list[pos - 1:pos - 1] = nums
                     else:
+                        # one UID a pair: what Trojita reads right
+                        assert len(nums) == 1, ln
                         got = self.list[pos - 1:pos - 1 + len(nums)]
                         assert got == nums, (ln, self.list)
                         del self.list[pos - 1:pos - 1 + len(nums)]
