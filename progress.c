@@ -14,7 +14,8 @@
 
 static char cur_tag[64];	/* "": the tag is not one we can quote */
 static long long next_ms;
-static uint64_t last_done, last_total;	/* the last report */
+static uint64_t base;		/* units of the command's earlier steps */
+static uint64_t step_done, step_total;	/* the step as last called */
 
 static long long
 now_ms(void)
@@ -36,7 +37,13 @@ progress_start(const char *tag)
 	else
 		cur_tag[0] = '\0';
 	next_ms = now_ms() + INPROGRESS_MS;
-	last_done = last_total = 0;
+	base = step_done = step_total = 0;
+	store_progress = NULL;
+}
+
+void
+progress_store(void)
+{
 	store_progress = progress;
 }
 
@@ -52,21 +59,22 @@ progress(uint64_t done, uint64_t total)
 {
 	long long now;
 
+	/* a later step of the command (a SORT sorts what its search
+	 * found) counts from 0 again: it goes on after the steps before,
+	 * so that what the client hears as done only grows */
+	if (done < step_done)
+		base += step_total ? step_total : step_done;
+	step_done = done;
+	step_total = total;
 	if (!cur_tag[0] || (now = now_ms()) < next_ms)
 		return;
-	/* a later step of the command may count from 0 again: the client
-	 * sees no bar that shrinks */
-	if (total && last_total && done * last_total < last_done * total)
-		return;
 	next_ms = now + INPROGRESS_MS;
-	last_done = done;
-	last_total = total;
 	if (total)
 		io_printf("* OK [INPROGRESS (\"%s\" %llu %llu)] Working\r\n",
-		    cur_tag, (unsigned long long)done,
-		    (unsigned long long)total);
+		    cur_tag, (unsigned long long)(base + done),
+		    (unsigned long long)(base + total));
 	else
 		io_printf("* OK [INPROGRESS (\"%s\" %llu NIL)] Working\r\n",
-		    cur_tag, (unsigned long long)done);
+		    cur_tag, (unsigned long long)(base + done));
 	io_flush();
 }

@@ -654,6 +654,7 @@ do_select(int readonly)
 		io_puts("* OK [CLOSED] Previous mailbox closed\r\n");
 	if (condstore)
 		sess.condstore = 1;
+	progress_store();	/* a folder's first scan can be long */
 	if (folder_open(&sess.f, name, !readonly) < 0) {
 		if (errno == ENOENT && mbox_exists(name))
 			return no("CANNOT", "Mailbox cannot be selected");
@@ -841,6 +842,7 @@ copy(int uid, int move)
 		return errno == EDQUOT ? no("OVERQUOTA", "Over quota") :
 		    no_errno("COPY");
 	dst = p_alloc(n * sizeof(*dst));
+	progress_store();
 	if ((move ? folder_move : folder_copy)(&sess.f, idx, n, name, &uidv,
 	    dst) < 0) {
 		if (errno == ENOENT)
@@ -1302,6 +1304,8 @@ cmd_sort(const char *tag, int uid)
 		return ST_BAD;
 	if (p_keyword("RETURN") && (r = search_return(&ret, &pr)) != ST_OK)
 		return r;
+	if ((ret & RET_UPDATE) && (ret & RET_SAVE))
+		return bad("UPDATE and SAVE cannot be used together");
 	if (!(prog = sort_parse()) || p_sp() < 0)
 		return ST_BAD;
 	if (!(srch = charset_and_keys()))

@@ -126,6 +126,7 @@ def test_context_sort_untagged_no_and_cancel(env):
     assert lib.is_ok(t), t
     assert b'* NO [NOUPDATE "B02"] Too many updating searches' in u, u
     assert b'* ESEARCH (TAG "B02") UID COUNT 3' in u, u
+    s.bad("UID SORT RETURN (UPDATE SAVE) (SUBJECT) UTF-8 ALL")
     s.ok('CANCELUPDATE "k0" "k1" "k2" "k3" "k4" "k5" "k6" "k7"')
     s.no('CANCELUPDATE "k1"')
     u, t = s.cmd("UID SORT RETURN (UPDATE) (SUBJECT) UTF-8 ALL", tag="a012")
