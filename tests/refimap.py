@@ -125,17 +125,15 @@ CONFIGURED = [
 _configured = {}
 
 
-def configured_imapd(substitutions=None):
-    """the path of an imapd built with substitutions (CONFIGURED by
-    default), once per run"""
-    key = tuple(substitutions or CONFIGURED)
-    path = _configured.get(key)
+def configured_imapd():
+    """the path of an imapd built with CONFIGURED (once per run)"""
+    path = _configured.get("bin")
     if path and os.path.exists(path):
         return path
     holder = tempfile.mkdtemp(prefix="imapd-ext-build-")
     os.chmod(holder, 0o755)
     atexit.register(shutil.rmtree, holder, True)
     path = lib.build_with_config(types.SimpleNamespace(dir=holder), "build",
-                                 list(key))
-    _configured[key] = path
+                                 CONFIGURED)
+    _configured["bin"] = path
     return path
