@@ -7,7 +7,14 @@
  * The result is kept as UIDs and told as numbers to a SEARCH without UID.
  * Only messages whose modification sequence moved are looked at again,
  * so an update costs little even for a body search.  CANCELUPDATE ends
- * one; closing the mailbox ends all. */
+ * one; closing the mailbox ends all.
+ *
+ * CONTEXT=SORT: a SORT RETURN (UPDATE ...) also keeps its order, and
+ * each change is told with the position the client's sorted list has it
+ * at: "REMOVEFROM (3 7)" takes 7 from position 3, "ADDTO (1 9,4)" puts
+ * 9 at position 1 and 4 after it.  A message's sort keys never change,
+ * so a newcomer's place is found by a binary search among the kept
+ * order, reading a few headers, not by sorting again. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,6 +25,7 @@
 #include "parse.h"
 #include "util.h"
 #include "session.h"
+#include "sort.h"
 
 #define CONTEXT_MAX 8	/* updating searches one session may keep */
 
@@ -27,6 +35,8 @@ struct context {
 	struct search *s;
 	uint32_t *uids;		/* the result as last told, ascending */
 	size_t n;
+	struct sortprog *sort;	/* SORT: its program, else NULL */
+	uint32_t *order;	/* SORT: uids[0..n) in the sort's order */
 	uint64_t modseq;	/* messages changed after this are looked at */
 };
 
@@ -36,19 +46,34 @@ static struct context ctx[CONTEXT_MAX];
 static const struct view_watch watch = {
 	context_expunged, context_update, context_clear
 };
+static int
+uid_cmp(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return (x > y) - (x < y);
+}
 
 int
 context_add(const char *tag, int uid, struct search *s,
-    const uint32_t *uids, size_t n)
+    struct sortprog *sort, const uint32_t *uids, size_t n)
 {
-	size_t i;
+	size_t i, free_slot = CONTEXT_MAX;
 
-	for (i = 0; i < CONTEXT_MAX && ctx[i].tag; i++)
-		;
-	if (i == CONTEXT_MAX) {
-		search_free(s);
-		return -1;
+	for (i = 0; i < CONTEXT_MAX; i++) {
+		if (ctx[i].tag && !strcmp(ctx[i].tag, tag)) {
+			free_slot = CONTEXT_MAX + 1;
+			break;
+		}
+		if (!ctx[i].tag && free_slot == CONTEXT_MAX)
+			free_slot = i;
 	}
+	if (free_slot >= CONTEXT_MAX) {
+		search_free(s);
+		free(sort);
+		return free_slot == CONTEXT_MAX ? -1 : -2;
+	}
+	i = free_slot;
 	ctx[i].tag = xstrdup(tag);
 	ctx[i].uid = uid;
 	ctx[i].s = s;
@@ -57,6 +82,11 @@ context_add(const char *tag, int uid, struct search *s,
 	ctx[i].n = n;
 	ctx[i].modseq = sess.f.highestmodseq;
 	view_watch(&watch);
+	if ((ctx[i].sort = sort)) {
+		ctx[i].order = xreallocarray(NULL, n + 1, sizeof(*uids));
+		memcpy(ctx[i].order, uids, n * sizeof(*uids));
+		qsort(ctx[i].uids, n, sizeof(*uids), uid_cmp);
+	}
 	return 0;
 }
 
@@ -66,6 +96,8 @@ drop(struct context *c)
 	free(c->tag);
 	search_free(c->s);
 	free(c->uids);
+	free(c->sort);
+	free(c->order);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -79,19 +111,26 @@ context_clear(void)
 			drop(&ctx[i]);
 }
 
+/* is uid among the ascending u[0..n) */
 static int
-has(const struct context *c, uint32_t uid)
+among(const uint32_t *u, size_t n, uint32_t uid)
 {
-	size_t lo = 0, hi = c->n, mid;
+	size_t lo = 0, hi = n, mid;
 
 	while (lo < hi) {
 		mid = (lo + hi) / 2;
-		if (c->uids[mid] < uid)
+		if (u[mid] < uid)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	return lo < c->n && c->uids[lo] == uid;
+	return lo < n && u[lo] == uid;
+}
+
+static int
+has(const struct context *c, uint32_t uid)
+{
+	return among(c->uids, c->n, uid);
 }
 
 /* the sequence number of uid in the view, 0 for none */
@@ -120,6 +159,133 @@ say(const struct context *c, const char *what, uint32_t *u, size_t n)
 	buf_free(&b);
 }
 
+/* a UID as the context tells it: itself, or its sequence number */
+static uint32_t
+told(const struct context *c, uint32_t uid)
+{
+	return c->uid ? uid : seqno(uid);
+}
+
+/* the numbers u[0..n) in the order given, ascending runs as ranges */
+static void
+ordered_set(struct buf *b, const uint32_t *u, size_t n)
+{
+	size_t i, j;
+
+	for (i = 0; i < n; i = j) {
+		for (j = i + 1; j < n && u[j] == u[j - 1] + 1; j++)
+			;
+		buf_printf(b, "%s%u", i ? "," : "", u[i]);
+		if (j - i > 1)
+			buf_printf(b, ":%u", u[j - 1]);
+	}
+}
+
+/* one "position set" pair of ADDTO or REMOVEFROM: the UIDs u[0..n) in
+ * the sort's order, as the context tells them */
+static void
+pair(struct buf *b, const struct context *c, size_t pos, const uint32_t *u,
+    size_t n)
+{
+	uint32_t *t = xreallocarray(NULL, n + 1, sizeof(*t));
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		t[i] = told(c, u[i]);
+	buf_printf(b, "%s%zu ", b->len ? " " : "", pos);
+	ordered_set(b, t, n);
+	free(t);
+}
+
+static void
+say_pairs(const struct context *c, const char *what, const struct buf *b)
+{
+	if (b->len)
+		io_printf("* ESEARCH (TAG \"%s\")%s %s (%s)\r\n", c->tag,
+		    c->uid ? " UID" : "", what, b->p);
+}
+
+/* SORT: the ascending rm[0..nrm) leave the order, each as a pair of
+ * its own with the position it has once those before it are gone.  A
+ * run as one pair would say the same (RFC 5267 4.3.4), but Trojita, the
+ * client that keeps sorted contexts, looks for the second UID of a pair
+ * one place further on once it took out the first. */
+static void
+sorted_remove(struct context *c, const uint32_t *rm, size_t nrm)
+{
+	struct buf b = { 0 };
+	size_t i, o;
+
+	if (!nrm)
+		return;
+	for (i = o = 0; i < c->n; i++) {
+		if (among(rm, nrm, c->order[i]))
+			pair(&b, c, o + 1, c->order + i, 1);
+		else
+			c->order[o++] = c->order[i];
+	}
+	say_pairs(c, "REMOVEFROM", &b);
+	buf_free(&b);
+}
+
+/* where among order[lo..n) the message at view index vi goes */
+static size_t
+place(struct context *c, size_t lo, size_t n, size_t vi)
+{
+	size_t hi = n, mid, w;
+
+	while (lo < hi) {
+		mid = (lo + hi) / 2;
+		w = view_lower(c->order[mid]);
+		if (w >= sess.v.n || sess.v.m[w].uid != c->order[mid] ||
+		    sort_cmp(c->sort, &sess.f, &sess.v, w, vi) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* SORT: the ascending add[0..nadd) join the order of the n kept, each
+ * run that goes to one place told as one pair */
+static void
+sorted_add(struct context *c, const uint32_t *add, size_t nadd, size_t n)
+{
+	struct buf b = { 0 };
+	uint32_t *order, *u;
+	size_t *vi, *at, i, j, o, k;
+
+	if (!nadd)
+		return;
+	vi = xreallocarray(NULL, nadd, sizeof(*vi));
+	at = xreallocarray(NULL, nadd, sizeof(*at));
+	u = xreallocarray(NULL, nadd, sizeof(*u));
+	for (i = 0; i < nadd; i++)
+		vi[i] = view_lower(add[i]);
+	sort_run(c->sort, &sess.f, &sess.v, vi, nadd);
+	for (i = 0; i < nadd; i++) {
+		at[i] = place(c, i ? at[i - 1] : 0, n, vi[i]);
+		u[i] = sess.v.m[vi[i]].uid;
+	}
+	order = xreallocarray(NULL, n + nadd + 1, sizeof(*order));
+	for (i = j = o = 0; i < nadd; i = k) {
+		while (j < at[i])
+			order[o++] = c->order[j++];
+		for (k = i; k < nadd && at[k] == at[i]; k++)
+			order[o++] = u[k];
+		pair(&b, c, at[i] + i + 1, u + i, k - i);
+	}
+	while (j < n)
+		order[o++] = c->order[j++];
+	free(c->order);
+	c->order = order;
+	say_pairs(c, "ADDTO", &b);
+	buf_free(&b);
+	free(vi);
+	free(at);
+	free(u);
+}
+
 /* the messages of a kept result that the store no longer has, told
  * while the view still shows them */
 static void
@@ -134,8 +300,11 @@ expunged_one(struct context *c)
 		else
 			c->uids[o++] = c->uids[i];
 	}
+	if (c->sort)
+		sorted_remove(c, rm, nrm);
+	else
+		say(c, "REMOVEFROM", rm, nrm);
 	c->n = o;
-	say(c, "REMOVEFROM", rm, nrm);
 	free(rm);
 }
 
@@ -183,8 +352,13 @@ update_one(struct context *c)
 		else if (!match && has(c, sess.v.m[i].uid))
 			rm[nrm++] = sess.v.m[i].uid;
 	}
-	say(c, "REMOVEFROM", rm, nrm);
-	say(c, "ADDTO", add, nadd);
+	if (c->sort) {
+		sorted_remove(c, rm, nrm);
+		sorted_add(c, add, nadd, c->n - nrm);
+	} else {
+		say(c, "REMOVEFROM", rm, nrm);
+		say(c, "ADDTO", add, nadd);
+	}
 	free(c->uids);
 	c->uids = now;
 	c->n = nnow;

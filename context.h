@@ -1,16 +1,21 @@
-/* context.h: CONTEXT=SEARCH (RFC 5267), searches kept up to date */
+/* context.h: CONTEXT=SEARCH and CONTEXT=SORT (RFC 5267), searches and
+ * sorts kept up to date */
 #ifndef CONTEXT_H
 #define CONTEXT_H
 #include <stddef.h>
 #include <stdint.h>
 
 struct search;
+struct sortprog;
 
-/* keep search s (a copy the context then owns) of command tag (a UID
- * SEARCH when uid is set), whose UIDs, ascending, are uids[0..n); -1 when
- * too many are kept already (the client hears NOUPDATE, and s is freed) */
+/* keep search s of command tag (a UID SEARCH or UID SORT when uid is
+ * set), and for a SORT its program sort (else NULL); both are copies the
+ * context then owns.  Its UIDs are uids[0..n): ascending, or for a SORT
+ * in its order.  -1 when too many are kept already (the client hears
+ * NOUPDATE), -2 when an updating search has that tag (BAD); s and sort
+ * are freed then */
 int context_add(const char *tag, int uid, struct search *s,
-    const uint32_t *uids, size_t n);
+    struct sortprog *sort, const uint32_t *uids, size_t n);
 /* tell the client how the kept results changed: what was expunged just
  * before the view tells of it (the numbers are still valid), the rest
  * after every sync of the view */

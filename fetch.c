@@ -82,7 +82,8 @@ att_add(struct fetchreq *r, enum fetchkind kind, const char *name)
 	    kind == FA_BINARYSIZE || kind == FA_PREVIEW)
 		r->map = 1;
 	a->ckey = kind == FA_ENVELOPE ? "E" : kind == FA_BODY ? "b" :
-	    kind == FA_BODYSTRUCTURE ? "B" : NULL;
+	    kind == FA_BODYSTRUCTURE ? "B" : kind == FA_PREVIEW ?
+	    PREVIEW_CACHE_KEY : NULL;
 	return a;
 }
 
@@ -212,7 +213,8 @@ fetch_att(struct fetchreq *r, char *t)
 	else if (!ascii_casecmp(t, "SAVEDATE"))
 		att_add(r, FA_SAVEDATE, "SAVEDATE");
 	else if (!ascii_casecmp(t, "PREVIEW")) {
-		/* (LAZY) may put it off; it is always made at once here */
+		/* (LAZY) may put it off: it comes from the message cache
+		 * when there, else it is made (and cached) at once */
 		p_keyword(" (LAZY)");
 		att_add(r, FA_PREVIEW, "PREVIEW");
 	}
@@ -385,8 +387,8 @@ needs_map(struct fetchreq *r, long k)
 }
 
 /* an item derived from the message: from the cache, else made from the
- * mapped message and cached; in b */
-static void
+ * mapped message and cached; in b.  -1 when it could not be had */
+static int
 derived(struct fetchatt *a, long k, const struct msgmap *mm, struct buf *b)
 {
 	struct sectiondata *sd;
@@ -396,17 +398,20 @@ derived(struct fetchatt *a, long k, const struct msgmap *mm, struct buf *b)
 
 	if (k >= 0 && (v = msgcache_get(&sess.f, k, a->ckey, &len))) {
 		buf_add(b, v, len);
-		return;
+		return 0;
 	}
 	if (!mm->p) {		/* the cache failed between two looks */
-		buf_adds(b, "NIL");
-		return;
+		if (a->kind != FA_PREVIEW)
+			buf_adds(b, "NIL");
+		return -1;
 	}
-	if (a->kind == FA_ENVELOPE)
+	if (a->kind == FA_PREVIEW)
+		preview_make(b, mm->p, mm->len);
+	else if (a->kind == FA_ENVELOPE)
 		mime_envelope(b, mm->p, mm->len);
 	else if (a->kind == FA_SECTION) {
 		if (!(sd = section_open(mm->p, mm->len, a->sec, 0, &size)))
-			return;
+			return -1;
 		section_write(sd, 0, size, emit_buf, b);
 		section_close(sd);
 	} else
@@ -414,6 +419,7 @@ derived(struct fetchatt *a, long k, const struct msgmap *mm, struct buf *b)
 		    a->kind == FA_BODYSTRUCTURE);
 	if (k >= 0)
 		msgcache_put(&sess.f, k, a->ckey, b->p, b->len);
+	return 0;
 }
 
 /* one "* n FETCH (...)" response; -2 when the message is there but cannot
@@ -487,9 +493,10 @@ fetch_one(struct fetchreq *r, size_t vi, int *cte)
 			fetch_date("INTERNALDATE", date);
 			break;
 		case FA_PREVIEW:
-			preview_make(&b, mm.p, mm.len);
 			io_puts("PREVIEW ");
-			if (b.len) {
+			if (derived(a, k, &mm, &b) < 0) {
+				io_puts("NIL");
+			} else if (b.len) {
 				struct buf q = { 0 };
 
 				buf_addstr(&q, b.p, b.len);

@@ -563,6 +563,7 @@ run(const char *tag)
 	r = c->fn(tag, uid);
 	if (r != ST_DONE && r != ST_BAD && sess.state == S_SELECTED)
 		view_sync(!(c->flags & C_USESEQ) || uid);
+	progress_end();
 	return r;
 }
 

@@ -158,6 +158,10 @@ int folder_setflags(struct folder *, size_t i, uint32_t flags, uint32_t kw);
  * folder_sync drops it from msgs. */
 int folder_expunge(struct folder *, size_t i);
 
+/* told now and then how far a long store operation got (a copy or move,
+ * a folder's first scan): done of total units; NULL: nobody asks */
+extern void (*store_progress)(uint64_t done, uint64_t total);
+
 /* Copy n messages (indexes idx) into folder dst, keeping flags, keywords and
  * internal date (hard links where possible).  All or nothing.  The new UIDs
  * land in uids[0..n-1] in order; *uidvalidity is dst's. */

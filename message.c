@@ -883,6 +883,8 @@ unmove(struct folder *f, const size_t *idx, const char *dir, char **names,
 			logmsg(LOG_ERR, "MOVE: %s stays in %s", names[i], dir);
 }
 
+void (*store_progress)(uint64_t, uint64_t);
+
 static int
 place(struct folder *f, const size_t *idx, size_t n, const char *dst,
     uint32_t *uidvalidity, uint32_t *uids, int move)
@@ -905,6 +907,8 @@ place(struct folder *f, const size_t *idx, size_t n, const char *dst,
 		if (copy_one(f, idx[i], &d, names[i], NAME_MAX + 8) < 0)
 			goto out;
 		done++;
+		if (store_progress)
+			store_progress(done, n);
 	}
 	/* keyword letters must have their names before others see them;
 	 * then the files must be on disk before their UIDs */

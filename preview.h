@@ -7,6 +7,8 @@
 struct buf;
 
 #define PREVIEW_CHARS 200	/* characters at most, as RFC 8970 allows */
+/* its key in the message cache; a new one when the text made changes */
+#define PREVIEW_CACHE_KEY "P1"
 
 /* the preview of message p, n as UTF-8 text into out: empty when the
  * message has no text */

@@ -136,6 +136,7 @@ capability_line(struct buf *b)
 	buf_adds(b, " WITHIN BINARY PARTIAL SAVEDATE PREVIEW QUOTA "
 	    "QUOTA=RES-STORAGE QUOTA=RES-MESSAGE REPLACE UIDONLY I18NLEVEL=1 "
 	    "CONTEXT=SEARCH CATENATE URL-PARTIAL");
+	buf_adds(b, " CONTEXT=SORT");
 	if (sess.state == S_NOAUTH) {
 		if (!sess.tls && tls_available())
 			buf_adds(b, " STARTTLS");

@@ -584,6 +584,37 @@ sort_run(struct sortprog *sp, struct folder *f, struct view *v, size_t *idx,
 	free(keys);
 }
 
+/* ---- a sort kept up to date (CONTEXT=SORT) ----------------------------- */
+
+struct sortprog *
+sort_keep(const struct sortprog *sp)
+{
+	struct sortprog *c = xmalloc(sizeof(*c));
+
+	*c = *sp;
+	return c;
+}
+
+int
+sort_cmp(struct sortprog *sp, struct folder *f, struct view *v, size_t a,
+    size_t b)
+{
+	struct fields fl;
+	struct buf arena = { 0 };
+	struct key ka, kb;
+	int r;
+
+	memset(&fl, 0, sizeof(fl));
+	key_load(&ka, sp, f, v, a, &fl, &arena);
+	key_load(&kb, sp, f, v, b, &fl, &arena);
+	cur_prog = sp;
+	cur_arena = arena.p;
+	r = key_cmp(&ka, &kb);
+	fields_free(&fl);
+	buf_free(&arena);
+	return r;
+}
+
 /* ---- THREAD: the tree ------------------------------------------------ */
 
 int

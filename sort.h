@@ -19,6 +19,11 @@ struct sortprog *sort_parse(void);
  * sequence number (RFC 5256) */
 void sort_run(struct sortprog *, struct folder *, struct view *, size_t *idx,
     size_t n);
+/* a copy of a program that outlives its command (free() ends it), and
+ * the order of view indexes a and b by it: < 0, 0 or > 0 */
+struct sortprog *sort_keep(const struct sortprog *);
+int sort_cmp(struct sortprog *, struct folder *, struct view *, size_t a,
+    size_t b);
 /* "REFERENCES" or "ORDEREDSUBJECT" -> an algorithm number >= 0, -1
  * unknown */
 int thread_alg(const char *name);

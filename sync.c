@@ -430,6 +430,8 @@ list_create(const char *dir, struct txn *t, struct folder *f)
 		}
 		buf_printf(&b, "%u %llu %s\n", v[j].uid, (unsigned long long)m0,
 		    name);
+		if (store_progress)
+			store_progress(j + 1, n);
 	}
 	if (stamp)
 		buf_printf(&b, "S %lld.%09ld %lld.%09ld\n",
@@ -812,6 +814,8 @@ assign_new(struct folder *f, struct txn *t, struct scan *s, size_t *unk,
 		    name, strlen(name));
 		rec_msg(t, m->uid, m->modseq, name);
 		t->durable = 1;
+		if (store_progress)
+			store_progress(j + 1, nunk);
 	}
 	return 0;
 }

@@ -207,6 +207,7 @@ do_select(int readonly)
 		io_puts("* OK [CLOSED] Previous mailbox closed\r\n");
 	if (condstore)
 		sess.condstore = 1;
+	progress_store();	/* a folder's first scan can be long */
 	if (folder_open(&sess.f, name, !readonly) < 0) {
 		if (errno == ENOENT && mbox_exists(name))
 			return no("CANNOT", "Mailbox cannot be selected");
@@ -387,6 +388,7 @@ copy(int uid, int move)
 		return errno == EDQUOT ? no("OVERQUOTA", "Over quota") :
 		    no_errno("COPY");
 	dst = p_alloc(n * sizeof(*dst));
+	progress_store();
 	if ((move ? folder_move : folder_copy)(&sess.f, idx, n, name, &uidv,
 	    dst) < 0) {
 		if (errno == ENOENT)
@@ -551,6 +553,22 @@ static size_t search_run(struct search *, size_t *);
 
 enum { RET_MIN = 1, RET_MAX = 2, RET_COUNT = 4, RET_ALL = 8, RET_SAVE = 16,
 	RET_PARTIAL = 32, RET_UPDATE = 64, RET_CONTEXT = 128 };
+
+/* RETURN (UPDATE): the result kept (CONTEXT=SEARCH and CONTEXT=SORT),
+ * or declined with NOUPDATE; a tag that names one already is refused */
+static int
+context_update_add(const char *tag, int uid, struct search *s,
+    struct sortprog *sort, const uint32_t *uids, size_t n)
+{
+	int r = context_add(tag, uid, s, sort, uids, n);
+
+	if (r == -2)
+		return bad("Tag reuse: an updating search has this tag");
+	if (r < 0)
+		io_printf("* NO [NOUPDATE \"%s\"] Too many updating searches\r\n",
+		    tag);
+	return ST_OK;
+}
 
 /* RETURN (MIN MAX COUNT ALL SAVE) of ESEARCH (RFC 4731) and SEARCHRES,
  * and PARTIAL range (RFC 9394) */
@@ -726,10 +744,9 @@ cmd_search(const char *tag, int uid)
 	if (ret & RET_SAVE)
 		save_result(uids + from, count);
 	/* CONTEXT=SEARCH (RFC 5267): kept, and updated from now on */
-	if ((ret & RET_UPDATE) && context_add(tag, uid, search_keep(srch),
-	    uids, n) < 0)
-		io_printf("* OK [NOUPDATE \"%s\"] Too many updating searches\r\n",
-		    tag);
+	if ((ret & RET_UPDATE) && (r = context_update_add(tag, uid,
+	    search_keep(srch), NULL, uids, n)) != ST_OK)
+		return r;
 	if (ret & 0xff & ~RET_SAVE) {
 		esearch_reply(tag, uid, ret, hits, n, maxmod, &pr);
 	} else if (!(ret & RET_SAVE)) {
@@ -829,8 +846,8 @@ cmd_sort(const char *tag, int uid)
 		return ST_BAD;
 	if (p_keyword("RETURN") && (r = search_return(&ret, &pr)) != ST_OK)
 		return r;
-	if (ret & RET_UPDATE)
-		return bad("UPDATE is for SEARCH only");
+	if ((ret & RET_UPDATE) && (ret & RET_SAVE))
+		return bad("UPDATE and SAVE cannot be used together");
 	if (!(prog = sort_parse()) || p_sp() < 0)
 		return ST_BAD;
 	if (!(srch = charset_and_keys()))
@@ -846,6 +863,15 @@ cmd_sort(const char *tag, int uid)
 		for (i = 0; i < count; i++)
 			uids[i] = sess.v.m[idx[from + i]].uid;
 		save_result(uids, count);
+	}
+	/* CONTEXT=SORT (RFC 5267): kept in its order, and updated */
+	if (ret & RET_UPDATE) {
+		uids = p_alloc((n + 1) * sizeof(*uids));
+		for (i = 0; i < n; i++)
+			uids[i] = sess.v.m[idx[i]].uid;
+		if ((r = context_update_add(tag, uid, search_keep(srch),
+		    sort_keep(prog), uids, n)) != ST_OK)
+			return r;
 	}
 	/* RFC 7162 3.1.10: a MODSEQ criterion adds the highest modseq */
 	if (search_uses_modseq(srch)) {

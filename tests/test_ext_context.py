@@ -104,7 +104,9 @@ def test_context_noupdate_and_close(env):
         u = s.ok("UID SEARCH RETURN (UPDATE) ALL")
         assert not [x for x in u if b"NOUPDATE" in x], u
     u, t = s.cmd("UID SEARCH RETURN (UPDATE) ALL", tag="x9")
-    assert any(x.startswith(b'* OK [NOUPDATE "x9"]') for x in u), u
+    # RFC 5267 4.3.1: an untagged NO, and the other options still answered
+    assert any(x.startswith(b'* NO [NOUPDATE "x9"]') for x in u), u
+    assert u[-1] == b'* ESEARCH (TAG "x9") UID', u
     s.bad("UID SEARCH RETURN (UPDATE SAVE) ALL")
     # a kept program that names the saved result ("$") is freed cleanly
     s.ok("CANCELUPDATE \"a003\"")
@@ -112,7 +114,10 @@ def test_context_noupdate_and_close(env):
     u, t = s.cmd("UID SEARCH RETURN (UPDATE) $", tag="k1")
     assert lib.is_ok(t), t
     s.ok("CANCELUPDATE \"k1\"")
-    s.bad("UID SORT RETURN (UPDATE) (DATE) UTF-8 ALL")
+    # RFC 5267 4.3: a tag that names an updating search is refused
+    s.send(b'a004 UID SORT RETURN (UPDATE) (DATE) UTF-8 ALL\r\n')
+    assert lib.is_bad(s.collect("a004")[1])
+    s.ok("CANCELUPDATE \"a004\"")
     # a new SELECT ends them all
     s.ok("SELECT INBOX")
     env.deliver(lib.make_msg("later"))

@@ -146,3 +146,31 @@ def test_preview_matches_dovecot(env):
     print("preview: %d/%d as Dovecot, %d differences meant" %
           (same, len(files), len(INTENDED)))
     assert not differ, differ[:5]
+
+
+def test_preview_cached(env):
+    """the preview is kept with the message's other cached data: once
+    made, FETCH PREVIEW and PREVIEW (LAZY) answer it with the message file
+    unreadable (mode 000: the server, not root, cannot open it), in this
+    session and the next; a message never previewed cannot be answered"""
+    body = "Dear reader,\n\nthe cached preview.\n"
+    paths = [refimap.deliver(env, i + 1, lib.make_msg("c%d" % i, body=body))
+             for i in range(2)]
+    s = env.session()
+    s.ok("SELECT INBOX")
+    want = b"Dear reader, the cached preview."
+    assert lib.fetches(s.ok("FETCH 1 (PREVIEW)"))[1]["PREVIEW"] == want
+    for p in paths:
+        os.chmod(p, 0)
+    # the file is unreadable indeed: its text cannot be fetched
+    s.no("FETCH 1 (BODY.PEEK[TEXT])", code="UNAVAILABLE")
+    s.no("FETCH 2 (PREVIEW)", code="UNAVAILABLE")
+    for item in ("PREVIEW", "PREVIEW (LAZY)"):
+        f = lib.fetches(s.ok("FETCH 1 (%s)" % item))[1]
+        assert f["PREVIEW"] == want, (item, f)
+    s.logout()
+    t = env.session()
+    t.ok("SELECT INBOX")
+    f = lib.fetches(t.ok("UID FETCH 1 (PREVIEW (LAZY) FLAGS)"))[1]
+    assert f["PREVIEW"] == want, f
+    t.no("FETCH 1 (BODY.PEEK[TEXT])", code="UNAVAILABLE")
