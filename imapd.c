@@ -25,6 +25,7 @@
 #include "authfail.h"
 #include "compress.h"
 #include "config.h"
+#include "fts.h"
 #include "imapd.h"
 #include "io.h"
 #include "maildir.h"
@@ -626,6 +627,18 @@ idle_done(void)
 	return ok(NULL, "IDLE terminated");
 }
 
+/* new mail into the full-text index, a slice at a time, while the
+ * client sends nothing: the next SEARCH finds it current */
+static void
+index_while_quiet(void)
+{
+	struct pollfd p = { .fd = io_fd(), .events = POLLIN };
+
+	while (sess.state == S_SELECTED && !io_buffered() &&
+	    poll(&p, 1, 0) == 0 && fts_idle(&sess.f))
+		;
+}
+
 int
 cmd_idle(const char *tag, int uid)
 {
@@ -646,6 +659,7 @@ cmd_idle(const char *tag, int uid)
 	ka = next_keepalive(now);
 	check = now + idle_poll();
 	for (;;) {
+		index_while_quiet();
 		if (io_buffered())
 			return idle_done();
 		pfd[0].fd = io_fd();
@@ -1002,6 +1016,8 @@ main(int argc, char *argv[])
 	} else
 		sandbox_enter(SANDBOX_LOGIN);
 	greet();
-	for (;;)
+	for (;;) {
+		index_while_quiet();
 		command();
+	}
 }
