@@ -3,7 +3,6 @@
  * looked for in enclosed messages too, decoded to UTF-8, HTML reduced to
  * its text (html.c), quoted lines
  * and blocks left out, white space folded, at most 200 characters. */
-#include <stdio.h>
 #include <string.h>
 
 #include "html.h"
