@@ -33,12 +33,12 @@ SRC = imapd.c mailbox.c view.c fetch.c parse.c io.c util.c auth.c search.c \
       deliver.c sieve.c sievexec.c managesieve.c fts.c \
       binary.c partial.c savedate.c preview.c quota.c unicode.c context.c \
       url.c progress.c \
-      session.c startup.c
+      session.c startup.c html.c
 HDR = util.h io.h parse.h imapd.h session.h maildir.h mime.h tls.h compress.h mutf7.h \
       sort.h authfail.h sandbox.h sieve.h fts.h config.h \
       binary.h partial.h savedate.h preview.h quota.h unicode.h context.h \
       url.h progress.h store.h \
-      search.h auth.h startup.h
+      search.h auth.h startup.h html.h
 OBJ = $(SRC:.c=.o)
 
 all: imapd
@@ -119,17 +119,17 @@ FUZZCC = clang
 FUZZFLAGS = -std=c99 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 
 fuzz/fuzz_mime: fuzz/fuzz_mime.c mime.c util.c binary.c preview.c unicode.c \
-    mime.h util.h binary.h preview.h unicode.h
+    html.c mime.h util.h binary.h preview.h unicode.h html.h
 	$(FUZZCC) $(CPPFLAGS) $(FUZZFLAGS) -o $@ fuzz/fuzz_mime.c mime.c util.c \
-	    binary.c preview.c unicode.c -lutf8proc
+	    binary.c preview.c unicode.c html.c -lutf8proc
 
 # the command and SEARCH parsers, fed a client's byte stream
 FUZZSTORE = maildir.c folders.c sync.c message.c index.c msgcache.c
 fuzz/fuzz_parse: fuzz/fuzz_parse.c parse.c io.c util.c search.c $(FUZZSTORE) \
-    mime.c mutf7.c partial.c savedate.c unicode.c url.c $(HDR)
+    mime.c mutf7.c partial.c savedate.c unicode.c url.c html.c $(HDR)
 	$(FUZZCC) $(CPPFLAGS) $(FUZZFLAGS) -o $@ fuzz/fuzz_parse.c parse.c io.c \
 	    util.c search.c $(FUZZSTORE) mime.c mutf7.c partial.c savedate.c \
-	    unicode.c url.c -lutf8proc
+	    unicode.c url.c html.c -lutf8proc
 
 # the failure record (authfail.c) as read from any bytes
 fuzz/fuzz_authfail: fuzz/fuzz_authfail.c authfail.c util.c authfail.h util.h \
@@ -139,11 +139,17 @@ fuzz/fuzz_authfail: fuzz/fuzz_authfail.c authfail.c util.c authfail.h util.h \
 
 # the Sieve parser and interpreter, fed scripts
 fuzz/fuzz_sieve: fuzz/fuzz_sieve.c sieve.c sievexec.c mime.c unicode.c util.c \
-    sieve.h mime.h unicode.h util.h config.h
+    html.c sieve.h mime.h unicode.h util.h config.h
 	$(FUZZCC) $(CPPFLAGS) $(FUZZFLAGS) -o $@ fuzz/fuzz_sieve.c sieve.c \
-	    sievexec.c mime.c unicode.c util.c -lutf8proc
+	    sievexec.c mime.c unicode.c util.c html.c -lutf8proc
 
-fuzz: fuzz/fuzz_mime fuzz/fuzz_parse fuzz/fuzz_sieve
+# the full-text index's segment reader, fed damaged segment files
+fuzz/fuzz_fts: fuzz/fuzz_fts.c fts.c $(FUZZSTORE) mime.c mutf7.c unicode.c \
+    util.c html.c $(HDR)
+	$(FUZZCC) $(CPPFLAGS) -DWITH_FTS $(FUZZFLAGS) -o $@ fuzz/fuzz_fts.c \
+	    $(FUZZSTORE) mime.c mutf7.c unicode.c util.c html.c -lutf8proc
+
+fuzz: fuzz/fuzz_mime fuzz/fuzz_parse fuzz/fuzz_sieve fuzz/fuzz_fts
 	d=$$(mktemp -d) && cp -R ../shared/corpus/. $$d/ && \
 	./fuzz/fuzz_mime -max_total_time=$(FUZZTIME) -timeout=10 \
 	    -artifact_prefix=fuzz/regress/ $$d fuzz/regress; \
@@ -155,11 +161,15 @@ fuzz: fuzz/fuzz_mime fuzz/fuzz_parse fuzz/fuzz_sieve
 	d=$$(mktemp -d) && cp fuzz/seeds-sieve/* $$d/ && \
 	./fuzz/fuzz_sieve -max_total_time=$(FUZZTIME) -timeout=10 \
 	    -artifact_prefix=fuzz/regress-sieve/ $$d fuzz/regress-sieve; \
+	rc=$$?; rm -rf $$d; [ $$rc -eq 0 ] || exit $$rc; \
+	d=$$(mktemp -d) && cp fuzz/seeds-fts/* $$d/ && \
+	./fuzz/fuzz_fts -max_total_time=$(FUZZTIME) -timeout=10 \
+	    -artifact_prefix=fuzz/regress-fts/ $$d fuzz/regress-fts; \
 	rc=$$?; rm -rf $$d; exit $$rc
 
 clean:
 	rm -f imapd imapd-pam imapd-checkpassword $(OBJ) fuzz/*.o fuzz/fuzz_mime fuzz/fuzz_parse \
-	    fuzz/fuzz_authfail fuzz/fuzz_sieve
+	    fuzz/fuzz_authfail fuzz/fuzz_sieve fuzz/fuzz_fts
 
 .PHONY: all deps check check-asan run install uninstall clean fuzz cross \
 	cross-check

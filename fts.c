@@ -43,10 +43,12 @@
 #define PATHLEN		(PATH_MAX + 320)	/* the folder and a name in it */
 #define SEG_MAGIC	"IMFTSEG1"
 #define MANIFEST_MAGIC	"imapd-fts 1"
-#define SEG_MEMORY	(24 << 20)	/* what building a segment may hold */
+#define SEG_MEMORY	(20 << 20)	/* what building a segment may hold */
 #define SEG_SMALL	2000	/* a last segment this small takes new mail */
 #define STALE_MIN	1000	/* entries of gone messages tolerated anyway */
 #define PROGRESS_MIN	1000	/* an update this long tells its progress */
+#define IDLE_SLICE	32	/* messages indexed at a time while idle ... */
+#define IDLE_MERGE	256	/* ... merged with a last segment this small */
 #define COMMON_MIN	64	/* segments this big drop trigrams ... */
 #define EVERYWHERE	0xffffffffU	/* ... in over half their messages */
 
@@ -106,6 +108,8 @@ static struct {
 	size_t nuids;
 	int lockfd;
 	int damaged;		/* found while searching: rebuild */
+	int current;		/* fts_idle found nothing to do ... */
+	unsigned long changes;	/* ... at this folder_changes */
 } ix = { .lockfd = -1 };
 
 static int
@@ -537,7 +541,8 @@ segs_close(void)
 	memset(&ix.mst, 0, sizeof(ix.mst));
 }
 
-static void
+/* the UIDs the segments hold, sorted; -1 when one is there twice */
+static int
 uids_collect(void)
 {
 	size_t i, j, n = 0;
@@ -551,6 +556,25 @@ uids_collect(void)
 		for (j = 0; j < ix.segs[i].h->ndocs; j++)
 			ix.uids[ix.nuids++] = ix.segs[i].docs[j].uid;
 	qsort(ix.uids, ix.nuids, sizeof(*ix.uids), cmp_u32);
+	for (i = 1; i < ix.nuids; i++)
+		if (ix.uids[i] == ix.uids[i - 1])
+			return -1;
+	return 0;
+}
+
+/* the open segment of that name from old into s (0), or -1 */
+static int
+seg_reuse(struct seg *s, const char *name, struct seg *old, size_t nold)
+{
+	size_t i;
+
+	for (i = 0; i < nold; i++)
+		if (old[i].map && !strcmp(old[i].name, name)) {
+			*s = old[i];
+			memset(&old[i], 0, sizeof(old[i]));
+			return 0;
+		}
+	return -1;
 }
 
 /* read the manifest (again when it changed); 0, 1 when there is none or
@@ -559,6 +583,8 @@ static int
 manifest_read1(void)
 {
 	char path[PATHLEN], line[128];
+	struct seg *old;
+	size_t nold;
 	struct stat st;
 	unsigned long uv;
 	FILE *fp;
@@ -574,9 +600,17 @@ manifest_read1(void)
 	    st.st_mtim.tv_sec == ix.mst.st_mtim.tv_sec &&
 	    st.st_mtim.tv_nsec == ix.mst.st_mtim.tv_nsec)
 		return 0;
-	segs_close();
-	if (!(fp = fopen(path, "re")))
+	if (!(fp = fopen(path, "re"))) {
+		segs_close();
 		return 1;
+	}
+	/* segments are never changed under their name: those still named
+	 * are kept open, without reading their tables again */
+	old = ix.segs;
+	nold = ix.nsegs;
+	ix.segs = NULL;
+	ix.nsegs = 0;
+	segs_close();
 	if (!fgets(line, sizeof(line), fp) || sscanf(line, MANIFEST_MAGIC
 	    " %lu", &uv) != 1)
 		r = -1;
@@ -586,18 +620,26 @@ manifest_read1(void)
 		line[strcspn(line, "\n")] = '\0';
 		ix.segs = xreallocarray(ix.segs, ix.nsegs + 1,
 		    sizeof(*ix.segs));
-		if (strchr(line, '/') || seg_open(&ix.segs[ix.nsegs], line) < 0)
-			r = errno == ENOENT ? 2 : -1;
-		else
+		if (seg_reuse(&ix.segs[ix.nsegs], line, old, nold) == 0 ||
+		    (!strchr(line, '/') && seg_open(&ix.segs[ix.nsegs], line)
+		    == 0))
 			ix.nsegs++;
+		else
+			r = errno == ENOENT ? 2 : -1;
 	}
 	fclose(fp);
+	while (nold)
+		seg_close(&old[--nold]);
+	free(old);
 	if (r != 0) {
 		segs_close();
 		return r;
 	}
+	if (uids_collect() < 0) {
+		segs_close();
+		return -1;
+	}
 	ix.mst = st;
-	uids_collect();
 	return 0;
 }
 
@@ -706,11 +748,12 @@ unlock(void)
 	ix.lockfd = -1;
 }
 
-/* the messages todo[0..n) (and those of a small last segment) into new
- * segments; the manifest names them when done or stopped */
+/* the messages todo[0..n) (and those of a last segment of fewer than
+ * small) into new segments; the manifest names them when done or
+ * stopped */
 static int
 build(struct folder *f, const size_t *todo, size_t n, int fresh,
-    fts_progress progress)
+    size_t small, fts_progress progress)
 {
 	struct builder b;
 	struct buf text = { 0 };
@@ -721,7 +764,7 @@ build(struct folder *f, const size_t *todo, size_t n, int fresh,
 	time_t next = 0;
 	int r = 0, open_b = 0;
 
-	if (keep && ix.segs[keep - 1].h->ndocs < SEG_SMALL)
+	if (keep && ix.segs[keep - 1].h->ndocs < small)
 		last = &ix.segs[--keep];
 	cap = keep + 8;
 	names = xcalloc(cap, sizeof(*names));
@@ -808,7 +851,7 @@ update(struct folder *f, fts_progress progress)
 		segs_close();
 		n = missing(f, todo, &stale);
 	}
-	r = n || fresh ? build(f, todo, n, fresh, progress) : 0;
+	r = n || fresh ? build(f, todo, n, fresh, SEG_SMALL, progress) : 0;
 	unlock();
 	free(todo);
 	if (r == 0)
@@ -825,6 +868,7 @@ ix_open(struct folder *f)
 			return -1;
 		strcpy(ix.dir, f->path);
 		ix.uidvalidity = f->uidvalidity;
+		ix.current = 0;
 	}
 	return 0;
 }
@@ -835,6 +879,32 @@ fts_update(struct folder *f, fts_progress progress)
 	if (disabled() || ix_open(f) < 0)
 		return -1;
 	return update(f, progress);
+}
+
+int
+fts_idle(struct folder *f)
+{
+	size_t *todo, n, stale;
+	int r = 0;
+
+	if (disabled() || ix_open(f) < 0 || (ix.current && ix.changes ==
+	    folder_changes(f)))
+		return 0;
+	/* a folder never searched gets its index at its first search */
+	if (manifest_read() == 0) {
+		todo = xcalloc(f->nmsgs + 1, sizeof(*todo));
+		if ((n = missing(f, todo, &stale)) && lock() == 0) {
+			if (manifest_read() == 0 && (n = missing(f, todo,
+			    &stale)) && build(f, todo, MIN(n, IDLE_SLICE), 0,
+			    IDLE_MERGE, NULL) == 0 && manifest_read() == 0)
+				r = n > IDLE_SLICE;
+			unlock();
+		}
+		free(todo);
+	}
+	ix.current = !r;
+	ix.changes = folder_changes(f);
+	return r;
 }
 
 /* --- answering ----------------------------------------------------------- */
@@ -976,9 +1046,10 @@ cmp_tri_n(const void *a, const void *b)
 	return x->n < y->n ? -1 : x->n > y->n;
 }
 
-/* how common an octet is in mail text, most common first; the others
- * count as rare */
-static const char common[] = " etaoinsrhldcumfpgwybv.,\n0123456789kx-:/";
+/* how common an octet is in mail text, most common first, in the form
+ * the text is kept (i;unicode-casemap: upper case); the others count as
+ * rare */
+static const char common[] = " ETAOINSRHLDCUMFPGWYBV.,\n0123456789KX-:/";
 
 /* the octet of the needle to look for first: the rarest */
 static size_t
@@ -1145,5 +1216,11 @@ fts_search(struct folder *f, int kind, const char *field, const char *needle,
 	return FTS_EXACT;
 }
 #else
-typedef int fts_unused;	/* ISO C wants something in a file */
+#include "fts.h"
+
+int
+fts_idle(struct folder *f)
+{
+	return 0;
+}
 #endif

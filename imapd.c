@@ -21,6 +21,7 @@
 #include "compress.h"
 #include "config.h"
 #include "auth.h"
+#include "fts.h"
 #include "imapd.h"
 #include "io.h"
 #include "maildir.h"
@@ -472,6 +473,18 @@ idle_done(void)
 	return ok(NULL, "IDLE terminated");
 }
 
+/* new mail into the full-text index, a slice at a time, while the
+ * client sends nothing: the next SEARCH finds it current */
+static void
+index_while_quiet(void)
+{
+	struct pollfd p = { .fd = io_fd(), .events = POLLIN };
+
+	while (sess.state == S_SELECTED && !io_buffered() &&
+	    poll(&p, 1, 0) == 0 && fts_idle(&sess.f))
+		;
+}
+
 int
 cmd_idle(const char *tag, int uid)
 {
@@ -492,6 +505,7 @@ cmd_idle(const char *tag, int uid)
 	ka = next_keepalive(now);
 	check = now + idle_poll();
 	for (;;) {
+		index_while_quiet();
 		if (io_buffered())
 			return idle_done();
 		pfd[0].fd = io_fd();
@@ -745,6 +759,8 @@ main(int argc, char *argv[])
 	} else
 		sandbox_enter(SANDBOX_LOGIN);
 	greet();
-	for (;;)
+	for (;;) {
+		index_while_quiet();
 		command();
+	}
 }

@@ -36,6 +36,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "html.h"
 #include "mime.h"
 #include "unicode.h"
 #include "util.h"
@@ -160,6 +161,7 @@ struct match {
 struct conv {
 	iconv_t cd;	/* (iconv_t)-1: the text is taken as it is */
 	struct match *m;
+	struct html *html;	/* the text of an HTML part goes through it */
 	size_t npend;
 	char pend[16];	/* an incomplete sequence from the last chunk */
 };
@@ -2558,6 +2560,18 @@ conv_run(iconv_t cd, const char *s, size_t n, mime_emit out, void *arg)
 	return 0;
 }
 
+/* UTF-8 text of a part to the match: HTML as the reader sees it */
+static void
+text_emit(void *arg, const char *p, size_t n)
+{
+	struct conv *cv = arg;
+
+	if (cv->html)
+		html_feed(cv->html, p, n);
+	else
+		match_feed(cv->m, p, n);
+}
+
 static void
 conv_emit(void *arg, const char *p, size_t n)
 {
@@ -2566,14 +2580,14 @@ conv_emit(void *arg, const char *p, size_t n)
 	size_t take, left;
 
 	if (cv->cd == (iconv_t)-1) {
-		match_feed(cv->m, p, n);
+		text_emit(cv, p, n);
 		return;
 	}
 	while (n && !cv->m->found) {
 		take = MIN(n, CHUNK);
 		memcpy(in, cv->pend, cv->npend);
 		memcpy(in + cv->npend, p, take);
-		left = conv_run(cv->cd, in, cv->npend + take, match_emit, cv->m);
+		left = conv_run(cv->cd, in, cv->npend + take, text_emit, cv);
 		memcpy(cv->pend, in + cv->npend + take - left, left);
 		cv->npend = left;
 		p += take;
@@ -2853,11 +2867,12 @@ match_part(struct match *m, const struct tree *t, const struct part *pt)
 	int kind;
 	const char *cs;
 	char csname[64] = "";
-	int text;
+	int text, html;
 
 	ctype_parse(&ct, t->p, pt->hdr, pt->body, "Content-Type", 0);
 	text = ct.type.len ? eqstr(ct.type.p, ct.type.len, "text") :
 	    !pt->digest;
+	html = text && eqstr(ct.subtype.p, ct.subtype.len, "html");
 	if (text && (cs = param_get(&ct.par, "charset", &cslen)) &&
 	    cslen < sizeof(csname) && !memchr(cs, '\0', cslen)) {
 		memcpy(csname, cs, cslen);
@@ -2869,6 +2884,11 @@ match_part(struct match *m, const struct tree *t, const struct part *pt)
 	cv.cd = conv_open(csname);
 	cv.m = m;
 	cv.npend = 0;
+	cv.html = NULL;
+	if (html) {
+		cv.html = xmalloc(sizeof(*cv.html));
+		html_init(cv.html, 0, match_emit, m);
+	}
 	match_break(m);
 	cte_get(t->p, pt->hdr, pt->body, &cte);
 	kind = cte_kind(&cte);
@@ -2889,6 +2909,9 @@ match_part(struct match *m, const struct tree *t, const struct part *pt)
 			drop(t->p + s, t->p + s + step);
 		}
 	free(d);
+	if (cv.html)
+		html_end(cv.html);
+	free(cv.html);
 	if (cv.cd != (iconv_t)-1)
 		iconv_close(cv.cd);
 }

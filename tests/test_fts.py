@@ -14,6 +14,7 @@ import re
 import struct
 import subprocess
 import sys
+import time
 
 import lib
 from lib import make_msg
@@ -429,3 +430,91 @@ def test_fts_two_sessions_at_once(env):
         assert u[-1] == b"* SEARCH 1235", u
         s.logout()
     assert index_rows(env) == 1500
+
+
+def wait_exists(s, n, timeout=10):
+    """read untagged lines until "* n EXISTS" """
+    end = time.time() + timeout
+    while time.time() < end:
+        ln = s.line(timeout=timeout)
+        if ln == b"* %d EXISTS" % n:
+            return
+    raise AssertionError("no * %d EXISTS" % n)
+
+
+def test_fts_indexed_while_idle(env):
+    """mail that arrives during IDLE goes into the index then, without a
+    search: the index holds it while the session still idles; DONE is
+    answered at once; the search after it needs nothing more"""
+    put(env, [make_msg(subject="m%d" % i, body="alpha %d\n" % i)
+              for i in range(10)])
+    s = env.session()
+    s.ok("SELECT INBOX")
+    assert search_uids(s, "BODY", "alpha") == list(range(1, 11))
+    assert index_rows(env) == 10
+    s.send("i IDLE\r\n")
+    assert s.line().startswith(b"+")
+    for i in range(40):
+        env.deliver(make_msg(subject="n%d" % i, body="bravo %d\n" % i))
+    wait_exists(s, 50)
+    end = time.time() + 20
+    while index_rows(env) < 50 and time.time() < end:
+        time.sleep(0.05)
+    assert index_rows(env) == 50
+    t0 = time.time()
+    s.send("DONE\r\n")
+    u, t = s.collect("i")
+    assert b"OK" in t, t
+    assert time.time() - t0 < 1, time.time() - t0
+    segs = index_segments(env)
+    assert search_uids(s, "BODY", "bravo") == list(range(11, 51))
+    assert index_segments(env) == segs     # nothing was left to index
+    # and between commands, without IDLE
+    env.deliver(make_msg(subject="late", body="charlie\n"))
+    s.ok("NOOP")
+    end = time.time() + 20
+    while index_rows(env) < 51 and time.time() < end:
+        time.sleep(0.05)
+    assert index_rows(env) == 51
+    s.logout()
+
+
+def test_fts_idle_done_during_indexing(env):
+    """DONE sent while many arrivals are being indexed in slices is
+    answered within a slice, not after all of them; what is left is
+    indexed later and the answers stay those of a scan"""
+    put(env, [make_msg(subject="m", body="alpha\n")])
+    s = env.session()
+    s.ok("SELECT INBOX")
+    assert search_uids(s, "BODY", "alpha") == [1]
+    s.send("i IDLE\r\n")
+    assert s.line().startswith(b"+")
+    # written to tmp/ first, then moved to new/ together: seen at once
+    body = "delta echo foxtrot golf hotel india juliet %d\n" * 400
+    tmp = os.path.join(env.maildir, "tmp")
+    names = []
+    for i in range(600):
+        names.append("%d.M%dP2.idle" % (1700000000 + i, i))
+        with open(os.path.join(tmp, names[-1]), "w") as fh:
+            fh.write(make_msg(subject="n%d" % i, body=body % ((i,) * 400))
+                     .decode())
+    env.fix_owner()
+    for name in names:
+        os.rename(os.path.join(tmp, name),
+                  os.path.join(env.maildir, "new", name))
+    wait_exists(s, 601, timeout=30)
+    t0 = time.time()
+    s.send("DONE\r\n")
+    u, t = s.collect("i")
+    took = time.time() - t0
+    assert b"OK" in t, t
+    print("    DONE answered after %.3f s, %d of 601 indexed"
+          % (took, index_rows(env)))
+    assert took < 1.5, took
+    scan = env.session(IMAPD_FTS="off")
+    scan.ok("SELECT INBOX")
+    for n in ("juliet 599", "juliet 5", "alpha"):
+        assert search_uids(s, "BODY", n) == search_uids(scan, "BODY", n)
+    assert index_rows(env) == 601
+    s.logout()
+    scan.logout()
