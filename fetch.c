@@ -19,6 +19,7 @@
 #include "preview.h"
 #include "savedate.h"
 #include "util.h"
+#include "notify.h"
 #include "session.h"
 
 /* --- FETCH ------------------------------------------------------------ */
@@ -600,4 +601,25 @@ cmd_fetch(const char *tag, int uid)
 	if (cte)
 		return no("UNKNOWN-CTE", "Cannot decode a part's encoding");
 	return ok(NULL, "FETCH completed");
+}
+
+/* NOTIFY's MessageNew items, for messages that just arrived */
+int
+fetch_items(char *const *items, size_t n, const size_t *vi, size_t nv)
+{
+	struct fetchreq req;
+	size_t i;
+	int r = ST_OK, cte = 0;
+
+	memset(&req, 0, sizeof(req));
+	for (i = 0; i < n && r == ST_OK; i++)
+		r = fetch_att(&req, p_strdup(items[i], strlen(items[i])));
+	if (r == ST_OK && req.seen)
+		r = bad("MessageNew items must not set \\Seen (use BODY.PEEK)");
+	if (r == ST_OK && !req.uid && sess.rev2)
+		att_add(&req, FA_UID, "UID");
+	for (i = 0; r == ST_OK && i < nv; i++)
+		fetch_one(&req, vi[i], &cte);
+	free_sections(&req);
+	return r;
 }

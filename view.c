@@ -17,6 +17,7 @@
 #include "imapd.h"
 #include "io.h"
 #include "maildir.h"
+#include "notify.h"
 #include "parse.h"
 #include "partial.h"
 #include "progress.h"
@@ -250,7 +251,8 @@ view_update(int expunge)
 			sess.v.m[i].kw = f->msgs[j].kw;
 			sess.v.m[i].modseq = f->msgs[j].modseq;
 			sess.v.m[o] = sess.v.m[i];
-			print_flags_fetch(o);
+			if (notify_flag_changes())
+				print_flags_fetch(o);
 			o++;
 			continue;
 		}
@@ -280,6 +282,7 @@ void
 view_sync(int expunge)
 {
 	uint32_t uidvalidity = sess.f.uidvalidity;
+	uint32_t top = sess.v.n ? sess.v.m[sess.v.n - 1].uid : 0;
 
 	if (sess.state != S_SELECTED)
 		return;
@@ -299,6 +302,7 @@ view_sync(int expunge)
 	if (expunge)
 		context_expunged();
 	view_update(expunge);
+	notify_fetch_new(top);
 	context_update();
 }
 

@@ -1,0 +1,36 @@
+/* notify.h: NOTIFY (RFC 5465), events pushed to a client that waits
+ * between commands: STATUS of other folders as mail comes and goes, LIST
+ * as folders are created, renamed, deleted, subscribed; the selected
+ * mailbox's EXISTS, EXPUNGE and FETCH without a command. */
+#ifndef NOTIFY_H
+#define NOTIFY_H
+#include <stddef.h>
+#include <stdint.h>
+
+int cmd_notify(const char *tag, int uid);
+
+/* the command loop, before reading the next command: while NOTIFY is
+ * set, push events until the client sends something */
+void notify_wait(void);
+/* after a command: its own folder and subscription changes are not
+ * told back to it (RFC 5465 5) */
+void notify_quiet(void);
+
+/* IDLE: the descriptor that wakes for watched folders (-1: none), what
+ * to do then, and whether the selected mailbox's changes may be pushed
+ * (not when NOTIFY left it out) */
+int notify_fd(void);
+void notify_run(void);
+int notify_selected_push(void);
+
+/* the selected mailbox's view (view.c): whether flag changes are told,
+ * and the FETCH of MessageNew for messages above UID top */
+int notify_flag_changes(void);
+void notify_fetch_new(uint32_t top);
+
+/* fetch.c: the FETCH items kept as text (MessageNew's list) for view
+ * indexes vi[0..nv); nv 0 only checks them.  ST_OK, else ST_BAD with
+ * perr set (an unknown item, or one that would set \Seen) */
+int fetch_items(char *const *items, size_t n, const size_t *vi, size_t nv);
+
+#endif
