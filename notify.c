@@ -103,6 +103,8 @@ enum {
 #define NAMES_MAX	1000	/* names in one SUBTREE or MAILBOXES */
 #define FETCH_MAX	32	/* MessageNew items */
 #define MOVES_MAX	1024	/* renames remembered between two looks */
+#define SETTLE_MS	30	/* the root still this long: a change is whole */
+#define SETTLE_ROUNDS	20
 
 static int on;			/* a NOTIFY SET is in effect */
 static struct request rq;
@@ -676,7 +678,7 @@ status_all(void)
 		if (is_selected(w[i].name) || w[i].wd_new < 0)
 			continue;
 		items = SI_MESSAGES | SI_UIDNEXT | SI_UIDVALIDITY | SI_UNSEEN;
-		if ((w[i].events & EV_FLAG) || sess.condstore)
+		if ((rq.used & EV_FLAG) || sess.condstore)
 			items |= SI_HIGHESTMODSEQ;
 		status_tell(w[i].name, &w[i].told, items);
 	}
@@ -720,6 +722,20 @@ name_wanted(int ev, char *const *sv, size_t ns, const char *name)
 	return events_for(&rq, sv, ns, name) & ev;
 }
 
+/* a child moved along with its renamed parent */
+static int
+under_move(const struct move *m)
+{
+	size_t k;
+
+	for (k = 0; k < nmoves; k++)
+		if (&moves[k] != m && moves[k].to &&
+		    strcmp(moves[k].from, m->from) &&
+		    in_subtree(m->from, moves[k].from))
+			return 1;
+	return 0;
+}
+
 /* renames: one line for the folder, none for its children (RFC 5465
  * 5.4); the names they account for are marked done */
 static void
@@ -731,7 +747,8 @@ renames_tell(const struct mboxinfo *l, size_t n, char *const *sv,
 
 	for (k = 0; k < nmoves; k++) {
 		m = &moves[k];
-		if (!m->to || box_find(boxes, nboxes, m->from) < 0 ||
+		if (!m->to || under_move(m) ||
+		    box_find(boxes, nboxes, m->from) < 0 ||
 		    box_find(l, n, m->from) >= 0 || box_find(l, n, m->to) < 0 ||
 		    box_find(boxes, nboxes, m->to) >= 0)
 			continue;
@@ -810,12 +827,26 @@ names_update(int tell)
 
 /* --- the hooks ------------------------------------------------------- */
 
+/* a RENAME moves a folder's children one by one: the names are read
+ * once the root has been still for a moment */
+static void
+root_settle(void)
+{
+	struct pollfd pfd = { ifd, POLLIN, 0 };
+	int i;
+
+	for (i = 0; i < SETTLE_ROUNDS && poll(&pfd, 1, SETTLE_MS) > 0; i++)
+		read_events();
+}
+
 void
 notify_run(void)
 {
 	if (!on || ifd < 0)
 		return;
 	read_events();
+	if (names_dirty)
+		root_settle();
 	if (names_dirty)
 		names_update(1);
 	if (on)
