@@ -745,7 +745,7 @@ run(const char *tag)
 		return no("UIDREQUIRED", "Use the UID form of the command");
 	progress_start(tag);
 	r = c->fn(tag, uid);
-	notify_quiet();
+	notify_quiet(c->name);
 	if (r != ST_DONE && r != ST_BAD && sess.state == S_SELECTED)
 		view_sync(!(c->flags & C_USESEQ) || uid);
 	return r;

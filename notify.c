@@ -764,6 +764,29 @@ renames_tell(const struct mboxinfo *l, size_t n, char *const *sv,
 	}
 }
 
+/* the parent of a folder created or deleted is affected too (RFC 5465
+ * 5.4): told when it gained its first child or lost its last */
+static void
+parent_tell(const struct mboxinfo *l, size_t n, char *const *sv, size_t ns,
+    const char *name)
+{
+	const char *dot = strrchr(name, STORE_SEP);
+	char *parent;
+	long o, i;
+
+	if (!dot)
+		return;
+	parent = xstrdup(name);
+	parent[dot - name] = '\0';
+	o = box_find(boxes, nboxes, parent);
+	i = box_find(l, n, parent);
+	if (o >= 0 && i >= 0 && boxes[o].noselect == l[i].noselect &&
+	    has_kids(boxes, nboxes, parent) != has_kids(l, n, parent) &&
+	    name_wanted(EV_NAME, sv, ns, parent))
+		list_tell(l, n, sv, ns, parent, NULL);
+	free(parent);
+}
+
 static void
 names_tell(const struct mboxinfo *l, size_t n, char *const *sv, size_t ns)
 {
@@ -772,15 +795,21 @@ names_tell(const struct mboxinfo *l, size_t n, char *const *sv, size_t ns)
 	size_t i;
 
 	renames_tell(l, n, sv, ns, olddone, newdone);
-	for (i = 0; i < nboxes; i++)
-		if (!olddone[i] && box_find(l, n, boxes[i].name) < 0 &&
-		    name_wanted(EV_NAME, subs, nsubs, boxes[i].name))
+	for (i = 0; i < nboxes; i++) {
+		if (olddone[i] || box_find(l, n, boxes[i].name) >= 0)
+			continue;
+		if (name_wanted(EV_NAME, subs, nsubs, boxes[i].name))
 			list_tell(l, n, sv, ns, boxes[i].name, NULL);
+		parent_tell(l, n, sv, ns, boxes[i].name);
+	}
 	for (i = 0; i < n; i++) {
 		o = box_find(boxes, nboxes, l[i].name);
-		if (!newdone[i] && (o < 0 || boxes[o].noselect != l[i].noselect) &&
-		    name_wanted(EV_NAME, sv, ns, l[i].name))
+		if (newdone[i] || (o >= 0 && boxes[o].noselect == l[i].noselect))
+			continue;
+		if (name_wanted(EV_NAME, sv, ns, l[i].name))
 			list_tell(l, n, sv, ns, l[i].name, NULL);
+		if (o < 0)
+			parent_tell(l, n, sv, ns, l[i].name);
 	}
 	for (i = 0; i < nsubs; i++)
 		if (!strv_has(sv, ns, subs[i]) &&
@@ -854,9 +883,16 @@ notify_run(void)
 }
 
 void
-notify_quiet(void)
+notify_quiet(const char *name)
 {
-	if (!on || ifd < 0)
+	static const char *renaming[] = {
+		"CREATE", "DELETE", "RENAME", "SUBSCRIBE", "UNSUBSCRIBE"
+	};
+	size_t i;
+
+	for (i = 0; i < LEN(renaming) && ascii_casecmp(name, renaming[i]); i++)
+		;
+	if (!on || ifd < 0 || i == LEN(renaming))
 		return;
 	read_events();
 	if (names_dirty)

@@ -12,9 +12,9 @@ int cmd_notify(const char *tag, int uid);
 /* the command loop, before reading the next command: while NOTIFY is
  * set, push events until the client sends something */
 void notify_wait(void);
-/* after a command: its own folder and subscription changes are not
+/* after command name: its own folder and subscription changes are not
  * told back to it (RFC 5465 5) */
-void notify_quiet(void);
+void notify_quiet(const char *name);
 
 /* IDLE: the descriptor that wakes for watched folders (-1: none), what
  * to do then, and whether the selected mailbox's changes may be pushed
