@@ -15,6 +15,7 @@
 #include "imapd.h"
 #include "io.h"
 #include "maildir.h"
+#include "notify.h"
 #include "parse.h"
 #include "util.h"
 #include "session.h"
@@ -178,6 +179,7 @@ update_one(struct context *c)
 			rm[nrm++] = sess.v.m[i].uid;
 	}
 	say(c, "REMOVEFROM", rm, nrm);
+	notify_update_fetch(c->tag, add, nadd);
 	say(c, "ADDTO", add, nadd);
 	free(c->uids);
 	c->uids = now;

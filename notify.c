@@ -105,6 +105,7 @@ enum {
 #define MOVES_MAX	1024	/* renames remembered between two looks */
 #define SETTLE_MS	30	/* the root still this long: a change is whole */
 #define SETTLE_ROUNDS	20
+#define UPDATES_MAX	8	/* updating searches with FETCH items */
 
 static int on;			/* a NOTIFY SET is in effect */
 static struct request rq;
@@ -232,27 +233,27 @@ events_for(const struct request *r, char *const *sv, size_t ns,
 
 /* --- parsing NOTIFY SET ---------------------------------------------- */
 
-/* "(uid body.peek[header.fields (from)])" after MessageNew */
+/* "(uid body.peek[header.fields (from)])" after MessageNew or UPDATE */
 static int
-parse_fetch(struct request *r)
+parse_fetch(char ***items, size_t *n)
 {
 	char *t;
 
 	if (!p_char('('))
 		return bad("Expected '('");
-	strv_clear(&r->fetch, &r->nfetch);
+	strv_clear(items, n);
 	do {
 		if (!(t = p_fetchatt()))
 			return ST_BAD;
 		if (!ascii_casecmp(t, "PREVIEW"))
 			p_keyword(" (LAZY)");
-		if (r->nfetch == FETCH_MAX)
-			return bad("Too many MessageNew items");
-		strv_add(&r->fetch, &r->nfetch, t);
+		if (*n == FETCH_MAX)
+			return bad("Too many FETCH items");
+		strv_add(items, n, t);
 	} while (p_char(' '));
 	if (!p_char(')'))
 		return bad("Expected ')'");
-	return fetch_items(r->fetch, r->nfetch, NULL, 0);
+	return fetch_items(*items, *n, NULL, 0);
 }
 
 static int
@@ -289,7 +290,7 @@ parse_events(struct request *r, int selected, int *mask)
 			if (!selected)
 				return bad("MessageNew takes FETCH items only "
 				    "for the selected mailbox");
-			if ((rc = parse_fetch(r)) != ST_OK)
+			if ((rc = parse_fetch(&r->fetch, &r->nfetch)) != ST_OK)
 				return rc;
 			if (!p_char(' '))
 				break;
@@ -965,6 +966,71 @@ notify_wait(void)
 		if (pfd[0].revents)
 			return;
 	}
+}
+
+/* --- SEARCH RETURN (UPDATE (items)) ----------------------------------- */
+
+/* RFC 5465 7: an updating search (context.c) may name FETCH items for
+ * the new messages it gains, kept here by the search's tag */
+static struct update {
+	char *tag;
+	char **items;
+	size_t n;
+	uint32_t seen;		/* messages up to this UID are not new */
+} updates[UPDATES_MAX];
+
+static uint32_t
+view_top(void)
+{
+	return sess.v.n ? sess.v.m[sess.v.n - 1].uid : 0;
+}
+
+/* the slot of tag: its own, else a free one, else the least recent */
+static struct update *
+update_slot(const char *tag)
+{
+	size_t i, best = 0;
+
+	for (i = 0; i < UPDATES_MAX; i++)
+		if (updates[i].tag && !strcmp(updates[i].tag, tag))
+			return &updates[i];
+	for (i = 0; i < UPDATES_MAX; i++) {
+		if (!updates[i].tag)
+			return &updates[i];
+		if (updates[i].seen < updates[best].seen)
+			best = i;
+	}
+	return &updates[best];
+}
+
+int
+notify_update_items(void)
+{
+	struct update *u = update_slot(sess.tag);
+
+	free(u->tag);
+	strv_clear(&u->items, &u->n);
+	u->tag = xstrdup(sess.tag);
+	u->seen = view_top();
+	return parse_fetch(&u->items, &u->n);
+}
+
+void
+notify_update_fetch(const char *tag, const uint32_t *uids, size_t n)
+{
+	struct update *u = update_slot(tag);
+	size_t i, k, *vi;
+
+	if (!u->tag || strcmp(u->tag, tag))
+		return;
+	vi = xreallocarray(NULL, n + 1, sizeof(*vi));
+	for (i = k = 0; i < n; i++)
+		if (uids[i] > u->seen)
+			vi[k++] = view_lower(uids[i]);
+	if (k)
+		fetch_items(u->items, u->n, vi, k);
+	free(vi);
+	u->seen = view_top();
 }
 
 /* --- the command ----------------------------------------------------- */

@@ -28,6 +28,12 @@ int notify_selected_push(void);
 int notify_flag_changes(void);
 void notify_fetch_new(uint32_t top);
 
+/* SEARCH RETURN (UPDATE (items)) of RFC 5465 7: the items parsed for
+ * the search of the command running (view.c), and their FETCH before
+ * an ADDTO tells of new messages (context.c) */
+int notify_update_items(void);
+void notify_update_fetch(const char *tag, const uint32_t *uids, size_t n);
+
 /* fetch.c: the FETCH items kept as text (MessageNew's list) for view
  * indexes vi[0..nv); nv 0 only checks them.  ST_OK, else ST_BAD with
  * perr set (an unknown item, or one that would set \Seen) */

@@ -1023,6 +1023,12 @@ search_return(int *ret, struct partial *pr)
 	while (!p_char(')')) {
 		if (*ret && p_sp() < 0)
 			return ST_BAD;
+		/* UPDATE (items): FETCH of new matches (NOTIFY) */
+		if (p_peek() == '(' && (*ret & RET_UPDATE)) {
+			if (notify_update_items() != ST_OK)
+				return ST_BAD;
+			continue;
+		}
 		if (!(w = p_atom()))
 			return ST_BAD;
 		if (!ascii_casecmp(w, "MIN"))

@@ -665,3 +665,37 @@ def test_notification_overflow(env):
         assert status_of(pushed(s)[0])[0] == "F001"
         t.logout()
         s.logout()
+
+
+# --- SEARCH RETURN (UPDATE (items)) ------------------------------------------
+
+def test_search_update_with_fetch_items(env):
+    """RFC 5465 7, its own example: a new message that joins an updating
+    search comes as EXISTS, FETCH of the items, then ESEARCH ADDTO; one
+    that does not match brings EXISTS alone"""
+    env.deliver(make_msg("hello", frm="Boss <boss@example.org>"), flags="")
+    with env.listener() as L:
+        s = connect(env, L)
+        s.ok("SELECT INBOX")
+        s.ok("NOTIFY SET (selected (MessageNew MessageExpunge))")
+        u, t = s.cmd('SEARCH RETURN (COUNT UPDATE (UID BODY.PEEK['
+                     'HEADER.FIELDS (TO FROM SUBJECT)])) FROM "boss"',
+                     tag="a00")
+        assert is_ok(t), t
+        assert untagged(u, "ESEARCH") == [b'* ESEARCH (TAG "a00") COUNT 1'], u
+        env.deliver(make_msg("good morning", frm="Boss <boss@example.org>"))
+        lines = until(s, rb"\* ESEARCH ")
+        lines = [x for x in lines if not x.endswith(b" RECENT")]
+        assert lines[0] == b"* 2 EXISTS", lines
+        f = lib.fetch_items(lines[1])
+        assert f[0] == 2 and f[1]["UID"] == "2", lines
+        assert b"Subject: good morning" in \
+            lib.item(f[1], "BODY[HEADER.FIELDS"), lines
+        assert lines[2] == b'* ESEARCH (TAG "a00") ADDTO (0 2)', lines
+        env.deliver(make_msg("spam", frm="Other <o@example.org>"))
+        assert pushed(s)[0] == b"* 3 EXISTS"
+        assert not [x for x in drain(s) if b"FETCH" in x or
+                    b"ESEARCH" in x]
+        # a bad item is a BAD SEARCH
+        assert is_bad(s.cmd('SEARCH RETURN (UPDATE (NOSUCH)) ALL')[1])
+        s.logout()
