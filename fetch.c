@@ -603,7 +603,8 @@ cmd_fetch(const char *tag, int uid)
 	return ok(NULL, "FETCH completed");
 }
 
-/* NOTIFY's MessageNew items, for messages that just arrived */
+/* NOTIFY's FETCH items (MessageNew, UPDATE), for messages that just
+ * arrived */
 int
 fetch_items(char *const *items, size_t n, const size_t *vi, size_t nv)
 {
@@ -615,7 +616,8 @@ fetch_items(char *const *items, size_t n, const size_t *vi, size_t nv)
 	for (i = 0; i < n && r == ST_OK; i++)
 		r = fetch_att(&req, p_strdup(items[i], strlen(items[i])));
 	if (r == ST_OK && req.seen)
-		r = bad("MessageNew items must not set \\Seen (use BODY.PEEK)");
+		r = bad("Items for new messages must not set \\Seen (use "
+		    "BODY.PEEK)");
 	if (r == ST_OK && !req.uid && sess.rev2)
 		att_add(&req, FA_UID, "UID");
 	for (i = 0; r == ST_OK && i < nv; i++)

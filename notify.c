@@ -101,6 +101,7 @@ enum {
 #define DIR_MASK	(IN_CREATE | IN_DELETE | IN_MOVED_FROM | \
 			IN_MOVED_TO | IN_ONLYDIR)
 #define NAMES_MAX	1000	/* names in one SUBTREE or MAILBOXES */
+#define GROUPS_MAX	64	/* event groups in one NOTIFY SET */
 #define FETCH_MAX	32	/* MessageNew items */
 #define MOVES_MAX	1024	/* renames remembered between two looks */
 #define SETTLE_MS	30	/* the root still this long: a change is whole */
@@ -373,6 +374,8 @@ parse_group(struct request *r)
 	if (rc == ST_OK && !p_char(')'))
 		rc = bad("Expected ')'");
 	r->used |= g.events;
+	if (rc == ST_OK && r->ng == GROUPS_MAX)
+		rc = bad("Too many event groups");
 	if (rc != ST_OK || sel || !g.events) {
 		if (sel) {
 			r->sel = sel;
