@@ -33,12 +33,12 @@ SRC = imapd.c mailbox.c view.c fetch.c parse.c io.c util.c auth.c search.c \
       deliver.c sieve.c sievexec.c managesieve.c fts.c \
       binary.c partial.c savedate.c preview.c quota.c unicode.c context.c \
       url.c progress.c \
-      session.c startup.c html.c
+      session.c startup.c html.c notify.c
 HDR = util.h io.h parse.h imapd.h session.h maildir.h mime.h tls.h compress.h mutf7.h \
       sort.h authfail.h sandbox.h sieve.h fts.h config.h \
       binary.h partial.h savedate.h preview.h quota.h unicode.h context.h \
       url.h progress.h store.h \
-      search.h auth.h startup.h html.h
+      search.h auth.h startup.h html.h notify.h
 OBJ = $(SRC:.c=.o)
 
 all: imapd

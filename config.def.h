@@ -91,6 +91,9 @@ static const int sandbox = 1;
 #define IDLE_KEEPALIVE	120	/* "* OK Still here" while idling */
 #define IDLE_POLL	30	/* rescan while idling when inotify is quiet */
 #define IDLE_POLL_UNWATCHED 1	/* rescan while idling without inotify */
+/* NOTIFY (RFC 5465): folders one session watches for other folders'
+ * events (two inotify watches each); more is NOTIFICATIONOVERFLOW */
+#define NOTIFY_FOLDERS_MAX 100
 
 /* SPECIAL-USE (RFC 6154): the folders clients should use for sent mail,
  * drafts, trash, junk and archive, by name.  The first name of each use is

@@ -22,6 +22,7 @@
 #include "search.h"
 #include "io.h"
 #include "maildir.h"
+#include "notify.h"
 #include "parse.h"
 #include "util.h"
 #include "session.h"
@@ -44,7 +45,8 @@ static struct context ctx[CONTEXT_MAX];
 
 /* the view tells of its changes from below, once a search is kept */
 static const struct view_watch watch = {
-	context_expunged, context_update, context_clear
+	.expunging = context_expunged, .synced = context_update,
+	.closed = context_clear
 };
 static int
 uid_cmp(const void *a, const void *b)
@@ -354,9 +356,11 @@ update_one(struct context *c)
 	}
 	if (c->sort) {
 		sorted_remove(c, rm, nrm);
+		notify_update_fetch(c->tag, add, nadd);
 		sorted_add(c, add, nadd, c->n - nrm);
 	} else {
 		say(c, "REMOVEFROM", rm, nrm);
+		notify_update_fetch(c->tag, add, nadd);
 		say(c, "ADDTO", add, nadd);
 	}
 	free(c->uids);

@@ -607,3 +607,26 @@ cmd_fetch(const char *tag, int uid)
 		return no("UNKNOWN-CTE", "Cannot decode a part's encoding");
 	return ok(NULL, "FETCH completed");
 }
+
+/* NOTIFY's FETCH items (MessageNew, UPDATE), for messages that just
+ * arrived */
+int
+fetch_items(char *const *items, size_t n, const size_t *vi, size_t nv)
+{
+	struct fetchreq req;
+	size_t i;
+	int r = ST_OK, cte = 0;
+
+	memset(&req, 0, sizeof(req));
+	for (i = 0; i < n && r == ST_OK; i++)
+		r = fetch_att(&req, p_strdup(items[i], strlen(items[i])));
+	if (r == ST_OK && req.seen)
+		r = bad("Items for new messages must not set \\Seen (use "
+		    "BODY.PEEK)");
+	if (r == ST_OK && !req.uid && sess.rev2)
+		att_add(&req, FA_UID, "UID");
+	for (i = 0; r == ST_OK && i < nv; i++)
+		fetch_one(&req, vi[i], &cte);
+	free_sections(&req);
+	return r;
+}

@@ -26,6 +26,7 @@
 #include "io.h"
 #include "maildir.h"
 #include "mime.h"
+#include "notify.h"
 #include "parse.h"
 #include "progress.h"
 #include "tls.h"
@@ -76,6 +77,7 @@ static const struct cmd cmds[] = {
 	{ "MOVE", cmd_move, S_SELECTED, C_UID },
 	{ "NAMESPACE", cmd_namespace, AUTHED, 0 },
 	{ "NOOP", cmd_noop, ANY, 0 },
+	{ "NOTIFY", cmd_notify, AUTHED, 0 },
 	{ "RENAME", cmd_rename, AUTHED, 0 },
 	{ "REPLACE", cmd_replace, S_SELECTED, C_UID },
 	{ "SEARCH", cmd_search, S_SELECTED, C_UID | C_USESEQ },
@@ -488,9 +490,9 @@ index_while_quiet(void)
 int
 cmd_idle(const char *tag, int uid)
 {
-	struct pollfd pfd[2];
+	struct pollfd pfd[3];
 	time_t now, start, ka, check;
-	int n, wait;
+	int n, wait, sel;
 
 	if (p_end() < 0)
 		return ST_BAD;
@@ -510,21 +512,28 @@ cmd_idle(const char *tag, int uid)
 			return idle_done();
 		pfd[0].fd = io_fd();
 		pfd[0].events = POLLIN;
-		pfd[1].fd = sess.state == S_SELECTED ? folder_watchfd(&sess.f) : -1;
+		/* NOTIFY may leave the selected mailbox out, and watch others */
+		sel = sess.state == S_SELECTED && notify_selected_push();
+		pfd[1].fd = sel ? folder_watchfd(&sess.f) : -1;
 		pfd[1].events = POLLIN;
+		pfd[2].fd = notify_fd();
+		pfd[2].events = POLLIN;
 		/* wake on the second itself, so that the keep-alives of one
 		 * address leave together */
 		wait = (int)(MIN(ka, check) * 1000 - now_ms());
-		n = poll(pfd, 2, wait > 0 ? wait : 0);
+		n = poll(pfd, 3, wait > 0 ? wait : 0);
 		if (n < 0 && errno != EINTR)
 			exit(1);
 		if (n > 0 && (pfd[0].revents & (POLLIN | POLLHUP | POLLERR)))
 			return idle_done();
 		now = time(NULL);
 		if ((n > 0 && (pfd[1].revents & POLLIN)) || now >= check) {
-			view_sync(1);
+			if (sel)
+				view_sync(1);
 			check = now + idle_poll();
 		}
+		if (n > 0 && (pfd[2].revents & POLLIN))
+			notify_run();
 		if (now >= ka) {
 			io_puts("* OK Still here\r\n");
 			ka = next_keepalive(now + 1);
@@ -575,6 +584,7 @@ run(const char *tag)
 		return no("UIDREQUIRED", "Use the UID form of the command");
 	progress_start(tag);
 	r = c->fn(tag, uid);
+	notify_quiet(c->name);
 	if (r != ST_DONE && r != ST_BAD && sess.state == S_SELECTED)
 		view_sync(!(c->flags & C_USESEQ) || uid);
 	progress_end();
@@ -592,6 +602,7 @@ command(void)
 	/* before login a whole command, however slowly it trickles in, has
 	 * the time one read would have */
 	io_deadline(sess.state == S_NOAUTH ? TIMEOUT_PREAUTH * 1000 : 0);
+	notify_wait();
 	r = p_begin();
 	if (r == -1) {
 		if (io_timedout())

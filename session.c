@@ -44,8 +44,35 @@ static const struct {
 	{ FL_PASSED, "$Forwarded" },
 };
 
-/* the view's watcher (CONTEXT=SEARCH), registered from above */
-static const struct view_watch *watch;
+/* the view's watchers (CONTEXT=SEARCH, NOTIFY), registered from above */
+static const struct view_watch *watch[4];
+static size_t nwatch;
+
+/* tell every watcher that has it: FOR_WATCH(closed) */
+#define FOR_WATCH(fn) do { size_t w_; for (w_ = 0; w_ < nwatch; w_++) \
+	if (watch[w_]->fn) watch[w_]->fn(); } while (0)
+
+/* flag changes are shown unless a watcher (NOTIFY) leaves them out */
+static int
+flags_shown(void)
+{
+	size_t w;
+
+	for (w = 0; w < nwatch; w++)
+		if (watch[w]->shows_flags && !watch[w]->shows_flags())
+			return 0;
+	return 1;
+}
+
+static void
+tell_arrived(uint32_t top)
+{
+	size_t w;
+
+	for (w = 0; w < nwatch; w++)
+		if (watch[w]->arrived)
+			watch[w]->arrived(top);
+}
 
 /* --- replies ---------------------------------------------------------- */
 
@@ -135,7 +162,7 @@ capability_line(struct buf *b)
 	    "SORT=DISPLAY ESORT THREAD=ORDEREDSUBJECT THREAD=REFERENCES");
 	buf_adds(b, " WITHIN BINARY PARTIAL SAVEDATE PREVIEW QUOTA "
 	    "QUOTA=RES-STORAGE QUOTA=RES-MESSAGE REPLACE UIDONLY I18NLEVEL=1 "
-	    "CONTEXT=SEARCH CATENATE URL-PARTIAL");
+	    "CONTEXT=SEARCH CATENATE URL-PARTIAL NOTIFY");
 	buf_adds(b, " CONTEXT=SORT");
 	if (sess.state == S_NOAUTH) {
 		if (!sess.tls && tls_available())
@@ -449,7 +476,8 @@ view_update(int expunge)
 			sess.v.m[i].kw = f->msgs[j].kw;
 			sess.v.m[i].modseq = f->msgs[j].modseq;
 			sess.v.m[o] = sess.v.m[i];
-			print_flags_fetch(o);
+			if (flags_shown())
+				print_flags_fetch(o);
 			o++;
 			continue;
 		}
@@ -479,6 +507,7 @@ void
 view_sync(int expunge)
 {
 	uint32_t uidvalidity = sess.f.uidvalidity;
+	uint32_t top = sess.v.n ? sess.v.m[sess.v.n - 1].uid : 0;
 
 	if (sess.state != S_SELECTED)
 		return;
@@ -492,15 +521,14 @@ view_sync(int expunge)
 	/* nothing changed and nothing held back: no walk over the view
 	 * (the session's own STORE may still move an updating search) */
 	if (folder_changes(&sess.f) == view_changes && !(expunge && view_gone)) {
-		if (watch)
-			watch->synced();
+		FOR_WATCH(synced);
 		return;
 	}
-	if (expunge && watch)
-		watch->expunging();
+	if (expunge)
+		FOR_WATCH(expunging);
 	view_update(expunge);
-	if (watch)
-		watch->synced();
+	tell_arrived(top);
+	FOR_WATCH(synced);
 }
 
 /* index of message i of the view in the store, or -1 when it is gone */
@@ -593,7 +621,13 @@ view_load(void)
 void
 view_watch(const struct view_watch *w)
 {
-	watch = w;
+	size_t i;
+
+	for (i = 0; i < nwatch; i++)
+		if (watch[i] == w)
+			return;
+	if (nwatch < sizeof(watch) / sizeof(watch[0]))
+		watch[nwatch++] = w;
 }
 
 /* the result SEARCH saved (SEARCHRES "$"), replacing the one before */
@@ -614,8 +648,7 @@ close_folder(void)
 		return;
 	folder_close(&sess.f);
 	view_free();
-	if (watch)
-		watch->closed();
+	FOR_WATCH(closed);
 	sess.state = S_AUTH;
 	search_save(NULL);
 }

@@ -106,15 +106,19 @@ void vanished_earlier(struct seqset *known, uint64_t since);
 void search_save(struct seqset *);
 void close_folder(void);
 
-/* what a command handler keeps in step with the view (CONTEXT=SEARCH),
- * told from below: before expunges are reported (sequence numbers still
- * valid), after every sync of the view, and when the mailbox closes */
+/* what a command handler keeps in step with the view (CONTEXT=SEARCH,
+ * NOTIFY), told from below: before expunges are reported (sequence
+ * numbers still valid), after every sync of the view, and when the
+ * mailbox closes; whether flag changes are shown, and which messages
+ * arrived (those above the UID top).  Any of them may be NULL. */
 struct view_watch {
 	void (*expunging)(void);
 	void (*synced)(void);
 	void (*closed)(void);
+	int (*shows_flags)(void);
+	void (*arrived)(uint32_t top);
 };
-void view_watch(const struct view_watch *);
+void view_watch(const struct view_watch *);	/* once per watcher */
 
 /* the commands */
 int cmd_append(const char *, int);
@@ -131,6 +135,10 @@ int cmd_enable(const char *, int);
 int cmd_examine(const char *, int);
 int cmd_expunge(const char *, int);
 int cmd_fetch(const char *, int);
+/* fetch.c: the FETCH items kept as text (MessageNew's list) for view
+ * indexes vi[0..nv); nv 0 only checks them.  ST_OK, else ST_BAD with
+ * perr set (an unknown item, or one that would set \Seen) */
+int fetch_items(char *const *items, size_t n, const size_t *vi, size_t nv);
 int cmd_getquota(const char *, int);
 int cmd_getquotaroot(const char *, int);
 int cmd_id(const char *, int);

@@ -17,6 +17,7 @@
 #include "search.h"
 #include "io.h"
 #include "maildir.h"
+#include "notify.h"
 #include "parse.h"
 #include "partial.h"
 #include "progress.h"
@@ -583,6 +584,12 @@ search_return(int *ret, struct partial *pr)
 	while (!p_char(')')) {
 		if (*ret && p_sp() < 0)
 			return ST_BAD;
+		/* UPDATE (items): FETCH of new matches (NOTIFY) */
+		if (p_peek() == '(' && (*ret & RET_UPDATE)) {
+			if (notify_update_items() != ST_OK)
+				return ST_BAD;
+			continue;
+		}
 		if (!(w = p_atom()))
 			return ST_BAD;
 		if (!ascii_casecmp(w, "MIN"))
