@@ -26,6 +26,7 @@ CPFLAGS1 = -DWITH_CHECKPASSWORD
 FTSCPPFLAGS = -DWITH_FTS
 
 SRC = imapd.c mailbox.c view.c fetch.c parse.c io.c util.c auth.c search.c \
+      imapform.c \
       check.c authfail.c sandbox.c \
       maildir.c mime.c tls.c \
       index.c msgcache.c folders.c sync.c message.c \
@@ -34,6 +35,7 @@ SRC = imapd.c mailbox.c view.c fetch.c parse.c io.c util.c auth.c search.c \
       binary.c partial.c savedate.c preview.c quota.c unicode.c context.c \
       url.c progress.c
 HDR = util.h io.h parse.h imapd.h session.h maildir.h mime.h tls.h compress.h mutf7.h \
+      imapform.h \
       sort.h authfail.h sandbox.h sieve.h fts.h config.h \
       binary.h partial.h savedate.h preview.h quota.h unicode.h context.h \
       url.h progress.h store.h

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "imapd.h"
+#include "imapform.h"
 #include "io.h"
 #include "maildir.h"
 #include "mime.h"
@@ -33,7 +34,7 @@ enum fetchkind {
 struct fetchatt {
 	enum fetchkind kind;
 	const char *name;	/* as the response names it */
-	struct section *sec;
+	struct section sec;
 	int binary, peek;
 	int partial;
 	uint64_t from, count;
@@ -87,108 +88,81 @@ att_add(struct fetchreq *r, enum fetchkind kind, const char *name)
 	return a;
 }
 
-static void
-free_sections(struct fetchreq *r)
-{
-	size_t i;
-
-	for (i = 0; i < r->n; i++)
-		if (r->a[i].sec)
-			section_free(r->a[i].sec);
-}
-
-/* the cache key of a header section as a whole ("S:HEADER.FIELDS (...)"),
- * or NULL for sections worth no cache entry */
+/* the cache key of a header section of the message as a whole
+ * ("S:HEADER.FIELDS (SUBJECT)"), or NULL for sections worth no entry */
 static const char *
-section_key(const char *spec, int other)
+section_key(const struct section *sec, const char *name)
 {
-	size_t i, n = strlen(spec);
+	size_t i, n = strlen(name);
 	char *k;
 
-	if (other || n > 200 || ascii_ncasecmp(spec, "HEADER", 6))
+	if (sec->npart || (sec->text != SEC_HEADER &&
+	    sec->text != SEC_FIELDS && sec->text != SEC_FIELDS_NOT) ||
+	    n > 200)
 		return NULL;
 	k = p_alloc(n + 3);
 	memcpy(k, "S:", 2);
 	for (i = 0; i < n; i++)
-		k[i + 2] = spec[i] >= 'a' && spec[i] <= 'z' ? spec[i] - 32 :
-		    spec[i];
+		k[i + 2] = name[i] >= 'a' && name[i] <= 'z' ? name[i] - 32 :
+		    name[i];
 	k[n + 2] = '\0';
 	return k;
 }
 
 /* BODY[...]<a.b>, BODY.PEEK[...], BINARY[...], BINARY.PEEK[...] and
- * BINARY.SIZE[...] */
+ * BINARY.SIZE[...], as the parser read them */
 static int
-att_section(struct fetchreq *r, char *text)
+att_section(struct fetchreq *r, const struct fetchitem *it)
 {
 	struct fetchatt *a;
-	struct buf name = { 0 };
-	char *open, *close, *spec, *end;
-	int binary, peek, size;
+	struct buf spec = { 0 }, name = { 0 };
+	int binary, size;
 
-	open = strchr(text, '[');
-	*open = '\0';
-	binary = !ascii_ncasecmp(text, "BINARY", 6);
-	size = !ascii_casecmp(text, "BINARY.SIZE");
-	peek = !ascii_casecmp(text, "BODY.PEEK") ||
-	    !ascii_casecmp(text, "BINARY.PEEK");
-	if (ascii_casecmp(text, "BODY") && ascii_casecmp(text, "BINARY") &&
-	    !peek && !size)
-		return bad("Unknown fetch attribute");
-	if (!(close = strrchr(open + 1, ']')))
-		return bad("Missing ]");
-	spec = p_strdup(open + 1, close - open - 1);
+	binary = !ascii_ncasecmp(it->name, "BINARY", 6);
+	size = !ascii_casecmp(it->name, "BINARY.SIZE");
 	a = att_add(r, size ? FA_BINARYSIZE : FA_SECTION, NULL);
 	a->binary = binary;
-	a->peek = peek || size;
-	if (!(a->sec = section_parse(spec, binary)))
-		return bad("Invalid section");
-	if (close[1] == '<') {
-		if (size)
-			return bad("BINARY.SIZE takes no partial range");
-		a->partial = 1;
-		a->from = strtoull(close + 2, &end, 10);
-		if (end == close + 2 || *end != '.' || end[1] < '1' ||
-		    end[1] > '9')
-			return bad("Invalid partial range");
-		a->count = strtoull(end + 1, &end, 10);
-		if (strcmp(end, ">"))
-			return bad("Invalid partial range");
-	} else if (close[1]) {
-		return bad("Invalid fetch attribute");
-	}
-	buf_adds(&name, size ? "BINARY.SIZE[" : binary ? "BINARY[" : "BODY[");
-	section_name(&name, a->sec);
-	buf_addc(&name, ']');
+	a->peek = size || !ascii_casecmp(it->name, "BODY.PEEK") ||
+	    !ascii_casecmp(it->name, "BINARY.PEEK");
+	a->sec = it->sec;
+	a->partial = it->partial;
+	a->from = it->from;
+	a->count = it->count;
+	form_section(&spec, &a->sec);
+	buf_printf(&name, "%s[%s]", size ? "BINARY.SIZE" : binary ? "BINARY" :
+	    "BODY", spec.len ? spec.p : "");
 	if (a->partial)
 		buf_printf(&name, "<%llu>", (unsigned long long)a->from);
 	a->name = p_strdup(name.p, name.len);
-	buf_free(&name);
 	if (!a->peek)
 		r->seen = 1;
-	a->ckey = section_key(spec, binary || size || a->partial);
+	if (!binary && !a->partial)
+		a->ckey = section_key(&a->sec, spec.len ? spec.p : "");
+	buf_free(&spec);
+	buf_free(&name);
 	return ST_OK;
 }
 
 /* RFC822, RFC822.HEADER and RFC822.TEXT are sections under old names */
 static int
-att_rfc822(struct fetchreq *r, const char *name, const char *spec, int peek)
+att_rfc822(struct fetchreq *r, const char *name, int text, int peek)
 {
 	struct fetchatt *a = att_add(r, FA_SECTION, name);
 
 	a->peek = peek;
-	if (!(a->sec = section_parse(spec, 0)))
-		return bad("Invalid section");
+	a->sec.text = text;
 	if (!peek)
 		r->seen = 1;
 	return ST_OK;
 }
 
 static int
-fetch_att(struct fetchreq *r, char *t)
+fetch_att(struct fetchreq *r, const struct fetchitem *it)
 {
-	if (strchr(t, '['))
-		return att_section(r, t);
+	const char *t = it->name;
+
+	if (it->section)
+		return att_section(r, it);
 	if (!ascii_casecmp(t, "UID")) {
 		if (!r->uid)
 			att_add(r, FA_UID, "UID");
@@ -220,11 +194,11 @@ fetch_att(struct fetchreq *r, char *t)
 	else if (!ascii_casecmp(t, "MODSEQ"))
 		att_add(r, FA_MODSEQ, "MODSEQ");
 	else if (!ascii_casecmp(t, "RFC822"))
-		return att_rfc822(r, "RFC822", "", 0);
+		return att_rfc822(r, "RFC822", SEC_ALL, 0);
 	else if (!ascii_casecmp(t, "RFC822.HEADER"))
-		return att_rfc822(r, "RFC822.HEADER", "HEADER", 1);
+		return att_rfc822(r, "RFC822.HEADER", SEC_HEADER, 1);
 	else if (!ascii_casecmp(t, "RFC822.TEXT"))
-		return att_rfc822(r, "RFC822.TEXT", "TEXT", 0);
+		return att_rfc822(r, "RFC822.TEXT", SEC_TEXT, 0);
 	else
 		return bad("Unknown fetch attribute");
 	return ST_OK;
@@ -250,7 +224,7 @@ fetch_macro(struct fetchreq *r, const char *t)
 static int
 fetch_parse(struct fetchreq *r, int uid)
 {
-	char *t;
+	struct fetchitem it;
 	int rc;
 
 	memset(r, 0, sizeof(*r));
@@ -258,16 +232,16 @@ fetch_parse(struct fetchreq *r, int uid)
 		att_add(r, FA_UID, "UID");
 	r->uid = uid;
 	if (!p_char('(')) {
-		if (!(t = p_fetchatt()))
+		if (p_fetchatt(&it) < 0)
 			return ST_BAD;
-		if (fetch_macro(r, t))
+		if (!it.section && fetch_macro(r, it.name))
 			return ST_OK;
-		return fetch_att(r, t);
+		return fetch_att(r, &it);
 	}
 	do {
-		if (!(t = p_fetchatt()))
+		if (p_fetchatt(&it) < 0)
 			return ST_BAD;
-		if ((rc = fetch_att(r, t)) != ST_OK)
+		if ((rc = fetch_att(r, &it)) != ST_OK)
 			return rc;
 	} while (p_char(' '));
 	if (!p_char(')'))
@@ -333,7 +307,7 @@ fetch_section(struct fetchatt *a, struct msgmap *mm)
 	struct sectiondata *sd;
 	uint64_t size, from = 0, count;
 
-	if (!(sd = section_open(mm->p, mm->len, a->sec, a->binary, &size)))
+	if (!(sd = section_open(mm->p, mm->len, &a->sec, a->binary, &size)))
 		return -1;
 	if (a->kind == FA_BINARYSIZE) {
 		io_printf("%s %llu", a->name, (unsigned long long)size);
@@ -406,7 +380,7 @@ derived(struct fetchatt *a, long k, const struct msgmap *mm, struct buf *b)
 	if (a->kind == FA_ENVELOPE)
 		mime_envelope(b, mm->p, mm->len);
 	else if (a->kind == FA_SECTION) {
-		if (!(sd = section_open(mm->p, mm->len, a->sec, 0, &size)))
+		if (!(sd = section_open(mm->p, mm->len, &a->sec, 0, &size)))
 			return;
 		section_write(sd, 0, size, emit_buf, b);
 		section_close(sd);
@@ -573,10 +547,8 @@ cmd_fetch(const char *tag, int uid)
 	/* IMAP4rev2: every FETCH names its UID */
 	if (r == ST_OK && !req.uid && sess.rev2)
 		att_add(&req, FA_UID, "UID");
-	if (r != ST_OK) {
-		free_sections(&req);
+	if (r != ST_OK)
 		return r;
-	}
 	if (req.modseq)
 		condstore_on();
 	if (req.vanished)
@@ -594,7 +566,6 @@ cmd_fetch(const char *tag, int uid)
 		if (fetch_one(&req, vi[from + i], &cte) == -2)
 			unavailable = 1;
 	}
-	free_sections(&req);
 	if (unavailable)
 		return no("UNAVAILABLE", "Some messages cannot be read now");
 	if (cte)

@@ -43,7 +43,6 @@
 #define MIME_DEPTH	32	/* nested multiparts and messages */
 #define MIME_PARTS	10000	/* parts of one message */
 #define PARAMS_MAX	64	/* parameters kept from one header field */
-#define SECTION_DEPTH	64	/* part numbers in a section */
 #define CHUNK		8192	/* decoding and conversion step */
 #define DROP_STEP	(1 << 20)	/* scans give back pages this often */
 
@@ -131,16 +130,6 @@ struct sectiondata {
 	int binary;	/* a literal8: NUL goes out as it is */
 	struct seg *v;
 	size_t nv, cap;
-};
-
-enum { S_ALL, S_HEADER, S_FIELDS, S_FIELDS_NOT, S_TEXT, S_MIME };
-
-struct section {
-	unsigned part[SECTION_DEPTH];
-	int npart;
-	int text;
-	char **fields;
-	int nfields;
 };
 
 /* SEARCH: folded text is matched against a folded needle; the last
@@ -2068,146 +2057,6 @@ decoded_size(int kind, const char *s, size_t n)
 
 /* ---- sections --------------------------------------------------------- */
 
-static int
-fldchar(int c)
-{
-	return c > ' ' && c < 0x7f && !strchr("(){%*\"\\]", c);
-}
-
-static int
-section_fields(struct section *s, const char *p)
-{
-	struct buf name = { 0 };
-	int ok = 0;
-
-	if (*p++ != ' ' || *p++ != '(')
-		return 0;
-	for (;;) {
-		buf_reset(&name);
-		if (*p == '"') {
-			for (p++; *p && *p != '"'; p++) {
-				if (*p == '\\' && p[1])
-					p++;
-				if (*p == '\r' || *p == '\n')
-					goto out;
-				buf_addc(&name, *p);
-			}
-			if (*p++ != '"')
-				goto out;
-		} else {
-			while (fldchar((unsigned char)*p))
-				buf_addc(&name, *p++);
-			if (!name.len)
-				goto out;
-		}
-		s->fields = xreallocarray(s->fields, s->nfields + 1,
-		    sizeof(*s->fields));
-		s->fields[s->nfields++] = xstrdup(name.p ? name.p : "");
-		if (*p == ')')
-			break;
-		if (*p++ != ' ')
-			goto out;
-	}
-	ok = p[1] == '\0';
-out:
-	buf_free(&name);
-	return ok;
-}
-
-struct section *
-section_parse(const char *spec, int binary)
-{
-	struct section *s = xcalloc(1, sizeof(*s));
-	const char *p = spec;
-	unsigned long v;
-
-	while (*p >= '1' && *p <= '9') {
-		for (v = 0; isdigit_((unsigned char)*p); p++) {
-			v = v * 10 + (*p - '0');
-			if (v > 0x7fffffffUL)
-				goto bad;
-		}
-		if (s->npart == SECTION_DEPTH)
-			goto bad;
-		s->part[s->npart++] = v;
-		if (*p != '.')
-			break;
-		p++;
-		if (!isdigit_((unsigned char)*p))
-			break;
-	}
-	if (!*p && (s->npart == 0 || p[-1] != '.'))
-		return s;
-	if (binary)
-		goto bad;
-	if (!ascii_ncasecmp(p, "HEADER.FIELDS.NOT", 17)) {
-		s->text = S_FIELDS_NOT;
-		if (!section_fields(s, p + 17))
-			goto bad;
-	} else if (!ascii_ncasecmp(p, "HEADER.FIELDS", 13)) {
-		s->text = S_FIELDS;
-		if (!section_fields(s, p + 13))
-			goto bad;
-	} else if (!ascii_casecmp(p, "HEADER")) {
-		s->text = S_HEADER;
-	} else if (!ascii_casecmp(p, "TEXT")) {
-		s->text = S_TEXT;
-	} else if (!ascii_casecmp(p, "MIME") && s->npart) {
-		s->text = S_MIME;
-	} else {
-		goto bad;
-	}
-	return s;
-bad:
-	section_free(s);
-	return NULL;
-}
-
-void
-section_free(struct section *s)
-{
-	int i;
-
-	if (!s)
-		return;
-	for (i = 0; i < s->nfields; i++)
-		free(s->fields[i]);
-	free(s->fields);
-	free(s);
-}
-
-void
-section_name(struct buf *b, const struct section *s)
-{
-	static const char *const names[] = {
-		"", "HEADER", "HEADER.FIELDS", "HEADER.FIELDS.NOT", "TEXT",
-		"MIME"
-	};
-	const char *f;
-	int i;
-
-	for (i = 0; i < s->npart; i++)
-		buf_printf(b, "%s%u", i ? "." : "", s->part[i]);
-	if (s->text != S_ALL)
-		buf_printf(b, "%s%s", s->npart ? "." : "", names[s->text]);
-	if (s->text != S_FIELDS && s->text != S_FIELDS_NOT)
-		return;
-	buf_adds(b, " (");
-	for (i = 0; i < s->nfields; i++) {
-		if (i)
-			buf_addc(b, ' ');
-		for (f = s->fields[i]; *f && fldchar((unsigned char)*f); f++)
-			;
-		if (*f || !*s->fields[i]) {
-			buf_addstr(b, s->fields[i], strlen(s->fields[i]));
-			continue;
-		}
-		for (f = s->fields[i]; *f; f++)
-			buf_addc(b, upper((unsigned char)*f));
-	}
-	buf_addc(b, ')');
-}
-
 static void
 seg_add(struct sectiondata *sd, int kind, size_t off, size_t len)
 {
@@ -2259,7 +2108,7 @@ fields_select(struct sectiondata *sd, const struct section *s, size_t hs,
 {
 	struct field f;
 	size_t i = hs;
-	int want = s->text == S_FIELDS;
+	int want = s->text == SEC_FIELDS;
 
 	while (field_next(sd->p, he, &i, &f)) {
 		if (field_listed(s, &f) != want)
@@ -2316,10 +2165,10 @@ message_text(struct sectiondata *sd, const struct section *s, size_t hdr,
     size_t body, size_t end)
 {
 	switch (s->text) {
-	case S_HEADER:
+	case SEC_HEADER:
 		seg_add(sd, SEG_RAW, hdr, body - hdr);
 		break;
-	case S_TEXT:
+	case SEC_TEXT:
 		seg_add(sd, SEG_RAW, body, end - body);
 		break;
 	default:
@@ -2343,7 +2192,7 @@ section_open(const char *p, size_t n, const struct section *s, int binary,
 	sd->binary = binary;
 	if (!s->npart) {
 		/* the whole message needs no part tree */
-		if (s->text == S_ALL)
+		if (s->text == SEC_ALL)
 			seg_add(sd, SEG_RAW, 0, n);
 		else {
 			body = header_end(p, n, 0);
@@ -2356,7 +2205,7 @@ section_open(const char *p, size_t n, const struct section *s, int binary,
 		goto free;
 	pt = &t->v[part];
 	switch (s->text) {
-	case S_ALL:
+	case SEC_ALL:
 		kind = SEG_RAW;
 		if (binary) {
 			cte_get(p, pt->hdr, pt->body, &cte);
@@ -2370,7 +2219,7 @@ section_open(const char *p, size_t n, const struct section *s, int binary,
 		}
 		seg_add(sd, kind, pt->body, pt->end - pt->body);
 		break;
-	case S_MIME:
+	case SEC_MIME:
 		seg_add(sd, SEG_RAW, pt->hdr, pt->body - pt->hdr);
 		break;
 	default:

@@ -22,15 +22,18 @@ void mime_crlf_write(const char *p, size_t n, uint64_t from, uint64_t count,
 void mime_envelope(struct buf *, const char *p, size_t n);
 void mime_bodystructure(struct buf *, const char *p, size_t n, int extended);
 
-/* A section of BODY[...] / BINARY[...].  section_parse takes the text
- * between the brackets ("", "HEADER", "1.2.MIME",
- * "HEADER.FIELDS (From To)") and returns NULL when it is not valid syntax
- * (binary set: only part numbers are allowed).  section_name writes the
- * canonical form to echo in the response. */
-struct section;
-struct section *section_parse(const char *spec, int binary);
-void section_name(struct buf *, const struct section *);
-void section_free(struct section *);
+/* A section of BODY[...] / BINARY[...] as the command parser reads it
+ * (parse.c): the part numbers, then what of that part; fields are the
+ * names a HEADER.FIELDS or HEADER.FIELDS.NOT lists. */
+#define SECTION_DEPTH	64	/* part numbers in a section */
+enum { SEC_ALL, SEC_HEADER, SEC_FIELDS, SEC_FIELDS_NOT, SEC_TEXT, SEC_MIME };
+struct section {
+	unsigned part[SECTION_DEPTH];
+	int npart;
+	int text;		/* SEC_... */
+	const char **fields;
+	int nfields;
+};
 
 /* Resolve a section of a message.  On success fills size with the total
  * length of the section as the client sees it (CRLF line ends; decoded
