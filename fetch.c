@@ -302,12 +302,12 @@ fetch_date(const char *name, time_t t)
 }
 
 static int
-fetch_section(struct fetchatt *a, struct msgmap *mm)
+fetch_section(struct fetchatt *a, struct mime *m)
 {
 	struct sectiondata *sd;
 	uint64_t size, from = 0, count;
 
-	if (!(sd = section_open(mm->p, mm->len, &a->sec, a->binary, &size)))
+	if (!(sd = mime_section(m, &a->sec, a->binary, &size)))
 		return -1;
 	if (a->kind == FA_BINARYSIZE) {
 		io_printf("%s %llu", a->name, (unsigned long long)size);
@@ -362,7 +362,8 @@ needs_map(struct fetchreq *r, long k)
 /* an item derived from the message: from the cache, else made from the
  * mapped message and cached; in b */
 static void
-derived(struct fetchatt *a, long k, const struct msgmap *mm, struct buf *b)
+derived(struct fetchatt *a, long k, const struct msgmap *mm, struct mime *m,
+    struct buf *b)
 {
 	struct sectiondata *sd;
 	const char *v;
@@ -378,15 +379,14 @@ derived(struct fetchatt *a, long k, const struct msgmap *mm, struct buf *b)
 		return;
 	}
 	if (a->kind == FA_ENVELOPE)
-		mime_envelope(b, mm->p, mm->len);
+		form_envelope(b, m);
 	else if (a->kind == FA_SECTION) {
-		if (!(sd = section_open(mm->p, mm->len, &a->sec, 0, &size)))
+		if (!(sd = mime_section(m, &a->sec, 0, &size)))
 			return;
 		section_write(sd, 0, size, emit_buf, b);
 		section_close(sd);
 	} else
-		mime_bodystructure(b, mm->p, mm->len,
-		    a->kind == FA_BODYSTRUCTURE);
+		form_body(b, m, a->kind == FA_BODYSTRUCTURE);
 	if (k >= 0)
 		msgcache_put(&sess.f, k, a->ckey, b->p, b->len);
 }
@@ -401,6 +401,7 @@ fetch_one(struct fetchreq *r, size_t vi, int *cte)
 	struct vmsg *m = &sess.v.m[vi];
 	char id[64];
 	struct msgmap mm = { 0 };
+	struct mime *msg;
 	struct buf b = { 0 };
 	time_t date = 0, saved;
 	uint64_t size = 0;
@@ -428,6 +429,9 @@ fetch_one(struct fetchreq *r, size_t vi, int *cte)
 		m->modseq = sess.f.msgs[k].modseq;
 		seen = 1;
 	}
+	/* one look at the message for all the items: its part tree is
+	 * parsed once, when the first item needs it */
+	msg = mime_open(mm.p ? mm.p : "", mm.p ? mm.len : 0);
 	fetch_open(vi);
 	for (i = 0; i < r->n; i++) {
 		struct fetchatt *a = &r->a[i];
@@ -487,13 +491,13 @@ fetch_one(struct fetchreq *r, size_t vi, int *cte)
 		case FA_ENVELOPE:
 		case FA_BODY:
 		case FA_BODYSTRUCTURE:
-			derived(a, k, &mm, &b);
+			derived(a, k, &mm, msg, &b);
 			io_printf("%s %s", a->name, b.p);
 			buf_reset(&b);
 			break;
 		case FA_SECTION:
 			if (a->ckey) {
-				derived(a, k, &mm, &b);
+				derived(a, k, &mm, msg, &b);
 				io_printf("%s {%zu}\r\n", a->name, b.len);
 				io_write(b.p, b.len);
 				buf_reset(&b);
@@ -501,7 +505,7 @@ fetch_one(struct fetchreq *r, size_t vi, int *cte)
 			}
 			/* FALLTHROUGH */
 		case FA_BINARYSIZE:
-			if (fetch_section(a, &mm) < 0) {
+			if (fetch_section(a, msg) < 0) {
 				io_printf("%s NIL", a->name);
 				*cte |= k >= 0;
 			}
@@ -520,6 +524,7 @@ fetch_one(struct fetchreq *r, size_t vi, int *cte)
 	if (seen && sess.condstore && !r->modseq)
 		io_printf(" MODSEQ (%llu)", (unsigned long long)m->modseq);
 	io_puts(")\r\n");
+	mime_close(msg);
 	buf_free(&b);
 	if (map)
 		msg_unmap(&mm);

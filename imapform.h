@@ -11,4 +11,9 @@ struct buf;
  * BODY[...] in a response: "1.2.HEADER.FIELDS (SUBJECT)" */
 void form_section(struct buf *, const struct section *);
 
+/* the parenthesised ENVELOPE of the message */
+void form_envelope(struct buf *, struct mime *);
+/* the parenthesised BODY (extended 0) or BODYSTRUCTURE of the message */
+void form_body(struct buf *, struct mime *, int extended);
+
 #endif
