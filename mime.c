@@ -633,7 +633,7 @@ mime_decode(struct buf *out, const char *s, size_t n)
 	decode_header(out, n ? s : "", n);
 }
 
-
+/* a run of at most 9 digits: its value; *len 0 when there is none */
 static long
 date_digits(struct lex *l, size_t *len)
 {

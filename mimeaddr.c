@@ -251,7 +251,7 @@ addr_put(struct mime_addrs *l, const struct buf *name, const struct buf *adl,
 static int group(struct alex *, struct mime_addrs *);
 
 static void
-angle_addr(struct alex *l, struct mime_addrs *b, const struct buf *name)
+angle_addr(struct alex *l, struct mime_addrs *out, const struct buf *name)
 {
 	struct buf adl = { 0 }, mbox = { 0 }, host = { 0 };
 	struct tok t;
@@ -289,7 +289,7 @@ angle_addr(struct alex *l, struct mime_addrs *b, const struct buf *name)
 		buf_reset(&host);
 		buf_adds(&host, "SYNTAX_ERROR");
 	}
-	addr_put(b, name, &adl, &mbox, &host);
+	addr_put(out, name, &adl, &mbox, &host);
 	buf_free(&adl);
 	buf_free(&mbox);
 	buf_free(&host);
@@ -312,7 +312,7 @@ separator(struct alex *l, int ingroup)
 /* one mailbox, or a group when groups are allowed; 0 when the list
  * stops here: nothing readable, or no separator after it */
 static int
-mailbox(struct alex *l, struct mime_addrs *b, int ingroup)
+mailbox(struct alex *l, struct mime_addrs *out, int ingroup)
 {
 	struct buf words = { 0 }, host = { 0 }, local = { 0 };
 	struct tok t;
@@ -341,22 +341,22 @@ mailbox(struct alex *l, struct mime_addrs *b, int ingroup)
 	}
 	if (isspecial(&t, '<')) {
 		alex_next(l, &t);
-		angle_addr(l, b, &words);
+		angle_addr(l, out, &words);
 	} else if (isspecial(&t, '@') && n <= 1) {
 		alex_next(l, &t);
 		domain(l, &host);
 		alex_peek(l, &t);	/* a comment after it is the name */
-		addr_put(b, &l->comment, NULL, &words, &host);
+		addr_put(out, &l->comment, NULL, &words, &host);
 	} else if (isspecial(&t, ':') && !ingroup && n) {
 		alex_next(l, &t);
-		addr_new(b)->kind = ADDR_GROUP;
-		copy(&b->v[b->n - 1].mbox, &words);
-		ok = group(l, b);
-		addr_new(b)->kind = ADDR_GROUP_END;
+		addr_new(out)->kind = ADDR_GROUP;
+		copy(&out->v[out->n - 1].mbox, &words);
+		ok = group(l, out);
+		addr_new(out)->kind = ADDR_GROUP_END;
 	} else if (n == 1) {
-		addr_put(b, NULL, NULL, &words, NULL);
+		addr_put(out, NULL, NULL, &words, NULL);
 	} else if (n > 1) {
-		addr_put(b, &words, NULL, NULL, NULL);
+		addr_put(out, &words, NULL, NULL, NULL);
 	} else {
 		ok = 0;
 	}
@@ -369,7 +369,7 @@ mailbox(struct alex *l, struct mime_addrs *b, int ingroup)
 /* the mailboxes of a group after its ":", up to the ";"; 0 when the list
  * stops inside it */
 static int
-group(struct alex *l, struct mime_addrs *b)
+group(struct alex *l, struct mime_addrs *out)
 {
 	struct tok t;
 
@@ -385,7 +385,7 @@ group(struct alex *l, struct mime_addrs *b)
 			alex_next(l, &t);
 			continue;
 		}
-		if (!mailbox(l, b, 1))
+		if (!mailbox(l, out, 1))
 			return 0;
 	}
 }
