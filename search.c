@@ -9,6 +9,7 @@
 
 #include "fts.h"
 #include "imapd.h"
+#include "imapform.h"
 #include "io.h"
 #include "maildir.h"
 #include "mime.h"
@@ -523,10 +524,8 @@ match_header(struct sk *k, struct ctx *c)
 	sec.fields = &k->field;
 	if (msgcache_each(c->f, c->k, hdr_item, &w))
 		return w.match;
-	buf_adds(&spec, "S:HEADER.FIELDS (");
-	for (p = k->field; *p; p++)
-		buf_addc(&spec, *p >= 'a' && *p <= 'z' ? *p - 32 : *p);
-	buf_addc(&spec, ')');
+	buf_adds(&spec, "S:");	/* the key FETCH gives this section */
+	form_section(&spec, &sec);
 	if (need_map(c) < 0) {
 		buf_free(&spec);
 		goto whole;
