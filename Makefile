@@ -26,6 +26,7 @@ CPFLAGS1 = -DWITH_CHECKPASSWORD
 FTSCPPFLAGS = -DWITH_FTS
 
 SRC = imapd.c mailbox.c view.c fetch.c parse.c io.c util.c auth.c search.c \
+      imapform.c mimehdr.c mimepart.c mimeaddr.c mimesect.c mimesearch.c \
       check.c authfail.c sandbox.c \
       maildir.c mime.c tls.c \
       index.c msgcache.c folders.c sync.c message.c \
@@ -35,6 +36,7 @@ SRC = imapd.c mailbox.c view.c fetch.c parse.c io.c util.c auth.c search.c \
       url.c progress.c \
       session.c startup.c html.c notify.c
 HDR = util.h io.h parse.h imapd.h session.h maildir.h mime.h tls.h compress.h mutf7.h \
+      imapform.h mimeint.h \
       sort.h authfail.h sandbox.h sieve.h fts.h config.h \
       binary.h partial.h savedate.h preview.h quota.h unicode.h context.h \
       url.h progress.h store.h \
@@ -118,18 +120,24 @@ FUZZTIME = 60
 FUZZCC = clang
 FUZZFLAGS = -std=c99 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 
-fuzz/fuzz_mime: fuzz/fuzz_mime.c mime.c util.c binary.c preview.c unicode.c \
-    html.c mime.h util.h binary.h preview.h unicode.h html.h
-	$(FUZZCC) $(CPPFLAGS) $(FUZZFLAGS) -o $@ fuzz/fuzz_mime.c mime.c util.c \
-	    binary.c preview.c unicode.c html.c -lutf8proc
+# the message code, and its IMAP writer
+MIMESRC = mime.c mimehdr.c mimepart.c mimeaddr.c mimesect.c mimesearch.c \
+    html.c
+MIMEHDR = mime.h mimeint.h imapform.h html.h
+fuzz/fuzz_mime: fuzz/fuzz_mime.c $(MIMESRC) imapform.c parse.c io.c util.c \
+    binary.c preview.c unicode.c $(MIMEHDR) util.h binary.h preview.h \
+    unicode.h parse.h io.h config.h
+	$(FUZZCC) $(CPPFLAGS) $(FUZZFLAGS) -o $@ fuzz/fuzz_mime.c $(MIMESRC) \
+	    imapform.c parse.c io.c util.c binary.c preview.c unicode.c \
+	    -lutf8proc
 
 # the command and SEARCH parsers, fed a client's byte stream
 FUZZSTORE = maildir.c folders.c sync.c message.c index.c msgcache.c
 fuzz/fuzz_parse: fuzz/fuzz_parse.c parse.c io.c util.c search.c $(FUZZSTORE) \
-    mime.c mutf7.c partial.c savedate.c unicode.c url.c html.c $(HDR)
+    $(MIMESRC) imapform.c mutf7.c partial.c savedate.c unicode.c url.c $(HDR)
 	$(FUZZCC) $(CPPFLAGS) $(FUZZFLAGS) -o $@ fuzz/fuzz_parse.c parse.c io.c \
-	    util.c search.c $(FUZZSTORE) mime.c mutf7.c partial.c savedate.c \
-	    unicode.c url.c html.c -lutf8proc
+	    util.c search.c $(FUZZSTORE) $(MIMESRC) imapform.c mutf7.c \
+	    partial.c savedate.c unicode.c url.c -lutf8proc
 
 # the failure record (authfail.c) as read from any bytes
 fuzz/fuzz_authfail: fuzz/fuzz_authfail.c authfail.c util.c authfail.h util.h \
@@ -138,16 +146,16 @@ fuzz/fuzz_authfail: fuzz/fuzz_authfail.c authfail.c util.c authfail.h util.h \
 	    util.c
 
 # the Sieve parser and interpreter, fed scripts
-fuzz/fuzz_sieve: fuzz/fuzz_sieve.c sieve.c sievexec.c mime.c unicode.c util.c \
-    html.c sieve.h mime.h unicode.h util.h config.h
+fuzz/fuzz_sieve: fuzz/fuzz_sieve.c sieve.c sievexec.c $(MIMESRC) unicode.c \
+    util.c sieve.h $(MIMEHDR) unicode.h util.h config.h
 	$(FUZZCC) $(CPPFLAGS) $(FUZZFLAGS) -o $@ fuzz/fuzz_sieve.c sieve.c \
-	    sievexec.c mime.c unicode.c util.c html.c -lutf8proc
+	    sievexec.c $(MIMESRC) unicode.c util.c -lutf8proc
 
 # the full-text index's segment reader, fed damaged segment files
-fuzz/fuzz_fts: fuzz/fuzz_fts.c fts.c $(FUZZSTORE) mime.c mutf7.c unicode.c \
-    util.c html.c $(HDR)
+fuzz/fuzz_fts: fuzz/fuzz_fts.c fts.c $(FUZZSTORE) $(MIMESRC) mutf7.c \
+    unicode.c util.c $(HDR)
 	$(FUZZCC) $(CPPFLAGS) -DWITH_FTS $(FUZZFLAGS) -o $@ fuzz/fuzz_fts.c \
-	    $(FUZZSTORE) mime.c mutf7.c unicode.c util.c html.c -lutf8proc
+	    $(FUZZSTORE) $(MIMESRC) mutf7.c unicode.c util.c -lutf8proc
 
 fuzz: fuzz/fuzz_mime fuzz/fuzz_parse fuzz/fuzz_sieve fuzz/fuzz_fts
 	d=$$(mktemp -d) && cp -R ../shared/corpus/. $$d/ && \

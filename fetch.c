@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "imapform.h"
 #include "io.h"
 #include "maildir.h"
 #include "mime.h"
@@ -32,7 +33,7 @@ enum fetchkind {
 struct fetchatt {
 	enum fetchkind kind;
 	const char *name;	/* as the response names it */
-	struct section *sec;
+	struct section sec;
 	int binary, peek;
 	int partial;
 	uint64_t from, count;
@@ -87,108 +88,81 @@ att_add(struct fetchreq *r, enum fetchkind kind, const char *name)
 	return a;
 }
 
-static void
-free_sections(struct fetchreq *r)
-{
-	size_t i;
-
-	for (i = 0; i < r->n; i++)
-		if (r->a[i].sec)
-			section_free(r->a[i].sec);
-}
-
-/* the cache key of a header section as a whole ("S:HEADER.FIELDS (...)"),
- * or NULL for sections worth no cache entry */
+/* the cache key of a header section of the message as a whole
+ * ("S:HEADER.FIELDS (SUBJECT)"), or NULL for sections worth no entry */
 static const char *
-section_key(const char *spec, int other)
+section_key(const struct section *sec, const char *name)
 {
-	size_t i, n = strlen(spec);
+	size_t i, n = strlen(name);
 	char *k;
 
-	if (other || n > 200 || ascii_ncasecmp(spec, "HEADER", 6))
+	if (sec->npart || (sec->text != SEC_HEADER &&
+	    sec->text != SEC_FIELDS && sec->text != SEC_FIELDS_NOT) ||
+	    n > 200)
 		return NULL;
 	k = p_alloc(n + 3);
 	memcpy(k, "S:", 2);
 	for (i = 0; i < n; i++)
-		k[i + 2] = spec[i] >= 'a' && spec[i] <= 'z' ? spec[i] - 32 :
-		    spec[i];
+		k[i + 2] = name[i] >= 'a' && name[i] <= 'z' ? name[i] - 32 :
+		    name[i];
 	k[n + 2] = '\0';
 	return k;
 }
 
 /* BODY[...]<a.b>, BODY.PEEK[...], BINARY[...], BINARY.PEEK[...] and
- * BINARY.SIZE[...] */
+ * BINARY.SIZE[...], as the parser read them */
 static int
-att_section(struct fetchreq *r, char *text)
+att_section(struct fetchreq *r, const struct fetchitem *it)
 {
 	struct fetchatt *a;
-	struct buf name = { 0 };
-	char *open, *close, *spec, *end;
-	int binary, peek, size;
+	struct buf spec = { 0 }, name = { 0 };
+	int binary, size;
 
-	open = strchr(text, '[');
-	*open = '\0';
-	binary = !ascii_ncasecmp(text, "BINARY", 6);
-	size = !ascii_casecmp(text, "BINARY.SIZE");
-	peek = !ascii_casecmp(text, "BODY.PEEK") ||
-	    !ascii_casecmp(text, "BINARY.PEEK");
-	if (ascii_casecmp(text, "BODY") && ascii_casecmp(text, "BINARY") &&
-	    !peek && !size)
-		return bad("Unknown fetch attribute");
-	if (!(close = strrchr(open + 1, ']')))
-		return bad("Missing ]");
-	spec = p_strdup(open + 1, close - open - 1);
+	binary = !ascii_ncasecmp(it->name, "BINARY", 6);
+	size = !ascii_casecmp(it->name, "BINARY.SIZE");
 	a = att_add(r, size ? FA_BINARYSIZE : FA_SECTION, NULL);
 	a->binary = binary;
-	a->peek = peek || size;
-	if (!(a->sec = section_parse(spec, binary)))
-		return bad("Invalid section");
-	if (close[1] == '<') {
-		if (size)
-			return bad("BINARY.SIZE takes no partial range");
-		a->partial = 1;
-		a->from = strtoull(close + 2, &end, 10);
-		if (end == close + 2 || *end != '.' || end[1] < '1' ||
-		    end[1] > '9')
-			return bad("Invalid partial range");
-		a->count = strtoull(end + 1, &end, 10);
-		if (strcmp(end, ">"))
-			return bad("Invalid partial range");
-	} else if (close[1]) {
-		return bad("Invalid fetch attribute");
-	}
-	buf_adds(&name, size ? "BINARY.SIZE[" : binary ? "BINARY[" : "BODY[");
-	section_name(&name, a->sec);
-	buf_addc(&name, ']');
+	a->peek = size || !ascii_casecmp(it->name, "BODY.PEEK") ||
+	    !ascii_casecmp(it->name, "BINARY.PEEK");
+	a->sec = it->sec;
+	a->partial = it->partial;
+	a->from = it->from;
+	a->count = it->count;
+	form_section(&spec, &a->sec);
+	buf_printf(&name, "%s[%s]", size ? "BINARY.SIZE" : binary ? "BINARY" :
+	    "BODY", spec.len ? spec.p : "");
 	if (a->partial)
 		buf_printf(&name, "<%llu>", (unsigned long long)a->from);
 	a->name = p_strdup(name.p, name.len);
-	buf_free(&name);
 	if (!a->peek)
 		r->seen = 1;
-	a->ckey = section_key(spec, binary || size || a->partial);
+	if (!binary && !a->partial)
+		a->ckey = section_key(&a->sec, spec.len ? spec.p : "");
+	buf_free(&spec);
+	buf_free(&name);
 	return ST_OK;
 }
 
 /* RFC822, RFC822.HEADER and RFC822.TEXT are sections under old names */
 static int
-att_rfc822(struct fetchreq *r, const char *name, const char *spec, int peek)
+att_rfc822(struct fetchreq *r, const char *name, int text, int peek)
 {
 	struct fetchatt *a = att_add(r, FA_SECTION, name);
 
 	a->peek = peek;
-	if (!(a->sec = section_parse(spec, 0)))
-		return bad("Invalid section");
+	a->sec.text = text;
 	if (!peek)
 		r->seen = 1;
 	return ST_OK;
 }
 
 static int
-fetch_att(struct fetchreq *r, char *t)
+fetch_att(struct fetchreq *r, const struct fetchitem *it)
 {
-	if (strchr(t, '['))
-		return att_section(r, t);
+	const char *t = it->name;
+
+	if (it->section)
+		return att_section(r, it);
 	if (!ascii_casecmp(t, "UID")) {
 		if (!r->uid)
 			att_add(r, FA_UID, "UID");
@@ -221,11 +195,11 @@ fetch_att(struct fetchreq *r, char *t)
 	else if (!ascii_casecmp(t, "MODSEQ"))
 		att_add(r, FA_MODSEQ, "MODSEQ");
 	else if (!ascii_casecmp(t, "RFC822"))
-		return att_rfc822(r, "RFC822", "", 0);
+		return att_rfc822(r, "RFC822", SEC_ALL, 0);
 	else if (!ascii_casecmp(t, "RFC822.HEADER"))
-		return att_rfc822(r, "RFC822.HEADER", "HEADER", 1);
+		return att_rfc822(r, "RFC822.HEADER", SEC_HEADER, 1);
 	else if (!ascii_casecmp(t, "RFC822.TEXT"))
-		return att_rfc822(r, "RFC822.TEXT", "TEXT", 0);
+		return att_rfc822(r, "RFC822.TEXT", SEC_TEXT, 0);
 	else
 		return bad("Unknown fetch attribute");
 	return ST_OK;
@@ -251,7 +225,7 @@ fetch_macro(struct fetchreq *r, const char *t)
 static int
 fetch_parse(struct fetchreq *r, int uid)
 {
-	char *t;
+	struct fetchitem it;
 	int rc;
 
 	memset(r, 0, sizeof(*r));
@@ -259,16 +233,16 @@ fetch_parse(struct fetchreq *r, int uid)
 		att_add(r, FA_UID, "UID");
 	r->uid = uid;
 	if (!p_char('(')) {
-		if (!(t = p_fetchatt()))
+		if (p_fetchatt(&it) < 0)
 			return ST_BAD;
-		if (fetch_macro(r, t))
+		if (!it.section && fetch_macro(r, it.name))
 			return ST_OK;
-		return fetch_att(r, t);
+		return fetch_att(r, &it);
 	}
 	do {
-		if (!(t = p_fetchatt()))
+		if (p_fetchatt(&it) < 0)
 			return ST_BAD;
-		if ((rc = fetch_att(r, t)) != ST_OK)
+		if ((rc = fetch_att(r, &it)) != ST_OK)
 			return rc;
 	} while (p_char(' '));
 	if (!p_char(')'))
@@ -329,12 +303,12 @@ fetch_date(const char *name, time_t t)
 }
 
 static int
-fetch_section(struct fetchatt *a, struct msgmap *mm)
+fetch_section(struct fetchatt *a, struct mime *m)
 {
 	struct sectiondata *sd;
 	uint64_t size, from = 0, count;
 
-	if (!(sd = section_open(mm->p, mm->len, a->sec, a->binary, &size)))
+	if (!(sd = mime_section(m, &a->sec, a->binary, &size)))
 		return -1;
 	if (a->kind == FA_BINARYSIZE) {
 		io_printf("%s %llu", a->name, (unsigned long long)size);
@@ -389,7 +363,8 @@ needs_map(struct fetchreq *r, long k)
 /* an item derived from the message: from the cache, else made from the
  * mapped message and cached; in b.  -1 when it could not be had */
 static int
-derived(struct fetchatt *a, long k, const struct msgmap *mm, struct buf *b)
+derived(struct fetchatt *a, long k, const struct msgmap *mm, struct mime *m,
+    struct buf *b)
 {
 	struct sectiondata *sd;
 	const char *v;
@@ -408,15 +383,14 @@ derived(struct fetchatt *a, long k, const struct msgmap *mm, struct buf *b)
 	if (a->kind == FA_PREVIEW)
 		preview_make(b, mm->p, mm->len);
 	else if (a->kind == FA_ENVELOPE)
-		mime_envelope(b, mm->p, mm->len);
+		form_envelope(b, m);
 	else if (a->kind == FA_SECTION) {
-		if (!(sd = section_open(mm->p, mm->len, a->sec, 0, &size)))
+		if (!(sd = mime_section(m, &a->sec, 0, &size)))
 			return -1;
 		section_write(sd, 0, size, emit_buf, b);
 		section_close(sd);
 	} else
-		mime_bodystructure(b, mm->p, mm->len,
-		    a->kind == FA_BODYSTRUCTURE);
+		form_body(b, m, a->kind == FA_BODYSTRUCTURE);
 	if (k >= 0)
 		msgcache_put(&sess.f, k, a->ckey, b->p, b->len);
 	return 0;
@@ -432,6 +406,7 @@ fetch_one(struct fetchreq *r, size_t vi, int *cte)
 	struct vmsg *m = &sess.v.m[vi];
 	char id[64];
 	struct msgmap mm = { 0 };
+	struct mime *msg;
 	struct buf b = { 0 };
 	time_t date = 0, saved;
 	uint64_t size = 0;
@@ -459,6 +434,9 @@ fetch_one(struct fetchreq *r, size_t vi, int *cte)
 		m->modseq = sess.f.msgs[k].modseq;
 		seen = 1;
 	}
+	/* one look at the message for all the items: its part tree is
+	 * parsed once, when the first item needs it */
+	msg = mime_open(mm.p ? mm.p : "", mm.p ? mm.len : 0);
 	fetch_open(vi);
 	for (i = 0; i < r->n; i++) {
 		struct fetchatt *a = &r->a[i];
@@ -494,7 +472,7 @@ fetch_one(struct fetchreq *r, size_t vi, int *cte)
 			break;
 		case FA_PREVIEW:
 			io_puts("PREVIEW ");
-			if (derived(a, k, &mm, &b) < 0) {
+			if (derived(a, k, &mm, msg, &b) < 0) {
 				io_puts("NIL");
 			} else if (b.len) {
 				struct buf q = { 0 };
@@ -519,13 +497,13 @@ fetch_one(struct fetchreq *r, size_t vi, int *cte)
 		case FA_ENVELOPE:
 		case FA_BODY:
 		case FA_BODYSTRUCTURE:
-			derived(a, k, &mm, &b);
+			derived(a, k, &mm, msg, &b);
 			io_printf("%s %s", a->name, b.p);
 			buf_reset(&b);
 			break;
 		case FA_SECTION:
 			if (a->ckey) {
-				derived(a, k, &mm, &b);
+				derived(a, k, &mm, msg, &b);
 				io_printf("%s {%zu}\r\n", a->name, b.len);
 				io_write(b.p, b.len);
 				buf_reset(&b);
@@ -533,7 +511,7 @@ fetch_one(struct fetchreq *r, size_t vi, int *cte)
 			}
 			/* FALLTHROUGH */
 		case FA_BINARYSIZE:
-			if (fetch_section(a, &mm) < 0) {
+			if (fetch_section(a, msg) < 0) {
 				io_printf("%s NIL", a->name);
 				*cte |= k >= 0;
 			}
@@ -552,6 +530,7 @@ fetch_one(struct fetchreq *r, size_t vi, int *cte)
 	if (seen && sess.condstore && !r->modseq)
 		io_printf(" MODSEQ (%llu)", (unsigned long long)m->modseq);
 	io_puts(")\r\n");
+	mime_close(msg);
 	buf_free(&b);
 	if (map)
 		msg_unmap(&mm);
@@ -579,10 +558,8 @@ cmd_fetch(const char *tag, int uid)
 	/* IMAP4rev2: every FETCH names its UID */
 	if (r == ST_OK && !req.uid && sess.rev2)
 		att_add(&req, FA_UID, "UID");
-	if (r != ST_OK) {
-		free_sections(&req);
+	if (r != ST_OK)
 		return r;
-	}
 	if (req.modseq)
 		condstore_on();
 	if (req.vanished)
@@ -600,7 +577,6 @@ cmd_fetch(const char *tag, int uid)
 		if (fetch_one(&req, vi[from + i], &cte) == -2)
 			unavailable = 1;
 	}
-	free_sections(&req);
 	if (unavailable)
 		return no("UNAVAILABLE", "Some messages cannot be read now");
 	if (cte)
@@ -614,12 +590,14 @@ int
 fetch_items(char *const *items, size_t n, const size_t *vi, size_t nv)
 {
 	struct fetchreq req;
+	struct fetchitem it;
 	size_t i;
 	int r = ST_OK, cte = 0;
 
 	memset(&req, 0, sizeof(req));
 	for (i = 0; i < n && r == ST_OK; i++)
-		r = fetch_att(&req, p_strdup(items[i], strlen(items[i])));
+		r = p_fetchatt_text(items[i], &it) < 0 ? ST_BAD :
+		    fetch_att(&req, &it);
 	if (r == ST_OK && req.seen)
 		r = bad("Items for new messages must not set \\Seen (use "
 		    "BODY.PEEK)");
@@ -627,6 +605,5 @@ fetch_items(char *const *items, size_t n, const size_t *vi, size_t nv)
 		att_add(&req, FA_UID, "UID");
 	for (i = 0; r == ST_OK && i < nv; i++)
 		fetch_one(&req, vi[i], &cte);
-	free_sections(&req);
 	return r;
 }

@@ -788,7 +788,7 @@ append_url(struct append *a, const char *url, uint64_t *total)
 	struct imapurl u;
 	struct folder f, *fp = &sess.f;
 	struct msgmap mm;
-	struct section *sec = NULL;
+	struct section sec;
 	struct sectiondata *sd = NULL;
 	struct buf name = { 0 };
 	uint64_t size, from = 0, count;
@@ -810,8 +810,8 @@ append_url(struct append *a, const char *url, uint64_t *total)
 	}
 	if ((!u.uidvalidity || u.uidvalidity == fp->uidvalidity) &&
 	    (k = folder_find(fp, u.uid)) >= 0 &&
-	    (sec = section_parse(u.section, 0)) && msg_map(fp, k, &mm) == 0) {
-		if ((sd = section_open(mm.p, mm.len, sec, 0, &size))) {
+	    p_section(u.section, &sec, 0) == 0 && msg_map(fp, k, &mm) == 0) {
+		if ((sd = section_open(mm.p, mm.len, &sec, 0, &size))) {
 			from = u.partial ? MIN(u.offset, size) : 0;
 			count = u.partial && u.length ?
 			    MIN(u.length, size - from) : size - from;
@@ -824,8 +824,6 @@ append_url(struct append *a, const char *url, uint64_t *total)
 		}
 		msg_unmap(&mm);
 	}
-	if (sec)
-		section_free(sec);
 	if (opened)
 		folder_close(&f);
 	if (!sd)

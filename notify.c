@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "imapform.h"
 #include "io.h"
 #include "maildir.h"
 #include "notify.h"
@@ -233,23 +234,42 @@ events_for(const struct request *r, char *const *sv, size_t ns,
 
 /* --- parsing NOTIFY SET ---------------------------------------------- */
 
+/* a fetch item kept as text, to be read again when mail comes */
+static void
+item_add(char ***items, size_t *n, const struct fetchitem *it)
+{
+	struct buf b = { 0 };
+
+	buf_adds(&b, it->name);
+	if (it->section) {
+		buf_addc(&b, '[');
+		form_section(&b, &it->sec);
+		buf_addc(&b, ']');
+	}
+	if (it->partial)
+		buf_printf(&b, "<%llu.%llu>", (unsigned long long)it->from,
+		    (unsigned long long)it->count);
+	strv_add(items, n, b.p);
+	buf_free(&b);
+}
+
 /* "(uid body.peek[header.fields (from)])" after MessageNew or UPDATE */
 static int
 parse_fetch(char ***items, size_t *n)
 {
-	char *t;
+	struct fetchitem it;
 
 	if (!p_char('('))
 		return bad("Expected '('");
 	strv_clear(items, n);
 	do {
-		if (!(t = p_fetchatt()))
+		if (p_fetchatt(&it) < 0)
 			return ST_BAD;
-		if (!ascii_casecmp(t, "PREVIEW"))
+		if (!ascii_casecmp(it.name, "PREVIEW"))
 			p_keyword(" (LAZY)");
 		if (*n == FETCH_MAX)
 			return bad("Too many FETCH items");
-		strv_add(items, n, t);
+		item_add(items, n, &it);
 	} while (p_char(' '));
 	if (!p_char(')'))
 		return bad("Expected ')'");

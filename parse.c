@@ -262,25 +262,41 @@ is_astring_char(int c)
 	return is_atom_char(c) || c == ']';
 }
 
+/* The quoted string at s (its opening quote), unescaped into out, which
+ * has room for n octets; returns the octets it took, or 0 with perr set */
+static size_t
+unquote(const char *s, size_t n, char *out, size_t *olen)
+{
+	size_t i = 1, o = 0;
+
+	while (i < n && s[i] != '"') {
+		if (s[i] == '\\') {
+			i++;
+			if (i >= n || (s[i] != '\\' && s[i] != '"')) {
+				fail("Invalid escape in quoted string");
+				return 0;
+			}
+		}
+		out[o++] = s[i++];
+	}
+	if (i >= n) {
+		fail("Unterminated quoted string");
+		return 0;
+	}
+	out[o] = '\0';
+	*olen = o;
+	return i + 1;
+}
+
 static char *
 quoted(size_t *n)
 {
 	char *out = p_alloc(len - pos + 1);
-	size_t o = 0;
+	size_t used, o;
 
-	pos++;	/* the opening quote */
-	while (pos < len && line[pos] != '"') {
-		if (line[pos] == '\\') {
-			pos++;
-			if (pos >= len || (line[pos] != '\\' && line[pos] != '"'))
-				return failp("Invalid escape in quoted string");
-		}
-		out[o++] = line[pos++];
-	}
-	if (pos >= len)
-		return failp("Unterminated quoted string");
-	pos++;
-	out[o] = '\0';
+	if (!(used = unquote(line + pos, len - pos, out, &o)))
+		return NULL;
+	pos += used;
 	if (n)
 		*n = o;
 	return out;
@@ -412,26 +428,230 @@ p_flag(void)
 	return span(is_atom_char, "Invalid flag");
 }
 
-/* a fetch attribute runs up to a space, '(' or ')' outside brackets */
-char *
-p_fetchatt(void)
-{
-	size_t start = pos;
-	int depth = 0;
-	int c;
+/* --- FETCH items and section specs (RFC 3501 9, RFC 3516) --- */
 
-	for (; pos < len; pos++) {
-		c = line[pos];
-		if (c == '[')
-			depth++;
-		else if (c == ']')
-			depth--;
-		else if (depth == 0 && (c == ' ' || c == '(' || c == ')'))
-			break;
+/* a section spec being read from text that need not be the command
+ * line: s[at..n) */
+struct spec {
+	const char *s;
+	size_t n, at;
+};
+
+static int
+spec_word(struct spec *sp, const char *w)
+{
+	size_t k = strlen(w);
+
+	if (sp->n - sp->at < k || ascii_ncasecmp(sp->s + sp->at, w, k))
+		return 0;
+	sp->at += k;
+	return 1;
+}
+
+/* a header-fld-name: an atom or a quoted string */
+static char *
+spec_field(struct spec *sp)
+{
+	size_t start = sp->at, used, o;
+	char *out;
+
+	if (sp->at < sp->n && sp->s[sp->at] == '"') {
+		out = p_alloc(sp->n - sp->at + 1);
+		if (!(used = unquote(sp->s + sp->at, sp->n - sp->at, out, &o)))
+			return NULL;
+		sp->at += used;
+		return out;
 	}
-	if (pos == start || depth != 0)
-		return failp("Invalid fetch attribute");
-	return p_strdup(line + start, pos - start);
+	while (sp->at < sp->n && is_atom_char((unsigned char)sp->s[sp->at]))
+		sp->at++;
+	if (sp->at == start)
+		return failp("Invalid header field list");
+	return p_strdup(sp->s + start, sp->at - start);
+}
+
+/* SP "(" header-fld-name *(SP header-fld-name) ")" */
+static int
+spec_fields(struct spec *sp, struct section *sec)
+{
+	size_t cap = 4;
+	const char **v;
+
+	if (!spec_word(sp, " ("))
+		return fail("Invalid header field list");
+	sec->fields = p_alloc(cap * sizeof(*sec->fields));
+	do {
+		if ((size_t)sec->nfields == cap) {
+			v = p_alloc(2 * cap * sizeof(*v));
+			memcpy(v, sec->fields, cap * sizeof(*v));
+			sec->fields = v;
+			cap *= 2;
+		}
+		if (!(sec->fields[sec->nfields++] = spec_field(sp)))
+			return -1;
+	} while (spec_word(sp, " "));
+	if (!spec_word(sp, ")"))
+		return fail("Invalid header field list");
+	return 0;
+}
+
+/* section-part: nz-number *("." nz-number); a "." not followed by a
+ * digit is left for the section text */
+static int
+spec_parts(struct spec *sp, struct section *sec)
+{
+	unsigned long v;
+	const char *s = sp->s;
+
+	while (sp->at < sp->n && s[sp->at] >= '1' && s[sp->at] <= '9') {
+		for (v = 0; sp->at < sp->n && s[sp->at] >= '0' &&
+		    s[sp->at] <= '9'; sp->at++)
+			if ((v = v * 10 + (s[sp->at] - '0')) > 0x7fffffffUL)
+				return fail("Invalid section");
+		if (sec->npart == SECTION_DEPTH)
+			return fail("Invalid section");
+		sec->part[sec->npart++] = v;
+		if (sp->at + 1 >= sp->n || s[sp->at] != '.' ||
+		    s[sp->at + 1] < '0' || s[sp->at + 1] > '9')
+			break;
+		sp->at++;
+	}
+	return 0;
+}
+
+/* the text after the part numbers: HEADER, HEADER.FIELDS[.NOT] (...),
+ * TEXT, MIME (after a part only); BINARY takes part numbers only */
+static int
+spec_text(struct spec *sp, struct section *sec, int binary)
+{
+	if (sp->at == sp->n || sp->s[sp->at] == ']')
+		return 0;
+	if (binary || (sec->npart && !spec_word(sp, ".")))
+		return fail("Invalid section");
+	if (spec_word(sp, "HEADER.FIELDS.NOT")) {
+		sec->text = SEC_FIELDS_NOT;
+		return spec_fields(sp, sec);
+	}
+	if (spec_word(sp, "HEADER.FIELDS")) {
+		sec->text = SEC_FIELDS;
+		return spec_fields(sp, sec);
+	}
+	if (spec_word(sp, "HEADER"))
+		sec->text = SEC_HEADER;
+	else if (spec_word(sp, "TEXT"))
+		sec->text = SEC_TEXT;
+	else if (sec->npart && spec_word(sp, "MIME"))
+		sec->text = SEC_MIME;
+	else
+		return fail("Invalid section");
+	return 0;
+}
+
+static int
+spec_read(struct spec *sp, struct section *sec, int binary)
+{
+	memset(sec, 0, sizeof(*sec));
+	if (spec_parts(sp, sec) < 0 || spec_text(sp, sec, binary) < 0)
+		return -1;
+	return 0;
+}
+
+int
+p_section(const char *s, struct section *sec, int binary)
+{
+	struct spec sp = { s, strlen(s), 0 };
+	const char *was = perr;
+
+	if (spec_read(&sp, sec, binary) == 0 && sp.at == sp.n)
+		return 0;
+	perr = was;	/* the caller answers for the command */
+	return -1;
+}
+
+/* "<" number "." nz-number ">" */
+static int
+partial_range(struct fetchitem *it)
+{
+	if (p_number64(&it->from) < 0 || !p_char('.') ||
+	    p_peek() < '1' || p_peek() > '9' || p_number64(&it->count) < 0 ||
+	    !p_char('>'))
+		return fail("Invalid partial range");
+	it->partial = 1;
+	return 0;
+}
+
+static int
+is_name_char(int c)
+{
+	return is_atom_char(c) && c != '[';
+}
+
+int
+p_fetchatt(struct fetchitem *it)
+{
+	struct spec sp;
+	int binary;
+
+	memset(it, 0, sizeof(*it));
+	if (!(it->name = span(is_name_char, "Invalid fetch attribute")))
+		return -1;
+	if (!p_char('['))
+		return 0;
+	binary = !ascii_ncasecmp(it->name, "BINARY", 6);
+	if (ascii_casecmp(it->name, "BODY") &&
+	    ascii_casecmp(it->name, "BODY.PEEK") &&
+	    ascii_casecmp(it->name, "BINARY") &&
+	    ascii_casecmp(it->name, "BINARY.PEEK") &&
+	    ascii_casecmp(it->name, "BINARY.SIZE"))
+		return fail("Unknown fetch attribute");
+	it->section = 1;
+	sp.s = line;
+	sp.n = len;
+	sp.at = pos;
+	if (spec_read(&sp, &it->sec, binary) < 0)
+		return -1;
+	pos = sp.at;
+	if (!p_char(']'))
+		return fail("Invalid section");
+	if (!p_char('<'))
+		return 0;
+	if (!ascii_casecmp(it->name, "BINARY.SIZE"))
+		return fail("BINARY.SIZE takes no partial range");
+	return partial_range(it);
+}
+
+/* a fetch item kept as text (NOTIFY's MessageNew list), read with the
+ * same grammar: the command being read is set aside meanwhile */
+int
+p_fetchatt_text(const char *s, struct fetchitem *it)
+{
+	size_t n = strlen(s), slen = len, spos = pos;
+	long slit = lit_at;
+	char *saved;
+	int r;
+
+	if (n >= sizeof(line))
+		return fail("Fetch item too long");
+	saved = xmalloc(slen + 1);
+	memcpy(saved, line, slen);
+	memcpy(line, s, n);
+	len = n;
+	pos = 0;
+	lit_at = -1;
+	r = p_fetchatt(it);
+	if (r == 0 && pos != len)
+		r = fail("Invalid fetch attribute");
+	memcpy(line, saved, slen);
+	len = slen;
+	pos = spos;
+	lit_at = slit;
+	free(saved);
+	return r;
+}
+
+int
+p_atomchar(int c)
+{
+	return is_atom_char(c);
 }
 
 int

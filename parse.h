@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "mime.h"
+
 /* a sequence set, as written by the client; '*' is kept as 0 until the
  * set is resolved against a mailbox */
 struct range {
@@ -50,12 +52,29 @@ char *p_nstring(size_t *len, int *nil);
 char *p_mailbox(void);			/* astring; "inbox" becomes INBOX */
 char *p_listmailbox(void);		/* astring or list-chars (% * ]) */
 char *p_flag(void);			/* \Flag or keyword */
-char *p_fetchatt(void);			/* BODY.PEEK[1.MIME]<0.10> as text */
+int p_atomchar(int c);			/* an ATOM-CHAR */
 int p_number(uint32_t *);
 int p_number64(uint64_t *);
 int p_seqset(struct seqset *);
 int p_date(long long *days);	/* date, quoted or not: days since 1970 */
 int p_datetime(long long *t);		/* "dd-Mon-yyyy hh:mm:ss +zzzz" */
+
+/* One FETCH item, read once: its name and, for BODY[...], BODY.PEEK[...],
+ * BINARY[...], BINARY.PEEK[...] and BINARY.SIZE[...], the section and
+ * the partial range <from.count>.  The names of HEADER.FIELDS live in
+ * the command arena. */
+struct fetchitem {
+	char *name;		/* as written: "FLAGS", "body.peek" */
+	int section;		/* a [section] followed the name */
+	struct section sec;
+	int partial;
+	uint64_t from, count;
+};
+int p_fetchatt(struct fetchitem *);
+int p_fetchatt_text(const char *, struct fetchitem *);
+/* a section spec on its own (a URL's ";SECTION="): the text between the
+ * brackets, -1 when it is none (perr is left alone) */
+int p_section(const char *spec, struct section *, int binary);
 
 /* A literal that the handler streams itself (APPEND): at a literal,
  * return its size, after sending the continuation if it synchronizes;

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "fts.h"
+#include "imapform.h"
 #include "search.h"
 #include "io.h"
 #include "maildir.h"
@@ -508,30 +509,29 @@ match_header(struct sk *k, struct ctx *c)
 {
 	struct hdrwant w = { k, 0 };
 	struct sectiondata *sd;
-	struct section *sec;
+	struct section sec = { .text = SEC_FIELDS, .nfields = 1 };
 	struct buf spec = { 0 }, b = { 0 };
 	uint64_t size;
 	const char *p;
 
-	if (!k->field || !*k->field || strpbrk(k->field, " ()\"\\") ||
-	    strlen(k->field) > 100)
+	for (p = k->field; p && *p && p_atomchar((unsigned char)*p); p++)
+		;
+	if (!p || p == k->field || *p || strlen(k->field) > 100)
 		goto whole;
+	sec.fields = &k->field;
 	if (msgcache_each(c->f, c->k, hdr_item, &w))
 		return w.match;
-	buf_adds(&spec, "S:HEADER.FIELDS (");
-	for (p = k->field; *p; p++)
-		buf_addc(&spec, *p >= 'a' && *p <= 'z' ? *p - 32 : *p);
-	buf_addc(&spec, ')');
-	if (need_map(c) < 0 || !(sec = section_parse(spec.p + 2, 0))) {
+	buf_adds(&spec, "S:");	/* the key FETCH gives this section */
+	form_section(&spec, &sec);
+	if (need_map(c) < 0) {
 		buf_free(&spec);
 		goto whole;
 	}
-	if ((sd = section_open(c->mm.p, c->mm.len, sec, 0, &size))) {
+	if ((sd = section_open(c->mm.p, c->mm.len, &sec, 0, &size))) {
 		section_write(sd, 0, size, search_emit, &b);
 		section_close(sd);
 		msgcache_put(c->f, c->k, spec.p, b.p, b.len);
 	}
-	section_free(sec);
 	w.match = mime_match_header(b.p ? b.p : "", b.len, k->field, k->str);
 	buf_free(&spec);
 	buf_free(&b);

@@ -927,230 +927,19 @@ body_of(const struct sv_msg *m, size_t *len)
 }
 
 /* --- body (RFC 5173) ----------------------------------------------------------
- * The MIME code's BODYSTRUCTURE names each part: its type, charset and
- * place in the tree, from which its section number follows; a part wanted
- * is then read through that section, BINARY undoing the transfer
- * encoding, and a text part converted to UTF-8. */
+ * The MIME code's part tree names each part: its type, charset and place
+ * in the tree, from which its section number follows; a part wanted is
+ * then read through that section, BINARY undoing the transfer encoding,
+ * and a text part converted to UTF-8. */
 
-enum { BP_LEAF, BP_MULTI, BP_MESSAGE };
-
+/* a part of the tree as body sees it: where it is, what it is */
 struct bpart {
-	int kind;
-	char sec[96];		/* its section number; "" for the message */
+	struct section sec;	/* its section; none for the message */
 	char type[96];		/* "type/subtype", lower case */
 	char charset[48];
 	char boundary[128];	/* of a multipart */
 	int top;		/* a message's own body, not one of its parts */
 };
-
-struct bparts {
-	struct bpart *v;
-	size_t n;
-};
-
-/* a cursor over a BODYSTRUCTURE */
-struct bslex {
-	const char *p, *e;
-};
-
-static void
-bs_space(struct bslex *l)
-{
-	while (l->p < l->e && *l->p == ' ')
-		l->p++;
-}
-
-static int
-bs_peek(struct bslex *l)
-{
-	bs_space(l);
-	return l->p < l->e ? (unsigned char)*l->p : -1;
-}
-
-/* a string, NIL or number into out (cut to size, lower case when lower);
- * -1 when the next value is none of these */
-static int
-bs_string(struct bslex *l, char *out, size_t size, int lower)
-{
-	const char *s;
-	size_t n = 0, k;
-	char *end;
-
-	out[0] = '\0';
-	bs_space(l);
-	if (l->p >= l->e)
-		return -1;
-	if (*l->p == '"') {
-		for (l->p++; l->p < l->e && *l->p != '"'; l->p++) {
-			if (*l->p == '\\' && l->p + 1 < l->e)
-				l->p++;
-			if (n + 1 < size)
-				out[n++] = lower ? tolower((unsigned char)*l->p) :
-				    *l->p;
-		}
-		out[n] = '\0';
-		return l->p < l->e ? (l->p++, 0) : -1;
-	}
-	if (*l->p == '{') {
-		k = strtoul(l->p + 1, &end, 10);
-		if (end >= l->e || *end != '}' || (size_t)(l->e - end) < 3 + k)
-			return -1;
-		s = end + 3;
-		for (n = 0; n < k && n + 1 < size; n++)
-			out[n] = lower ? tolower((unsigned char)s[n]) : s[n];
-		out[n] = '\0';
-		l->p = s + k;
-		return 0;
-	}
-	if (*l->p == '(' || *l->p == ')')
-		return -1;
-	while (l->p < l->e && *l->p != ' ' && *l->p != '(' && *l->p != ')')
-		l->p++;
-	return 0;
-}
-
-/* past one value, a parenthesised list with all it holds included */
-static int
-bs_skip(struct bslex *l)
-{
-	char tmp[2];
-	int depth = 0;
-
-	do {
-		switch (bs_peek(l)) {
-		case -1:
-			return -1;
-		case '(':
-			depth++;
-			l->p++;
-			break;
-		case ')':
-			if (--depth < 0)
-				return -1;
-			l->p++;
-			break;
-		default:
-			if (bs_string(l, tmp, sizeof(tmp), 0) < 0)
-				return -1;
-		}
-	} while (depth > 0);
-	return 0;
-}
-
-/* past the rest of a list, its ")" included */
-static int
-bs_close(struct bslex *l)
-{
-	int c;
-
-	while ((c = bs_peek(l)) != ')')
-		if (c < 0 || bs_skip(l) < 0)
-			return -1;
-	l->p++;
-	return 0;
-}
-
-static void
-sec_child(char *out, size_t size, const char *sec, int k)
-{
-	snprintf(out, size, "%s%s%d", sec, *sec ? "." : "", k);
-}
-
-/* the parameter name's value from a (name value ...) list or NIL */
-static int
-bs_params(struct bslex *l, const char *name, char *val, size_t size)
-{
-	char k[32], v[128];
-	size_t n;
-
-	val[0] = '\0';
-	if (bs_peek(l) != '(')
-		return bs_string(l, k, sizeof(k), 0);
-	l->p++;
-	while (bs_peek(l) != ')') {
-		if (bs_string(l, k, sizeof(k), 1) < 0 ||
-		    bs_string(l, v, sizeof(v), 0) < 0)
-			return -1;
-		if (!strcmp(k, name)) {
-			n = strnlen(v, size - 1);
-			memcpy(val, v, n);
-			val[n] = '\0';
-		}
-	}
-	l->p++;
-	return 0;
-}
-
-static struct bpart *
-bp_add(struct bparts *out, int kind, const char *sec)
-{
-	struct bpart *b;
-
-	out->v = xreallocarray(out->v, out->n + 1, sizeof(*b));
-	b = &out->v[out->n++];
-	memset(b, 0, sizeof(*b));
-	b->kind = kind;
-	snprintf(b->sec, sizeof(b->sec), "%s", sec);
-	return b;
-}
-
-/* One body of an extended BODYSTRUCTURE, in tree order.  sec is where
- * the entity's parts are numbered from: "" for the message, a
- * message/rfc822 part's own number for the message it holds. */
-static int
-bs_body(struct bslex *l, const char *sec, int top, struct bparts *out,
-    int depth)
-{
-	struct bpart *b;
-	char sub[64], kid[96];
-	size_t i;
-	int k;
-
-	if (depth > 64 || out->n >= SIEVE_BODY_PARTS || bs_peek(l) != '(')
-		return -1;
-	l->p++;
-	if (bs_peek(l) == '(') {
-		/* a multipart: its body is the message's text or the part */
-		i = out->n;
-		b = bp_add(out, BP_MULTI, sec);
-		b->top = top;
-		for (k = 1; bs_peek(l) == '('; k++) {
-			sec_child(kid, sizeof(kid), sec, k);
-			if (bs_body(l, kid, 0, out, depth + 1) < 0)
-				return -1;
-		}
-		if (bs_string(l, sub, sizeof(sub), 1) < 0)
-			return -1;
-		b = &out->v[i];
-		snprintf(b->type, sizeof(b->type), "multipart/%s", sub);
-		if (bs_peek(l) != ')' && bs_params(l, "boundary", b->boundary,
-		    sizeof(b->boundary)) < 0)
-			return -1;
-		return bs_close(l);
-	}
-	/* a leaf, or a message: a top-level leaf is part 1 */
-	if (top)
-		sec_child(kid, sizeof(kid), sec, 1);
-	else
-		snprintf(kid, sizeof(kid), "%s", sec);
-	b = bp_add(out, BP_LEAF, kid);
-	if (bs_string(l, b->type, 40, 1) < 0 ||
-	    bs_string(l, sub, sizeof(sub), 1) < 0)
-		return -1;
-	snprintf(b->type + strlen(b->type), sizeof(b->type) - strlen(b->type),
-	    "/%s", sub);
-	if (bs_params(l, "charset", b->charset, sizeof(b->charset)) < 0)
-		return -1;
-	for (k = 0; k < 4; k++)		/* id, description, encoding, size */
-		if (bs_skip(l) < 0)
-			return -1;
-	if (!strcmp(b->type, "message/rfc822") && bs_peek(l) == '(') {
-		b->kind = BP_MESSAGE;
-		if (bs_skip(l) < 0 || bs_body(l, kid, 1, out, depth + 1) < 0)
-			return -1;
-	}
-	return bs_close(l);
-}
 
 static void
 emit_buf(void *arg, const char *p, size_t n)
@@ -1162,24 +951,20 @@ emit_buf(void *arg, const char *p, size_t n)
  * fails (-1, and out holds them as they are) for a part whose transfer
  * encoding is unknown */
 static int
-section_text(const struct sv_msg *m, const char *spec, int binary,
+section_text(struct mime *mm, const struct section *s, int binary,
     struct buf *out)
 {
-	struct section *s;
 	struct sectiondata *sd = NULL;
 	uint64_t size;
 	int r = 0;
 
 	buf_reset(out);
-	if (binary && (s = section_parse(spec, 1))) {
-		sd = section_open(m->p, m->n, s, 1, &size);
-		section_free(s);
+	if (binary) {
+		sd = mime_section(mm, s, 1, &size);
 		r = sd ? 0 : -1;
 	}
-	if (!sd && (s = section_parse(spec, 0))) {
-		sd = section_open(m->p, m->n, s, 0, &size);
-		section_free(s);
-	}
+	if (!sd)
+		sd = mime_section(mm, s, 0, &size);
 	if (sd) {
 		section_write(sd, 0, size, emit_buf, out);
 		section_close(sd);
@@ -1187,17 +972,26 @@ section_text(const struct sv_msg *m, const char *spec, int binary,
 	return r;
 }
 
+/* the section sec with what of it set: SEC_TEXT, SEC_HEADER, ... */
+static struct section
+section_as(const struct section *sec, int what)
+{
+	struct section s = *sec;
+
+	s.text = what;
+	return s;
+}
+
 /* a part has a body when its header ends with a line end: the blank
  * line after it, or the one a delimiter right after it took (a header
  * cut short by a delimiter, or an empty part, has none).  A part without
  * a body matches nothing, as in Pigeonhole. */
 static int
-has_body(const struct sv_msg *m, const char *sec, struct buf *t)
+has_body(struct mime *mm, const struct section *sec, struct buf *t)
 {
-	char spec[128];
+	struct section s = section_as(sec, SEC_MIME);
 
-	snprintf(spec, sizeof(spec), "%s.MIME", sec);
-	section_text(m, spec, 0, t);
+	section_text(mm, &s, 0, t);
 	return t->len >= 2 && !memcmp(t->p + t->len - 2, "\r\n", 2);
 }
 
@@ -1264,59 +1058,129 @@ type_wanted(const char *type, struct strs *want)
  * each part whose type is wanted, decoded (text converted to UTF-8); a
  * multipart gives its prologue and epilogue, a message/rfc822 the header
  * of the message it holds (RFC 5173 5). */
+/* a part's type as BODYSTRUCTURE gives it, lower case, its charset and
+ * a multipart's boundary */
+static void
+bpart_describe(struct mime *mm, int i, struct bpart *b)
+{
+	const struct mime_part *pt = mime_part(mm, i);
+	struct mime_desc d;
+	const char *v;
+	size_t k, len;
+
+	mime_describe(mm, i, &d);
+	if (pt->trunc)
+		snprintf(b->type, sizeof(b->type), "application/octet-stream");
+	else if (pt->kind == MIME_MESSAGE)
+		snprintf(b->type, sizeof(b->type), "message/rfc822");
+	else if (d.type.invalid)
+		snprintf(b->type, sizeof(b->type), "/");
+	else if (d.type.type.len)
+		snprintf(b->type, sizeof(b->type), "%.*s/%.*s",
+		    (int)MIN(d.type.type.len, 40), d.type.type.p,
+		    (int)MIN(d.type.subtype.len, 40), d.type.subtype.p);
+	else
+		snprintf(b->type, sizeof(b->type), "text/plain");
+	for (k = 0; b->type[k]; k++)
+		b->type[k] = tolower((unsigned char)b->type[k]);
+	b->charset[0] = b->boundary[0] = '\0';
+	if ((v = mime_param(&d.type.par, "charset", &len)) &&
+	    len < sizeof(b->charset) && !memchr(v, '\0', len))
+		snprintf(b->charset, sizeof(b->charset), "%.*s", (int)len, v);
+	if (pt->kind == MIME_MULTI && (v = mime_param(&d.type.par,
+	    "boundary", &len)) && len < sizeof(b->boundary) &&
+	    !memchr(v, '\0', len))
+		snprintf(b->boundary, sizeof(b->boundary), "%.*s", (int)len, v);
+	mime_desc_free(&d);
+}
+
+/* the strings of one part wanted (below), t and u as scratch */
+static void
+bpart_values(struct mime *mm, const struct mime_part *pt,
+    const struct bpart *b, struct strs *want, struct strs *out,
+    struct buf *t, struct buf *u)
+{
+	struct section s;
+	const char *type;
+
+	if (pt->kind == MIME_MULTI) {
+		s = section_as(&b->sec, b->top ? SEC_TEXT : SEC_ALL);
+		section_text(mm, &s, 0, t);
+		multipart_ends(t, b->boundary, out);
+		return;
+	}
+	if (pt->kind == MIME_MESSAGE && pt->child >= 0) {
+		s = section_as(&b->sec, SEC_HEADER);
+		section_text(mm, &s, 0, t);
+		strs_add_text(out, t);
+		return;
+	}
+	if (!has_body(mm, &b->sec, t))
+		return;
+	/* with an unknown transfer encoding a part is
+	 * application/octet-stream, whatever it says (RFC 2045 6.4) */
+	type = section_text(mm, &b->sec, 1, t) < 0 ?
+	    "application/octet-stream" : b->type;
+	if (!type_wanted(type, want))
+		return;
+	buf_reset(u);
+	if (!strncmp(type, "text/", 5) &&
+	    mime_to_utf8(u, b->charset[0] ? b->charset : "us-ascii",
+	    t->len ? t->p : "", t->len) == 0)
+		strs_add_text(out, u);
+	else
+		strs_add_text(out, t);
+}
+
+/* Part i and what it holds, in tree order; sec is where its parts are
+ * numbered from (none for the message, a message/rfc822 part's own
+ * number for the message it holds), top set for a message's own body.
+ * *left counts down the parts a test may read. */
+static void
+body_walk(struct mime *mm, int i, const struct section *sec, int top,
+    struct strs *want, struct strs *out, int *left)
+{
+	const struct mime_part *pt = mime_part(mm, i);
+	struct buf t = { 0 }, u = { 0 };
+	struct bpart b;
+	struct section kid;
+	int c, k;
+
+	if ((*left)-- <= 0 || sec->npart >= SECTION_DEPTH - 1)
+		return;
+	memset(&b, 0, sizeof(b));
+	b.sec = *sec;
+	b.top = top;
+	/* a leaf or message that is a message's body is its part 1 */
+	if (top && pt->kind != MIME_MULTI)
+		b.sec.part[b.sec.npart++] = 1;
+	bpart_describe(mm, i, &b);
+	if (type_wanted(b.type, want) || (pt->kind == MIME_LEAF &&
+	    type_wanted("application/octet-stream", want)))
+		bpart_values(mm, pt, &b, want, out, &t, &u);
+	buf_free(&t);
+	buf_free(&u);
+	if (pt->kind == MIME_MULTI) {
+		for (c = pt->child, k = 1; c >= 0;
+		    c = mime_part(mm, c)->next, k++) {
+			kid = b.sec;
+			kid.part[kid.npart++] = k;
+			body_walk(mm, c, &kid, 0, want, out, left);
+		}
+	} else if (pt->kind == MIME_MESSAGE && pt->child >= 0)
+		body_walk(mm, pt->child, &b.sec, 1, want, out, left);
+}
+
 static void
 body_values(const struct sv_msg *m, struct strs *want, struct strs *out)
 {
-	struct bparts parts = { 0 };
-	struct bslex l;
-	struct buf bs = { 0 }, t = { 0 }, u = { 0 };
-	char spec[128];
-	const struct bpart *b;
-	const char *type;
-	size_t i;
+	struct mime *mm = mime_open(m->p, m->n);
+	struct section none;
+	int left = SIEVE_BODY_PARTS;
 
-	mime_bodystructure(&bs, m->p, m->n, 1);
-	l.p = bs.p;
-	l.e = bs.p + bs.len;
-	bs_body(&l, "", 1, &parts, 0);	/* what was read before an error */
-	for (i = 0; i < parts.n; i++) {
-		b = &parts.v[i];
-		if (!type_wanted(b->type, want) && (b->kind != BP_LEAF ||
-		    !type_wanted("application/octet-stream", want)))
-			continue;
-		if (b->kind == BP_MULTI) {
-			snprintf(spec, sizeof(spec), "%s%sTEXT", b->sec,
-			    *b->sec ? "." : "");
-			section_text(m, b->top ? spec : b->sec, 0, &t);
-			multipart_ends(&t, b->boundary, out);
-			continue;
-		}
-		if (b->kind == BP_MESSAGE) {
-			snprintf(spec, sizeof(spec), "%s.HEADER", b->sec);
-			section_text(m, spec, 0, &t);
-			strs_add_text(out, &t);
-			continue;
-		}
-		if (!has_body(m, b->sec, &t))
-			continue;
-		/* with an unknown transfer encoding a part is
-		 * application/octet-stream, whatever it says (RFC 2045 6.4) */
-		type = section_text(m, b->sec, 1, &t) < 0 ?
-		    "application/octet-stream" : b->type;
-		if (!type_wanted(type, want))
-			continue;
-		buf_reset(&u);
-		if (!strncmp(type, "text/", 5) &&
-		    mime_to_utf8(&u, b->charset[0] ? b->charset : "us-ascii",
-		    t.len ? t.p : "", t.len) == 0)
-			strs_add_text(out, &u);
-		else
-			strs_add_text(out, &t);
-	}
-	free(parts.v);
-	buf_free(&bs);
-	buf_free(&t);
-	buf_free(&u);
+	memset(&none, 0, sizeof(none));
+	body_walk(mm, 0, &none, 1, want, out, &left);
+	mime_close(mm);
 }
 
 static int

@@ -10,6 +10,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "../imapform.h"
 #include "../io.h"
 #include "../maildir.h"
 #include "../parse.h"
@@ -22,6 +23,42 @@
 /* the session state search.c reads (UIDONLY, the saved result): none
  * enabled, nothing saved */
 struct session sess;
+
+/* a section written as the response names it reads back as itself */
+static void
+section_again(const struct section *sec, int binary)
+{
+	struct section again;
+	struct buf name = { 0 };
+	int i;
+
+	form_section(&name, sec);
+	buf_add(&name, "", 0);
+	if (!memchr(name.p, '{', name.len)) {
+		if (p_section(name.p, &again, binary) < 0 ||
+		    again.npart != sec->npart || again.text != sec->text ||
+		    again.nfields != sec->nfields ||
+		    memcmp(again.part, sec->part, sec->npart *
+		    sizeof(sec->part[0])))
+			abort();
+		for (i = 0; i < sec->nfields; i++)
+			if (ascii_casecmp(again.fields[i], sec->fields[i]))
+				abort();
+	}
+	buf_free(&name);
+}
+
+static int
+fetchatt(void)
+{
+	struct fetchitem it;
+
+	if (p_fetchatt(&it) < 0)
+		return -1;
+	if (it.section)
+		section_again(&it.sec, !ascii_ncasecmp(it.name, "BINARY", 6));
+	return 0;
+}
 
 static int
 token(void)
@@ -49,7 +86,7 @@ token(void)
 		return p_flag() ? 0 : -1;
 	if (c == '-' && p_datetime(&t) < 0)
 		return p_date(&d);
-	return p_fetchatt() ? 0 : -1;
+	return fetchatt();
 }
 
 static void
@@ -69,6 +106,15 @@ command(void)
 		if (p_sp() == 0 && (s = p_astring(NULL)) &&
 		    url_parse(s, "alice", &u) == 0 && (!u.uid || !u.section))
 			abort();
+		return;
+	}
+	if (!ascii_casecmp(w, "SECTION")) {
+		struct section sec;
+		char *s;
+
+		if (p_sp() == 0 && (s = p_astring(NULL)) &&
+		    p_section(s, &sec, 0) == 0)
+			section_again(&sec, 0);
 		return;
 	}
 	if (!ascii_casecmp(w, "PARTIAL")) {
