@@ -24,12 +24,16 @@ struct vars {
 	size_t n;
 };
 
+struct strs;
+
 /* what every script of one run shares: the global variables and the
  * scripts included so far (RFC 6609) */
 struct shared {
 	struct vars global;
 	char **included;
 	size_t nincluded;
+	char *bodykey;		/* the last body test's transform and types */
+	struct strs *bodyvals;	/* and the strings it read */
 };
 
 /* one script's run; an include runs with its own */
@@ -1183,34 +1187,56 @@ body_values(const struct sv_msg *m, struct strs *want, struct strs *out)
 	mime_close(mm);
 }
 
+/* the strings a body test matches, read once per run for each transform
+ * and list of types, as scripts often hold many body tests */
+static struct strs *
+body_strings(struct ctx *c, const struct sv_node *n)
+{
+	struct strs want = { 0 };
+	struct buf key = { 0 }, raw = { 0 };
+	const struct sv_arg *ct = tag_value(n, "content");
+	const char *b;
+	size_t len, i;
+
+	if (has_tag(n, "raw"))
+		buf_adds(&key, "raw");
+	else if (ct)
+		strs_expand(c, ct, &want);
+	else	/* :text: the text parts */
+		strs_add(&want, "text", 4);
+	for (i = 0; i < want.n; i++) {
+		buf_adds(&key, want.v[i]);
+		buf_addc(&key, '\n');
+	}
+	buf_addc(&key, '\0');
+	if (c->sh->bodykey && !strcmp(c->sh->bodykey, key.p)) {
+		strs_free(&want);
+		buf_free(&key);
+		return c->sh->bodyvals;
+	}
+	free(c->sh->bodykey);
+	c->sh->bodykey = key.p;
+	if (!c->sh->bodyvals)
+		c->sh->bodyvals = xcalloc(1, sizeof(struct strs));
+	strs_free(c->sh->bodyvals);
+	if (has_tag(n, "raw")) {
+		b = body_of(c->m, &len);
+		buf_add(&raw, b, len);
+		strs_add_text(c->sh->bodyvals, &raw);
+		buf_free(&raw);
+	} else
+		body_values(c->m, &want, c->sh->bodyvals);
+	strs_free(&want);
+	return c->sh->bodyvals;
+}
+
 static int
 test_body(struct ctx *c, const struct sv_node *n)
 {
 	struct matcher mt;
-	struct strs want = { 0 }, vals = { 0 };
-	struct buf raw = { 0 };
-	const struct sv_arg *ct = tag_value(n, "content");
-	const char *b;
-	size_t len;
-	int r;
 
 	matcher_of(n, &mt);
-	if (has_tag(n, "raw")) {
-		b = body_of(c->m, &len);
-		buf_add(&raw, b, len);
-		strs_add_text(&vals, &raw);
-		buf_free(&raw);
-	} else {
-		if (ct)
-			strs_expand(c, ct, &want);
-		else	/* :text: the text parts */
-			strs_add(&want, "text", 4);
-		body_values(c->m, &want, &vals);
-	}
-	r = match_values(c, &mt, &vals, from_end(n, 0));
-	strs_free(&want);
-	strs_free(&vals);
-	return r;
+	return match_values(c, &mt, body_strings(c, n), from_end(n, 0));
 }
 
 static int
@@ -1904,6 +1930,10 @@ sieve_run(struct sv_script *s, const struct sv_msg *m, sv_loader load,
 		free(c.globals[--c.nglobals]);
 	free(c.globals);
 	vars_free(&sh.global);
+	free(sh.bodykey);
+	if (sh.bodyvals)
+		strs_free(sh.bodyvals);
+	free(sh.bodyvals);
 	while (sh.nincluded)
 		free(sh.included[--sh.nincluded]);
 	free(sh.included);

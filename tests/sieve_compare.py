@@ -164,6 +164,15 @@ SCRIPTS = {
     'if header :count "eq" "x-nothing" "0" { fileinto "Zero"; }',
 }
 
+# pairs (script, corpus message) whose difference is intended, with the
+# RFC that decides it; the sample test (test_sieve.py) checks the ones in
+# its sample still show
+DIFFERENCES = {
+    ("body_content", "cpython/msg_16.eml"):
+        "RFC 2045 5.1: media types are case-insensitive; Pigeonhole "
+        "takes only a lower-case message/rfc822 for one",
+}
+
 STORE = re.compile(r"\s*\* store message in folder: (.*)$")
 FLAGS = re.compile(r"\s*\+ (?:add|set) IMAP flags: (.*)$")
 
