@@ -89,6 +89,7 @@ struct seg {
 	char name[64];
 	unsigned char *map;
 	size_t size;
+	struct stat st;		/* of the file mapped */
 	const struct seghdr *h;
 	const struct segdoc *docs;
 	const struct segtri *tri;
@@ -513,6 +514,7 @@ seg_open(struct seg *s, const char *name)
 	}
 	close(fd);
 	s->size = st.st_size;
+	s->st = st;
 	s->h = (const struct seghdr *)s->map;
 	if (seg_check(s) < 0 || s->h->uidvalidity != ix.uidvalidity) {
 		seg_close(s);
@@ -562,14 +564,24 @@ uids_collect(void)
 	return 0;
 }
 
-/* the open segment of that name from old into s (0), or -1 */
+/* the open segment of that name from old into s (0), or -1; the file
+ * must still be the one mapped */
 static int
 seg_reuse(struct seg *s, const char *name, struct seg *old, size_t nold)
 {
+	char path[PATHLEN];
+	struct stat st;
 	size_t i;
 
+	path_of(path, sizeof(path), name);
+	if (stat(path, &st) < 0)
+		return -1;
 	for (i = 0; i < nold; i++)
-		if (old[i].map && !strcmp(old[i].name, name)) {
+		if (old[i].map && !strcmp(old[i].name, name) &&
+		    st.st_ino == old[i].st.st_ino &&
+		    st.st_size == old[i].st.st_size &&
+		    st.st_mtim.tv_sec == old[i].st.st_mtim.tv_sec &&
+		    st.st_mtim.tv_nsec == old[i].st.st_mtim.tv_nsec) {
 			*s = old[i];
 			memset(&old[i], 0, sizeof(old[i]));
 			return 0;

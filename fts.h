@@ -43,5 +43,7 @@ int fts_update(struct folder *f, fts_progress);
  * into it (a folder not indexed yet is left to its first search); 1 when
  * more remain, 0 when it is current or cannot be updated now */
 int fts_idle(struct folder *f);
+/* between commands, a client this many milliseconds quiet is idle */
+#define FTS_QUIET_MS 250
 
 #endif

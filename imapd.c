@@ -475,16 +475,17 @@ idle_done(void)
 	return ok(NULL, "IDLE terminated");
 }
 
-/* new mail into the full-text index, a slice at a time, while the
- * client sends nothing: the next SEARCH finds it current */
+/* new mail into the full-text index, a slice at a time, once the client
+ * has sent nothing for wait ms and as long as it sends nothing: the next
+ * SEARCH finds it current */
 static void
-index_while_quiet(void)
+index_while_quiet(int wait)
 {
 	struct pollfd p = { .fd = io_fd(), .events = POLLIN };
 
 	while (sess.state == S_SELECTED && !io_buffered() &&
-	    poll(&p, 1, 0) == 0 && fts_idle(&sess.f))
-		;
+	    poll(&p, 1, wait) == 0 && fts_idle(&sess.f))
+		wait = 0;
 }
 
 int
@@ -507,7 +508,7 @@ cmd_idle(const char *tag, int uid)
 	ka = next_keepalive(now);
 	check = now + idle_poll();
 	for (;;) {
-		index_while_quiet();
+		index_while_quiet(0);
 		if (io_buffered())
 			return idle_done();
 		pfd[0].fd = io_fd();
@@ -771,7 +772,7 @@ main(int argc, char *argv[])
 		sandbox_enter(SANDBOX_LOGIN);
 	greet();
 	for (;;) {
-		index_while_quiet();
+		index_while_quiet(FTS_QUIET_MS);
 		command();
 	}
 }

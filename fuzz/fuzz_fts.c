@@ -146,8 +146,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	seg = xmalloc(size);
 	memcpy(seg, data + 1, size - 1);
 	repair(seg, size - 1, data[0]);
-	write_file("imapd-fts.fuzz.seg", seg, size - 1);
+	/* as a writer does it: a new file renamed over the old */
+	write_file("imapd-fts.fuzz.new", seg, size - 1);
 	free(seg);
+	snprintf(manifest, sizeof(manifest), "%s/imapd-fts.fuzz.new", root);
+	snprintf(to, sizeof(to), "%s/imapd-fts.fuzz.seg", root);
+	if (rename(manifest, to) < 0)
+		abort();
 	snprintf(manifest, sizeof(manifest), "%s %lu\nimapd-fts.fuzz.seg\n",
 	    MANIFEST_MAGIC, (unsigned long)f.uidvalidity);
 	/* a new file each time, so the reader sees it changed */

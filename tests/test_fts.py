@@ -507,10 +507,12 @@ def test_fts_idle_done_during_indexing(env):
     s.send("DONE\r\n")
     u, t = s.collect("i")
     took = time.time() - t0
+    rows = index_rows(env)
     assert b"OK" in t, t
-    print("    DONE answered after %.3f s, %d of 601 indexed"
-          % (took, index_rows(env)))
-    assert took < 1.5, took
+    print("    DONE answered after %.3f s, %d of 601 indexed" % (took, rows))
+    # answered after a slice, not after all of them (the loose time bound
+    # is for sanitizer builds on a loaded machine)
+    assert rows < 601 and took < 5, (rows, took)
     scan = env.session(IMAPD_FTS="off")
     scan.ok("SELECT INBOX")
     for n in ("juliet 599", "juliet 5", "alpha"):
