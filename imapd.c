@@ -333,24 +333,6 @@ login_delay(void)
 	pause_ms(LOGIN_DELAY_MS);
 }
 
-/* a client's string in a log line: printable ASCII but the space, the
- * rest as \ooo, so that it stays one word of one line */
-static const char *
-log_escape(char *out, size_t size, const char *s)
-{
-	size_t o = 0;
-
-	for (; *s && o + 5 < size; s++) {
-		if (*s > ' ' && *s < 0x7f && *s != '\\')
-			out[o++] = *s;
-		else
-			o += snprintf(out + o, size - o, "\\%03o",
-			    (unsigned char)*s);
-	}
-	out[o] = '\0';
-	return out;
-}
-
 static int
 logged_in(void)
 {
@@ -387,7 +369,7 @@ try_login(const char *user, const char *pass)
 		pause_ms(wait);
 	r = auth_check(sess.user, user, pass, sess.pwfile, label,
 	    sizeof(label));
-	log_escape(name, sizeof(name), user);
+	esc_word(name, sizeof(name), user);
 	if (r > 0) {
 		authfail_clear(sess.failfile, sess.remote);
 		logmsg(LOG_INFO, "login ok user=%s%s%s from=%s", name,
@@ -422,33 +404,6 @@ cmd_login(const char *tag, int uid)
 	return r;
 }
 
-/* decode base64 in place; -1 when it is not valid */
-long
-b64decode(char *s)
-{
-	size_t i, o = 0;
-	unsigned long acc = 0;
-	int bits = 0, v, pad = 0;
-
-	for (i = 0; s[i]; i++) {
-		if (s[i] == '=') {
-			pad++;
-			continue;
-		}
-		if (pad || (v = base64_value((unsigned char)s[i], '/')) < 0)
-			return -1;
-		acc = acc << 6 | v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			s[o++] = acc >> bits;
-		}
-	}
-	if ((i - pad) % 4 == 1 || pad > 2)
-		return -1;
-	return o;
-}
-
 /* read a SASL response: the initial one on the command line (SASL-IR),
  * or one line after an empty challenge; decoded in place */
 static long
@@ -474,7 +429,7 @@ sasl_response(char *line, size_t size, char **resp)
 			return bad("Authentication cancelled"), -1;
 		*resp = line;
 	}
-	if ((n = b64decode(*resp)) < 0)
+	if ((n = base64_decode(*resp)) < 0)
 		return bad("Invalid base64"), -1;
 	(*resp)[n] = '\0';	/* decoding only shrinks */
 	return n;
@@ -799,31 +754,13 @@ command(void)
 
 /* --- start-up --------------------------------------------------------- */
 
-static const char *
-home(void)
-{
-	const char *h = home_dir();
-
-	if (!h)
-		die("cannot find the home directory");
-	return h;
-}
-
-/* a configured path, with "~/" meaning the home directory */
+/* a configured path (util.c); none is a start-up error */
 void
 config_path(char *out, size_t size, const char *env, const char *def)
 {
-	const char *v = getenv(env);
-	int n;
-
-	if (v && *v)
-		n = snprintf(out, size, "%s", v);
-	else if (!strncmp(def, "~/", 2))
-		n = snprintf(out, size, "%s/%s", home(), def + 2);
-	else
-		n = snprintf(out, size, "%s", def);
-	if (n < 0 || (size_t)n >= size)
-		die("path too long: %s", def);
+	if (path_expand(out, size, env, def) < 0)
+		die("%s: %s", def, errno == ENOENT ?
+		    "cannot find the home directory" : "path too long");
 }
 
 static void

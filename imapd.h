@@ -72,7 +72,6 @@ void search_limits(struct search *, uint32_t maxseq, uint32_t maxuid);
 void config_path(char *out, size_t size, const char *env, const char *def);
 void setup(void);
 int remote_is_local(void);
-long b64decode(char *s);	/* in place; the length, -1 if not base64 */
 /* deliver.c: imapd -d, the local delivery agent; managesieve.c: imapd -S */
 int deliver_main(int argc, char *argv[]);
 int managesieve_main(int argc, char *argv[]);

@@ -495,7 +495,7 @@ ms_authenticate(const char *mech, const char *initial)
 		}
 	}
 	resp = line;
-	if ((n = b64decode(resp)) < 0 ||
+	if ((n = base64_decode(resp)) < 0 ||
 	    !(user = memchr(resp, '\0', n)) ||
 	    !(pass = memchr(user + 1, '\0', resp + n - user - 1)))
 		return reply("NO", NULL, "Invalid PLAIN response");

@@ -329,8 +329,8 @@ fields_read(struct folder *f, struct view *v, size_t vi, int needhdr,
 	char head[HEAD_MAX];
 	struct msgmap mm;
 	uint64_t size;
+	struct mail_date d;
 	ssize_t n;
-	time_t t;
 	long k;
 	int i;
 
@@ -349,8 +349,8 @@ fields_read(struct folder *f, struct view *v, size_t vi, int needhdr,
 	    head_whole(head, n, sizeof(head))) {
 		fl->have = mime_headers(head, n, hdrnames, H_N, fl->v);
 		/* the internal date stands in for a Date: that is missing */
-		if (!needinfo && (!has(fl, H_DATE) || mime_date(fl->v[H_DATE].p,
-		    fl->v[H_DATE].len, &t) != 0))
+		if (!needinfo && (!has(fl, H_DATE) || date_parse(fl->v[H_DATE].p,
+		    fl->v[H_DATE].len, &d) != 0))
 			msg_info(f, k, &fl->idate, &size);
 		return;
 	}
@@ -380,11 +380,11 @@ has(const struct fields *fl, int h)
 static time_t
 sent_date(const struct fields *fl)
 {
-	time_t t;
+	struct mail_date d;
 
 	if (has(fl, H_DATE) &&
-	    mime_date(fl->v[H_DATE].p, fl->v[H_DATE].len, &t) == 0)
-		return t;
+	    date_parse(fl->v[H_DATE].p, fl->v[H_DATE].len, &d) == 0)
+		return date_utc(&d);
 	return fl->idate;
 }
 
