@@ -11,7 +11,7 @@
  *	struct ihead			version, sizes, G, O, header values
  *	struct irec	[nmsgs]		UID, flags, keywords, name, modseq,
  *					save date (0: unknown)
- *	struct range	[nexp]		expunge history
+ *	struct expunged	[nexp]		expunge history
  *	names		[nameslen]	"cur/..." NUL-separated
  * ihead.sum covers everything after the header and the header itself
  * (with sum 0).  A file of another version, a foreign byte order, a
@@ -111,7 +111,7 @@ head_ok(const struct ihead *ih, const struct hdr *h, off_t fsize,
 		why = "older format";
 	else if (fsize != (off_t)(sizeof(*ih) +
 	    (uint64_t)ih->nmsgs * sizeof(struct irec) +
-	    (uint64_t)ih->nexp * sizeof(struct range) + ih->nameslen))
+	    (uint64_t)ih->nexp * sizeof(struct expunged) + ih->nameslen))
 		why = "truncated";
 	if (why) {
 		logmsg(LOG_WARNING, "%s: %s: rebuilding it", path, why);

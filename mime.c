@@ -497,7 +497,27 @@ tspecial(int c)
 static void
 skipcfws(struct lex *l)
 {
-	l->s = cfws_skip(l->s, l->e);
+	int depth;
+
+	while (l->s < l->e) {
+		if (iswsp((unsigned char)*l->s) || *l->s == '\r' ||
+		    *l->s == '\n') {
+			l->s++;
+			continue;
+		}
+		if (*l->s != '(')
+			return;
+		for (depth = 0; l->s < l->e; l->s++) {
+			if (*l->s == '\\' && l->s + 1 < l->e)
+				l->s++;
+			else if (*l->s == '(')
+				depth++;
+			else if (*l->s == ')' && --depth == 0) {
+				l->s++;
+				break;
+			}
+		}
+	}
 }
 
 /* a token (8-bit octets allowed); 0 when there is none */

@@ -286,7 +286,7 @@ esc_word(char *dst, size_t size, const char *src)
 /* $HOME when it is the running user's own directory; else the home in
  * the password database.  A launcher running as root (inetd, s6,
  * tcpserver -U) passes its own HOME along to the mail user. */
-const char *
+static const char *
 home_dir(void)
 {
 	const char *h = getenv("HOME");
@@ -369,7 +369,7 @@ die(const char *fmt, ...)
 }
 
 static int
-lower(int c)
+ascii_lower(int c)
 {
 	return c >= 'A' && c <= 'Z' ? c + 32 : c;
 }
@@ -377,19 +377,22 @@ lower(int c)
 int
 ascii_casecmp(const char *a, const char *b)
 {
-	while (*a && lower((unsigned char)*a) == lower((unsigned char)*b)) {
+	while (*a && ascii_lower((unsigned char)*a) ==
+	    ascii_lower((unsigned char)*b)) {
 		a++;
 		b++;
 	}
-	return lower((unsigned char)*a) - lower((unsigned char)*b);
+	return ascii_lower((unsigned char)*a) - ascii_lower((unsigned char)*b);
 }
 
 int
 ascii_ncasecmp(const char *a, const char *b, size_t n)
 {
 	for (; n; n--, a++, b++) {
-		if (lower((unsigned char)*a) != lower((unsigned char)*b))
-			return lower((unsigned char)*a) - lower((unsigned char)*b);
+		if (ascii_lower((unsigned char)*a) !=
+		    ascii_lower((unsigned char)*b))
+			return ascii_lower((unsigned char)*a) -
+			    ascii_lower((unsigned char)*b);
 		if (!*a)
 			return 0;
 	}
@@ -405,13 +408,108 @@ ascii_casestr(const char *hay, size_t haylen, const char *needle, size_t nlen)
 		return hay;
 	for (i = 0; i + nlen <= haylen; i++) {
 		for (j = 0; j < nlen; j++)
-			if (lower((unsigned char)hay[i + j]) !=
-			    lower((unsigned char)needle[j]))
+			if (ascii_lower((unsigned char)hay[i + j]) !=
+			    ascii_lower((unsigned char)needle[j]))
 				break;
 		if (j == nlen)
 			return hay + i;
 	}
 	return NULL;
+}
+
+/* ---- a small hash table ----------------------------------------------- */
+
+uint32_t
+hash_bytes(const void *p, size_t n)
+{
+	const unsigned char *s = p;
+	uint32_t h = 2166136261U;	/* FNV-1a */
+
+	while (n--)
+		h = (h ^ *s++) * 16777619U;
+	return h;
+}
+
+/* linear probing from the hash; the table is never more than 3/4 full,
+ * so every probe ends at an empty slot */
+static void
+htab_insert(struct htab *t, uint64_t e)
+{
+	size_t k;
+
+	for (k = (e >> 32) & t->mask; t->slot[k]; k = (k + 1) & t->mask)
+		;
+	t->slot[k] = e;
+	t->n++;
+}
+
+void
+htab_init(struct htab *t, size_t n)
+{
+	size_t cap = 64;
+
+	while (cap < n * 2)
+		cap *= 2;
+	free(t->slot);
+	t->slot = xcalloc(cap, sizeof(*t->slot));
+	t->mask = cap - 1;
+	t->n = 0;
+}
+
+void
+htab_put(struct htab *t, uint32_t hash, uint32_t value)
+{
+	uint64_t *old = t->slot;
+	size_t cap = t->slot ? t->mask + 1 : 0, i;
+
+	if (!t->slot || (t->n + 1) * 4 > cap * 3) {
+		t->slot = NULL;
+		htab_init(t, cap);
+		for (i = 0; i < cap; i++)
+			if (old[i])
+				htab_insert(t, old[i]);
+		free(old);
+	}
+	htab_insert(t, (uint64_t)hash << 32 | value);
+}
+
+void
+htab_set(struct htab *t, uint32_t hash, uint32_t value)
+{
+	size_t k;
+
+	if (t->slot)
+		for (k = hash & t->mask; t->slot[k]; k = (k + 1) & t->mask)
+			if (t->slot[k] >> 32 == hash) {
+				t->slot[k] = (uint64_t)hash << 32 | value;
+				return;
+			}
+	htab_put(t, hash, value);
+}
+
+int
+htab_next(const struct htab *t, uint32_t hash, size_t *pos, uint32_t *value)
+{
+	uint64_t e;
+
+	if (!t->slot)
+		return 0;
+	while ((e = t->slot[(hash + *pos) & t->mask])) {
+		++*pos;
+		if (e >> 32 == hash) {
+			*value = (uint32_t)e;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+void
+htab_free(struct htab *t)
+{
+	free(t->slot);
+	t->slot = NULL;
+	t->mask = t->n = 0;
 }
 
 /* ---- base64 (RFC 4648) ------------------------------------------------ */
@@ -535,7 +633,8 @@ days_from_civil(long long y, int m, int d)
 	return era * 146097 + doe - 719468;
 }
 
-const char *
+/* RFC 5322 comments and folding white space from s on: where they end */
+static const char *
 cfws_skip(const char *s, const char *e)
 {
 	int depth;

@@ -40,8 +40,6 @@ void buf_add_utf8(struct buf *, uint32_t c);
  * ASCII, 0 for none */
 size_t utf8_len(const unsigned char *s, size_t n);
 
-/* the home directory that "~/" in config.h stands for; NULL when none */
-const char *home_dir(void);
 /* a configured path into out: the environment variable env (may be
  * NULL) when it is set and not empty, else def; a leading "~/" stands
  * for home_dir().  0, or -1 with errno ENOENT when there is no home
@@ -72,6 +70,29 @@ int ascii_ncasecmp(const char *, const char *, size_t);
 const char *ascii_casestr(const char *hay, size_t haylen,
     const char *needle, size_t nlen);
 
+/* FNV-1a of n bytes, the hash of the table below */
+uint32_t hash_bytes(const void *, size_t n);
+/* a small open-addressing hash table of 32-bit values under 32-bit
+ * hashes, for any table the caller keeps: the value is its key (a UID)
+ * or an index into its own array (plus one: 0 is not a value).  The
+ * caller hashes, and checks each value htab_next finds under a hash
+ * against its own key.  Zeroed is empty; it grows as values are put. */
+struct htab {
+	uint64_t *slot;		/* hash << 32 | value; 0 = empty */
+	size_t mask, n;
+};
+/* empty, sized for about n values */
+void htab_init(struct htab *, size_t n);
+void htab_put(struct htab *, uint32_t hash, uint32_t value);
+/* the value under hash replaced, else put: for a table whose hash names
+ * one key (a UID times an odd constant) */
+void htab_set(struct htab *, uint32_t hash, uint32_t value);
+/* the values under hash one by one: *pos 0 for the first; 0 when there
+ * are no more */
+int htab_next(const struct htab *, uint32_t hash, size_t *pos,
+    uint32_t *value);
+void htab_free(struct htab *);
+
 /* the value of a base64 digit, -1 for none; c63 is the 64th digit: '/',
  * or ',' in the modified base64 of mailbox names */
 int base64_value(int c, int c63);
@@ -92,9 +113,6 @@ size_t base64_end(struct base64 *, unsigned char *out);
 /* strict base64 (SASL) decoded in place: the length, -1 if s is not
  * base64 */
 long base64_decode(char *s);
-
-/* RFC 5322 comments and folding white space from s on: where they end */
-const char *cfws_skip(const char *s, const char *e);
 
 /* "Jan" ... "Dec": dates in IMAP, RFC 5322 and Sieve */
 extern const char month_names[12][4];

@@ -112,6 +112,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const char *p = (const char *)data;
 	struct buf b = { 0 };
 	struct count c = { 0 };
+	struct mail_date date;
 	char spec[128];
 	size_t i;
 
@@ -132,7 +133,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	mime_match_header(p, size, NULL, "x");
 	mime_match_body(p, size, "hello", 0);
 	mime_match_body(p, size, "\xd0\x9f\xd1\x80", 1);
-	mime_sentday(p, size);
+	if (date_parse(p, size, &date) == 0)
+		(void)date_utc(&date);
 	buf_reset(&b);
 	mime_to_utf8(&b, "iso-8859-1", p, size);
 	/* the input's first line as a section spec */
