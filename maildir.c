@@ -75,7 +75,7 @@
 #include "store.h"
 #include "mutf7.h"
 
-const char sysletters[] = "DFPRST";	/* bit i = letter i */
+static const char sysletters[] = "DFPRST";	/* bit i = letter i */
 
 char *root;		/* the Maildir root, set by store_init */
 struct folder *exit_folder;	/* open, watched: stamped at exit */

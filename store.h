@@ -174,7 +174,6 @@ struct rec {
 	size_t namelen;
 };
 
-extern const char sysletters[];
 extern char *root;
 extern struct folder *exit_folder;
 extern int exit_hooked;
