@@ -113,3 +113,34 @@ def test_odd_dates_read_alike_by_sieve(env):
         rc, out, err = dry(env, SIEVE_DATE % ("2026-01-03", "x"),
                            msg(["Date: " + date, "Subject: x"]))
         assert rc == 0 and out == "implicit keep\n", (date, out)
+
+
+def test_sasl_base64_strict_and_mime_base64_lenient(env):
+    """one base64 decoder, two uses: a SASL response must be strict
+    base64 (RFC 4422), a MIME body is decoded past line breaks, stray
+    octets and concatenated encodings (RFC 2045 6.8)"""
+    import base64
+    from test_core import PASSWORD
+    good = base64.b64encode(b"\0" + env.user.encode() + b"\0" +
+                            PASSWORD.encode()).decode()
+    for resp in (good + "x", good[:-4] + "=" + good[-4:], good + "A",
+                 good.rstrip("=") + "===", good[:8] + " " + good[8:]):
+        s = env.session(login=False)
+        s.greeting()
+        s.bad("AUTHENTICATE PLAIN " + resp)
+        s.close()
+    s = env.session(login=False)
+    s.greeting()
+    s.ok("AUTHENTICATE PLAIN " + good.rstrip("="))   # padding may go
+    s.logout()
+    body = (base64.b64encode(b"first part,").decode() + "\n!*" +
+            base64.b64encode(b" second").decode()[:6] + "\n" +
+            base64.b64encode(b" second").decode()[6:] + "\n")
+    env.deliver(lib.crlf("Subject: b\nMIME-Version: 1.0\n"
+                         "Content-Type: text/plain\n"
+                         "Content-Transfer-Encoding: base64\n\n" + body))
+    s = env.session()
+    s.ok("SELECT INBOX")
+    u = s.ok("FETCH 1 (BINARY.PEEK[1])")
+    assert any(x.endswith(b"first part, second)") for x in u), u
+    s.logout()
