@@ -29,7 +29,7 @@ static int special_update(const char *, const char *, const char *);
 
 /* ---- names ------------------------------------------------------------- */
 
-int
+static int
 mbox_valid(const char *name)
 {
 	struct buf b = { 0 };

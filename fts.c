@@ -230,13 +230,12 @@ struct plist {
 };
 /* what a list costs beyond its postings: itself in an array that doubles,
  * its hash slots, the allocator's share of its buffer */
-#define LIST_COST (2 * sizeof(struct plist) + 2 * 2 * sizeof(uint32_t) + 32)
+#define LIST_COST (2 * sizeof(struct plist) + 2 * 2 * sizeof(uint64_t) + 32)
 
 struct builder {
 	FILE *fp;
 	char tmp[PATHLEN];
-	uint32_t *slot;		/* open addressing: list index + 1 */
-	size_t nslot;
+	struct htab lists;	/* hash of key -> list index + 1 */
 	struct plist *l;
 	size_t nl, capl, mem;
 	struct segdoc *docs;
@@ -258,40 +257,22 @@ put_varint(struct plist *pl, uint32_t v)
 	pl->p[pl->len++] = v;
 }
 
-static void
-b_rehash(struct builder *b)
-{
-	size_t i, h, n = b->nslot ? b->nslot * 2 : 1 << 16;
-
-	free(b->slot);
-	b->slot = xcalloc(n, sizeof(*b->slot));
-	b->nslot = n;
-	for (i = 0; i < b->nl; i++) {
-		for (h = (b->l[i].key * 2654435761U) & (n - 1); b->slot[h];
-		    h = (h + 1) & (n - 1))
-			;
-		b->slot[h] = i + 1;
-	}
-}
-
 static struct plist *
 b_list(struct builder *b, uint32_t key)
 {
-	size_t h;
+	uint32_t hv = key * 2654435761U, e;
+	size_t pos = 0;
 
-	if ((b->nl + 1) * 4 > b->nslot * 3)
-		b_rehash(b);
-	for (h = (key * 2654435761U) & (b->nslot - 1); b->slot[h];
-	    h = (h + 1) & (b->nslot - 1))
-		if (b->l[b->slot[h] - 1].key == key)
-			return &b->l[b->slot[h] - 1];
+	while (htab_next(&b->lists, hv, &pos, &e))
+		if (b->l[e - 1].key == key)
+			return &b->l[e - 1];
 	if (b->nl == b->capl) {
 		b->capl = b->capl ? b->capl * 2 : 4096;
 		b->l = xreallocarray(b->l, b->capl, sizeof(*b->l));
 	}
 	memset(&b->l[b->nl], 0, sizeof(*b->l));
 	b->l[b->nl].key = key;
-	b->slot[h] = ++b->nl;
+	htab_put(&b->lists, hv, ++b->nl);
 	b->mem += LIST_COST;
 	return &b->l[b->nl - 1];
 }
@@ -372,7 +353,7 @@ b_free(struct builder *b)
 	for (i = 0; i < b->nl; i++)
 		free(b->l[i].p);
 	free(b->l);
-	free(b->slot);
+	htab_free(&b->lists);
 	free(b->docs);
 	if (b->fp) {
 		fclose(b->fp);

@@ -209,24 +209,6 @@ login_delay(void)
 	pause_ms(LOGIN_DELAY_MS);
 }
 
-/* a client's string in a log line: printable ASCII but the space, the
- * rest as \ooo, so that it stays one word of one line */
-static const char *
-log_escape(char *out, size_t size, const char *s)
-{
-	size_t o = 0;
-
-	for (; *s && o + 5 < size; s++) {
-		if (*s > ' ' && *s < 0x7f && *s != '\\')
-			out[o++] = *s;
-		else
-			o += snprintf(out + o, size - o, "\\%03o",
-			    (unsigned char)*s);
-	}
-	out[o] = '\0';
-	return out;
-}
-
 static int
 logged_in(void)
 {
@@ -263,7 +245,7 @@ try_login(const char *user, const char *pass)
 		pause_ms(wait);
 	r = auth_check(sess.user, user, pass, sess.pwfile, label,
 	    sizeof(label));
-	log_escape(name, sizeof(name), user);
+	esc_word(name, sizeof(name), user);
 	if (r > 0) {
 		authfail_clear(sess.failfile, sess.remote);
 		logmsg(LOG_INFO, "login ok user=%s%s%s from=%s", name,

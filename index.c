@@ -11,7 +11,7 @@
  *	struct ihead			version, sizes, G, O, header values
  *	struct irec	[nmsgs]		UID, flags, keywords, name, modseq,
  *					save date (0: unknown)
- *	struct range	[nexp]		expunge history
+ *	struct expunged	[nexp]		expunge history
  *	names		[nameslen]	"cur/..." NUL-separated
  * ihead.sum covers everything after the header and the header itself
  * (with both sums 0); ihead.headsum the header alone, for STATUS, which
@@ -118,7 +118,7 @@ head_ok(const struct ihead *ih, const struct hdr *h, off_t fsize,
 		why = "older format";
 	else if (fsize != (off_t)(sizeof(*ih) +
 	    (uint64_t)ih->nmsgs * sizeof(struct irec) +
-	    (uint64_t)ih->nexp * sizeof(struct range) + ih->nameslen))
+	    (uint64_t)ih->nexp * sizeof(struct expunged) + ih->nameslen))
 		why = "truncated";
 	if (why) {
 		logmsg(LOG_WARNING, "%s: %s: rebuilding it", path, why);
@@ -596,7 +596,7 @@ status_head(int fd, struct ihead *ih, const struct hdr *h, off_t lsize)
 	if (sum_add(INDEX_MAGIC, &hz, sizeof(hz)) != ih->headsum ||
 	    sb.st_size != (off_t)(sizeof(*ih) +
 	    (uint64_t)ih->nmsgs * sizeof(struct irec) +
-	    (uint64_t)ih->nexp * sizeof(struct range) + ih->nameslen) ||
+	    (uint64_t)ih->nexp * sizeof(struct expunged) + ih->nameslen) ||
 	    ih->gen != h->gen || ih->uidvalidity != h->uidvalidity ||
 	    ih->listoff > (uint64_t)lsize ||
 	    lsize - ih->listoff > STATUS_TAIL)
@@ -674,7 +674,7 @@ index_status(const char *dir, struct mboxstatus *s, int want_size)
 	    !status_stamped(dir, &ih, tail.p, tail.p + tail.len))
 		goto out;
 	maplen = sizeof(ih) + (size_t)ih.nmsgs * sizeof(struct irec) +
-	    (size_t)ih.nexp * sizeof(struct range) + ih.nameslen;
+	    (size_t)ih.nexp * sizeof(struct expunged) + ih.nameslen;
 	if ((map = mmap(NULL, maplen, PROT_READ, MAP_SHARED, ifd, 0)) ==
 	    MAP_FAILED)
 		goto out;

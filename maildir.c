@@ -75,7 +75,7 @@
 #include "store.h"
 #include "mutf7.h"
 
-const char sysletters[] = "DFPRST";	/* bit i = letter i */
+static const char sysletters[] = "DFPRST";	/* bit i = letter i */
 
 char *root;		/* the Maildir root, set by store_init */
 struct folder *exit_folder;	/* open, watched: stamped at exit */
@@ -303,16 +303,6 @@ base_len(const char *fname)
 	return p ? (size_t)(p - fname) : strlen(fname);
 }
 
-uint32_t
-hash_str(const char *s, size_t n)
-{
-	uint32_t h = 2166136261U;
-
-	while (n--)
-		h = (h ^ (unsigned char)*s++) * 16777619U;
-	return h;
-}
-
 static uint32_t
 names_add(struct folder *f, const char *s, size_t len)
 {
@@ -386,17 +376,6 @@ folder_find(struct folder *f, uint32_t uid)
 
 /* ---- finding a message by file name: base name -> UID ----------------- */
 
-static void
-bh_put(struct store_state *st, uint64_t v)
-{
-	size_t k;
-
-	for (k = (v >> 32) & st->bhmask; st->bh[k]; k = (k + 1) & st->bhmask)
-		;
-	st->bh[k] = v;
-	st->nbh++;
-}
-
 /* built when first needed; msg_insert adds to it, and entries of
  * messages dropped since are skipped by name_find */
 static void
@@ -404,25 +383,19 @@ bh_build(struct folder *f)
 {
 	struct store_state *st = f->st;
 	const char *b;
-	size_t cap = 1024, i;
+	size_t i;
 
-	while (cap < f->nmsgs * 2)
-		cap *= 2;
-	free(st->bh);
-	st->bh = xcalloc(cap, sizeof(*st->bh));
-	st->bhmask = cap - 1;
-	st->nbh = 0;
+	htab_init(&st->bh, f->nmsgs);
 	for (i = 0; i < f->nmsgs; i++) {
 		b = mname(f, &f->msgs[i]) + 4;
-		bh_put(st, (uint64_t)hash_str(b, base_len(b)) << 32 |
-		    f->msgs[i].uid);
+		htab_put(&st->bh, hash_bytes(b, base_len(b)), f->msgs[i].uid);
 	}
 }
 
 void
 names_ready(struct folder *f)
 {
-	if (!f->st->bh)
+	if (!f->st->bh.slot)
 		bh_build(f);
 }
 
@@ -431,14 +404,8 @@ bh_add(struct store_state *st, const char *name, uint32_t uid)
 {
 	const char *b = name + 4;
 
-	if (!st->bh)
-		return;
-	if ((st->nbh + 1) * 4 > (st->bhmask + 1) * 3) {
-		free(st->bh);	/* full: built again when next needed */
-		st->bh = NULL;
-		return;
-	}
-	bh_put(st, (uint64_t)hash_str(b, base_len(b)) << 32 | uid);
+	if (st->bh.slot)
+		htab_put(&st->bh, hash_bytes(b, base_len(b)), uid);
 }
 
 /* index of the live message whose file is name ("cur/..."), or -1 */
@@ -447,16 +414,14 @@ name_find(struct folder *f, const char *name)
 {
 	struct store_state *st = f->st;
 	const char *b = name + 4;
-	uint32_t hv = hash_str(b, base_len(b));
-	size_t k;
+	size_t pos = 0;
+	uint32_t uid;
 	long i;
 
-	if (!st->bh)
+	if (!st->bh.slot)
 		bh_build(f);
-	for (k = hv & st->bhmask; st->bh[k]; k = (k + 1) & st->bhmask) {
-		if (st->bh[k] >> 32 != hv)
-			continue;
-		i = folder_find(f, st->bh[k] & 0xffffffffU);
+	while (htab_next(&st->bh, hash_bytes(b, base_len(b)), &pos, &uid)) {
+		i = folder_find(f, uid);
 		if (i >= 0 && !strcmp(mname(f, &f->msgs[i]), name))
 			return i;
 	}
@@ -470,18 +435,14 @@ base_find(struct folder *f, const char *name)
 {
 	struct store_state *st = f->st;
 	const char *b = name + 4, *m;
-	size_t blen = base_len(b);
-	uint32_t hv = hash_str(b, blen);
-	size_t k;
+	size_t blen = base_len(b), pos = 0;
+	uint32_t uid;
 	long i;
 
-	if (!st->bh)
+	if (!st->bh.slot)
 		bh_build(f);
-	for (k = hv & st->bhmask; st->bh[k]; k = (k + 1) & st->bhmask) {
-		if (st->bh[k] >> 32 != hv)
-			continue;
-		i = folder_find(f, st->bh[k] & 0xffffffffU);
-		if (i < 0)
+	while (htab_next(&st->bh, hash_bytes(b, blen), &pos, &uid)) {
+		if ((i = folder_find(f, uid)) < 0)
 			continue;
 		m = mname(f, &f->msgs[i]) + 4;
 		if (!strncmp(m, b, blen) && (m[blen] == ':' || !m[blen]))
@@ -541,33 +502,22 @@ claimed_add(struct store_state *st, uint32_t uid)
 uint64_t *
 vsize_slot(struct store_state *st, uint32_t uid, int create)
 {
-	struct vsize *old;
-	size_t i, oldcap;
+	uint32_t hv = hash_bytes(&uid, sizeof(uid)), k;
+	size_t pos = 0;
 
-	if (create && (st->nvs + 1) * 2 > st->vscap) {
-		old = st->vs;
-		oldcap = st->vscap;
-		st->vscap = oldcap ? oldcap * 2 : 256;
-		st->vs = xcalloc(st->vscap, sizeof(*st->vs));
-		st->nvs = 0;
-		for (i = 0; i < oldcap; i++)
-			if (old[i].uid)
-				*vsize_slot(st, old[i].uid, 1) = old[i].size;
-		free(old);
-	}
-	if (!st->vscap)
-		return NULL;
-	for (i = uid * 2654435761U & (st->vscap - 1); st->vs[i].uid;
-	    i = (i + 1) & (st->vscap - 1))
-		if (st->vs[i].uid == uid)
-			return &st->vs[i].size;
+	while (htab_next(&st->vsidx, hv, &pos, &k))
+		if (st->vs[k - 1].uid == uid)
+			return &st->vs[k - 1].size;
 	if (!create)
 		return NULL;
-	st->vs[i].uid = uid;
-	st->nvs++;
-	return &st->vs[i].size;
+	if (st->nvs == st->vscap) {
+		st->vscap = st->vscap ? st->vscap * 2 : 256;
+		st->vs = xreallocarray(st->vs, st->vscap, sizeof(*st->vs));
+	}
+	st->vs[st->nvs].uid = uid;
+	htab_put(&st->vsidx, hv, ++st->nvs);
+	return &st->vs[st->nvs - 1].size;
 }
-
 /* flags and keywords of a file name ("X:2,FSa", without new/ or cur/) */
 void
 fname_flags(char *const *kwnames, const char *fname, uint32_t *flags,
@@ -916,7 +866,7 @@ hist_has(const struct store_state *st, uint32_t uid)
 static int
 range_cmp(const void *a, const void *b)
 {
-	const struct range *x = a, *y = b;
+	const struct expunged *x = a, *y = b;
 
 	return x->first < y->first ? -1 : x->first > y->first;
 }
@@ -927,7 +877,7 @@ static void
 hist_merge(struct folder *f)
 {
 	struct store_state *st = f->st;
-	struct range *r = st->exp;
+	struct expunged *r = st->exp;
 	size_t i, o;
 	long j;
 
@@ -1112,8 +1062,7 @@ list_from_index(struct folder *f, int fd, const struct stat *sb)
 	line[k] = '\0';
 	if (!(nl = memchr(line, '\n', k)) || parse_header(line, nl, &h) < 0)
 		return -1;
-	free(st->bh);
-	st->bh = NULL;
+	htab_free(&st->bh);
 	st->namesdead = 0;
 	if (index_load(f, fd, &h, sb->st_size, &off) < 0 ||
 	    read_range(fd, off, sb->st_size, &b) < 0) {
@@ -1165,8 +1114,7 @@ list_load(struct folder *f, int fd, const struct stat *sb)
 	}
 	f->nmsgs = 0;
 	f->nameslen = 0;
-	free(st->bh);
-	st->bh = NULL;
+	htab_free(&st->bh);
 	st->namesdead = 0;
 	st->stamped = 0;
 	st->nexp = 0;

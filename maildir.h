@@ -69,7 +69,6 @@ int store_init(const char *root);
 /* Folder names.  All return -1 with errno set on failure: ENOENT (no such
  * folder), EEXIST, EINVAL (name not allowed), EPERM (INBOX where not
  * allowed), ENOTEMPTY (\Noselect name with children cannot be deleted). */
-int mbox_valid(const char *name);
 int mbox_exists(const char *name);
 int mbox_list(struct mboxinfo **list, size_t *n);	/* sorted, INBOX first */
 void mbox_list_free(struct mboxinfo *, size_t);

@@ -207,49 +207,26 @@ dec_stopped(const struct dec *d)
 	return d->stop && *d->stop;
 }
 
-/* base64: octets outside the alphabet are skipped; "=" ends a group, so
- * concatenated encodings decode one after the other */
+/* base64 (util.c) in steps of CHUNK, handing back pages as it goes */
 static void
 b64_decode(const char *s, size_t n, struct dec *d)
 {
-	unsigned long acc = 0;
-	size_t i;
-	int k = 0, v;
+	struct base64 b = { 0 };
+	unsigned char out[CHUNK / 4 * 3 + 3];
+	size_t i, k, o;
 
-	for (i = 0; i < n; i++) {
-		if ((i & 0xfff) == 0 && dec_stopped(d))
+	dec_flush(d);
+	for (i = 0; i < n; i += k) {
+		if (dec_stopped(d))
 			return;
 		if (i && (i % DROP_STEP) == 0)
 			drop(s + i - DROP_STEP, s + i);
-		if (s[i] == '=') {
-			if (k == 2)
-				dec_putc(d, acc >> 4);
-			else if (k == 3) {
-				dec_putc(d, acc >> 10);
-				dec_putc(d, acc >> 2);
-			}
-			k = 0;
-			acc = 0;
-			continue;
-		}
-		if ((v = base64_value((unsigned char)s[i], '/')) < 0)
-			continue;
-		acc = (acc << 6) | v;
-		if (++k == 4) {
-			dec_putc(d, acc >> 16);
-			dec_putc(d, acc >> 8);
-			dec_putc(d, acc);
-			k = 0;
-			acc = 0;
-		}
+		k = MIN(n - i, CHUNK);
+		if ((o = base64_step(&b, s + i, k, out)))
+			d->out(d->arg, (char *)out, o);
 	}
-	if (k == 2)
-		dec_putc(d, acc >> 4);
-	else if (k == 3) {
-		dec_putc(d, acc >> 10);
-		dec_putc(d, acc >> 2);
-	}
-	dec_flush(d);
+	if ((o = base64_end(&b, out)))
+		d->out(d->arg, (char *)out, o);
 }
 
 static int
@@ -380,7 +357,10 @@ conv_run(iconv_t cd, const char *s, size_t n, mime_emit out, void *arg)
 static void
 ew_text(int enc, const char *t, const char *e, struct buf *raw)
 {
-	int h1, h2, k, acc, v, i;
+	struct base64 b = { 0 };
+	unsigned char *out;
+	size_t o;
+	int h1, h2;
 
 	if (enc == 'Q') {
 		for (; t < e; t++) {
@@ -396,20 +376,12 @@ ew_text(int enc, const char *t, const char *e, struct buf *raw)
 		}
 		return;
 	}
-	for (k = 0, acc = 0; t < e; t++) {
-		if ((v = base64_value((unsigned char)*t, '/')) < 0)
-			continue;
-		acc = (acc << 6 | v) & 0xffffff;
-		if (++k == 4) {
-			for (i = 0; i < 3; i++)
-				buf_addc(raw, acc >> (16 - 8 * i));
-			k = 0;
-		}
-	}
-	if (k >= 2)
-		buf_addc(raw, acc >> (6 * k - 8));
-	if (k == 3)
-		buf_addc(raw, acc >> 2);
+	buf_grow(raw, (e - t) / 4 * 3 + 3);
+	out = (unsigned char *)raw->p + raw->len;
+	o = base64_step(&b, t, e - t, out);
+	o += base64_end(&b, out + o);
+	raw->len += o;
+	raw->p[raw->len] = '\0';
 }
 
 /* the length of the RFC 2047 encoded-word at s, or 0; its charset goes
@@ -517,96 +489,6 @@ decode_header(struct buf *out, const char *s, size_t n)
 	buf_free(&word);
 }
 
-/* ---- Date ------------------------------------------------------------- */
-
-static int
-month(const char *s, size_t n)
-{
-	static const char names[] = "janfebmaraprmayjunjulaugsepoctnovdec";
-	int i;
-
-	if (n < 3)
-		return 0;
-	for (i = 0; i < 12; i++)
-		if (!ascii_ncasecmp(s, names + 3 * i, 3))
-			return i + 1;
-	return 0;
-}
-
-/* the next word of a date: a run of letters or of digits */
-static int
-dateword(struct lex *l, const char **w, size_t *n)
-{
-	for (;;) {
-		skipcfws(l);
-		if (l->s >= l->e)
-			return 0;
-		if (isdigit_((unsigned char)*l->s) ||
-		    ((*l->s | 32) >= 'a' && (*l->s | 32) <= 'z'))
-			break;
-		l->s++;
-	}
-	*w = l->s;
-	if (isdigit_((unsigned char)*l->s))
-		while (l->s < l->e && isdigit_((unsigned char)*l->s))
-			l->s++;
-	else
-		while (l->s < l->e && ((*l->s | 32) >= 'a' &&
-		    (*l->s | 32) <= 'z'))
-			l->s++;
-	*n = l->s - *w;
-	return 1;
-}
-
-time_t
-mime_sentday(const char *p, size_t n)
-{
-	struct buf v = { 0 };
-	struct lex l;
-	const char *w;
-	size_t wn;
-	long y = -1, d = -1;
-	int m = 0, i;
-	time_t r = -1;
-
-	if (!header_get(p, 0, header_end(p, n, 0), "Date", &v))
-		return -1;
-	l.s = v.p;
-	l.e = v.p + v.len;
-	/* day month year, or asctime's month day ... year; day names and
-	 * the time are skipped */
-	for (i = 0; i < 8 && dateword(&l, &w, &wn); i++) {
-		if (!isdigit_((unsigned char)*w)) {
-			if (!m)
-				m = month(w, wn);
-			continue;
-		}
-		if (wn > 4)
-			break;
-		if (l.s < l.e && *l.s == ':') {
-			/* a time: skip its other fields */
-			while (l.s < l.e && (*l.s == ':' ||
-			    isdigit_((unsigned char)*l.s)))
-				l.s++;
-			continue;
-		}
-		if (d < 0 && wn <= 2)
-			d = strtol(w, NULL, 10);
-		else if (y < 0 && m) {
-			y = strtol(w, NULL, 10);
-			if (wn == 2)
-				y += y < 50 ? 2000 : 1900;
-			else if (wn == 3)
-				y += 1900;
-			break;
-		}
-	}
-	if (y >= 1 && m && d >= 1 && d <= 31)
-		r = (time_t)days_from_civil(y, m, d) * 86400;
-	buf_free(&v);
-	return r;
-}
-
 /* --- header access for SORT and THREAD --- */
 
 unsigned
@@ -631,131 +513,4 @@ void
 mime_decode(struct buf *out, const char *s, size_t n)
 {
 	decode_header(out, n ? s : "", n);
-}
-
-/* a run of at most 9 digits: its value; *len 0 when there is none */
-static long
-date_digits(struct lex *l, size_t *len)
-{
-	const char *s = l->s;
-	long v = 0;
-
-	while (l->s < l->e && l->s - s < 9 && isdigit_((unsigned char)*l->s))
-		v = v * 10 + (*l->s++ - '0');
-	*len = l->s - s;
-	return v;
-}
-
-static size_t
-date_letters(struct lex *l)
-{
-	const char *s = l->s;
-
-	while (l->s < l->e && (*l->s | 32) >= 'a' && (*l->s | 32) <= 'z')
-		l->s++;
-	return l->s - s;
-}
-
-/* hh:mm[:ss] (a '.' is taken for a ':' too): seconds into the day, -1
- * when it is not a time */
-static long
-date_time(struct lex *l)
-{
-	long v[3] = { 0, 0, 0 };
-	size_t len;
-	int k;
-
-	v[0] = date_digits(l, &len);
-	if (len < 1 || len > 2)
-		return -1;
-	for (k = 1; k < 3; k++) {
-		skipcfws(l);
-		if (l->s >= l->e || (*l->s != ':' && *l->s != '.'))
-			break;
-		l->s++;
-		skipcfws(l);
-		v[k] = date_digits(l, &len);
-		if (len != 2)
-			return -1;
-	}
-	if (k < 2 || v[0] > 23 || v[1] > 59 || v[2] > 60)
-		return -1;
-	return v[0] * 3600 + v[1] * 60 + v[2];
-}
-
-/* the zone after the time as seconds east of UTC; RFC 5322 4.3 names,
- * anything unknown (military letters too) is UTC */
-static long
-date_zone(struct lex *l)
-{
-	static const struct {
-		char name[4];
-		int hours;
-	} zones[] = {
-		{ "UT", 0 }, { "GMT", 0 }, { "EST", -5 }, { "EDT", -4 },
-		{ "CST", -6 }, { "CDT", -5 }, { "MST", -7 }, { "MDT", -6 },
-		{ "PST", -8 }, { "PDT", -7 }
-	};
-	const char *w;
-	size_t len, i;
-	long v;
-	int sign;
-
-	skipcfws(l);
-	if (l->s < l->e && (*l->s == '+' || *l->s == '-')) {
-		sign = *l->s++ == '-' ? -1 : 1;
-		v = date_digits(l, &len);
-		if (len != 4 || v % 100 > 59)
-			return 0;
-		return sign * (v / 100 * 3600 + v % 100 * 60);
-	}
-	w = l->s;
-	len = date_letters(l);
-	for (i = 0; i < LEN(zones); i++)
-		if (eqstr(w, len, zones[i].name))
-			return zones[i].hours * 3600L;
-	return 0;
-}
-
-int
-mime_date(const char *s, size_t n, time_t *t)
-{
-	struct lex l;
-	const char *w;
-	size_t len;
-	long day, year, secs, zone = 0;
-	int mon;
-
-	l.s = s;
-	l.e = s + n;
-	skipcfws(&l);
-	if (date_letters(&l)) {		/* the day of the week */
-		skipcfws(&l);
-		if (l.s < l.e && *l.s == ',')
-			l.s++;
-		skipcfws(&l);
-	}
-	day = date_digits(&l, &len);
-	if (len < 1 || len > 2 || day < 1 || day > 31)
-		return -1;
-	skipcfws(&l);
-	w = l.s;
-	if (!(mon = month(w, date_letters(&l))))
-		return -1;
-	skipcfws(&l);
-	year = date_digits(&l, &len);
-	if (len == 2)
-		year += year < 50 ? 2000 : 1900;
-	else if (len == 3)
-		year += 1900;
-	else if (len != 4)
-		return -1;
-	skipcfws(&l);
-	/* RFC 5256 2.2: a bad time is midnight, a bad zone UTC */
-	if ((secs = date_time(&l)) < 0)
-		secs = 0;
-	else
-		zone = date_zone(&l);
-	*t = (time_t)days_from_civil(year, mon, day) * 86400 + secs - zone;
-	return 0;
 }

@@ -193,9 +193,6 @@ void mime_search_text(const char *p, size_t n, struct buf *head,
  * message has no such part */
 int mime_first_text(const char *p, size_t n, size_t max, struct buf *out,
     char *cs, size_t cssz);
-/* the Date: header as the calendar day it names, as a time_t at 00:00 UTC
- * of that day; -1 when missing or unreadable */
-time_t mime_sentday(const char *p, size_t n);
 /* convert s from charset to UTF-8; -1 for an unknown charset */
 int mime_to_utf8(struct buf *, const char *charset, const char *s, size_t n);
 
@@ -214,8 +211,5 @@ unsigned mime_headers(const char *p, size_t n, const char *const *names,
     int nnames, struct buf *values);
 /* a header value with its RFC 2047 encoded words decoded, as UTF-8 */
 void mime_decode(struct buf *out, const char *s, size_t n);
-/* a Date: value as UTC seconds since 1970 (RFC 5322, obsolete forms
- * included); -1 when it names no day */
-int mime_date(const char *s, size_t n, time_t *t);
 
 #endif

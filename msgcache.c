@@ -53,8 +53,7 @@ struct msgcache {
 	int fd;			/* appending, or -1: the cache is off */
 	char *map;
 	size_t maplen;
-	uint64_t *slot;		/* uid << 32 | offset; 0 empty */
-	size_t mask, nslot;
+	struct htab slots;	/* UID (hashed one to one) -> offset */
 	size_t live;		/* bytes of entries the slots name */
 	size_t end;		/* the file's size as last seen */
 	size_t checked;		/* the entry last found sound, or 0 */
@@ -104,46 +103,27 @@ ent_at(const struct msgcache *c, size_t off)
 	return e;
 }
 
+/* a UID times an odd constant is a hash that names one UID */
+static uint32_t
+uid_hash(uint32_t uid)
+{
+	return uid * 2654435761U;
+}
+
 static void
 slot_set(struct msgcache *c, uint32_t uid, size_t off, size_t len)
 {
-	size_t k;
-
-	if ((c->nslot + 1) * 2 > c->mask + 1) {
-		uint64_t *old = c->slot;
-		size_t i, n = c->mask + 1;
-
-		c->mask = n * 2 - 1;
-		c->slot = xcalloc(n * 2, sizeof(*c->slot));
-		c->nslot = 0;
-		for (i = 0; i < n; i++)
-			if (old[i])
-				slot_set(c, old[i] >> 32, old[i] & 0xffffffffU,
-				    0);
-		free(old);
-	}
-	for (k = uid * 2654435761U & c->mask; c->slot[k]; k = (k + 1) & c->mask)
-		if (c->slot[k] >> 32 == uid) {
-			c->slot[k] = (uint64_t)uid << 32 | off;
-			c->live += len;
-			return;
-		}
-	c->slot[k] = (uint64_t)uid << 32 | off;
-	c->nslot++;
+	htab_set(&c->slots, uid_hash(uid), off);
 	c->live += len;
 }
 
 static size_t
 slot_get(const struct msgcache *c, uint32_t uid)
 {
-	size_t k;
+	size_t pos = 0;
+	uint32_t off;
 
-	if (!c->slot)
-		return 0;
-	for (k = uid * 2654435761U & c->mask; c->slot[k]; k = (k + 1) & c->mask)
-		if (c->slot[k] >> 32 == uid)
-			return c->slot[k] & 0xffffffffU;
-	return 0;
+	return htab_next(&c->slots, uid_hash(uid), &pos, &off) ? off : 0;
 }
 
 static int
@@ -179,10 +159,8 @@ index_entries(struct folder *f, struct msgcache *c)
 	const struct cent *e;
 	size_t off = sizeof(struct chead), bad = 0;
 
-	free(c->slot);
-	c->slot = xcalloc(1024, sizeof(*c->slot));
-	c->mask = 1023;
-	c->nslot = c->live = 0;
+	htab_init(&c->slots, 512);
+	c->live = 0;
 	while (off + sizeof(*e) <= c->maplen) {
 		if (!(e = ent_at(c, off))) {
 			off += 8;
@@ -466,7 +444,7 @@ msgcache_close(struct folder *f)
 		munmap(c->map, c->maplen);
 	if (c->fd >= 0)
 		close(c->fd);
-	free(c->slot);
+	htab_free(&c->slots);
 	buf_free(&c->pend);
 	free(c);
 	f->st->mc = NULL;

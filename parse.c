@@ -782,17 +782,6 @@ seq_has(const struct seqset *s, uint32_t v)
 }
 
 static int
-month(const char *s)
-{
-	int i;
-
-	for (i = 0; i < 12; i++)
-		if (!ascii_ncasecmp(s, month_names[i], 3))
-			return i + 1;
-	return 0;
-}
-
-static int
 digits(int n, int *v)
 {
 	int i;
@@ -817,7 +806,7 @@ date_text(int *day, int *mon, int *year, int fixed)
 	} else if (pos < len && line[pos] >= '0' && line[pos] <= '9') {
 		*day = *day * 10 + (line[pos++] - '0');
 	}
-	if (!p_char('-') || pos + 4 > len || !(*mon = month(line + pos)))
+	if (!p_char('-') || pos + 4 > len || !(*mon = month_of(line + pos, 3)))
 		return fail("Invalid date");
 	pos += 3;
 	if (!p_char('-') || digits(4, year) < 0)

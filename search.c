@@ -562,10 +562,28 @@ index_answer(struct sk *k, uint32_t uid)
 	return 0;
 }
 
+/* the day the first Date field names, as written: RFC 3501 disregards
+ * its time and zone; -1 when there is none */
+static int
+sent_day(const char *p, size_t n, long long *day)
+{
+	static const char *const date[] = { "Date" };
+	struct buf v = { 0 };
+	struct mail_date d;
+	int r = -1;
+
+	if (mime_headers(p, n, date, 1, &v) && date_parse(v.p, v.len, &d) == 0) {
+		*day = date_days(&d);
+		r = 0;
+	}
+	buf_free(&v);
+	return r;
+}
+
 static int
 eval_content(struct sk *k, struct ctx *c)
 {
-	time_t t;
+	long long day;
 
 	if (k->type == SK_HEADER)
 		return match_header(k, c);
@@ -579,9 +597,9 @@ eval_content(struct sk *k, struct ctx *c)
 		return mime_match_body(c->mm.p, c->mm.len, k->str,
 		    k->type == SK_TEXT);
 	default:
-		if ((t = mime_sentday(c->mm.p, c->mm.len)) == (time_t)-1)
+		if (sent_day(c->mm.p, c->mm.len, &day) < 0)
 			return 0;
-		return compare_day(k->type, t / 86400, k->day);
+		return compare_day(k->type, day, k->day);
 	}
 }
 

@@ -725,34 +725,6 @@ zone_offset(const char *s, long *off)
 	return 1;
 }
 
-/* the zone a Date: value was written in */
-static long
-original_zone(const char *v)
-{
-	static const struct {
-		const char *n;
-		int h;
-	} names[] = { { "EST", -5 }, { "EDT", -4 }, { "CST", -6 },
-	    { "CDT", -5 }, { "MST", -7 }, { "MDT", -6 }, { "PST", -8 },
-	    { "PDT", -7 } };
-	const char *p;
-	char tok[8];
-	long off;
-	size_t i;
-
-	for (p = v + strlen(v); p > v; p--)
-		if ((*p == '+' || *p == '-') && p > v && p[-1] == ' ' &&
-		    strspn(p + 1, "0123456789") == 4) {
-			snprintf(tok, sizeof(tok), "%.5s", p);
-			if (zone_offset(tok, &off))
-				return off;
-		}
-	for (i = 0; i < LEN(names); i++)
-		if ((p = strstr(v, names[i].n)) && p > v && p[-1] == ' ')
-			return names[i].h * 3600L;
-	return 0;
-}
-
 static long
 local_offset(time_t t)
 {
@@ -1245,29 +1217,32 @@ test_date(struct ctx *c, const struct sv_node *n, int current)
 	struct matcher mt;
 	struct strs raw = { 0 }, vals = { 0 };
 	struct buf part = { 0 };
+	struct mail_date d = { 0 };
 	const struct sv_arg *za = tag_value(n, "zone");
 	char *hname, *pname, *zs = za ? expand(c, za->s[0]) : NULL;
-	time_t t;
+	time_t t = c->m->now;
 	long off = 0;
 	size_t i;
 	int r, zoned = zs && zone_offset(zs, &off);
 
 	matcher_of(n, &mt);
 	pname = expand(c, from_end(n, 1)->s[0]);
-	if (current) {
-		t = c->m->now;
+	if (current)
 		strs_add(&raw, "", 0);
-	} else {
+	else {
 		hname = expand(c, from_end(n, 2)->s[0]);
 		header_values(c->m, hname, &raw);
 		free(hname);
 		pick_index(n, &raw);
 	}
 	for (i = 0; i < raw.n; i++) {
-		if (!current && mime_date(raw.v[i], strlen(raw.v[i]), &t) < 0)
-			continue;
+		if (!current) {
+			if (date_parse(raw.v[i], strlen(raw.v[i]), &d) < 0)
+				continue;
+			t = date_utc(&d);
+		}
 		if (has_tag(n, "originalzone"))
-			off = original_zone(raw.v[i]);
+			off = d.zone;
 		else if (!zoned)
 			off = local_offset(t);
 		if (date_part(pname, t, off, &part) == 0)

@@ -106,12 +106,12 @@ struct thread {
 	size_t tmpcap;
 };
 
-/* string to node index, open addressing; keys point into an arena that
- * no longer grows */
-struct htab {
+/* string to node index: entries found through the base hash table;
+ * keys point into an arena that no longer grows */
+struct strtab {
+	struct htab h;		/* hash of key -> entry + 1 */
 	const char **key;
-	size_t *val;
-	size_t mask;
+	size_t *val, n, cap;
 };
 
 
@@ -137,8 +137,9 @@ static const char *cur_arena;
 static const struct tnode *cur_nodes;
 static const struct tmsg *cur_msgs;
 
+/* the first error of the command, as parse.c's failp keeps it */
 static struct sortprog *
-fail(const char *why)
+failp(const char *why)
 {
 	if (!perr)
 		perr = why;
@@ -331,8 +332,8 @@ fields_read(struct folder *f, struct view *v, size_t vi, int needhdr,
 	char head[HEAD_MAX];
 	struct msgmap mm;
 	uint64_t size;
+	struct mail_date d;
 	ssize_t n;
-	time_t t;
 	long k;
 	int i;
 
@@ -353,8 +354,8 @@ fields_read(struct folder *f, struct view *v, size_t vi, int needhdr,
 		fl->have = mime_headers(head, n, hdrnames, H_N, fl->v);
 		fl->read = 1;
 		/* the internal date stands in for a Date: that is missing */
-		if (!needinfo && (!has(fl, H_DATE) || mime_date(fl->v[H_DATE].p,
-		    fl->v[H_DATE].len, &t) != 0))
+		if (!needinfo && (!has(fl, H_DATE) || date_parse(fl->v[H_DATE].p,
+		    fl->v[H_DATE].len, &d) != 0))
 			msg_info(f, k, &fl->idate, &size);
 		return;
 	}
@@ -385,11 +386,11 @@ has(const struct fields *fl, int h)
 static time_t
 sent_date(const struct fields *fl)
 {
-	time_t t;
+	struct mail_date d;
 
 	if (has(fl, H_DATE) &&
-	    mime_date(fl->v[H_DATE].p, fl->v[H_DATE].len, &t) == 0)
-		return t;
+	    date_parse(fl->v[H_DATE].p, fl->v[H_DATE].len, &d) == 0)
+		return date_utc(&d);
 	return fl->idate;
 }
 
@@ -431,12 +432,12 @@ sort_parse(void)
 	int rev;
 
 	if (!p_char('('))
-		return fail("Expected a parenthesized list of sort criteria");
+		return failp("Expected a parenthesized list of sort criteria");
 	sp = p_alloc(sizeof(*sp));
 	memset(sp, 0, sizeof(*sp));
 	do {
 		if (sp->n == SORT_MAX)
-			return fail("Too many sort criteria");
+			return failp("Too many sort criteria");
 		if (!(w = p_atom()))
 			return NULL;
 		if ((rev = !ascii_casecmp(w, "REVERSE")) &&
@@ -446,14 +447,14 @@ sort_parse(void)
 			if (!ascii_casecmp(w, keynames[i].name))
 				break;
 		if (i == LEN(keynames))
-			return fail("Unknown sort criterion");
+			return failp("Unknown sort criterion");
 		sp->c[sp->n].key = keynames[i].key;
 		sp->c[sp->n].reverse = rev;
 		sp->want |= 1u << keynames[i].key;
 		sp->n++;
 	} while (p_char(' '));
 	if (!p_char(')'))
-		return fail("Expected ')' after the sort criteria");
+		return failp("Expected ')' after the sort criteria");
 	return sp;
 }
 
@@ -860,43 +861,44 @@ thread_load(struct thread *t, int alg, struct folder *f, struct view *v,
 /* ---- THREAD: the algorithms ------------------------------------------ */
 
 static void
-ht_init(struct htab *h, size_t n)
+ht_init(struct strtab *t, size_t n)
 {
-	size_t cap = 16;
-
-	while (cap < 2 * n + 1)
-		cap *= 2;
-	h->key = xcalloc(cap, sizeof(*h->key));
-	h->val = xcalloc(cap, sizeof(*h->val));
-	h->mask = cap - 1;
+	memset(t, 0, sizeof(*t));
+	htab_init(&t->h, n);
 }
 
 static void
-ht_free(struct htab *h)
+ht_free(struct strtab *t)
 {
-	free(h->key);
-	free(h->val);
+	htab_free(&t->h);
+	free(t->key);
+	free(t->val);
 }
 
-/* the slot of k: where it is, or the empty slot where it belongs */
+/* the entry of k: where it is, or a new one with no key yet, which the
+ * caller gives k and a value */
 static size_t
-ht_find(const struct htab *h, const char *k)
+ht_find(struct strtab *t, const char *k)
 {
-	const unsigned char *p;
-	uint64_t x = 14695981039346656037ULL;	/* FNV-1a */
-	size_t i;
+	uint32_t hv = hash_bytes(k, strlen(k)), e;
+	size_t pos = 0;
 
-	for (p = (const unsigned char *)k; *p; p++)
-		x = (x ^ *p) * 1099511628211ULL;
-	for (i = x & h->mask; h->key[i] && strcmp(h->key[i], k);
-	    i = (i + 1) & h->mask)
-		;
-	return i;
+	while (htab_next(&t->h, hv, &pos, &e))
+		if (t->key[e - 1] && !strcmp(t->key[e - 1], k))
+			return e - 1;
+	if (t->n == t->cap) {
+		t->cap = t->cap ? t->cap * 2 : 64;
+		t->key = xreallocarray(t->key, t->cap, sizeof(*t->key));
+		t->val = xreallocarray(t->val, t->cap, sizeof(*t->val));
+	}
+	t->key[t->n] = NULL;
+	htab_put(&t->h, hv, t->n + 1);
+	return t->n++;
 }
 
 /* the node that carries a Message-ID: a dummy until its message comes */
 static size_t
-id_node(struct thread *t, struct htab *ids, const char *id)
+id_node(struct thread *t, struct strtab *ids, const char *id)
 {
 	size_t i = ht_find(ids, id);
 
@@ -932,7 +934,7 @@ relink(struct thread *t, size_t x, size_t p)
 
 /* step (1): link every message to its references */
 static void
-link_refs(struct thread *t, struct htab *ids)
+link_refs(struct thread *t, struct strtab *ids)
 {
 	struct tmsg *m;
 	size_t i, r, k, me, prev, cur;
@@ -1033,7 +1035,7 @@ thread_subject(const struct thread *t, size_t x, int *reply)
 }
 
 static void
-merge_one(struct thread *t, struct htab *subj, size_t k, size_t x)
+merge_one(struct thread *t, struct strtab *subj, size_t k, size_t x)
 {
 	size_t tt = subj->val[k], c, next, d;
 	int xr, tr;
@@ -1062,7 +1064,7 @@ merge_one(struct thread *t, struct htab *subj, size_t k, size_t x)
 static void
 merge_subjects(struct thread *t)
 {
-	struct htab subj;
+	struct strtab subj;
 	size_t *roots, n = 0, i, k, x, first;
 	const char *s;
 	int xr, tr;
@@ -1114,7 +1116,7 @@ merge_subjects(struct thread *t)
 static void
 references(struct thread *t)
 {
-	struct htab ids;
+	struct strtab ids;
 
 	ht_init(&ids, t->nmsgs + t->nrefs);
 	link_refs(t, &ids);

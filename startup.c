@@ -36,31 +36,13 @@ pause_ms(long ms)
 		;
 }
 
-static const char *
-home(void)
-{
-	const char *h = home_dir();
-
-	if (!h)
-		die("cannot find the home directory");
-	return h;
-}
-
-/* a configured path, with "~/" meaning the home directory */
+/* a configured path (util.c); none is a start-up error */
 void
 config_path(char *out, size_t size, const char *env, const char *def)
 {
-	const char *v = getenv(env);
-	int n;
-
-	if (v && *v)
-		n = snprintf(out, size, "%s", v);
-	else if (!strncmp(def, "~/", 2))
-		n = snprintf(out, size, "%s/%s", home(), def + 2);
-	else
-		n = snprintf(out, size, "%s", def);
-	if (n < 0 || (size_t)n >= size)
-		die("path too long: %s", def);
+	if (path_expand(out, size, env, def) < 0)
+		die("%s: %s", def, errno == ENOENT ?
+		    "cannot find the home directory" : "path too long");
 }
 
 static void

@@ -10,12 +10,12 @@
 #define FL_GONE		(1U << 31)	/* until msgs_compact */
 
 /* one expunge record: UIDs first..last went at modseq */
-struct range {
+struct expunged {
 	uint32_t first, last;
 	uint64_t modseq;
 };
 
-/* cached RFC822.SIZE by UID (open addressing, uid 0 = empty) */
+/* a cached RFC822.SIZE, found by UID through store_state's vsidx */
 struct vsize {
 	uint32_t uid;
 	uint64_t size;
@@ -50,7 +50,7 @@ struct store_state {
 	uint32_t peek_uidnext;
 	size_t nrecords;	/* lines in the file, for compaction */
 	uint64_t histfloor;	/* header H */
-	struct range *exp;	/* expunge history */
+	struct expunged *exp;	/* expunge history */
 	size_t nexp, expcap;
 	int expsorted;		/* exp is sorted and merged */
 	uint32_t *recent;	/* sorted UIDs recent in this process */
@@ -60,8 +60,8 @@ struct store_state {
 	uint32_t recent_top;	/* UIDs up to this are settled */
 	struct vsize *vs;	/* RFC822.SIZE cache */
 	size_t nvs, vscap;
-	uint64_t *bh;		/* base name hash << 32 | uid; 0 = empty */
-	size_t bhmask, nbh;
+	struct htab vsidx;	/* hash of UID -> index in vs + 1 */
+	struct htab bh;		/* hash of base name -> UID */
 	struct timespec kw_mtime;	/* dovecot-keywords as loaded */
 	ino_t kw_ino;
 	off_t kw_size;
@@ -155,12 +155,6 @@ struct scan {
 	size_t n, cap;
 };
 
-/* base name -> index in msgs */
-struct hash {
-	uint64_t *slot;		/* hash << 32 | index + 1; 0 = empty */
-	size_t mask;
-};
-
 struct append {
 	char *folder;
 	char dir[PATH_MAX];
@@ -184,7 +178,6 @@ struct rec {
 	size_t namelen;
 };
 
-extern const char sysletters[];
 extern char *root;
 extern struct folder *exit_folder;
 extern int exit_hooked;
@@ -202,7 +195,6 @@ int lock_root(void);
 void unlock_fd(int fd);
 void rm_tree(const char *path);
 size_t base_len(const char *fname);
-uint32_t hash_str(const char *s, size_t n);
 void msg_setname(struct folder *f, struct msg *m, const char *name, size_t len);
 void names_compact(struct folder *f);
 long lower_bound(const struct folder *f, uint32_t uid);

@@ -90,41 +90,32 @@ scan_folder(struct scan *s, const char *dir)
 	return 0;
 }
 
+/* base name -> index in msgs + 1 */
 static void
-hash_build(struct hash *h, const struct folder *f)
+hash_build(struct htab *h, const struct folder *f)
 {
 	const char *b;
-	size_t cap = 64, i, k;
-	uint32_t hv;
+	size_t i;
 
-	while (cap < f->nmsgs * 2)
-		cap *= 2;
-	h->slot = xcalloc(cap, sizeof(*h->slot));
-	h->mask = cap - 1;
+	htab_init(h, f->nmsgs);
 	for (i = 0; i < f->nmsgs; i++) {
 		b = mname(f, &f->msgs[i]) + 4;
-		hv = hash_str(b, base_len(b));
-		for (k = hv & h->mask; h->slot[k]; k = (k + 1) & h->mask)
-			;
-		h->slot[k] = (uint64_t)hv << 32 | (i + 1);
+		htab_put(h, hash_bytes(b, base_len(b)), i + 1);
 	}
 }
 
 static long
-hash_get(const struct hash *h, const struct folder *f, const char *base,
+hash_get(const struct htab *h, const struct folder *f, const char *base,
     size_t blen)
 {
 	const char *b;
-	uint32_t hv = hash_str(base, blen), i;
-	size_t k;
+	size_t pos = 0;
+	uint32_t i;
 
-	for (k = hv & h->mask; h->slot[k]; k = (k + 1) & h->mask) {
-		if (h->slot[k] >> 32 != hv)
-			continue;
-		i = (h->slot[k] & 0xffffffffU) - 1;
-		b = mname(f, &f->msgs[i]) + 4;
+	while (htab_next(h, hash_bytes(base, blen), &pos, &i)) {
+		b = mname(f, &f->msgs[i - 1]) + 4;
 		if (!memcmp(b, base, blen) && (b[blen] == ':' || !b[blen]))
-			return i;
+			return i - 1;
 	}
 	return -1;
 }
@@ -852,7 +843,7 @@ reconcile(struct folder *f, struct txn *t)
 	struct store_state *st = f->st;
 	struct scan s = { 0 }, s2 = { 0 };
 	struct timespec now;
-	struct hash h;
+	struct htab h = { 0 };
 	struct stat sn, sc;
 	unsigned char *seen;
 	size_t *unk, nunk = 0, j, missing = 0;
@@ -917,7 +908,7 @@ reconcile(struct folder *f, struct txn *t)
 out:
 	scan_free(&s);
 	scan_free(&s2);
-	free(h.slot);
+	htab_free(&h);
 	free(seen);
 	free(unk);
 	return r;
@@ -1331,7 +1322,8 @@ folder_close(struct folder *f)
 		if (st->watchfd >= 0)
 			close(st->watchfd);
 		free(st->exp);
-		free(st->bh);
+		htab_free(&st->bh);
+		htab_free(&st->vsidx);
 		free(st->pend);
 		buf_free(&st->pendnames);
 		free(st->recent);

@@ -150,24 +150,11 @@ errstr(int err)
 	return msg;
 }
 
-/* a configured path with "~/" expanded and the environment's override
- * applied; "" when it does not fit */
+/* a configured path (util.c); "" when it cannot be had */
 static const char *
 expand(char *dst, size_t size, const char *var, const char *path)
 {
-	const char *home, *env = var ? getenv(var) : NULL;
-	int n;
-
-	if (env && *env)
-		path = env;
-	if (strncmp(path, "~/", 2) == 0) {
-		if (!(home = home_dir()))
-			home = "";
-		n = snprintf(dst, size, "%s/%s", home, path + 2);
-	} else {
-		n = snprintf(dst, size, "%s", path);
-	}
-	if (n < 0 || (size_t)n >= size)
+	if (path_expand(dst, size, var, path) < 0)
 		dst[0] = '\0';
 	return dst;
 }

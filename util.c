@@ -1,4 +1,6 @@
-/* util.c: allocation, growable buffers, logging */
+/* util.c: the base every part stands on: allocation, growable buffers,
+ * logging and its escaping, configured paths, ASCII case, base64, and the
+ * dates of mail (the one reader of an RFC 5322 Date field) */
 #include <sys/stat.h>
 
 #include <errno.h>
@@ -185,11 +187,6 @@ log_open(const char *ident)
 		openlog(ident, LOG_PID | LOG_NDELAY, LOG_MAIL);
 }
 
-const char month_names[12][4] = {
-	"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-	"Jul", "Aug", "Sep", "Oct", "Nov", "Dec"
-};
-
 size_t
 utf8_len(const unsigned char *s, size_t n)
 {
@@ -243,14 +240,19 @@ buf_add_utf8(struct buf *b, uint32_t c)
 	}
 }
 
-char *
-esc(char *dst, size_t size, const char *src)
+/* the escaper of esc and esc_word: word also escapes the space, the
+ * backslash and every octet past ASCII */
+static char *
+escape(char *dst, size_t size, const char *src, int word)
 {
 	const unsigned char *s = (const unsigned char *)src;
 	size_t o = 0, n = strlen(src), k;
 
 	for (; *s && size; s += k, n -= k) {
-		k = *s >= 0x80 ? utf8_len(s, n) : *s >= 0x20 && *s != 0x7f;
+		if (word)
+			k = *s > ' ' && *s < 0x7f && *s != '\\';
+		else
+			k = *s >= 0x80 ? utf8_len(s, n) : *s >= 0x20 && *s != 0x7f;
 		if (k) {
 			if (o + k >= size)
 				break;
@@ -269,10 +271,22 @@ esc(char *dst, size_t size, const char *src)
 	return dst;
 }
 
+char *
+esc(char *dst, size_t size, const char *src)
+{
+	return escape(dst, size, src, 0);
+}
+
+char *
+esc_word(char *dst, size_t size, const char *src)
+{
+	return escape(dst, size, src, 1);
+}
+
 /* $HOME when it is the running user's own directory; else the home in
  * the password database.  A launcher running as root (inetd, s6,
  * tcpserver -U) passes its own HOME along to the mail user. */
-const char *
+static const char *
 home_dir(void)
 {
 	const char *h = getenv("HOME");
@@ -284,6 +298,29 @@ home_dir(void)
 	if ((pw = getpwuid(getuid())) && pw->pw_dir && *pw->pw_dir)
 		return pw->pw_dir;
 	return h && *h ? h : NULL;
+}
+
+int
+path_expand(char *out, size_t size, const char *env, const char *def)
+{
+	const char *v = env ? getenv(env) : NULL, *home = "";
+	int n;
+
+	if (v && *v)
+		def = v;
+	if (!strncmp(def, "~/", 2) && !(home = home_dir())) {
+		errno = ENOENT;
+		return -1;
+	}
+	if (*home)
+		n = snprintf(out, size, "%s/%s", home, def + 2);
+	else
+		n = snprintf(out, size, "%s", def);
+	if (n < 0 || (size_t)n >= size) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	return 0;
 }
 
 void
@@ -332,7 +369,7 @@ die(const char *fmt, ...)
 }
 
 static int
-lower(int c)
+ascii_lower(int c)
 {
 	return c >= 'A' && c <= 'Z' ? c + 32 : c;
 }
@@ -340,19 +377,22 @@ lower(int c)
 int
 ascii_casecmp(const char *a, const char *b)
 {
-	while (*a && lower((unsigned char)*a) == lower((unsigned char)*b)) {
+	while (*a && ascii_lower((unsigned char)*a) ==
+	    ascii_lower((unsigned char)*b)) {
 		a++;
 		b++;
 	}
-	return lower((unsigned char)*a) - lower((unsigned char)*b);
+	return ascii_lower((unsigned char)*a) - ascii_lower((unsigned char)*b);
 }
 
 int
 ascii_ncasecmp(const char *a, const char *b, size_t n)
 {
 	for (; n; n--, a++, b++) {
-		if (lower((unsigned char)*a) != lower((unsigned char)*b))
-			return lower((unsigned char)*a) - lower((unsigned char)*b);
+		if (ascii_lower((unsigned char)*a) !=
+		    ascii_lower((unsigned char)*b))
+			return ascii_lower((unsigned char)*a) -
+			    ascii_lower((unsigned char)*b);
 		if (!*a)
 			return 0;
 	}
@@ -368,14 +408,111 @@ ascii_casestr(const char *hay, size_t haylen, const char *needle, size_t nlen)
 		return hay;
 	for (i = 0; i + nlen <= haylen; i++) {
 		for (j = 0; j < nlen; j++)
-			if (lower((unsigned char)hay[i + j]) !=
-			    lower((unsigned char)needle[j]))
+			if (ascii_lower((unsigned char)hay[i + j]) !=
+			    ascii_lower((unsigned char)needle[j]))
 				break;
 		if (j == nlen)
 			return hay + i;
 	}
 	return NULL;
 }
+
+/* ---- a small hash table ----------------------------------------------- */
+
+uint32_t
+hash_bytes(const void *p, size_t n)
+{
+	const unsigned char *s = p;
+	uint32_t h = 2166136261U;	/* FNV-1a */
+
+	while (n--)
+		h = (h ^ *s++) * 16777619U;
+	return h;
+}
+
+/* linear probing from the hash; the table is never more than 3/4 full,
+ * so every probe ends at an empty slot */
+static void
+htab_insert(struct htab *t, uint64_t e)
+{
+	size_t k;
+
+	for (k = (e >> 32) & t->mask; t->slot[k]; k = (k + 1) & t->mask)
+		;
+	t->slot[k] = e;
+	t->n++;
+}
+
+void
+htab_init(struct htab *t, size_t n)
+{
+	size_t cap = 64;
+
+	while (cap < n * 2)
+		cap *= 2;
+	free(t->slot);
+	t->slot = xcalloc(cap, sizeof(*t->slot));
+	t->mask = cap - 1;
+	t->n = 0;
+}
+
+void
+htab_put(struct htab *t, uint32_t hash, uint32_t value)
+{
+	uint64_t *old = t->slot;
+	size_t cap = t->slot ? t->mask + 1 : 0, i;
+
+	if (!t->slot || (t->n + 1) * 4 > cap * 3) {
+		t->slot = NULL;
+		htab_init(t, cap);
+		for (i = 0; i < cap; i++)
+			if (old[i])
+				htab_insert(t, old[i]);
+		free(old);
+	}
+	htab_insert(t, (uint64_t)hash << 32 | value);
+}
+
+void
+htab_set(struct htab *t, uint32_t hash, uint32_t value)
+{
+	size_t k;
+
+	if (t->slot)
+		for (k = hash & t->mask; t->slot[k]; k = (k + 1) & t->mask)
+			if (t->slot[k] >> 32 == hash) {
+				t->slot[k] = (uint64_t)hash << 32 | value;
+				return;
+			}
+	htab_put(t, hash, value);
+}
+
+int
+htab_next(const struct htab *t, uint32_t hash, size_t *pos, uint32_t *value)
+{
+	uint64_t e;
+
+	if (!t->slot)
+		return 0;
+	while ((e = t->slot[(hash + *pos) & t->mask])) {
+		++*pos;
+		if (e >> 32 == hash) {
+			*value = (uint32_t)e;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+void
+htab_free(struct htab *t)
+{
+	free(t->slot);
+	t->slot = NULL;
+	t->mask = t->n = 0;
+}
+
+/* ---- base64 (RFC 4648) ------------------------------------------------ */
 
 int
 base64_value(int c, int c63)
@@ -393,31 +530,94 @@ base64_value(int c, int c63)
 	return -1;
 }
 
-/* decode base64 in place; -1 when it is not valid */
+/* the octets of a group cut short by "=" or the end: 2 digits give one,
+ * 3 give two, 1 gives none and is an error */
+static size_t
+base64_flush(struct base64 *b, unsigned char *out)
+{
+	size_t o = 0;
+
+	if (b->k == 1)
+		b->bad = 1;
+	else if (b->k == 2)
+		out[o++] = b->acc >> 4;
+	else if (b->k == 3) {
+		out[o++] = b->acc >> 10;
+		out[o++] = b->acc >> 2;
+	}
+	b->k = 0;
+	b->acc = 0;
+	return o;
+}
+
+size_t
+base64_step(struct base64 *b, const char *s, size_t n, unsigned char *out)
+{
+	size_t i, o = 0;
+	int v;
+
+	for (i = 0; i < n; i++) {
+		if (s[i] == '=') {
+			o += base64_flush(b, out + o);
+			if (++b->pad > 2)
+				b->bad = 1;
+			continue;
+		}
+		if ((v = base64_value((unsigned char)s[i], '/')) < 0) {
+			b->bad = 1;
+			continue;
+		}
+		if (b->pad)
+			b->bad = 1;	/* data after the padding */
+		b->pad = 0;
+		b->acc = (b->acc << 6 | v) & 0xffffff;
+		if (++b->k == 4) {
+			out[o++] = b->acc >> 16;
+			out[o++] = b->acc >> 8;
+			out[o++] = b->acc;
+			b->k = 0;
+			b->acc = 0;
+		}
+	}
+	return o;
+}
+
+size_t
+base64_end(struct base64 *b, unsigned char *out)
+{
+	return base64_flush(b, out);
+}
+
 long
 base64_decode(char *s)
 {
-	size_t i, o = 0;
-	unsigned long acc = 0;
-	int bits = 0, v, pad = 0;
+	struct base64 b = { 0 };
+	size_t n = strlen(s), o;
 
-	for (i = 0; s[i]; i++) {
-		if (s[i] == '=') {
-			pad++;
-			continue;
-		}
-		if (pad || (v = base64_value((unsigned char)s[i], '/')) < 0)
-			return -1;
-		acc = acc << 6 | v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			s[o++] = acc >> bits;
-		}
-	}
-	if ((i - pad) % 4 == 1 || pad > 2)
-		return -1;
-	return o;
+	/* the output never passes the input: 3 octets for 4 digits */
+	o = base64_step(&b, s, n, (unsigned char *)s);
+	o += base64_end(&b, (unsigned char *)s + o);
+	return b.bad ? -1 : (long)o;
+}
+
+/* ---- dates ------------------------------------------------------------ */
+
+const char month_names[12][4] = {
+	"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+	"Jul", "Aug", "Sep", "Oct", "Nov", "Dec"
+};
+
+int
+month_of(const char *s, size_t n)
+{
+	int i;
+
+	if (n < 3)
+		return 0;
+	for (i = 0; i < 12; i++)
+		if (!ascii_ncasecmp(s, month_names[i], 3))
+			return i + 1;
+	return 0;
 }
 
 long long
@@ -431,4 +631,201 @@ days_from_civil(long long y, int m, int d)
 	doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
 	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
 	return era * 146097 + doe - 719468;
+}
+
+/* RFC 5322 comments and folding white space from s on: where they end */
+static const char *
+cfws_skip(const char *s, const char *e)
+{
+	int depth;
+
+	while (s < e) {
+		if (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n') {
+			s++;
+			continue;
+		}
+		if (*s != '(')
+			return s;
+		for (depth = 0; s < e; s++) {
+			if (*s == '\\' && s + 1 < e)
+				s++;
+			else if (*s == '(')
+				depth++;
+			else if (*s == ')' && --depth == 0) {
+				s++;
+				break;
+			}
+		}
+	}
+	return s;
+}
+
+static int
+is_digit(int c)
+{
+	return c >= '0' && c <= '9';
+}
+
+static int
+is_letter(int c)
+{
+	return (c | 32) >= 'a' && (c | 32) <= 'z';
+}
+
+/* a run of digits at *s: its value (from at most 9 of them) and length */
+static long
+date_number(const char **s, const char *e, size_t *len)
+{
+	const char *t = *s;
+	long v = 0;
+
+	while (*s < e && is_digit((unsigned char)**s)) {
+		if (*s - t < 9)
+			v = v * 10 + (**s - '0');
+		(*s)++;
+	}
+	*len = *s - t;
+	return v;
+}
+
+/* the rest of hh:mm[:ss] after the hours, comments allowed around the
+ * ':' ('.' is taken for one too): seconds into the day, -1 when it is
+ * not a valid time */
+static long
+date_clock(const char **s, const char *e, long hh)
+{
+	long v[3] = { hh, 0, 0 };
+	const char *t;
+	size_t len;
+	int k;
+
+	for (k = 1; k < 3; k++) {
+		t = cfws_skip(*s, e);
+		if (t >= e || (*t != ':' && *t != '.'))
+			break;
+		t = cfws_skip(t + 1, e);
+		v[k] = date_number(&t, e, &len);
+		*s = t;
+		if (len != 2)
+			return -1;
+	}
+	if (k < 2 || v[0] > 23 || v[1] > 59 || v[2] > 60)
+		return -1;
+	return v[0] * 3600 + v[1] * 60 + v[2];
+}
+
+/* a zone name of RFC 5322 4.3 as seconds east of UTC: 1 when it is one;
+ * the military letters and other words are not, and leave the zone UTC */
+static int
+date_zone_name(const char *w, size_t n, long *zone)
+{
+	static const struct {
+		char name[4];
+		int hours;
+	} zones[] = {
+		{ "UT", 0 }, { "GMT", 0 }, { "EST", -5 }, { "EDT", -4 },
+		{ "CST", -6 }, { "CDT", -5 }, { "MST", -7 }, { "MDT", -6 },
+		{ "PST", -8 }, { "PDT", -7 }
+	};
+	size_t i;
+
+	for (i = 0; i < LEN(zones); i++)
+		if (strlen(zones[i].name) == n &&
+		    !ascii_ncasecmp(w, zones[i].name, n)) {
+			*zone = zones[i].hours * 3600L;
+			return 1;
+		}
+	return 0;
+}
+
+/* "+hhmm" or "-hhmm" at *s as seconds east of UTC, 1 when it is one */
+static int
+date_zone_number(const char **s, const char *e, long *zone)
+{
+	const char *t = *s + 1;
+	size_t len;
+	long v;
+
+	if (t >= e || !is_digit((unsigned char)*t))
+		return 0;
+	v = date_number(&t, e, &len);
+	if (len != 4)
+		return 0;
+	*zone = v % 100 > 59 ? 0 : (v / 100 * 3600 + v % 100 * 60) *
+	    (**s == '-' ? -1 : 1);
+	*s = t;
+	return 1;
+}
+
+/* a run of digits: the day, the hours of the time, or the year */
+static void
+date_digits(struct mail_date *d, const char **s, const char *e)
+{
+	size_t len;
+	long v = date_number(s, e, &len);
+	const char *t = cfws_skip(*s, e);
+
+	if (d->day && !d->timed && len <= 2 && t < e &&
+	    (*t == ':' || *t == '.')) {
+		d->timed = 1;
+		/* RFC 5256 2.2: a bad time is midnight, its zone UTC */
+		if ((d->secs = date_clock(s, e, v)) < 0) {
+			d->secs = 0;
+			d->zoned = 1;
+		}
+	} else if (!d->day && len <= 2)
+		d->day = v;
+	else if (d->day && d->mon && !d->year && len >= 2 && len <= 4)
+		d->year = len == 2 ? v + (v < 50 ? 2000 : 1900) :
+		    len == 3 ? v + 1900 : v;
+}
+
+/* a run of letters: the month, a zone name after the time or year, or a
+ * word to pass over (the day of the week) */
+static void
+date_letters(struct mail_date *d, const char **s, const char *e)
+{
+	const char *w = *s;
+
+	while (*s < e && is_letter((unsigned char)**s))
+		(*s)++;
+	if (!d->mon && (d->mon = month_of(w, *s - w)))
+		return;
+	if ((d->timed || d->year) && !d->zoned &&
+	    date_zone_name(w, *s - w, &d->zone))
+		d->zoned = 1;
+}
+
+int
+date_parse(const char *s, size_t n, struct mail_date *d)
+{
+	const char *e = s + n;
+
+	memset(d, 0, sizeof(*d));
+	while ((s = cfws_skip(s, e)) < e) {
+		if (is_digit((unsigned char)*s))
+			date_digits(d, &s, e);
+		else if (is_letter((unsigned char)*s))
+			date_letters(d, &s, e);
+		else if ((*s == '+' || *s == '-') && (d->timed || d->year) &&
+		    !d->zoned && date_zone_number(&s, e, &d->zone))
+			d->zoned = 1;
+		else
+			s++;	/* ",", the "-" of 1-Jan-2026, stray octets */
+	}
+	if (d->day < 1 || d->day > 31 || !d->mon || d->year < 1)
+		return -1;
+	return 0;
+}
+
+long long
+date_days(const struct mail_date *d)
+{
+	return days_from_civil(d->year, d->mon, d->day);
+}
+
+time_t
+date_utc(const struct mail_date *d)
+{
+	return (time_t)date_days(d) * 86400 + d->secs - d->zone;
 }

@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #define LEN(a) (sizeof(a) / sizeof((a)[0]))
 #define MIN(a, b) ((a) < (b) ? (a) : (b))
@@ -32,8 +33,6 @@ void buf_printf(struct buf *, const char *, ...)
 void buf_addstr(struct buf *, const char *s, size_t n);
 void buf_reset(struct buf *);
 void buf_free(struct buf *);
-/* "Jan" ... "Dec": dates in IMAP, RFC 5322 and Sieve */
-extern const char month_names[12][4];
 /* code point c (at most U+10FFFF) as UTF-8 */
 void buf_add_utf8(struct buf *, uint32_t c);
 /* the length of the valid UTF-8 sequence at s, n octets left (RFC 3629:
@@ -41,8 +40,11 @@ void buf_add_utf8(struct buf *, uint32_t c);
  * ASCII, 0 for none */
 size_t utf8_len(const unsigned char *s, size_t n);
 
-/* the home directory that "~/" in config.h stands for; NULL when none */
-const char *home_dir(void);
+/* a configured path into out: the environment variable env (may be
+ * NULL) when it is set and not empty, else def; a leading "~/" stands
+ * for home_dir().  0, or -1 with errno ENOENT when there is no home
+ * directory, ENAMETOOLONG when the path does not fit */
+int path_expand(char *out, size_t size, const char *env, const char *def);
 
 /* logging goes to syslog (LOG_MAIL) or, when IMAPD_LOG_STDERR is set or
  * stderr is not a socket/pipe to the launcher, to stderr */
@@ -55,6 +57,9 @@ void logmsg(int prio, const char *fmt, ...)
  * terminated): control characters and bytes that are not valid UTF-8
  * become \xHH; cut short rather than overflow.  Returns dst. */
 char *esc(char *dst, size_t size, const char *src);
+/* the same for a word of a log line (a login name): the space, the
+ * backslash and octets past ASCII become \xHH too */
+char *esc_word(char *dst, size_t size, const char *src);
 /* fatal start-up error: log, then exit(111); a trailing ':' appends strerror */
 void die(const char *fmt, ...)
 	__attribute__((format(printf, 1, 2), noreturn));
@@ -65,13 +70,73 @@ int ascii_ncasecmp(const char *, const char *, size_t);
 const char *ascii_casestr(const char *hay, size_t haylen,
     const char *needle, size_t nlen);
 
+/* FNV-1a of n bytes, the hash of the table below */
+uint32_t hash_bytes(const void *, size_t n);
+/* a small open-addressing hash table of 32-bit values under 32-bit
+ * hashes, for any table the caller keeps: the value is its key (a UID)
+ * or an index into its own array (plus one: 0 is not a value).  The
+ * caller hashes, and checks each value htab_next finds under a hash
+ * against its own key.  Zeroed is empty; it grows as values are put. */
+struct htab {
+	uint64_t *slot;		/* hash << 32 | value; 0 = empty */
+	size_t mask, n;
+};
+/* empty, sized for about n values */
+void htab_init(struct htab *, size_t n);
+void htab_put(struct htab *, uint32_t hash, uint32_t value);
+/* the value under hash replaced, else put: for a table whose hash names
+ * one key (a UID times an odd constant) */
+void htab_set(struct htab *, uint32_t hash, uint32_t value);
+/* the values under hash one by one: *pos 0 for the first; 0 when there
+ * are no more */
+int htab_next(const struct htab *, uint32_t hash, size_t *pos,
+    uint32_t *value);
+void htab_free(struct htab *);
+
 /* the value of a base64 digit, -1 for none; c63 is the 64th digit: '/',
  * or ',' in the modified base64 of mailbox names */
 int base64_value(int c, int c63);
-/* decode base64 in place; the length, -1 when it is not valid */
+/* base64 decoded in steps, for input that comes in pieces.  Octets
+ * outside the alphabet are passed over and "=" ends a group, so that
+ * concatenated encodings decode one after the other; bad records
+ * whether anything was not strict base64. */
+struct base64 {
+	unsigned long acc;
+	int k, pad, bad;
+};
+/* decodes n octets of s to out, which has room for n * 3 / 4 + 2
+ * octets; returns the number written */
+size_t base64_step(struct base64 *, const char *s, size_t n,
+    unsigned char *out);
+/* the octets of a last, short group (at most 2) */
+size_t base64_end(struct base64 *, unsigned char *out);
+/* strict base64 (SASL) decoded in place: the length, -1 if s is not
+ * base64 */
 long base64_decode(char *s);
 
+/* "Jan" ... "Dec": dates in IMAP, RFC 5322 and Sieve */
+extern const char month_names[12][4];
+/* 1 to 12 for a month name (its first three letters, any case), 0 for
+ * none */
+int month_of(const char *s, size_t n);
 /* days since 1970-01-01 of a date in the proleptic Gregorian calendar */
 long long days_from_civil(long long y, int m, int d);
+
+/* a Date field (RFC 5322 3.3 with the obsolete forms of 4.3, and what
+ * mailers write besides: no weekday, no seconds, two-digit years, zone
+ * names, asctime's order, 1-Jan-2026).  SEARCH SENTON, SORT DATE and
+ * Sieve's date test all read a Date through date_parse. */
+struct mail_date {
+	int year, mon, day;	/* as written, in the writer's zone */
+	long secs;		/* into that day; 0 without a valid time */
+	long zone;		/* seconds east of UTC; 0 when unknown */
+	int timed, zoned;	/* a time, a zone was written */
+};
+/* 0, or -1 when s holds no day, month and year */
+int date_parse(const char *s, size_t n, struct mail_date *);
+/* days since 1970-01-01 of the date as written, its zone disregarded */
+long long date_days(const struct mail_date *);
+/* the moment it names, in seconds since the epoch */
+time_t date_utc(const struct mail_date *);
 
 #endif

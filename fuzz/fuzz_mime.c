@@ -134,6 +134,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct buf b = { 0 };
 	struct count c = { 0 };
 	struct mime *m;
+	struct mail_date date;
 	size_t i;
 
 	mime_crlf_write(p, size, 0, UINT64_MAX, count_emit, &c);
@@ -156,7 +157,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	mime_match_header(p, size, NULL, "x");
 	mime_match_body(p, size, "hello", 0);
 	mime_match_body(p, size, "\xd0\x9f\xd1\x80", 1);
-	mime_sentday(p, size);
+	if (date_parse(p, size, &date) == 0)
+		(void)date_utc(&date);
 	buf_reset(&b);
 	mime_to_utf8(&b, "iso-8859-1", p, size);
 	buf_reset(&b);

@@ -305,8 +305,12 @@ class Session:
                                  % (timeout, self.buf[-300:]))
         data = os.read(fd, 65536)
         if not data:
-            raise EOFError("imapd closed the connection; have %r"
-                           % self.buf[-300:])
+            try:
+                rc = self.p.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                rc = None
+            raise EOFError("the server closed the connection, exit %s; "
+                           "have %r" % (rc, self.buf[-300:]))
         self.buf += data
 
     def line(self, timeout=READ_TIMEOUT):
@@ -351,14 +355,18 @@ class Session:
         return "a%03d" % self.ntag
 
     def cmd(self, text, tag=None):
-        """send one command line; return (untagged lines, tagged line)"""
+        """send one command line (str or bytes); return (untagged lines,
+        tagged line)"""
         tag = tag or self.tag()
-        self.send("%s %s\r\n" % (tag, text))
+        if isinstance(text, bytes):
+            self.send(_bytes(tag) + b" " + text + b"\r\n")
+        else:
+            self.send("%s %s\r\n" % (tag, text))
         return self.collect(tag)
 
     def collect(self, tag):
         untagged = []
-        t = tag.encode() + b" "
+        t = _bytes(tag) + b" "
         while True:
             ln = self.line()
             if ln.startswith(t):
@@ -396,6 +404,79 @@ class Session:
         assert b" OK" in t, t
         self.p.wait(timeout=10)
         return self.p.returncode
+
+
+def _bytes(s):
+    return s if isinstance(s, bytes) else s.encode()
+
+
+# --- Dovecot, the reference server ------------------------------------------
+
+DOVECOT = "/usr/lib/dovecot/imap"
+
+
+def dovecot(env, maildir, options=()):
+    """Dovecot's imap binary (Debian's dovecot-imapd, installed by
+    tests/deps.sh), preauthenticated on maildir, over pipes as imapd runs:
+    the Popen; options are Dovecot settings ("name=value")"""
+    if not os.path.exists(DOVECOT):
+        raise AssertionError("dovecot-imapd is not installed (tests/deps.sh)")
+    args = [DOVECOT, "-o", "mail_location=maildir:" + maildir]
+    for o in options:
+        args += ["-o", o]
+    return env.popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                     stderr=subprocess.DEVNULL,
+                     env={"USER": env.user, "HOME": os.path.dirname(maildir),
+                          "PATH": "/usr/bin:/bin"})
+
+
+def dovecot_session(env, maildir, options=()):
+    """a Session with Dovecot instead of imapd, greeted.  One command at a
+    time: Dovecot runs pipelined commands side by side and mixes their
+    answers."""
+    s = Session.__new__(Session)
+    s.p, s.buf, s.ntag = dovecot(env, maildir, options), b"", 0
+    assert s.greeting().startswith(b"* PREAUTH"), "Dovecot did not start"
+    return s
+
+
+def dovecot_pipelined(env, maildir, commands, folder="INBOX", timeout=30):
+    """Dovecot's raw answer to the commands (without tags) sent at once
+    after SELECT, tagged c0, c1, ... in order, then LOGOUT; the answers
+    may come in any order.  Its input stays open until LOGOUT is
+    answered: Dovecot stops writing when its input ends under it."""
+    p = dovecot(env, maildir)
+    text = "a SELECT %s\r\n%sz LOGOUT\r\n" % (folder, "".join(
+        "c%d %s\r\n" % (i, c) for i, c in enumerate(commands)))
+    # written from a thread: the answers must be read while it writes
+    w = threading.Thread(target=_write_all, args=(p.stdin, text.encode()))
+    w.start()
+    out = bytearray()
+    deadline = time.time() + timeout
+    fd = p.stdout.fileno()
+    while not re.search(rb"(^|\r\n)z (OK|NO|BAD)[^\r]*\r\n$", out[-300:]):
+        assert time.time() < deadline, bytes(out[-300:])
+        r, _, _ = select.select([fd], [], [], max(0.01,
+                                                 deadline - time.time()))
+        chunk = os.read(fd, 1 << 16) if r else b""
+        if r and not chunk:
+            break
+        out += chunk
+    w.join(timeout=10)
+    try:
+        p.stdin.close()
+    except BrokenPipeError:
+        pass
+    p.wait(timeout=10)
+    return bytes(out)
+
+
+def _write_all(f, data):
+    try:
+        f.write(data)
+        f.flush()
+    except (BrokenPipeError, ValueError):
+        pass
 
 
 def untagged(lines, prefix):

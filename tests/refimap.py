@@ -4,18 +4,15 @@ that imapd's answers can be compared with Dovecot's."""
 import atexit
 import os
 import shutil
-import subprocess
 import tempfile
 import types
 
 import lib
 
-DOVECOT = "/usr/lib/dovecot/imap"
-
 
 def copy_maildir(env, name="dovecot"):
     """a copy of env's Maildir for Dovecot, keeping the file times"""
-    if not os.path.exists(DOVECOT):
+    if not os.path.exists(lib.DOVECOT):
         raise AssertionError("dovecot-imapd is not installed (tests/deps.sh)")
     home = os.path.join(env.dir, name)
     dst = os.path.join(home, "Maildir")
@@ -48,31 +45,14 @@ def deliver(env, n, data, flags="", mtime=None, folder="INBOX"):
 def run(env, maildir, commands, timeout=30, options=()):
     """run the commands (without tags, each a str or bytes that already
     holds its literals, sent as LITERAL+) one after the other in one
-    preauthenticated Dovecot session; returns a list of (untagged lines,
-    tagged line), one per command, lines as bytes without CRLF, with
-    literals inlined as lib.Session.line does; options are Dovecot
-    settings ("name=value").  One at a time: Dovecot
-    runs pipelined commands side by side and mixes their answers."""
-    environ = {"USER": env.user, "HOME": os.path.dirname(maildir),
-               "PATH": "/usr/bin:/bin"}
-    args = [DOVECOT, "-o", "mail_location=maildir:" + maildir]
-    for o in options:
-        args += ["-o", o]
-    p = env.popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                  stderr=subprocess.DEVNULL, env=environ)
-    s = lib.Session.__new__(lib.Session)
-    s.p, s.buf, s.ntag = p, b"", 0
-    s.line(timeout)
-    answers = []
-    for i, c in enumerate(commands):
-        if isinstance(c, str):
-            c = c.encode()
-        tag = "d%03d" % i
-        s.send(tag.encode() + b" " + c + b"\r\n")
-        answers.append(s.collect(tag))
-    s.send(b"zz LOGOUT\r\n")
-    s.collect("zz")
-    p.wait(timeout=timeout)
+    Dovecot session (lib.dovecot_session); returns a list of (untagged
+    lines, tagged line), one per command, lines as bytes without CRLF,
+    with literals inlined as lib.Session.line does; options are Dovecot
+    settings ("name=value")"""
+    s = lib.dovecot_session(env, maildir, options)
+    answers = [s.cmd(c, tag="d%03d" % i) for i, c in enumerate(commands)]
+    s.cmd("LOGOUT", tag="zz")
+    s.p.wait(timeout=timeout)
     return answers
 
 

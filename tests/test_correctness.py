@@ -9,7 +9,6 @@ both servers and compares what each answered.
 import os
 import re
 import socket
-import subprocess
 import threading
 import time
 
@@ -412,8 +411,6 @@ def test_literal_after_nul_is_not_run_as_command(env):
 
 # --- side by side with Dovecot ----------------------------------------------
 
-DOVECOT = "/usr/lib/dovecot/imap"
-
 SCRIPT = [
     "SELECT INBOX",
     "FETCH 1 (MODSEQ)",
@@ -454,24 +451,7 @@ def shape(line):
     return None
 
 
-def dovecot_session(env, maildir):
-    """a lib.Session talking to Dovecot's imap binary (pre-authenticated)
-    instead of imapd: one command at a time, since Dovecot answers
-    pipelined commands out of order"""
-    s = lib.Session.__new__(lib.Session)
-    s.p = env.popen([DOVECOT, "-o", "mail_location=maildir:" + maildir],
-                    stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                    stderr=subprocess.DEVNULL,
-                    env={"USER": env.user, "HOME": env.dir,
-                         "PATH": "/usr/bin:/bin"})
-    s.buf, s.ntag = b"", 0
-    assert s.greeting().startswith(b"* PREAUTH"), "Dovecot did not start"
-    return s
-
-
 def test_protocol_items_as_dovecot(env):
-    if not os.path.exists(DOVECOT):
-        raise AssertionError("dovecot-imapd missing: tests/deps.sh installs it")
     dmail = os.path.join(env.dir, "dovecot", "Maildir")
     for i in range(4):
         msg = make_msg("m%d" % i, "body %d\n" % i)
@@ -491,7 +471,7 @@ def test_protocol_items_as_dovecot(env):
         os.utime(dst, (st.st_mtime, st.st_mtime))
         os.unlink(src)
     env.fix_owner()
-    dv = dovecot_session(env, dmail)
+    dv = lib.dovecot_session(env, dmail)
     s = env.session()
     for c in SCRIPT:
         u = s.ok(c)

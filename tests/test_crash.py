@@ -11,7 +11,6 @@ import json
 import os
 import random
 import re
-import select
 import signal
 import subprocess
 import sys
@@ -19,6 +18,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import lib  # noqa: E402
 from lib import IMAPD, flagset, make_msg, parse_imap  # noqa: E402
 
 FOLDERS = ("INBOX", "Other")
@@ -27,8 +27,8 @@ CRASH_BUDGET = 50.0     # seconds; the test fails if the kills take longer
 FLAGS = ("\\Seen", "\\Flagged", "\\Answered", "\\Draft", "$Label1")
 
 
-class Conn:
-    """imapd -p over pipes, read without a line buffer of Python's; with
+class Conn(lib.Session):
+    """imapd -p over pipes (lib.Session), commands and tags as bytes; with
     env None, started as the user this process runs as"""
 
     def __init__(self, env, extra=None):
@@ -40,58 +40,11 @@ class Conn:
                                stdout=subprocess.PIPE,
                                env=env.env(**(extra or {})))
         self.buf = b""
-        self.n = 0
-
-    def fill(self, timeout=20):
-        r, _, _ = select.select([self.p.stdout], [], [], timeout)
-        assert r, "no answer within %d s: %r" % (timeout, self.buf[-300:])
-        data = os.read(self.p.stdout.fileno(), 65536)
-        if not data:
-            try:
-                rc = self.p.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                rc = None
-            raise EOFError("imapd closed the connection, exit %s: %r"
-                           % (rc, self.buf[-300:]))
-        self.buf += data
-
-    def line(self):
-        out = b""
-        while True:
-            while b"\r\n" not in self.buf:
-                self.fill()
-            i = self.buf.index(b"\r\n")
-            part, self.buf = self.buf[:i], self.buf[i + 2:]
-            out += part
-            m = re.search(rb"\{(\d+)\}$", part)
-            if not m:
-                return out
-            n = int(m.group(1))
-            while len(self.buf) < n:
-                self.fill()
-            out += b"\r\n" + self.buf[:n]
-            self.buf = self.buf[n:]
-
-    def send(self, data):
-        self.p.stdin.write(data)
-        self.p.stdin.flush()
+        self.ntag = 0
 
     def tag(self):
-        self.n += 1
-        return b"t%d" % self.n
-
-    def collect(self, tag):
-        lines = []
-        while True:
-            ln = self.line()
-            if ln.startswith(tag + b" "):
-                return lines, ln
-            lines.append(ln)
-
-    def cmd(self, text):
-        tag = self.tag()
-        self.send(tag + b" " + text + b"\r\n")
-        return self.collect(tag)
+        self.ntag += 1
+        return b"t%d" % self.ntag
 
     def kill(self):
         """SIGKILL now; whatever it had answered before"""

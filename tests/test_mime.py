@@ -9,12 +9,10 @@ import os
 import random
 import re
 import subprocess
-import threading
 import time
 
 import lib
 
-DOVECOT = "/usr/lib/dovecot/imap"
 FUZZ = os.path.join(lib.ROOT, "fuzz", "fuzz_mime")
 REGRESS = os.path.join(lib.ROOT, "fuzz", "regress")
 
@@ -174,48 +172,6 @@ def parse_value(text):
 
 # --- the two servers ----------------------------------------------------
 
-def dovecot_run(env, maildir, commands):
-    """Dovecot's imap, preauthenticated on a Maildir, over pipes: the
-    commands (without tags) after SELECT INBOX, then LOGOUT; the raw
-    answer.  Its input stays open until LOGOUT is answered: Dovecot
-    stops writing when its input ends under it."""
-    if not os.path.exists(DOVECOT):
-        raise lib.Skip("dovecot-imapd is not installed")
-    environ = {"USER": env.user, "HOME": env.dir, "PATH": "/usr/bin:/bin"}
-    text = "".join("c%d %s\r\n" % (i, c) for i, c in enumerate(commands))
-    p = env.popen([DOVECOT, "-o", "mail_location=maildir:" + maildir],
-                  stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                  stderr=subprocess.DEVNULL, env=environ)
-    # written from a thread: the answers must be read while it writes
-    w = threading.Thread(target=_write_all, args=(
-        p.stdin, ("a SELECT INBOX\r\n%sz LOGOUT\r\n" % text).encode()))
-    w.start()
-    out = bytearray()
-    deadline = time.time() + 30
-    fd = p.stdout.fileno()
-    while not re.search(rb"(^|\r\n)z (OK|NO|BAD)[^\r]*\r\n$", out[-300:]):
-        assert time.time() < deadline, bytes(out[-300:])
-        chunk = os.read(fd, 1 << 16)
-        if not chunk:
-            break
-        out += chunk
-    w.join(timeout=10)
-    try:
-        p.stdin.close()
-    except BrokenPipeError:
-        pass
-    p.wait(timeout=10)
-    return bytes(out)
-
-
-def _write_all(f, data):
-    try:
-        f.write(data)
-        f.flush()
-    except (BrokenPipeError, ValueError):
-        pass
-
-
 def dovecot_fetch(env, maildir, count):
     """FETCH everything from Dovecot: one session for all the commands,
     and a new one from the next command whenever a session stops short
@@ -230,8 +186,8 @@ def dovecot_fetch(env, maildir, count):
     pos, tries = 0, 0
     while pos < len(cmds):
         # after a session that answered nothing, the next command alone
-        data = dovecot_run(env, maildir, cmds[pos:pos + 1] if tries
-                           else cmds[pos:])
+        data = lib.dovecot_pipelined(env, maildir, cmds[pos:pos + 1]
+                                     if tries else cmds[pos:])
         # Dovecot runs pipelined commands together: the tagged answers
         # may come in any order
         answered, end = set(), 0

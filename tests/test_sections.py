@@ -329,7 +329,7 @@ def test_sections_match_dovecot(env):
             assert b" OK" in t, (c, t)
             raw += b"".join(x + b"\r\n" for x in u)
         mine = M.fetch_items(raw)[n]
-        theirs = M.fetch_items(M.dovecot_run(env, dmail, cmds))[n]
+        theirs = M.fetch_items(lib.dovecot_pipelined(env, dmail, cmds))[n]
         theirs.pop(b"FLAGS", None)
         assert set(mine) == set(theirs), set(mine) ^ set(theirs)
         for k in theirs:
@@ -378,8 +378,8 @@ def dovecot_items(env, msgs, items):
     for d in ("cur", "new", "tmp"):
         os.makedirs(os.path.join(dmail, d), exist_ok=True)
     M.put(env, msgs, dmail)
-    return M.fetch_items(M.dovecot_run(env, dmail, ["FETCH 1:* (%s)" %
-                                                    items]))
+    return M.fetch_items(lib.dovecot_pipelined(env, dmail,
+                                               ["FETCH 1:* (%s)" % items]))
 
 
 ADDRESSES = [

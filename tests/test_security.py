@@ -216,8 +216,8 @@ def test_login_name_escaped_in_log(env):
     _, t = s.collect(tag)
     assert is_no(t), t
     log = log_text(env)
-    assert ("login failed user=x\\040from=192.0.2.1\\012forged\\040line"
-            "\\134 from=local") in log, log[-500:]
+    assert ("login failed user=x\\x20from=192.0.2.1\\x0aforged\\x20line"
+            "\\x5c from=local") in log, log[-500:]
     assert "\nforged line" not in log
 
 

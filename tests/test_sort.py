@@ -9,11 +9,9 @@ corpus compared with Dovecot (Debian package dovecot-imapd).
 import glob
 import os
 import re
-import subprocess
 
 import lib
 
-DOVECOT = "/usr/lib/dovecot/imap"
 BASE = 1000000000       # internal dates: 2001-09-09 plus the given seconds
 
 # Corpus messages whose Date: Dovecot reads differently, on purpose
@@ -532,27 +530,17 @@ def corpus(env):
 
 
 def dovecot_run(env, maildir, commands):
-    if not os.path.exists(DOVECOT):
-        raise lib.Skip("dovecot-imapd is not installed")
-    e = {"USER": env.user, "HOME": os.path.dirname(maildir),
-         "PATH": "/usr/bin:/bin"}
-    text = "a SELECT INBOX\r\n" + "".join(
-        "t%d %s\r\n" % (i, c) for i, c in enumerate(commands)) + \
-        "z LOGOUT\r\n"
-    p = env.popen([DOVECOT, "-o", "mail_location=maildir:" + maildir],
-                  stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                  stderr=subprocess.DEVNULL, env=e)
-    out, _ = p.communicate(text.encode(), timeout=60)
-    lines = out.split(b"\r\n")
+    """the SORT or THREAD line Dovecot answers each command with, after
+    SELECT INBOX, one command at a time"""
+    s = lib.dovecot_session(env, maildir)
+    s.ok("SELECT INBOX")
     res = []
-    for i in range(len(commands)):
-        tag = b"t%d " % i
-        done = [x for x in lines if x.startswith(tag)]
-        assert done and b" OK " in done[0], (commands[i], done)
-    for ln in lines:
-        if re.match(rb"\* (SORT|THREAD)\b", ln):
-            res.append(ln.rstrip())
-    assert len(res) == len(commands), res
+    for c in commands:
+        found = [x.rstrip() for x in s.ok(c)
+                 if re.match(rb"\* (SORT|THREAD)\b", x)]
+        assert len(found) == 1, (c, found)
+        res += found
+    s.logout()
     return res
 
 
