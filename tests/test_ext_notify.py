@@ -117,15 +117,7 @@ def list_of(line):
 
 def dovecot(env, maildir):
     """a pre-authenticated Dovecot session on maildir, as a lib.Session"""
-    environ = {"USER": env.user, "HOME": os.path.dirname(maildir),
-               "PATH": "/usr/bin:/bin"}
-    p = env.popen([refimap.DOVECOT, "-o", "mail_location=maildir:" + maildir],
-                  stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                  stderr=subprocess.DEVNULL, env=environ)
-    s = lib.Session.__new__(lib.Session)
-    s.p, s.buf, s.ntag = p, b"", 0
-    assert s.line().startswith(b"* PREAUTH"), "Dovecot did not start"
-    return s
+    return lib.dovecot_session(env, maildir)
 
 
 def dovecot_copy(env):
