@@ -8,19 +8,12 @@ the whole corpus:  python3 tests/sieve_compare.py [MESSAGE-STEP]
 A script that fails at run time counts as "error" on both sides, whatever
 partial actions sieve-test lists (both keep the message).
 
-Last whole run (every 3rd corpus message): 35 scripts x 147 messages =
-5145 pairs, 4990 agree; without the ereject script 4990 of 4998 (99.8%).
-The differences, with their reason:
-- ereject (147): Pigeonhole 0.5 has no "ereject" (RFC 5429 defines it)
-  and refuses the script; intended.
-- variables_captures (2): a folded Subject keeps its tab here: RFC 5322
-  2.2.3 unfolds by removing the CRLF alone; sieve-test turns the tab into
-  a space (and shortens long names in its report).  Intended.
-- address_parts (2), relational_count (1): malformed address headers (an
-  "@" in a display name, a header with no blank line after it) split
-  into addresses differently; not resolved.
-- body (3): body :contains on parts with a broken transfer encoding, and
-  body :raw on one message, decoded differently; not resolved.
+Last whole run (every 3rd corpus message): 37 scripts x 147 messages =
+5439 pairs, 5277 agree; without the ereject script 5277 of 5292 (99.7%);
+the 35 scripts of the earlier runs alone: 4994 of 4998 (99.9%).  The
+ereject script (147) differs because Pigeonhole 0.5 has no "ereject"
+(RFC 5429 defines it) and refuses the script.  The other differences are
+in DIFFERENCES below, each with its reason.
 """
 import concurrent.futures
 import os
@@ -167,10 +160,53 @@ SCRIPTS = {
 # pairs (script, corpus message) whose difference is intended, with the
 # RFC that decides it; the sample test (test_sieve.py) checks the ones in
 # its sample still show
+DIFF_DIGEST = ("RFC 2046 5.1.5: a part of a multipart/digest without "
+               "Content-Type is message/rfc822; Pigeonhole takes it as "
+               "text/plain")
+DIFF_CTE = ("RFC 2045 6.4: a part with an unknown transfer encoding is "
+            "application/octet-stream; Pigeonhole keeps its declared type "
+            "with nothing in it")
+DIFF_UNFOLD = ("RFC 5322 2.2.3: unfolding removes the CRLF alone, so a "
+               "folded Subject keeps its tab; sieve-test shows a space")
 DIFFERENCES = {
     ("body_content", "cpython/msg_16.eml"):
         "RFC 2045 5.1: media types are case-insensitive; Pigeonhole "
         "takes only a lower-case message/rfc822 for one",
+    ("body_content", "cpython/msg_30.eml"): DIFF_DIGEST,
+    ("body_text", "cpython/msg_30.eml"): DIFF_DIGEST,
+    ("body_content", "mime4j/mimetools/x-gzip64.eml"): DIFF_CTE,
+    ("body_text", "mime4j/mimetools/x-gzip64.eml"): DIFF_CTE,
+    ("body_content",
+     "ruby-mail/error_emails/content_transfer_encoding_7-bit.eml"): DIFF_CTE,
+    ("body_text",
+     "ruby-mail/error_emails/content_transfer_encoding_7-bit.eml"): DIFF_CTE,
+    ("body_content",
+     "ruby-mail/error_emails/content_transfer_encoding_with_8bits.eml"):
+        DIFF_CTE,
+    ("body_text",
+     "ruby-mail/error_emails/content_transfer_encoding_qp_with_space.eml"):
+        DIFF_CTE,
+    ("body_text", "stalwart-mail-parser/thirdparty/002.eml"):
+        "RFC 2045 6.8: characters outside the base64 alphabet are "
+        "ignored, so '?garbage' still decodes; Pigeonhole stops at the "
+        "first and leaves the part empty",
+    ("variables_captures", "cpython/msg_27.eml"): DIFF_UNFOLD,
+    ("variables_captures", "ruby-mail/rfc2822/example14.eml"): DIFF_UNFOLD,
+    ("address_parts",
+     "ruby-mail/plain_emails/raw_email_with_at_display_name.eml"):
+        "RFC 5228 2.7.4: only the malformed address of the list is "
+        "invalid; the valid ones after it still match, where Pigeonhole "
+        "drops the whole header",
+    ("relational_count", "mimekit/messages/delivery-status-no-blank-line.eml"):
+        "RFC 5322 3.4: 'unlisted-recipients:;' is a group without "
+        "mailboxes, no address to count; Pigeonhole counts it as one",
+    # not resolved: a part of zero octets between two delimiters (no
+    # header, no blank line) has an empty body for Pigeonhole and none
+    # here; a malformed message not examined yet
+    ("body_text", "mime4j/testmsgs/multipartnestedemptyparts.eml"):
+        "not resolved: an empty part is a body for Pigeonhole",
+    ("body_text", "stalwart-mail-parser/malformed/020.eml"):
+        "not resolved",
 }
 
 STORE = re.compile(r"\s*\* store message in folder: (.*)$")
@@ -313,7 +349,8 @@ if __name__ == "__main__":
     with lib.Env() as env:
         pairs, diffs = compare(env, step)
         for d in diffs:
-            print("DIFF %s %s\n  ours %s\n  ref  %s" % d[:4])
+            print("DIFF %s %s\n  ours %s\n  ref  %s\n  why  %s" % (
+                d[:4] + (DIFFERENCES.get(d[:2], "NOT LISTED"),)))
         print("%d scripts x %d messages = %d pairs, %d agree (%.1f%%)" % (
             len(SCRIPTS), len(messages(step)), pairs, pairs - len(diffs),
             100.0 * (pairs - len(diffs)) / pairs))
