@@ -458,15 +458,18 @@ idle_done(void)
 }
 
 /* new mail into the full-text index, a slice at a time, once the client
- * has sent nothing for wait ms and as long as it sends nothing: the next
- * SEARCH finds it current */
+ * has sent nothing for wait ms and as long as it sends nothing and the
+ * folder's watch (fd, -1 for none) has nothing new to tell: EXISTS goes
+ * out before indexing goes on, and the next SEARCH finds it current */
 static void
-index_while_quiet(int wait)
+index_while_quiet(int wait, int fd)
 {
-	struct pollfd p = { .fd = io_fd(), .events = POLLIN };
+	struct pollfd p[2] = {
+		{ .fd = io_fd(), .events = POLLIN }, { .fd = fd, .events = POLLIN }
+	};
 
 	while (sess.state == S_SELECTED && !io_buffered() &&
-	    poll(&p, 1, wait) == 0 && fts_idle(&sess.f))
+	    poll(p, 2, wait) == 0 && fts_idle(&sess.f))
 		wait = 0;
 }
 
@@ -490,7 +493,8 @@ cmd_idle(const char *tag, int uid)
 	ka = next_keepalive(now);
 	check = now + idle_poll();
 	for (;;) {
-		index_while_quiet(0);
+		index_while_quiet(0, sess.state == S_SELECTED &&
+		    notify_selected_push() ? folder_watchfd(&sess.f) : -1);
 		if (io_buffered())
 			return idle_done();
 		pfd[0].fd = io_fd();
@@ -754,7 +758,7 @@ main(int argc, char *argv[])
 		sandbox_enter(SANDBOX_LOGIN);
 	greet();
 	for (;;) {
-		index_while_quiet(FTS_QUIET_MS);
+		index_while_quiet(FTS_QUIET_MS, -1);
 		command();
 	}
 }
