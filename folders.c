@@ -1,6 +1,6 @@
-/* folders.c: the folder namespace of the store: names and their
- * directories, CREATE, DELETE, RENAME (INBOX too), subscriptions,
- * special use, STATUS, and start-up.  Knows nothing of IMAP syntax. */
+/* folders.c: the folder namespace of the store: LIST, CREATE, DELETE,
+ * RENAME (INBOX too), subscriptions, special use, STATUS, and start-up.
+ * Knows nothing of IMAP syntax. */
 #include <sys/types.h>
 #include <sys/file.h>
 #include <sys/inotify.h>
@@ -28,66 +28,6 @@ static int rename_inbox(const char *);
 static int special_update(const char *, const char *, const char *);
 
 /* ---- names ------------------------------------------------------------- */
-
-static int
-mbox_valid(const char *name)
-{
-	struct buf b = { 0 };
-	const char *p;
-	size_t len = strlen(name);
-	int r;
-
-	if (is_inbox(name))
-		return 1;
-	/* ".name" must fit a directory entry */
-	if (len == 0 || len > NAME_MAX - 1)
-		return 0;
-	if (name[0] == STORE_SEP || name[len - 1] == STORE_SEP)
-		return 0;
-	for (p = name; *p; p++) {
-		if (*p < 0x20 || *p > 0x7e || *p == '/')
-			return 0;
-		if (*p == STORE_SEP && p[1] == STORE_SEP)
-			return 0;
-	}
-	/* the "&...-" runs must be modified UTF-7 */
-	r = mutf7_to_utf8(&b, name) == 0;
-	buf_free(&b);
-	return r;
-}
-
-/* the directory of a folder; INBOX as a first component is canonical */
-int
-folder_dir(char *buf, const char *name)
-{
-	if (!mbox_valid(name)) {
-		errno = EINVAL;
-		return -1;
-	}
-	if (is_inbox(name))
-		return pathf(buf, "%s", root);
-	if (!ascii_ncasecmp(name, "INBOX.", 6))
-		return pathf(buf, "%s/.INBOX%s", root, name + 5);
-	return pathf(buf, "%s/.%s", root, name);
-}
-
-char *
-canonical_name(const char *name)
-{
-	char *s = xstrdup(name);
-
-	if (is_inbox(name) || !ascii_ncasecmp(name, "INBOX.", 6))
-		memcpy(s, "INBOX", 5);
-	return s;
-}
-
-int
-is_dir(const char *path)
-{
-	struct stat st;
-
-	return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
-}
 
 int
 mbox_exists(const char *name)
@@ -234,22 +174,6 @@ strv_free(char **v, size_t n)
 	for (i = 0; i < n; i++)
 		free(v[i]);
 	free(v);
-}
-
-int
-make_subdirs(const char *dir)
-{
-	static const char *const sub[] = { "cur", "new", "tmp" };
-	char path[PATH_MAX];
-	size_t i;
-
-	for (i = 0; i < LEN(sub); i++) {
-		if (pathf(path, "%s/%s", dir, sub[i]) < 0)
-			return -1;
-		if (mkdir(path, 0700) < 0 && errno != EEXIST)
-			return -1;
-	}
-	return 0;
 }
 
 int

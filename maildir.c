@@ -1,8 +1,9 @@
 /* maildir.c: the message store's UID record: the UID list of a folder,
- * the messages in memory, flags and keywords in file names.  The store's
- * other rooms: folders.c (the folder namespace), sync.c (folder sync with
- * new/ and cur/), message.c (the messages), index.c (the binary index),
- * msgcache.c (the message cache).
+ * the messages in memory, flags and keywords in file names, folder names
+ * and their directories.  The lowest of the store's rooms, calling none
+ * of the others: folders.c (the folder namespace), message.c (the
+ * messages), sync.c (folder sync with new/ and cur/), index.c (the
+ * binary index), msgcache.c (the message cache).
  *
  * Layout: INBOX is the root Maildir, folder "A.B" is the directory ".A.B"
  * beside it (names in modified UTF-7, as Dovecot and Courier keep them).
@@ -284,6 +285,85 @@ void
 rm_tree(const char *path)
 {
 	nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* ---- folder names and their directories -------------------------------- */
+
+/* a folder name the store can keep as a directory */
+int
+mbox_valid(const char *name)
+{
+	struct buf b = { 0 };
+	const char *p;
+	size_t len = strlen(name);
+	int r;
+
+	if (is_inbox(name))
+		return 1;
+	/* ".name" must fit a directory entry */
+	if (len == 0 || len > NAME_MAX - 1)
+		return 0;
+	if (name[0] == STORE_SEP || name[len - 1] == STORE_SEP)
+		return 0;
+	for (p = name; *p; p++) {
+		if (*p < 0x20 || *p > 0x7e || *p == '/')
+			return 0;
+		if (*p == STORE_SEP && p[1] == STORE_SEP)
+			return 0;
+	}
+	/* the "&...-" runs must be modified UTF-7 */
+	r = mutf7_to_utf8(&b, name) == 0;
+	buf_free(&b);
+	return r;
+}
+
+/* the directory of a folder; INBOX as a first component is canonical */
+int
+folder_dir(char *buf, const char *name)
+{
+	if (!mbox_valid(name)) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (is_inbox(name))
+		return pathf(buf, "%s", root);
+	if (!ascii_ncasecmp(name, "INBOX.", 6))
+		return pathf(buf, "%s/.INBOX%s", root, name + 5);
+	return pathf(buf, "%s/.%s", root, name);
+}
+
+char *
+canonical_name(const char *name)
+{
+	char *s = xstrdup(name);
+
+	if (is_inbox(name) || !ascii_ncasecmp(name, "INBOX.", 6))
+		memcpy(s, "INBOX", 5);
+	return s;
+}
+
+int
+is_dir(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+int
+make_subdirs(const char *dir)
+{
+	static const char *const sub[] = { "cur", "new", "tmp" };
+	char path[PATH_MAX];
+	size_t i;
+
+	for (i = 0; i < LEN(sub); i++) {
+		if (pathf(path, "%s/%s", dir, sub[i]) < 0)
+			return -1;
+		if (mkdir(path, 0700) < 0 && errno != EEXIST)
+			return -1;
+	}
+	return 0;
 }
 
 /* ---- messages in memory ------------------------------------------------ */
@@ -999,7 +1079,7 @@ apply_rec(struct folder *f, const struct rec *r)
 }
 
 /* apply the complete lines of p; returns the bytes they took */
-static size_t
+size_t
 apply_lines(struct folder *f, const char *buf, size_t len)
 {
 	const char *p = buf, *end = buf + len, *nl;
@@ -1043,137 +1123,6 @@ scan_maxima(const char *buf, size_t len, int header, struct hdr *h)
 	if (header)
 		return -1;
 	return p - buf;
-}
-
-/* the UID list from the index and the lines appended after it; -1 when
- * there is no index that describes this list */
-static int
-list_from_index(struct folder *f, int fd, const struct stat *sb)
-{
-	struct store_state *st = f->st;
-	struct buf b = { 0 };
-	char line[REC_MAX + 1], *nl;
-	struct hdr h;
-	off_t off;
-	ssize_t k;
-
-	if ((k = pread(fd, line, REC_MAX, 0)) <= 0)
-		return -1;
-	line[k] = '\0';
-	if (!(nl = memchr(line, '\n', k)) || parse_header(line, nl, &h) < 0)
-		return -1;
-	htab_free(&st->bh);
-	st->namesdead = 0;
-	if (index_load(f, fd, &h, sb->st_size, &off) < 0 ||
-	    read_range(fd, off, sb->st_size, &b) < 0) {
-		f->nmsgs = 0;
-		buf_free(&b);
-		return -1;
-	}
-	st->list_off = off + apply_lines(f, b.p, b.len);
-	st->list_dev = sb->st_dev;
-	st->list_ino = sb->st_ino;
-	st->changes++;
-	msgs_compact(f);
-	buf_free(&b);
-	return 0;
-}
-
-/* read the whole UID list into f, replacing what it held */
-static int
-list_load(struct folder *f, int fd, const struct stat *sb)
-{
-	struct store_state *st = f->st;
-	struct buf b = { 0 };
-	struct hdr h;
-	char *nl, *p;
-	size_t used, lines;
-
-	if (list_from_index(f, fd, sb) == 0)
-		return 0;
-	if (read_range(fd, 0, sb->st_size, &b) < 0)
-		goto fail;
-	if (!b.len || !(nl = memchr(b.p, '\n', b.len)) ||
-	    parse_header(b.p, nl, &h) < 0) {
-		logmsg(LOG_ERR, "%s/" UIDLIST ": bad header", f->path);
-		errno = EIO;
-		goto fail;
-	}
-	/* room for everything at once: no copying while it grows */
-	if (f->namescap < b.len) {
-		free(f->names);
-		f->names = xmalloc(b.len);
-		f->namescap = b.len;
-	}
-	for (lines = 0, p = b.p; (p = memchr(p, '\n', b.p + b.len - p)); p++)
-		lines++;
-	if (st->msgscap < lines) {
-		free(f->msgs);
-		f->msgs = xreallocarray(NULL, lines, sizeof(*f->msgs));
-		st->msgscap = lines;
-	}
-	f->nmsgs = 0;
-	f->nameslen = 0;
-	htab_free(&st->bh);
-	st->namesdead = 0;
-	st->stamped = 0;
-	st->nexp = 0;
-	st->nrecords = 0;
-	st->gen = h.gen;
-	f->uidvalidity = h.uidvalidity;
-	f->uidnext = MAX(h.uidnext, 1);
-	f->highestmodseq = h.modseq;
-	st->histfloor = h.floor;
-	used = nl + 1 - b.p;
-	used += apply_lines(f, b.p + used, b.len - used);
-	st->list_dev = sb->st_dev;
-	st->list_ino = sb->st_ino;
-	st->list_off = used;
-	st->changes++;
-	msgs_compact(f);
-	buf_free(&b);
-	return 0;
-fail:
-	buf_free(&b);
-	return -1;
-}
-
-/* apply what was appended since we last looked; reload a replaced file */
-int
-list_refresh(struct folder *f, struct txn *t)
-{
-	struct store_state *st = f->st;
-	char path[PATH_MAX];
-	struct buf b = { 0 };
-	struct stat sb;
-	int fd, r = -1;
-
-	if (t) {
-		fd = t->fd;
-		sb = t->st;
-		sb.st_size = t->size;
-	} else {
-		if (pathf(path, "%s/" UIDLIST, f->path) < 0 ||
-		    (fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-			return -1;
-		if (fstat(fd, &sb) < 0)
-			goto out;
-	}
-	if (sb.st_dev != st->list_dev || sb.st_ino != st->list_ino ||
-	    sb.st_size < st->list_off) {
-		r = list_load(f, fd, &sb);
-	} else if (sb.st_size > st->list_off) {
-		if (read_range(fd, st->list_off, sb.st_size, &b) < 0)
-			goto out;
-		st->list_off += apply_lines(f, b.p, b.len);
-		r = 0;
-	} else
-		r = 0;
-out:
-	if (!t)
-		close(fd);
-	buf_free(&b);
-	return r;
 }
 
 /* ---- the UID list: writing --------------------------------------------- */
@@ -1428,6 +1377,23 @@ cache_get(struct txn *t, const struct hdr *head, struct hdr *h, off_t *off)
 	*off = v[1];
 	return 0;
 }
+/* the lock file's "imapd-recent" line: the highest UID a session has
+ * been told of; -1 when there is none */
+long long
+recent_read(int fd)
+{
+	char line[RECENT_LEN + 1];
+	size_t mlen = strlen(RECENT_MAGIC);
+	const char *p = line + mlen;
+	uint64_t v;
+
+	if (fd < 0 || pread(fd, line, RECENT_LEN, CACHE_LEN) != RECENT_LEN ||
+	    line[RECENT_LEN - 1] != '\n' || strncmp(line, RECENT_MAGIC, mlen) ||
+	    getnum(&p, line + RECENT_LEN - 1, &v) < 0 || v > UINT32_MAX)
+		return -1;
+	return v;
+}
+
 
 /* the highest modseq in the file, reading only what was appended since
  * we last looked: for changes made between two syncs */

@@ -883,8 +883,6 @@ unmove(struct folder *f, const size_t *idx, const char *dir, char **names,
 			logmsg(LOG_ERR, "MOVE: %s stays in %s", names[i], dir);
 }
 
-void (*store_progress)(uint64_t, uint64_t);
-
 static int
 place(struct folder *f, const size_t *idx, size_t n, const char *dst,
     uint32_t *uidvalidity, uint32_t *uids, int move)

@@ -1,7 +1,9 @@
-/* store.h: what the rooms of the message store share, private to them
- * (maildir.c: folders, the UID list and sync; index.c: the binary index
- * of a folder; msgcache.c: the message cache).  Nothing above the store
- * includes it. */
+/* store.h: what the rooms of the message store share, private to them.
+ * Top to bottom, each calling only the ones below it: folders.c (the
+ * folder namespace), message.c (the messages), sync.c (folder sync and
+ * reading the UID list), index.c (the binary index) and msgcache.c (the
+ * message cache), maildir.c (the UID record, names and paths).  Nothing
+ * above the store includes it. */
 #ifndef STORE_H
 #define STORE_H
 #include <sys/stat.h>
@@ -194,6 +196,11 @@ int getnum(const char **pp, const char *end, uint64_t *v);
 int lock_root(void);
 void unlock_fd(int fd);
 void rm_tree(const char *path);
+int mbox_valid(const char *name);
+int folder_dir(char *buf, const char *name);
+char *canonical_name(const char *name);
+int is_dir(const char *path);
+int make_subdirs(const char *dir);
 size_t base_len(const char *fname);
 void msg_setname(struct folder *f, struct msg *m, const char *name, size_t len);
 void names_compact(struct folder *f);
@@ -220,7 +227,7 @@ void hist_add(struct store_state *st, uint32_t first, uint32_t last, uint64_t mo
 void msgs_compact(struct folder *f);
 struct msg *msg_insert(struct folder *f, size_t at, uint32_t uid, uint64_t modseq, const char *name, size_t len);
 size_t scan_maxima(const char *buf, size_t len, int header, struct hdr *h);
-int list_refresh(struct folder *f, struct txn *t);
+size_t apply_lines(struct folder *f, const char *buf, size_t len);
 void txn_end(struct txn *t);
 int txn_lock_how(struct txn *t, const char *dir, int wait);
 int txn_lock(struct txn *t, const char *dir);
@@ -237,12 +244,7 @@ void cache_put(struct txn *t, uint64_t gen, off_t off, uint32_t uidnext, uint64_
 int cache_get(struct txn *t, const struct hdr *head, struct hdr *h, off_t *off);
 int txn_peek(struct folder *f, struct txn *t);
 int list_compact(struct folder *f, struct txn *t);
-
-/* folders.c */
-int folder_dir(char *buf, const char *name);
-char *canonical_name(const char *name);
-int is_dir(const char *path);
-int make_subdirs(const char *dir);
+long long recent_read(int fd);
 
 /* sync.c */
 const char *ent_name(const struct scan *s, size_t j);
@@ -250,7 +252,7 @@ void scan_free(struct scan *s);
 int scan_folder(struct scan *s, const char *dir);
 int list_ensure(const char *dir, struct folder *f);
 int open_folder(struct folder *f, const char *name, int rw, int watch);
-long long recent_read(int fd);
+int list_refresh(struct folder *f, struct txn *t);
 
 /* message.c */
 int relocate(struct folder *f, size_t i);

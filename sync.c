@@ -1,6 +1,7 @@
-/* sync.c: folder sync: reading new/ and cur/, giving new files UIDs,
- * adopting another server's UID list, following the directories with
- * inotify, and folder_open/folder_sync/folder_close. */
+/* sync.c: folder sync: reading new/ and cur/ and the UID list (or the
+ * index), giving new files UIDs, adopting another server's UID list,
+ * following the directories with inotify, and
+ * folder_open/folder_sync/folder_close. */
 #include <sys/types.h>
 #include <sys/file.h>
 #include <sys/inotify.h>
@@ -23,6 +24,8 @@
 #include "maildir.h"
 #include "store.h"
 #include "mutf7.h"
+
+void (*store_progress)(uint64_t, uint64_t);
 
 /* ---- scanning new/ and cur/ -------------------------------------------- */
 
@@ -173,6 +176,139 @@ claim(const char *dir, const char *name, char *out, size_t outsz)
 	    pathf(to, "%s/%s", dir, out) < 0)
 		return -1;
 	return rename(from, to);
+}
+
+/* ---- the UID list: reading it into memory ------------------------------ */
+
+/* the UID list from the index and the lines appended after it; -1 when
+ * there is no index that describes this list */
+static int
+list_from_index(struct folder *f, int fd, const struct stat *sb)
+{
+	struct store_state *st = f->st;
+	struct buf b = { 0 };
+	char line[REC_MAX + 1], *nl;
+	struct hdr h;
+	off_t off;
+	ssize_t k;
+
+	if ((k = pread(fd, line, REC_MAX, 0)) <= 0)
+		return -1;
+	line[k] = '\0';
+	if (!(nl = memchr(line, '\n', k)) || parse_header(line, nl, &h) < 0)
+		return -1;
+	htab_free(&st->bh);
+	st->namesdead = 0;
+	if (index_load(f, fd, &h, sb->st_size, &off) < 0 ||
+	    read_range(fd, off, sb->st_size, &b) < 0) {
+		f->nmsgs = 0;
+		buf_free(&b);
+		return -1;
+	}
+	st->list_off = off + apply_lines(f, b.p, b.len);
+	st->list_dev = sb->st_dev;
+	st->list_ino = sb->st_ino;
+	st->changes++;
+	msgs_compact(f);
+	buf_free(&b);
+	return 0;
+}
+
+/* read the whole UID list into f, replacing what it held */
+static int
+list_load(struct folder *f, int fd, const struct stat *sb)
+{
+	struct store_state *st = f->st;
+	struct buf b = { 0 };
+	struct hdr h;
+	char *nl, *p;
+	size_t used, lines;
+
+	if (list_from_index(f, fd, sb) == 0)
+		return 0;
+	if (read_range(fd, 0, sb->st_size, &b) < 0)
+		goto fail;
+	if (!b.len || !(nl = memchr(b.p, '\n', b.len)) ||
+	    parse_header(b.p, nl, &h) < 0) {
+		logmsg(LOG_ERR, "%s/" UIDLIST ": bad header", f->path);
+		errno = EIO;
+		goto fail;
+	}
+	/* room for everything at once: no copying while it grows */
+	if (f->namescap < b.len) {
+		free(f->names);
+		f->names = xmalloc(b.len);
+		f->namescap = b.len;
+	}
+	for (lines = 0, p = b.p; (p = memchr(p, '\n', b.p + b.len - p)); p++)
+		lines++;
+	if (st->msgscap < lines) {
+		free(f->msgs);
+		f->msgs = xreallocarray(NULL, lines, sizeof(*f->msgs));
+		st->msgscap = lines;
+	}
+	f->nmsgs = 0;
+	f->nameslen = 0;
+	htab_free(&st->bh);
+	st->namesdead = 0;
+	st->stamped = 0;
+	st->nexp = 0;
+	st->nrecords = 0;
+	st->gen = h.gen;
+	f->uidvalidity = h.uidvalidity;
+	f->uidnext = MAX(h.uidnext, 1);
+	f->highestmodseq = h.modseq;
+	st->histfloor = h.floor;
+	used = nl + 1 - b.p;
+	used += apply_lines(f, b.p + used, b.len - used);
+	st->list_dev = sb->st_dev;
+	st->list_ino = sb->st_ino;
+	st->list_off = used;
+	st->changes++;
+	msgs_compact(f);
+	buf_free(&b);
+	return 0;
+fail:
+	buf_free(&b);
+	return -1;
+}
+
+/* apply what was appended since we last looked; reload a replaced file */
+int
+list_refresh(struct folder *f, struct txn *t)
+{
+	struct store_state *st = f->st;
+	char path[PATH_MAX];
+	struct buf b = { 0 };
+	struct stat sb;
+	int fd, r = -1;
+
+	if (t) {
+		fd = t->fd;
+		sb = t->st;
+		sb.st_size = t->size;
+	} else {
+		if (pathf(path, "%s/" UIDLIST, f->path) < 0 ||
+		    (fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+			return -1;
+		if (fstat(fd, &sb) < 0)
+			goto out;
+	}
+	if (sb.st_dev != st->list_dev || sb.st_ino != st->list_ino ||
+	    sb.st_size < st->list_off) {
+		r = list_load(f, fd, &sb);
+	} else if (sb.st_size > st->list_off) {
+		if (read_range(fd, st->list_off, sb.st_size, &b) < 0)
+			goto out;
+		st->list_off += apply_lines(f, b.p, b.len);
+		r = 0;
+	} else
+		r = 0;
+out:
+	if (!t)
+		close(fd);
+	buf_free(&b);
+	return r;
 }
 
 /* ---- creating a UID list, adopting another server's ------------------- */
@@ -1059,23 +1195,6 @@ out:
 	}
 	txn_end(&t);
 	return r;
-}
-
-/* the lock file's "imapd-recent" line: the highest UID a session has
- * been told of; -1 when there is none */
-long long
-recent_read(int fd)
-{
-	char line[RECENT_LEN + 1];
-	size_t mlen = strlen(RECENT_MAGIC);
-	const char *p = line + mlen;
-	uint64_t v;
-
-	if (fd < 0 || pread(fd, line, RECENT_LEN, CACHE_LEN) != RECENT_LEN ||
-	    line[RECENT_LEN - 1] != '\n' || strncmp(line, RECENT_MAGIC, mlen) ||
-	    getnum(&p, line + RECENT_LEN - 1, &v) < 0 || v > UINT32_MAX)
-		return -1;
-	return v;
 }
 
 static void
