@@ -25,7 +25,7 @@ import test_mime as M  # noqa: E402
 from fetchparts import corpus, cpu_ms, raw_cmd  # noqa: E402
 
 FETCH = "FETCH 1:* (BODYSTRUCTURE PREVIEW BODY.PEEK[1])"
-SEARCH = ("SEARCH OR BODY zqxjzqxj BODY qjxzqjxz "
+SEARCH = ("SEARCH OR OR BODY zqxjzqxj BODY qjxzqjxz "
           "OR TEXT xjqzxjqz TEXT jzxqjzxq")
 
 
