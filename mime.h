@@ -171,7 +171,9 @@ void section_close(struct sectiondata *);
 
 /* Needles are UTF-8; matching is a case-insensitive substring
  * test on RFC 2047-decoded header values and decoded, UTF-8 converted text
- * parts.  field NULL in mime_match_header means any header. */
+ * parts.  field NULL in mime_match_header means any header, which reads
+ * a header block alone (the message's, or a cached header section);
+ * BODY and TEXT look at the part tree every key of the program shares. */
 int mime_match_header(const char *p, size_t n, const char *field,
     const char *needle);
 int mime_match_body(struct mime *, const char *needle,
