@@ -381,7 +381,7 @@ derived(struct fetchatt *a, long k, const struct msgmap *mm, struct mime *m,
 		return -1;
 	}
 	if (a->kind == FA_PREVIEW)
-		preview_make(b, mm->p, mm->len);
+		preview_make(b, m);
 	else if (a->kind == FA_ENVELOPE)
 		form_envelope(b, m);
 	else if (a->kind == FA_SECTION) {

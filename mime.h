@@ -171,10 +171,12 @@ void section_close(struct sectiondata *);
 
 /* Needles are UTF-8; matching is a case-insensitive substring
  * test on RFC 2047-decoded header values and decoded, UTF-8 converted text
- * parts.  field NULL in mime_match_header means any header. */
+ * parts.  field NULL in mime_match_header means any header, which reads
+ * a header block alone (the message's, or a cached header section);
+ * BODY and TEXT look at the part tree every key of the program shares. */
 int mime_match_header(const char *p, size_t n, const char *field,
     const char *needle);
-int mime_match_body(const char *p, size_t n, const char *needle,
+int mime_match_body(struct mime *, const char *needle,
     int with_headers);	/* BODY: 0, TEXT: 1 */
 /* The text those keys look at, for a full-text index, as UTF-8 not yet
  * folded: the header block of every part (each field "Name: value\n", as
@@ -191,8 +193,8 @@ void mime_search_text(const char *p, size_t n, struct buf *head,
  * transfer-decoded, its first max octets appended to out and its charset
  * (empty: none given) to cs; 1 for HTML, 0 for plain text, -1 when the
  * message has no such part */
-int mime_first_text(const char *p, size_t n, size_t max, struct buf *out,
-    char *cs, size_t cssz);
+int mime_first_text(struct mime *, size_t max, struct buf *out, char *cs,
+    size_t cssz);
 /* convert s from charset to UTF-8; -1 for an unknown charset */
 int mime_to_utf8(struct buf *, const char *charset, const char *s, size_t n);
 

@@ -176,33 +176,6 @@ tspecial(int c)
 	return c <= ' ' || c == 0x7f || strchr("()<>@,;:\\\"/[]?=", c);
 }
 
-/* skip white space and comments */
-void
-skipcfws(struct lex *l)
-{
-	int depth;
-
-	while (l->s < l->e) {
-		if (iswsp((unsigned char)*l->s) || *l->s == '\r' ||
-		    *l->s == '\n') {
-			l->s++;
-			continue;
-		}
-		if (*l->s != '(')
-			return;
-		for (depth = 0; l->s < l->e; l->s++) {
-			if (*l->s == '\\' && l->s + 1 < l->e)
-				l->s++;
-			else if (*l->s == '(')
-				depth++;
-			else if (*l->s == ')' && --depth == 0) {
-				l->s++;
-				break;
-			}
-		}
-	}
-}
-
 /* a token (8-bit octets allowed); 0 when there is none */
 int
 mtoken(struct lex *l, struct buf *out)
@@ -425,7 +398,7 @@ params_parse(struct lex *l, struct mime_params *pp)
 	struct buf name = { 0 }, val = { 0 };
 
 	for (;;) {
-		skipcfws(l);
+		l->s = cfws_skip(l->s, l->e);
 		if (l->s >= l->e)
 			break;
 		if (*l->s != ';') {
@@ -435,16 +408,16 @@ params_parse(struct lex *l, struct mime_params *pp)
 		/* empty parameters (";;") are skipped */
 		while (l->s < l->e && (*l->s == ';' || iswsp((unsigned char)*l->s)))
 			l->s++;
-		skipcfws(l);
+		l->s = cfws_skip(l->s, l->e);
 		buf_reset(&name);
 		buf_reset(&val);
 		if (!mtoken(l, &name))
 			continue;
-		skipcfws(l);
+		l->s = cfws_skip(l->s, l->e);
 		if (l->s >= l->e || *l->s != '=')
 			continue;
 		l->s++;
-		skipcfws(l);
+		l->s = cfws_skip(l->s, l->e);
 		if (!pvalue(l, &val))
 			continue;
 		params_add(pp, name.p, name.len, val.len ? val.p : "", val.len);
@@ -491,18 +464,18 @@ ctype_parse(struct mime_ctype *ct, const char *p, size_t hs, size_t he,
 	ct->present = 1;
 	l.s = v.p;
 	l.e = v.p + v.len;
-	skipcfws(&l);
+	l.s = cfws_skip(l.s, l.e);
 	if (!mtoken(&l, &ct->type))
 		goto bad;
-	skipcfws(&l);
+	l.s = cfws_skip(l.s, l.e);
 	if (!disp) {
 		if (l.s >= l.e || *l.s != '/')
 			goto bad;
 		l.s++;
-		skipcfws(&l);
+		l.s = cfws_skip(l.s, l.e);
 		if (!mtoken(&l, &ct->subtype))
 			goto bad;
-		skipcfws(&l);
+		l.s = cfws_skip(l.s, l.e);
 	}
 	if (l.s < l.e && *l.s != ';')
 		goto bad;
@@ -528,9 +501,9 @@ cte_get(const char *p, size_t hs, size_t he, struct buf *out)
 	if (header_get(p, hs, he, "Content-Transfer-Encoding", &v)) {
 		l.s = v.p;
 		l.e = v.p + v.len;
-		skipcfws(&l);
+		l.s = cfws_skip(l.s, l.e);
 		mtoken(&l, out);
-		skipcfws(&l);
+		l.s = cfws_skip(l.s, l.e);
 		if (l.s < l.e)
 			buf_reset(out);
 	}

@@ -91,7 +91,6 @@ int header_get(const char *p, size_t hs, size_t he, const char *name,
 struct lex {
 	const char *s, *e;
 };
-void skipcfws(struct lex *);
 int mtoken(struct lex *, struct buf *out);
 
 void ctype_parse(struct mime_ctype *, const char *p, size_t hs, size_t he,

@@ -365,7 +365,7 @@ languages(struct mime_desc *d, const char *p, size_t hs, size_t he)
 		l.s = v.p;
 		l.e = v.p + v.len;
 		for (;;) {
-			skipcfws(&l);
+			l.s = cfws_skip(l.s, l.e);
 			if (l.s < l.e && *l.s == ',') {
 				l.s++;
 				continue;
@@ -488,10 +488,10 @@ plain_sibling(const struct tree *t, int i, char *cs, size_t cssz)
 }
 
 int
-mime_first_text(const char *p, size_t n, size_t max, struct buf *out,
-    char *cs, size_t cssz)
+mime_first_text(struct mime *m, size_t max, struct buf *out, char *cs,
+    size_t cssz)
 {
-	struct tree *t = tree_parse(p, n);
+	struct tree *t = mime_tree(m);
 	struct capped c = { out, max, 0 };
 	struct buf cte = { 0 };
 	struct dec d;
@@ -501,10 +501,8 @@ mime_first_text(const char *p, size_t n, size_t max, struct buf *out,
 	for (i = 0; i < t->nv && kind < 0; i++)
 		if (t->v[i].kind == MIME_LEAF)
 			kind = text_kind(t, &t->v[i], cs, cssz);
-	if (kind < 0) {
-		tree_free(t);
+	if (kind < 0)
 		return -1;
-	}
 	pt = &t->v[i - 1];
 	if (kind == 1 && (k = plain_sibling(t, i - 1, cs, cssz)) >= 0) {
 		pt = &t->v[k];
@@ -512,7 +510,7 @@ mime_first_text(const char *p, size_t n, size_t max, struct buf *out,
 	} else if (kind == 1) {
 		text_kind(t, pt, cs, cssz);	/* its own charset again */
 	}
-	cte_get(p, pt->hdr, pt->body, &cte);
+	cte_get(t->p, pt->hdr, pt->body, &cte);
 	enc = cte_kind(&cte);
 	buf_free(&cte);
 	memset(&d, 0, sizeof(d));
@@ -520,9 +518,8 @@ mime_first_text(const char *p, size_t n, size_t max, struct buf *out,
 	d.arg = &c;
 	d.stop = &c.full;
 	if (enc == SEG_B64 || enc == SEG_QP)
-		transfer_decode(enc, p + pt->body, pt->end - pt->body, &d);
+		transfer_decode(enc, t->p + pt->body, pt->end - pt->body, &d);
 	else
-		capped_emit(&c, p + pt->body, pt->end - pt->body);
-	tree_free(t);
+		capped_emit(&c, t->p + pt->body, pt->end - pt->body);
 	return kind;
 }

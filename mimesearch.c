@@ -347,11 +347,9 @@ match_part(struct match *m, const struct tree *t, const struct mime_part *pt)
 }
 
 int
-mime_match_body(const char *p, size_t n, const char *needle,
-    int with_headers)
+mime_match_body(struct mime *mm, const char *needle, int with_headers)
 {
-	struct mime *mm;
-	struct tree *t;
+	struct tree *t = mime_tree(mm);
 	struct match m;
 	struct field f;
 	size_t nlen, pos;
@@ -359,22 +357,19 @@ mime_match_body(const char *p, size_t n, const char *needle,
 	int i, found;
 
 	match_init(&m, nd, nlen);
-	mm = mime_open(p, n);
-	t = mime_tree(mm);
 	for (i = 0; i < t->nv && !m.found; i++) {
 		/* each header block on its own: no match across two parts */
 		if (with_headers) {
 			match_break(&m);
 			for (pos = t->v[i].hdr; !m.found &&
-			    field_next(p, t->v[i].body, &pos, &f);)
+			    field_next(t->p, t->v[i].body, &pos, &f);)
 				if (f.val)
-					match_field(&m, p, &f, 1);
+					match_field(&m, t->p, &f, 1);
 		}
 		if (t->v[i].kind == MIME_LEAF)
 			match_part(&m, t, &t->v[i]);
 	}
 	found = m.found;
-	mime_close(mm);
 	free(m.win);
 	free(nd);
 	return found;

@@ -75,13 +75,13 @@ fold(struct buf *out, const char *p, size_t n)
 }
 
 void
-preview_make(struct buf *out, const char *p, size_t n)
+preview_make(struct buf *out, struct mime *m)
 {
 	struct buf raw = { 0 }, utf8 = { 0 }, text = { 0 };
 	char cs[64];
 	int kind;
 
-	if ((kind = mime_first_text(p, n, PREVIEW_SOURCE, &raw, cs,
+	if ((kind = mime_first_text(m, PREVIEW_SOURCE, &raw, cs,
 	    sizeof(cs))) >= 0) {
 		if (mime_to_utf8(&utf8, cs, raw.p ? raw.p : "", raw.len) < 0) {
 			buf_reset(&utf8);

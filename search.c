@@ -60,6 +60,7 @@ struct ctx {
 	long k;			/* index in the store */
 	struct msgmap mm;
 	int mapped;
+	struct mime *msg;	/* mapped: its part tree, one for every key */
 	int info;
 	time_t date;
 	uint64_t size;
@@ -423,6 +424,8 @@ need_map(struct ctx *c)
 		if (c->k < 0 || msg_map(c->f, c->k, &c->mm) < 0)
 			return -1;
 		c->mapped = 1;
+		c->msg = mime_open(c->mm.p ? c->mm.p : "",
+		    c->mm.p ? c->mm.len : 0);
 	}
 	return 0;
 }
@@ -527,7 +530,7 @@ match_header(struct sk *k, struct ctx *c)
 		buf_free(&spec);
 		goto whole;
 	}
-	if ((sd = section_open(c->mm.p, c->mm.len, &sec, 0, &size))) {
+	if ((sd = mime_section(c->msg, &sec, 0, &size))) {
 		section_write(sd, 0, size, search_emit, &b);
 		section_close(sd);
 		msgcache_put(c->f, c->k, spec.p, b.p, b.len);
@@ -594,8 +597,7 @@ eval_content(struct sk *k, struct ctx *c)
 		return mime_match_header(c->mm.p, c->mm.len, k->field, k->str);
 	case SK_BODY:
 	case SK_TEXT:
-		return mime_match_body(c->mm.p, c->mm.len, k->str,
-		    k->type == SK_TEXT);
+		return mime_match_body(c->msg, k->str, k->type == SK_TEXT);
 	default:
 		if (sent_day(c->mm.p, c->mm.len, &day) < 0)
 			return 0;
@@ -740,8 +742,10 @@ search_match(struct search *s, struct folder *f, struct view *v, size_t i)
 	c.i = i;
 	c.k = v->m[i].gone ? -1 : folder_find(f, v->m[i].uid);
 	r = eval(s->root, &c);
-	if (c.mapped)
+	if (c.mapped) {
+		mime_close(c.msg);
 		msg_unmap(&c.mm);
+	}
 	return r;
 }
 

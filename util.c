@@ -633,8 +633,7 @@ days_from_civil(long long y, int m, int d)
 	return era * 146097 + doe - 719468;
 }
 
-/* RFC 5322 comments and folding white space from s on: where they end */
-static const char *
+const char *
 cfws_skip(const char *s, const char *e)
 {
 	int depth;

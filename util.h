@@ -114,6 +114,9 @@ size_t base64_end(struct base64 *, unsigned char *out);
  * base64 */
 long base64_decode(char *s);
 
+/* where the RFC 5322 comments and folding white space from s on end */
+const char *cfws_skip(const char *s, const char *e);
+
 /* "Jan" ... "Dec": dates in IMAP, RFC 5322 and Sieve */
 extern const char month_names[12][4];
 /* 1 to 12 for a month name (its first three letters, any case), 0 for
