@@ -1,7 +1,7 @@
 /* mime.c: the encodings of message text: line ends as CRLF (every size
  * the client sees counts them so: a bare LF is sent as CRLF, CRLF and a
  * bare CR as they are), the transfer encodings base64 and
- * quoted-printable, RFC 2047 encoded words and charsets, and dates.  Long
+ * quoted-printable, RFC 2047 encoded words and charsets.  Long
  * scans of a file mapping give back the pages they have passed. */
 #include <errno.h>
 #include <iconv.h>
@@ -239,6 +239,18 @@ hexval(int c)
 	if (c >= 'a' && c <= 'f')
 		return c - 'a' + 10;
 	return -1;
+}
+
+/* index just past the line that starts at i */
+size_t
+nextline(const char *p, size_t n, size_t i)
+{
+	const char *e;
+
+	if (i >= n)
+		return n;
+	e = memchr(p + i, '\n', n - i);
+	return e ? (size_t)(e - p) + 1 : n;
 }
 
 /* quoted-printable (RFC 2045 6.7): white space at line ends is dropped,
@@ -487,26 +499,6 @@ decode_header(struct buf *out, const char *s, size_t n)
 	flush_words(out, pcs, &raw);
 	buf_free(&raw);
 	buf_free(&word);
-}
-
-/* --- header access for SORT and THREAD --- */
-
-unsigned
-mime_headers(const char *p, size_t n, const char *const *names, int nnames,
-    struct buf *values)
-{
-	struct field f;
-	size_t i = 0, he = header_end(p, n, 0);
-	unsigned found = 0;
-	int k;
-
-	while (field_next(p, he, &i, &f))
-		for (k = 0; k < nnames && k < 32; k++)
-			if (!(found & 1u << k) && field_is(&f, names[k])) {
-				unfold(&values[k], f.val, f.vlen);
-				found |= 1u << k;
-			}
-	return found;
 }
 
 void

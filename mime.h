@@ -4,7 +4,7 @@
  * section; and the content keys of SEARCH.  It writes no IMAP syntax
  * (imapform.h does) and never copies a whole message into the heap.
  *
- * mime.c      line ends, transfer encodings, encoded words, charsets, dates
+ * mime.c      line ends, transfer encodings, encoded words, charsets
  * mimehdr.c   header fields and MIME header values (RFC 2045, RFC 2231)
  * mimepart.c  the part tree and what each part's header says
  * mimeaddr.c  addresses and the envelope (RFC 5322)

@@ -1,5 +1,6 @@
 /* mimehdr.c: header fields and MIME header values.  A field is found
- * in place, its value unfolded when asked for; Content-Type and
+ * in place, its value unfolded when asked for (SORT and THREAD read
+ * theirs here too); Content-Type and
  * Content-Disposition are read as RFC 2045 tokens, quoted strings and
  * comments.  RFC 2231 parameter continuations (name*0, name*1*, ...) are
  * joined into one parameter, named "name*" when any piece is extended,
@@ -20,18 +21,6 @@ eqstr(const char *s, size_t n, const char *t)
 	size_t m = strlen(t);
 
 	return n == m && ascii_ncasecmp(s, t, n) == 0;
-}
-
-/* index just past the line that starts at i */
-size_t
-nextline(const char *p, size_t n, size_t i)
-{
-	const char *e;
-
-	if (i >= n)
-		return n;
-	e = memchr(p + i, '\n', n - i);
-	return e ? (size_t)(e - p) + 1 : n;
 }
 
 /* the line at i is empty: the end of a header */
@@ -525,4 +514,24 @@ cte_kind(const struct buf *cte)
 	    "8bit") || eqstr(cte->p, cte->len, "binary"))
 		return SEG_RAW;
 	return -1;
+}
+
+/* --- header access for SORT and THREAD --- */
+
+unsigned
+mime_headers(const char *p, size_t n, const char *const *names, int nnames,
+    struct buf *values)
+{
+	struct field f;
+	size_t i = 0, he = header_end(p, n, 0);
+	unsigned found = 0;
+	int k;
+
+	while (field_next(p, he, &i, &f))
+		for (k = 0; k < nnames && k < 32; k++)
+			if (!(found & 1u << k) && field_is(&f, names[k])) {
+				unfold(&values[k], f.val, f.vlen);
+				found |= 1u << k;
+			}
+	return found;
 }
