@@ -43,6 +43,13 @@ struct context {
 
 static struct context ctx[CONTEXT_MAX];
 
+/* how the kept results changed, told from below (session.c): what was
+ * expunged just before the view tells of it (the numbers still valid),
+ * the rest after every sync of the view; and the mailbox closed */
+static void context_expunged(void);
+static void context_update(void);
+static void context_clear(void);
+
 /* the view tells of its changes from below, once a search is kept */
 static const struct view_watch watch = {
 	.expunging = context_expunged, .synced = context_update,
@@ -103,7 +110,7 @@ drop(struct context *c)
 	memset(c, 0, sizeof(*c));
 }
 
-void
+static void
 context_clear(void)
 {
 	size_t i;
@@ -310,7 +317,7 @@ expunged_one(struct context *c)
 	free(rm);
 }
 
-void
+static void
 context_expunged(void)
 {
 	size_t i;
@@ -371,7 +378,7 @@ update_one(struct context *c)
 	free(rm);
 }
 
-void
+static void
 context_update(void)
 {
 	size_t i;

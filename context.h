@@ -16,12 +16,5 @@ struct sortprog;
  * are freed then */
 int context_add(const char *tag, int uid, struct search *s,
     struct sortprog *sort, const uint32_t *uids, size_t n);
-/* tell the client how the kept results changed: what was expunged just
- * before the view tells of it (the numbers are still valid), the rest
- * after every sync of the view */
-void context_expunged(void);
-void context_update(void);
-/* forget every kept search: the mailbox is closed */
-void context_clear(void);
 
 #endif

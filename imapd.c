@@ -51,6 +51,19 @@ struct cmd {
 #define ANY (S_NOAUTH | S_AUTH | S_SELECTED)
 #define AUTHED (S_AUTH | S_SELECTED)
 
+/* the commands of any state, here below */
+static int cmd_authenticate(const char *, int);
+static int cmd_capability(const char *, int);
+static int cmd_compress(const char *, int);
+static int cmd_enable(const char *, int);
+static int cmd_id(const char *, int);
+static int cmd_idle(const char *, int);
+static int cmd_login(const char *, int);
+static int cmd_logout(const char *, int);
+static int cmd_namespace(const char *, int);
+static int cmd_noop(const char *, int);
+static int cmd_starttls(const char *, int);
+
 static const struct cmd cmds[] = {
 	{ "APPEND", cmd_append, AUTHED, 0 },
 	{ "AUTHENTICATE", cmd_authenticate, S_NOAUTH, 0 },
@@ -95,7 +108,7 @@ static const struct cmd cmds[] = {
 
 /* --- any state -------------------------------------------------------- */
 
-int
+static int
 cmd_capability(const char *tag, int uid)
 {
 	struct buf b = { 0 };
@@ -108,7 +121,7 @@ cmd_capability(const char *tag, int uid)
 	return ok(NULL, "CAPABILITY completed");
 }
 
-int
+static int
 cmd_noop(const char *tag, int uid)
 {
 	if (p_end() < 0)
@@ -116,7 +129,7 @@ cmd_noop(const char *tag, int uid)
 	return ok(NULL, "NOOP completed");
 }
 
-int
+static int
 cmd_logout(const char *tag, int uid)
 {
 	if (p_end() < 0)
@@ -127,7 +140,7 @@ cmd_logout(const char *tag, int uid)
 }
 
 /* ID: the client's parameters are read and ignored, ours are sent */
-int
+static int
 cmd_id(const char *tag, int uid)
 {
 	size_t n;
@@ -154,7 +167,7 @@ cmd_id(const char *tag, int uid)
 	return ok(NULL, "ID completed");
 }
 
-int
+static int
 cmd_enable(const char *tag, int uid)
 {
 	struct buf on = { 0 };
@@ -192,7 +205,7 @@ cmd_enable(const char *tag, int uid)
 	return ok(NULL, "ENABLE completed");
 }
 
-int
+static int
 cmd_namespace(const char *tag, int uid)
 {
 	if (p_end() < 0)
@@ -263,7 +276,7 @@ try_login(const char *user, const char *pass)
 	return no("AUTHENTICATIONFAILED", "Authentication failed");
 }
 
-int
+static int
 cmd_login(const char *tag, int uid)
 {
 	char *user, *pass;
@@ -331,7 +344,7 @@ auth_external(void)
 	return logged_in();
 }
 
-int
+static int
 cmd_authenticate(const char *tag, int uid)
 {
 	char *mech, *resp, *authz, *user, *pass, *end;
@@ -371,7 +384,7 @@ cmd_authenticate(const char *tag, int uid)
 	return r;
 }
 
-int
+static int
 cmd_starttls(const char *tag, int uid)
 {
 	if (p_end() < 0)
@@ -386,7 +399,7 @@ cmd_starttls(const char *tag, int uid)
 	return ST_DONE;
 }
 
-int
+static int
 cmd_compress(const char *tag, int uid)
 {
 	struct layer *l;
@@ -473,7 +486,7 @@ index_while_quiet(int wait, int fd)
 		wait = 0;
 }
 
-int
+static int
 cmd_idle(const char *tag, int uid)
 {
 	struct pollfd pfd[3];

@@ -252,7 +252,6 @@ void scan_free(struct scan *s);
 int scan_folder(struct scan *s, const char *dir);
 int list_ensure(const char *dir, struct folder *f);
 int open_folder(struct folder *f, const char *name, int rw, int watch);
-int list_refresh(struct folder *f, struct txn *t);
 
 /* message.c */
 int relocate(struct folder *f, size_t i);

@@ -274,7 +274,7 @@ fail:
 }
 
 /* apply what was appended since we last looked; reload a replaced file */
-int
+static int
 list_refresh(struct folder *f, struct txn *t)
 {
 	struct store_state *st = f->st;

@@ -94,3 +94,15 @@ def test_finds_a_circle_through_an_include(env):
     r = layers("-v", *objs)
     assert r.returncode == 0, r.stdout + r.stderr
     assert " 0  top\n 1  low\n" in r.stdout, r.stdout
+
+
+def test_nothing_exported_that_one_file_uses(env):
+    """tools/exports.py: every function or variable a file exports is used
+    by another file (or a fuzz target); the rest are static"""
+    r = subprocess.run(["make", "-s", "imapd"], cwd=ROOT,
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    r = subprocess.run([sys.executable, os.path.join(ROOT, "tools",
+                                                     "exports.py")],
+                       cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and not r.stdout.strip(), r.stdout + r.stderr
