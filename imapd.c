@@ -530,7 +530,10 @@ cmd_idle(const char *tag, int uid)
 		if ((n > 0 && (pfd[1].revents & POLLIN)) || now >= check) {
 			if (sel)
 				view_sync(1);
-			check = now + idle_poll();
+			/* after a change, one more look a second later: a
+			 * burst may leave names the watch told of unsettled */
+			check = now + (n > 0 && (pfd[1].revents & POLLIN) ?
+			    1 : idle_poll());
 		}
 		if (n > 0 && (pfd[2].revents & POLLIN))
 			notify_run();
