@@ -31,7 +31,9 @@ def symbols(obj):
         f = line.split()
         if len(f) == 2 and f[0] == "U":
             used.add(f[1])
-        elif len(f) == 3 and f[1] in "TDBRCG":
+        elif len(f) == 3 and f[1] in "TDBRCG" and \
+                not f[2].startswith("__"):
+            # "__" names are the compiler's own (__odr_asan.* under ASan)
             defined.add(f[2])
     return defined, used
 
