@@ -91,6 +91,8 @@ static const int sandbox = 1;
 #define IDLE_KEEPALIVE	120	/* "* OK Still here" while idling */
 #define IDLE_POLL	30	/* rescan while idling when inotify is quiet */
 #define IDLE_POLL_UNWATCHED 1	/* rescan while idling without inotify */
+#define IDLE_SETTLE_MS	50	/* look again this soon when a sync left
+				   names the watch told of unapplied */
 /* NOTIFY (RFC 5465): folders one session watches for other folders'
  * events (two inotify watches each); more is NOTIFICATIONOVERFLOW */
 #define NOTIFY_FOLDERS_MAX 100

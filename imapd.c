@@ -491,7 +491,7 @@ cmd_idle(const char *tag, int uid)
 {
 	struct pollfd pfd[3];
 	time_t now, start, ka, check;
-	int n, wait, sel;
+	int n, wait, sel, soon;
 
 	if (p_end() < 0)
 		return ST_BAD;
@@ -521,19 +521,20 @@ cmd_idle(const char *tag, int uid)
 		/* wake on the second itself, so that the keep-alives of one
 		 * address leave together */
 		wait = (int)(MIN(ka, check) * 1000 - now_ms());
+		soon = sel && folder_unsettled(&sess.f);
+		if (soon)
+			wait = MIN(wait, IDLE_SETTLE_MS);
 		n = poll(pfd, 3, wait > 0 ? wait : 0);
 		if (n < 0 && errno != EINTR)
 			exit(1);
 		if (n > 0 && (pfd[0].revents & (POLLIN | POLLHUP | POLLERR)))
 			return idle_done();
 		now = time(NULL);
-		if ((n > 0 && (pfd[1].revents & POLLIN)) || now >= check) {
+		if ((n > 0 && (pfd[1].revents & POLLIN)) || now >= check ||
+		    (soon && n == 0)) {
 			if (sel)
 				view_sync(1);
-			/* after a change, one more look a second later: a
-			 * burst may leave names the watch told of unsettled */
-			check = now + (n > 0 && (pfd[1].revents & POLLIN) ?
-			    1 : idle_poll());
+			check = now + idle_poll();
 		}
 		if (n > 0 && (pfd[2].revents & POLLIN))
 			notify_run();

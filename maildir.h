@@ -114,6 +114,9 @@ unsigned long folder_changes(struct folder *);
  * (inotify), or -1 when only polling can tell; the lookup of messages by
  * file name the next sync needs is made ready here */
 int folder_watchfd(struct folder *);
+/* the watch told of names the last sync left for the next: look again
+ * soon, as the watch may stay quiet */
+int folder_unsettled(struct folder *);
 /* index in msgs of uid, or -1 */
 long folder_find(struct folder *, uint32_t uid);
 

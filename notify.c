@@ -988,7 +988,10 @@ notify_wait(void)
 		wait = MIN(wait, start + TIMEOUT_AUTH - time(NULL));
 		if (wait <= 0)
 			bye("Autologout; idle for too long");
-		if (poll(pfd, 3, wait * 1000) < 0 && errno != EINTR)
+		wait *= 1000;
+		if (sel && folder_unsettled(&sess.f))
+			wait = MIN(wait, IDLE_SETTLE_MS);
+		if (poll(pfd, 3, wait) < 0 && errno != EINTR)
 			exit(1);
 		if (pfd[0].revents)
 			return;

@@ -128,6 +128,7 @@ void msgcache_close(struct folder *f);
 #define STAMP_WAIT_MS	20	/* closing: for the clock to pass a change */
 #define TMP_MAX_AGE	(36 * 3600)	/* Maildir: stale tmp/ files */
 #define COMPACT_MIN	64	/* dead records worth a rewrite */
+#define SETTLE_ROUNDS	8	/* looks for more arrivals within one sync */
 #define REC_MAX		1024	/* longest line of a UID list */
 #define CACHE_MAGIC	"imapd-uidlist-cache "
 #define CACHE_LEN	128	/* the lock file's line, newline included */

@@ -1139,6 +1139,25 @@ out:
 	return r;
 }
 
+/* The stamp's look reads what inotify queued meanwhile: names it cannot
+ * explain are applied now, with the lock still held, since the watch may
+ * have nothing more to say of them.  A stream of arrivals that outlasts
+ * the rounds leaves the rest pending, and folder_unsettled says so. */
+static int
+settle(struct folder *f, struct txn *t)
+{
+	struct store_state *st = f->st;
+	int k;
+
+	for (k = 0; k < SETTLE_ROUNDS; k++) {
+		if (stamp_try(f, t) >= 0 || !st->npend || st->dirty)
+			return 0;
+		if (pend_apply(f, t) < 0 && reconcile(f, t) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 /* The locked part of a sync: read the list to its end, then compare it
  * with the directories when full is set and what inotify told does not
  * settle it, take what waits in new/, stamp, append, compact. */
@@ -1167,7 +1186,8 @@ sync_locked(struct folder *f, int full)
 			goto out;
 	} else if (f->rw && st->newseen)
 		claim_known(f, &t);
-	stamp_try(f, &t);
+	if (settle(f, &t) < 0)
+		goto out;
 	for (dead = 0; dead < t.out.len; dead++)
 		st->nrecords += t.out.p[dead] == '\n';
 	durable = t.durable;
@@ -1462,6 +1482,12 @@ unsigned long
 folder_changes(struct folder *f)
 {
 	return f->st->changes;
+}
+
+int
+folder_unsettled(struct folder *f)
+{
+	return f->st->watchfd >= 0 && (f->st->npend || f->st->dirty);
 }
 
 int

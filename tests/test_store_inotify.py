@@ -243,3 +243,32 @@ def test_event_queue_overflow_falls_back_to_a_scan(env):
     info = select_info(c.ok("EXAMINE INBOX"))
     assert info["exists"] == n - 1 + burst
     c.logout()
+
+
+def test_burst_of_arrivals_in_idle_all_told(env):
+    """600 files renamed into new/ in a burst while a client idles: every
+    one is told within seconds, not at IDLE's 30 s safety look.  Names the
+    watch reports while a sync is under way must be applied by that sync
+    or by one that follows at once, even when the watch has gone quiet."""
+    fill(env, 20)
+    s = env.session()
+    n = select_info(s.ok("SELECT INBOX"))["exists"]
+    path = env.folder_path("INBOX")
+    staged = []
+    for k in range(600):
+        base = "%d.B%dP%d.burst" % (time.time(), k, os.getpid())
+        tmp = os.path.join(path, "tmp", base)
+        with open(tmp, "wb") as f:
+            f.write(make_msg("burst %d" % k, msgid="<b%d@t>" % k))
+        os.chown(tmp, env.uid, env.gid)
+        staged.append((tmp, os.path.join(path, "new", base)))
+    idle = Idle(s)
+    t0 = time.monotonic()
+    for tmp, dst in staged:
+        os.rename(tmp, dst)
+    idle.wait(exists_is(n + 600), t0, limit=10.0)
+    idle.done()
+    st = ids_and_flags(s)
+    assert len(st) == n + 600
+    assert len({v[0] for v in st.values()}) == n + 600
+    s.logout()
