@@ -221,24 +221,16 @@ enum {
 	LS_EXTENDED = 1 << 7,		/* the RFC 5258 syntax was used */
 };
 
-/* STATUS items */
-enum {
-	ST_MESSAGES = 1 << 0, ST_RECENT = 1 << 1, ST_UIDNEXT = 1 << 2,
-	ST_UIDVALIDITY = 1 << 3, ST_UNSEEN = 1 << 4, ST_HIGHESTMODSEQ = 1 << 5,
-	ST_SIZE = 1 << 6, ST_DELETED = 1 << 7, ST_MAILBOXID = 1 << 8,
-	ST_APPENDLIMIT = 1 << 9, ST_DELETEDSTORAGE = 1 << 10,
-};
-
 static const struct {
 	const char *name;
 	int bit;
 } status_names[] = {
-	{ "MESSAGES", ST_MESSAGES }, { "RECENT", ST_RECENT },
-	{ "UIDNEXT", ST_UIDNEXT }, { "UIDVALIDITY", ST_UIDVALIDITY },
-	{ "UNSEEN", ST_UNSEEN }, { "HIGHESTMODSEQ", ST_HIGHESTMODSEQ },
-	{ "SIZE", ST_SIZE }, { "DELETED", ST_DELETED },
-	{ "MAILBOXID", ST_MAILBOXID }, { "APPENDLIMIT", ST_APPENDLIMIT },
-	{ "DELETED-STORAGE", ST_DELETEDSTORAGE },	/* QUOTA, in KiB */
+	{ "MESSAGES", SI_MESSAGES }, { "RECENT", SI_RECENT },
+	{ "UIDNEXT", SI_UIDNEXT }, { "UIDVALIDITY", SI_UIDVALIDITY },
+	{ "UNSEEN", SI_UNSEEN }, { "HIGHESTMODSEQ", SI_HIGHESTMODSEQ },
+	{ "SIZE", SI_SIZE }, { "DELETED", SI_DELETED },
+	{ "MAILBOXID", SI_MAILBOXID }, { "APPENDLIMIT", SI_APPENDLIMIT },
+	{ "DELETED-STORAGE", SI_DELETEDSTORAGE },	/* QUOTA, in KiB */
 };
 
 /* "(MESSAGES UNSEEN ...)" */
@@ -263,54 +255,16 @@ status_items(int *items)
 	} while (p_char(' '));
 	if (!p_char(')'))
 		return bad("Expected ')'");
-	if (*items & ST_HIGHESTMODSEQ)
+	if (*items & SI_HIGHESTMODSEQ)
 		condstore_on();
 	return ST_OK;
-}
-
-static void
-status_line(const char *name, const struct mboxstatus *st, int items)
-{
-	const char *sep = "";
-
-	io_puts("* STATUS ");
-	list_name(name);
-	io_puts(" (");
-	if (items & ST_MESSAGES)
-		io_printf("%sMESSAGES %u", sep, st->messages), sep = " ";
-	if (items & ST_RECENT)
-		io_printf("%sRECENT %u", sep, st->recent), sep = " ";
-	if (items & ST_UIDNEXT)
-		io_printf("%sUIDNEXT %u", sep, st->uidnext), sep = " ";
-	if (items & ST_UIDVALIDITY)
-		io_printf("%sUIDVALIDITY %u", sep, st->uidvalidity), sep = " ";
-	if (items & ST_UNSEEN)
-		io_printf("%sUNSEEN %u", sep, st->unseen), sep = " ";
-	if (items & ST_DELETED)
-		io_printf("%sDELETED %u", sep, st->deleted), sep = " ";
-	if (items & ST_SIZE)
-		io_printf("%sSIZE %llu", sep, (unsigned long long)st->size),
-		    sep = " ";
-	if (items & ST_DELETEDSTORAGE)
-		io_printf("%sDELETED-STORAGE %llu", sep,
-		    (unsigned long long)(st->deleted_size + 1023) / 1024),
-		    sep = " ";
-	if (items & ST_APPENDLIMIT)
-		io_printf("%sAPPENDLIMIT %llu", sep,
-		    (unsigned long long)APPEND_MAX), sep = " ";
-	if (items & ST_MAILBOXID)
-		io_printf("%sMAILBOXID (%s)", sep, st->mailboxid), sep = " ";
-	if (items & ST_HIGHESTMODSEQ)
-		io_printf("%sHIGHESTMODSEQ %llu", sep,
-		    (unsigned long long)MAX(st->highestmodseq, 1));
-	io_puts(")\r\n");
 }
 
 /* SIZE makes the store read messages whose size it does not know */
 static int
 mailbox_status(const char *name, struct mboxstatus *st, int items)
 {
-	if (items & (ST_SIZE | ST_DELETEDSTORAGE))
+	if (items & (SI_SIZE | SI_DELETEDSTORAGE))
 		return mbox_status(name, st);
 	return mbox_status_nosize(name, st);
 }

@@ -90,12 +90,6 @@ struct move {
 	char *from, *to;
 };
 
-/* STATUS items pushed */
-enum {
-	SI_MESSAGES = 1 << 0, SI_UIDNEXT = 1 << 1, SI_UIDVALIDITY = 1 << 2,
-	SI_UNSEEN = 1 << 3, SI_HIGHESTMODSEQ = 1 << 4,
-};
-
 #define ROOT_MASK	(IN_CREATE | IN_DELETE | IN_MOVED_FROM | \
 			IN_MOVED_TO | IN_CLOSE_WRITE | IN_ONLYDIR)
 #define DIR_MASK	(IN_CREATE | IN_DELETE | IN_MOVED_FROM | \
@@ -619,28 +613,6 @@ read_events(void)
 
 /* --- telling --------------------------------------------------------- */
 
-static void
-status_tell(const char *name, const struct mboxstatus *st, int items)
-{
-	const char *sep = "";
-
-	io_puts("* STATUS ");
-	list_name(name);
-	io_puts(" (");
-	if (items & SI_MESSAGES)
-		io_printf("%sMESSAGES %u", sep, st->messages), sep = " ";
-	if (items & SI_UIDNEXT)
-		io_printf("%sUIDNEXT %u", sep, st->uidnext), sep = " ";
-	if (items & SI_UIDVALIDITY)
-		io_printf("%sUIDVALIDITY %u", sep, st->uidvalidity), sep = " ";
-	if (items & SI_UNSEEN)
-		io_printf("%sUNSEEN %u", sep, st->unseen), sep = " ";
-	if (items & SI_HIGHESTMODSEQ)
-		io_printf("%sHIGHESTMODSEQ %llu", sep,
-		    (unsigned long long)MAX(st->highestmodseq, 1));
-	io_puts(")\r\n");
-}
-
 /* what changed since the client was told, as STATUS items (RFC 5465
  * 5.1-5.3) */
 static int
@@ -685,7 +657,7 @@ flush_status(void)
 		    mbox_status_nosize(w[i].name, &st) < 0)
 			continue;
 		if ((items = status_changes(&w[i], &st)))
-			status_tell(w[i].name, &st, items);
+			status_line(w[i].name, &st, items);
 		w[i].told = st;
 	}
 }
@@ -703,7 +675,7 @@ status_all(void)
 		items = SI_MESSAGES | SI_UIDNEXT | SI_UIDVALIDITY | SI_UNSEEN;
 		if ((rq.used & EV_FLAG) || sess.condstore)
 			items |= SI_HIGHESTMODSEQ;
-		status_tell(w[i].name, &w[i].told, items);
+		status_line(w[i].name, &w[i].told, items);
 	}
 }
 

@@ -282,6 +282,44 @@ list_name(const char *name)
 	buf_free(&b);
 }
 
+void
+status_line(const char *name, const struct mboxstatus *st, int items)
+{
+	const char *sep = "";
+
+	io_puts("* STATUS ");
+	list_name(name);
+	io_puts(" (");
+	if (items & SI_MESSAGES)
+		io_printf("%sMESSAGES %u", sep, st->messages), sep = " ";
+	if (items & SI_RECENT)
+		io_printf("%sRECENT %u", sep, st->recent), sep = " ";
+	if (items & SI_UIDNEXT)
+		io_printf("%sUIDNEXT %u", sep, st->uidnext), sep = " ";
+	if (items & SI_UIDVALIDITY)
+		io_printf("%sUIDVALIDITY %u", sep, st->uidvalidity), sep = " ";
+	if (items & SI_UNSEEN)
+		io_printf("%sUNSEEN %u", sep, st->unseen), sep = " ";
+	if (items & SI_DELETED)
+		io_printf("%sDELETED %u", sep, st->deleted), sep = " ";
+	if (items & SI_SIZE)
+		io_printf("%sSIZE %llu", sep, (unsigned long long)st->size),
+		    sep = " ";
+	if (items & SI_DELETEDSTORAGE)
+		io_printf("%sDELETED-STORAGE %llu", sep,
+		    (unsigned long long)(st->deleted_size + 1023) / 1024),
+		    sep = " ";
+	if (items & SI_APPENDLIMIT)
+		io_printf("%sAPPENDLIMIT %llu", sep,
+		    (unsigned long long)APPEND_MAX), sep = " ";
+	if (items & SI_MAILBOXID)
+		io_printf("%sMAILBOXID (%s)", sep, st->mailboxid), sep = " ";
+	if (items & SI_HIGHESTMODSEQ)
+		io_printf("%sHIGHESTMODSEQ %llu", sep,
+		    (unsigned long long)MAX(st->highestmodseq, 1));
+	io_puts(")\r\n");
+}
+
 /* the special-use attribute of a folder, or NULL */
 const char *
 special_use_of(const char *name)

@@ -82,6 +82,17 @@ void capability_line(struct buf *);
 char *mailbox_arg(void);
 const char *shown_name(const char *name);
 void list_name(const char *);
+/* STATUS items (RFC 9051 6.3.11, RFC 8438, RFC 8474, RFC 7889) */
+enum {
+	SI_MESSAGES = 1 << 0, SI_RECENT = 1 << 1, SI_UIDNEXT = 1 << 2,
+	SI_UIDVALIDITY = 1 << 3, SI_UNSEEN = 1 << 4, SI_HIGHESTMODSEQ = 1 << 5,
+	SI_SIZE = 1 << 6, SI_DELETED = 1 << 7, SI_MAILBOXID = 1 << 8,
+	SI_APPENDLIMIT = 1 << 9, SI_DELETEDSTORAGE = 1 << 10,
+};
+struct mboxstatus;
+/* the untagged STATUS response of mailbox name with those items: for
+ * STATUS, LIST-STATUS and NOTIFY alike */
+void status_line(const char *name, const struct mboxstatus *, int items);
 const char *special_use_of(const char *name);
 
 /* session.c: flags */
