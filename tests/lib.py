@@ -676,6 +676,63 @@ def status_items(lines, mailbox=None):
     return {str(k).upper(): int(v) for k, v in zip(it[0::2], it[1::2])}
 
 
+def writers(env, sessions, per, flags=lambda i: None):
+    """threads that APPEND per messages to INBOX through each of sessions
+    (flags(i) for the i-th) while a delivery agent drops per more into
+    new/, started; returns (threads, got, errors): got[k] the UIDs the
+    k-th session was given, errors what any thread raised"""
+    got = [[] for _ in sessions]
+    errors = []
+
+    def appender(k):
+        try:
+            for i in range(per):
+                u, t = append(sessions[k], "INBOX",
+                              make_msg("s%d-%d" % (k + 1, i)), flags=flags(i))
+                assert re.match(rb"\S+ OK", t), t
+                got[k].append(appenduid(t)[1])
+        except BaseException as e:  # noqa: reported by the caller
+            errors.append(e)
+
+    def deliverer():
+        try:
+            for i in range(per):
+                env.deliver(make_msg("lda-%d" % i))
+        except BaseException as e:  # noqa: reported by the caller
+            errors.append(e)
+    threads = [threading.Thread(target=appender, args=(k,))
+               for k in range(len(sessions))]
+    threads.append(threading.Thread(target=deliverer))
+    for t in threads:
+        t.start()
+    return threads, got, errors
+
+
+def uid_set(text):
+    """the numbers of a sequence set like 3:5,9 (bytes or str), in the
+    order written, each range low to high"""
+    if isinstance(text, bytes):
+        text = text.decode()
+    out = []
+    for part in text.split(","):
+        a, _, b = part.partition(":")
+        a, b = int(a), int(b or a)
+        out.extend(range(min(a, b), max(a, b) + 1))
+    return out
+
+
+def expunges(lines):
+    """the sequence numbers of the '* n EXPUNGE' lines, in order"""
+    return [int(x.split()[1]) for x in lines
+            if re.match(rb"\* \d+ EXPUNGE$", x)]
+
+
+def exists(lines):
+    """the counts of the '* n EXISTS' lines, in order"""
+    return [int(x.split()[1]) for x in lines
+            if re.match(rb"\* \d+ EXISTS$", x)]
+
+
 def make_msg(subject="test", body="hello\n", frm="Alice <alice@example.org>",
              to="Bob <bob@example.net>", date="Mon, 7 Feb 1994 21:52:25 -0800",
              headers=(), eol="\n", msgid=None):

@@ -8,23 +8,13 @@ import threading
 import time
 
 from lib import (append, flagset, appenduid, fetches, item, make_msg, maildir_files,
-                 search_result, select_info)
+                 search_result, select_info, expunges, exists, writers)
 
 
 def uids_in_order(s):
     d = fetches(s.ok("FETCH 1:* UID"))
     assert sorted(d) == list(range(1, len(d) + 1)), d
     return [int(d[i]["UID"]) for i in sorted(d)]
-
-
-def expunges(lines):
-    return [int(x.split()[1]) for x in lines
-            if re.match(rb"\* \d+ EXPUNGE$", x)]
-
-
-def exists(lines):
-    return [int(x.split()[1]) for x in lines
-            if re.match(rb"\* \d+ EXISTS$", x)]
 
 
 def two_sessions(env, n):
@@ -176,30 +166,7 @@ def test_parallel_appends_and_delivery(env):
     observer = env.session()
     info = select_info(observer.ok("SELECT INBOX"))
     assert info["exists"] == 0
-    s1, s2 = env.session(), env.session()
-    got = {"s1": [], "s2": []}
-    errors = []
-
-    def appender(s, key):
-        try:
-            for i in range(per):
-                u, t = append(s, "INBOX", make_msg("%s-%d" % (key, i)))
-                assert re.match(rb"\S+ OK", t), t
-                got[key].append(appenduid(t)[1])
-        except BaseException as e:  # noqa: reported below
-            errors.append(e)
-
-    def deliverer():
-        try:
-            for i in range(per):
-                env.deliver(make_msg("lda-%d" % i))
-        except BaseException as e:  # noqa: reported below
-            errors.append(e)
-    threads = [threading.Thread(target=appender, args=(s1, "s1")),
-               threading.Thread(target=appender, args=(s2, "s2")),
-               threading.Thread(target=deliverer)]
-    for t in threads:
-        t.start()
+    threads, got, errors = writers(env, [env.session(), env.session()], per)
     seen = []
     # the observer keeps asking while the writers run
     while any(t.is_alive() for t in threads):
@@ -212,7 +179,7 @@ def test_parallel_appends_and_delivery(env):
         t.join(120)
         assert not t.is_alive(), "writer hung"
     assert not errors, errors
-    appended = got["s1"] + got["s2"]
+    appended = got[0] + got[1]
     assert len(appended) == 2 * per and len(set(appended)) == 2 * per, \
         appended
     u = observer.ok("NOOP")

@@ -10,7 +10,7 @@ import re
 import subprocess
 import time
 
-from lib import (IMAPD, PASSWORD, ROOT, Skip, append, appenduid, caps_of,
+from lib import (IMAPD, uid_set, PASSWORD, ROOT, Skip, append, appenduid, caps_of,
                  cmd_lit, crlf, fetch_items, fetches, item, list_entries, lit,
                  make_hash, make_msg, maildir_files, parse_imap, quote,
                  read_until_closed, search_result, select_info, status_items,
@@ -52,16 +52,6 @@ def imap_date(text):
                          int(mm), int(ss)))
     off = (int(zh) * 60 + int(zm)) * 60
     return t - off if sign == "+" else t + off
-
-
-def uid_set(text):
-    """the list of numbers in a uid-set like 304,319:320"""
-    out = []
-    for part in text.split(","):
-        a, _, b = part.partition(":")
-        a, b = int(a), int(b or a)
-        out.extend(range(min(a, b), max(a, b) + 1))
-    return out
 
 
 def apply_expunges(seqs, lines):

@@ -19,7 +19,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import lib  # noqa: E402
-from lib import IMAPD, flagset, make_msg, parse_imap  # noqa: E402
+from lib import IMAPD, flagset, make_msg, parse_imap, uid_set  # noqa: E402
 
 FOLDERS = ("INBOX", "Other")
 CRASHES = 1000          # at least this many kills
@@ -515,15 +515,6 @@ SOAK_SECONDS = 15
 SESSIONS = 3
 
 
-def uid_list(text):
-    out = []
-    for part in text.split(b","):
-        a, _, b = part.partition(b":")
-        lo, hi = sorted((int(a), int(b or a)))
-        out.extend(range(lo, hi + 1))
-    return out
-
-
 class Soak:
     """what the Maildir must hold at the end, kept by everyone who
     changes it: {folder: Counter of ids}"""
@@ -728,7 +719,7 @@ class SoakSession:
         m = re.search(rb"COPYUID \d+ ([\d:,]+) ([\d:,]+)",
                       b" ".join(lines + [t]))
         assert m, (lines, t)
-        src, new = uid_list(m.group(1)), uid_list(m.group(2))
+        src, new = uid_set(m.group(1)), uid_set(m.group(2))
         assert len(src) == len(new) and set(src) <= set(uids), (m, uids)
         for u, nu in zip(src, new):
             self.soak.add(dst, self.ids[u])

@@ -22,7 +22,7 @@ import lib
 from lib import is_ok, is_no, is_bad, flagset
 from lib import (PASSWORD, Skip, append, appenduid, crlf, fetch_items,
                  fetches, make_msg, maildir_files, quote, select_info,
-                 status_items, untagged)
+                 status_items, uid_set, untagged, expunges, exists)
 
 PUSH_LIMIT = 2.0	# seconds within which an idling client must hear
 
@@ -45,18 +45,6 @@ def highestmodseq(lines):
     return found[0]
 
 
-def uid_list(text):
-    """the UIDs of a set like 3:5,9 (bytes or str)"""
-    if isinstance(text, bytes):
-        text = text.decode()
-    out = []
-    for part in text.split(","):
-        a, _, b = part.partition(":")
-        a, b = int(a), int(b or a)
-        out.extend(range(min(a, b), max(a, b) + 1))
-    return out
-
-
 def vanished(lines, earlier):
     """UIDs of the VANISHED (EARLIER) lines, or of the plain VANISHED
     lines when earlier is false, in order"""
@@ -65,18 +53,8 @@ def vanished(lines, earlier):
         m = re.match(rb"\* VANISHED (\(EARLIER\) )?([\d:,]+)$", ln)
         assert ln.startswith(b"* VANISHED") == bool(m), ln
         if m and bool(m.group(1)) == earlier:
-            out.extend(uid_list(m.group(2)))
+            out.extend(uid_set(m.group(2)))
     return out
-
-
-def expunges(lines):
-    return [int(x.split()[1]) for x in lines
-            if re.match(rb"\* \d+ EXPUNGE$", x)]
-
-
-def exists(lines):
-    return [int(x.split()[1]) for x in lines
-            if re.match(rb"\* \d+ EXISTS$", x)]
 
 
 def add(s, n, mailbox="INBOX", flags=None, prefix="msg"):
@@ -1042,8 +1020,8 @@ def test_move(env):
     m = re.match(rb"\* OK \[COPYUID (\d+) ([\d:,]+) ([\d:,]+)\]", cu[0])
     assert m, cu
     assert int(m.group(1)) == tv["UIDVALIDITY"]
-    assert uid_list(m.group(2)) == uids[:2], cu
-    dst = uid_list(m.group(3))
+    assert uid_set(m.group(2)) == uids[:2], cu
+    dst = uid_set(m.group(3))
     assert len(dst) == 2, cu
     # COPYUID before the expunges, which remove exactly 1 and 2
     assert u.index(cu[0]) < min(i for i, x in enumerate(u)
@@ -1076,7 +1054,7 @@ def test_uid_move_with_qresync(env):
     assert is_ok(t), (u, t)
     assert u[0].startswith(b"* OK [COPYUID "), u
     m = re.match(rb"\* OK \[COPYUID \d+ ([\d:,]+) ([\d:,]+)\]", u[0])
-    assert uid_list(m.group(1)) == [uids[1], uids[3]], u
+    assert uid_set(m.group(1)) == [uids[1], uids[3]], u
     assert expunges(u) == [], u
     assert vanished(u, False) == [uids[1], uids[3]], u
     assert uid_map(q) == [uids[0], uids[2]]

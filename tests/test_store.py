@@ -4,10 +4,9 @@ keywords in dovecot-keywords, a Maildir++ tree left by another server with
 its subscriptions, and UID assignment while several writers work at once."""
 import os
 import re
-import threading
 import time
 
-from lib import (append, appenduid, fetches, list_entries, make_msg,
+from lib import (writers, append, appenduid, fetches, list_entries, make_msg,
                  maildir_files, select_info, status_items, untagged)
 
 
@@ -334,30 +333,8 @@ def test_two_imapds_and_delivery_at_once(env):
     per = 40
     s1, s2, flagger = env.session(), env.session(), env.session()
     flagger.ok("SELECT INBOX")
-    got = {"s1": [], "s2": []}
-    errors = []
-
-    def appender(s, key):
-        try:
-            for i in range(per):
-                u, t = append(s, "INBOX", make_msg("%s-%d" % (key, i)),
-                              flags=["\\Seen"] if i % 2 else None)
-                assert re.match(rb"\S+ OK", t), t
-                got[key].append(appenduid(t)[1])
-        except BaseException as e:  # noqa: reported below
-            errors.append(e)
-
-    def deliverer():
-        try:
-            for i in range(per):
-                env.deliver(make_msg("lda-%d" % i))
-        except BaseException as e:  # noqa: reported below
-            errors.append(e)
-    threads = [threading.Thread(target=appender, args=(s1, "s1")),
-               threading.Thread(target=appender, args=(s2, "s2")),
-               threading.Thread(target=deliverer)]
-    for t in threads:
-        t.start()
+    threads, got, errors = writers(env, [s1, s2], per,
+                                   lambda i: ["\\Seen"] if i % 2 else None)
     # meanwhile a third session takes new/ and renames files in cur/
     deadline = time.time() + 60
     while any(t.is_alive() for t in threads) and time.time() < deadline:
@@ -367,7 +344,7 @@ def test_two_imapds_and_delivery_at_once(env):
         t.join(60)
         assert not t.is_alive(), "writer hung"
     assert not errors, errors
-    appended = got["s1"] + got["s2"]
+    appended = got[0] + got[1]
     assert len(set(appended)) == 2 * per, appended
     for s in (s1, s2, flagger):
         s.logout()
@@ -379,9 +356,9 @@ def test_two_imapds_and_delivery_at_once(env):
     want = sorted("%s-%d" % (k, i) for k in ("s1", "s2", "lda")
                   for i in range(per))
     assert sorted(subj.values()) == want
-    for k in ("s1", "s2"):
+    for k in range(2):
         for i, uid in enumerate(got[k]):
-            assert subj[uid] == "%s-%d" % (k, i), (uid, subj.get(uid))
+            assert subj[uid] == "s%d-%d" % (k + 1, i), (uid, subj.get(uid))
     assert info["uidnext"] == 3 * per + 1, info
     assert len(maildir_files(env.maildir)) == 3 * per
     c.logout()
