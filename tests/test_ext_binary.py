@@ -166,12 +166,7 @@ def test_binary_matches_dovecot(env):
              "FETCH 2 (BINARY.PEEK[3])", "FETCH 1 (BINARY.PEEK[1]<2.4>)"]
     dv = refimap.run(env, dmail, cmds)
     s = env.session()
-    ours = []
-    for c in cmds:
-        tag = s.tag()
-        s.send(tag.encode() + b" " + (c if isinstance(c, bytes)
-                                      else c.encode()) + b"\r\n")
-        ours.append(s.collect(tag))
+    ours = refimap.imapd(s, cmds)
     for c, (du, dt), (ou, ot) in zip(cmds, dv, ours):
         assert refimap.status(dt) == refimap.status(ot), (c[:30], dt, ot)
     df, of = lib.fetches(dv[4][0]), lib.fetches(ours[4][0])

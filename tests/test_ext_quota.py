@@ -104,12 +104,7 @@ def test_quota_limits_and_overquota(env):
     opts = DOVECOT_QUOTA[:2] + (DOVECOT_QUOTA[2] % (8, 4),)
     dv = refimap.run(env, dmail, cmds, options=opts)
     s = refimap.session_of(env, binary)
-    ours = []
-    for c in cmds:
-        tag = s.tag()
-        s.send(tag.encode() + b" " + (c if isinstance(c, bytes)
-                                      else c.encode()) + b"\r\n")
-        ours.append(s.collect(tag))
+    ours = refimap.imapd(s, cmds)
     want = ["OK", "NO", "OK", "OK", "OK", "OK", "NO", "OK", "OK", "OK",
             "NO", "OK", "OK"]
     for c, w, (du, dt), (ou, ot) in zip(cmds, want, dv, ours):

@@ -116,12 +116,7 @@ def test_savedate_matches_dovecot(env):
             "SEARCH SAVEDON"]
     dv = refimap.run(env, dmail, cmds)
     s = env.session()
-    ours = []
-    for c in cmds:
-        tag = s.tag()
-        s.send(tag.encode() + b" " + (c if isinstance(c, bytes)
-                                      else c.encode()) + b"\r\n")
-        ours.append(s.collect(tag))
+    ours = refimap.imapd(s, cmds)
     for c, (du, dt), (ou, ot) in zip(cmds, dv, ours):
         assert refimap.status(dt) == refimap.status(ot), (c[:40], dt, ot)
         d = [x for x in du if x.startswith(b"* SEARCH")]

@@ -26,19 +26,24 @@ def fill(env, n, folder="INBOX", flags="S"):
                     folder=folder, flags=flags)
 
 
+def ids_and_flags(s):
+    """{uid: (message-id, flags without \\Recent)} of the mailbox session
+    s has selected, as it sees it now"""
+    d = fetches(s.ok("UID FETCH 1:* (FLAGS BODY.PEEK[HEADER.FIELDS "
+                     "(MESSAGE-ID)])"))
+    out = {}
+    for v in d.values():
+        hdr = [x for k, x in v.items() if k.startswith("BODY[")][0]
+        mid = re.search(rb"<([^>]*)>", hdr).group(1).decode()
+        out[int(v["UID"])] = (mid, frozenset(map(str, v["FLAGS"])) -
+                              {"\\Recent"})
+    return out
+
+
 def state(s, mailbox="INBOX"):
     """{uid: (message-id, flags without \\Recent)} of mailbox"""
     info = select_info(s.ok("EXAMINE %s" % mailbox))
-    out = {}
-    if info["exists"]:
-        d = fetches(s.ok("UID FETCH 1:* (FLAGS BODY.PEEK[HEADER.FIELDS "
-                         "(MESSAGE-ID)])"))
-        for v in d.values():
-            hdr = [x for k, x in v.items() if k.startswith("BODY[")][0]
-            mid = re.search(rb"<([^>]*)>", hdr).group(1).decode()
-            out[int(v["UID"])] = (mid, frozenset(map(str, v["FLAGS"])) -
-                                  {"\\Recent"})
-    return out
+    return ids_and_flags(s) if info["exists"] else {}
 
 
 def log(env):

@@ -13,21 +13,8 @@ import threading
 import time
 
 from lib import append, appenduid, fetches, make_msg, select_info
-from test_index import fill, state
+from test_index import fill, ids_and_flags, state
 from test_push import Idle
-
-
-def ids_and_flags(s):
-    """{uid: (message-id, flags)} as session s sees INBOX now"""
-    d = fetches(s.ok("UID FETCH 1:* (FLAGS BODY.PEEK[HEADER.FIELDS "
-                     "(MESSAGE-ID)])"))
-    out = {}
-    for v in d.values():
-        hdr = [x for k, x in v.items() if k.startswith("BODY[")][0]
-        mid = re.search(rb"<([^>]*)>", hdr).group(1).decode()
-        out[int(v["UID"])] = (mid, frozenset(map(str, v["FLAGS"])) -
-                              {"\\Recent"})
-    return out
 
 
 def exists_is(n):
