@@ -22,6 +22,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests"))
 import lib  # noqa: E402
+from benchlib import print_times  # noqa: E402
 import test_mime as M  # noqa: E402
 
 COMMANDS = [
@@ -102,14 +103,8 @@ def main():
             rows.append(("imapd (IMAPD_OLD)",
                          imapd_times(env, os.environ["IMAPD_OLD"], runs)))
         rows.append(("dovecot", dovecot_times(env, dmail, runs)))
-        print("%d messages, median of %d runs: wall ms, server CPU ms"
-              % (len(msgs), runs))
-        for i, c in enumerate(COMMANDS):
-            print(c)
-            for name, t in rows:
-                wall, cpu = t[i]
-                print("    %-20s %8.0f %8s" % (name, wall, "-" if cpu is None
-                                               else "%.0f" % cpu))
+        print_times(len(msgs), runs, COMMANDS,
+                    [(name, dict(zip(COMMANDS, t))) for name, t in rows])
 
 
 if __name__ == "__main__":

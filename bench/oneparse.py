@@ -23,6 +23,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "tests"))
 import lib  # noqa: E402
 import test_mime as M  # noqa: E402
 from fetchparts import corpus, cpu_ms, raw_cmd  # noqa: E402
+from benchlib import print_times  # noqa: E402
 
 FETCH = "FETCH 1:* (BODYSTRUCTURE PREVIEW BODY.PEEK[1])"
 SEARCH = ("SEARCH OR OR BODY zqxjzqxj BODY qjxzqjxz "
@@ -87,14 +88,7 @@ def main():
                 folder(env, n, msgs)
             rows.append((label, imapd_times(env, binary, names)))
         rows.append(("dovecot", dovecot_times(env, msgs, runs)))
-        print("%d messages, median of %d runs: wall ms, server CPU ms"
-              % (len(msgs), runs))
-        for c in (FETCH, SEARCH):
-            print(c)
-            for label, t in rows:
-                wall, cpu = t[c]
-                print("    %-20s %8.0f %8s" % (label, wall, "-" if cpu is None
-                                               else "%.0f" % cpu))
+        print_times(len(msgs), runs, (FETCH, SEARCH), rows)
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests"))
 import lib  # noqa: E402
+from benchlib import hwm  # noqa: E402
 
 
 class Counting(lib.Session):
@@ -45,13 +46,6 @@ def session(env):
     s.ok("LOGIN %s %s" % (env.user, lib.quote(lib.PASSWORD)))
     return s
 
-
-def hwm(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for ln in f:
-            if ln.startswith("VmHWM:"):
-                return int(ln.split()[1])
-    return 0
 
 
 def fill(env, n):

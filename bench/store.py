@@ -35,16 +35,10 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests"))
 import lib  # noqa: E402
+from benchlib import hwm  # noqa: E402
 
 MSG = lib.crlf(lib.make_msg("appended", "a body line\n" * 20))
 
-
-def hwm(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for ln in f:
-            if ln.startswith("VmHWM:"):
-                return int(ln.split()[1])
-    return 0
 
 
 def fill(path, n):

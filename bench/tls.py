@@ -22,6 +22,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests"))
 import lib  # noqa: E402
+from benchlib import hwm  # noqa: E402
 
 CLIENT = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
 CLIENT.check_hostname = False
@@ -83,15 +84,6 @@ def one(env, tls, extra):
     assert status == 0, status
     return t1 - t0, t2 - t0, rss, (ru.ru_utime + ru.ru_stime)
 
-
-def hwm(pid):
-    """peak resident set of the running imapd (VmHWM; ru_maxrss would
-    also count the forked python before exec)"""
-    with open("/proc/%d/status" % pid) as f:
-        for ln in f:
-            if ln.startswith("VmHWM:"):
-                return int(ln.split()[1])
-    return 0
 
 
 def pct(v, q):
