@@ -96,6 +96,8 @@ static const int sandbox = 1;
 /* NOTIFY (RFC 5465): folders one session watches for other folders'
  * events (two inotify watches each); more is NOTIFICATIONOVERFLOW */
 #define NOTIFY_FOLDERS_MAX 100
+#define OWN_RANGES	16	/* runs of UIDs a session added itself, kept so
+				   NOTIFY sends no FETCH for them */
 
 /* SPECIAL-USE (RFC 6154): the folders clients should use for sent mail,
  * drafts, trash, junk and archive, by name.  The first name of each use is

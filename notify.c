@@ -922,10 +922,13 @@ notify_fetch_new(uint32_t top)
 		return;
 	if ((i = view_lower(top + 1)) >= sess.v.n)
 		return;
+	/* RFC 5465 5.2: no FETCH for what the client added itself */
 	vi = xreallocarray(NULL, sess.v.n - i, sizeof(*vi));
-	for (k = 0; i + k < sess.v.n; k++)
-		vi[k] = i + k;
-	fetch_items(rq.fetch, rq.nfetch, vi, k);
+	for (k = 0; i < sess.v.n; i++)
+		if (!view_is_own(sess.v.m[i].uid))
+			vi[k++] = i;
+	if (k)
+		fetch_items(rq.fetch, rq.nfetch, vi, k);
 	free(vi);
 }
 

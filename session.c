@@ -44,6 +44,12 @@ static const struct {
 	{ FL_PASSED, "$Forwarded" },
 };
 
+/* UIDs this connection itself put into the selected mailbox (APPEND,
+ * COPY, MOVE), as ranges, the oldest dropped when full: a watcher need
+ * not tell the client what it did itself (RFC 5465 5.2) */
+static struct { uint32_t lo, hi; } own[OWN_RANGES];
+static size_t nown;
+
 /* the view's watchers (CONTEXT=SEARCH, NOTIFY), registered from above */
 static const struct view_watch *watch[4];
 static size_t nwatch;
@@ -654,6 +660,37 @@ view_load(void)
 		    sess.f.msgs[i].modseq);
 	view_changes = folder_changes(&sess.f);
 	view_gone = 0;
+	nown = 0;
+}
+
+void
+view_own(const char *mailbox, const uint32_t *uids, size_t n)
+{
+	size_t i;
+
+	if (sess.state != S_SELECTED || strcmp(mailbox, sess.f.name))
+		return;
+	for (i = 0; i < n; i++) {
+		if (nown && uids[i] == own[nown - 1].hi + 1) {
+			own[nown - 1].hi = uids[i];
+			continue;
+		}
+		if (nown == OWN_RANGES)
+			memmove(own, own + 1, --nown * sizeof(*own));
+		own[nown].lo = own[nown].hi = uids[i];
+		nown++;
+	}
+}
+
+int
+view_is_own(uint32_t uid)
+{
+	size_t i;
+
+	for (i = 0; i < nown; i++)
+		if (uid >= own[i].lo && uid <= own[i].hi)
+			return 1;
+	return 0;
 }
 
 void

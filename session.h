@@ -105,6 +105,9 @@ void condstore_on(void);
 /* session.c: the messages of the selected mailbox as the client sees
  * them */
 void view_load(void);
+/* the client added uids to mailbox itself; were they its own doing */
+void view_own(const char *mailbox, const uint32_t *uids, size_t n);
+int view_is_own(uint32_t uid);
 void view_sync(int expunge);
 void fetch_open(size_t i);
 void print_flags_fetch(size_t i);

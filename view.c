@@ -401,6 +401,7 @@ copy(int uid, int move)
 	if (savedate_add(name, uidv, dst, n, time(NULL)) < 0)
 		logmsg(LOG_ERR, "%s: save dates not recorded: %s",
 		    move ? "MOVE" : "COPY", strerror(errno));
+	view_own(name, dst, n);
 	buf_printf(&b, "COPYUID %u ", uidv);
 	uid_set(&b, src, n);
 	buf_addc(&b, ' ');

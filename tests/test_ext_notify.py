@@ -347,6 +347,31 @@ def test_own_changes_and_selected_not_as_status(env):
 FETCH_ATTS = "(UID FLAGS BODY.PEEK[HEADER.FIELDS (SUBJECT)])"
 
 
+def test_no_fetch_for_what_the_client_added_itself(env):
+    """RFC 5465 5.2: a message this connection APPENDs or COPYs into the
+    selected mailbox is told by EXISTS alone, with no FETCH; one a
+    delivery agent brings meanwhile still gets its FETCH"""
+    env.deliver(make_msg("old"), flags="S")
+    with env.listener() as L:
+        s = connect(env, L)
+        s.ok("SELECT INBOX")
+        s.ok("NOTIFY SET (selected (MessageNew %s MessageExpunge))"
+             % FETCH_ATTS)
+        u, t = lib.append(s, "INBOX", make_msg("mine"))
+        assert re.match(rb"\S+ OK", t), t
+        u += s.ok("COPY 1 INBOX")
+        u += s.ok("NOOP") + drain(s)
+        assert lib.exists(u) and lib.exists(u)[-1] == 3, u
+        assert not lib.fetches(u), u
+        env.deliver(make_msg("theirs"))
+        lines = until(s, rb"\* \d+ FETCH")
+        f = lib.fetches(lines + drain(s))
+        assert list(f) == [4], lines
+        assert b"Subject: theirs" in \
+            lib.item(f[4], "BODY[HEADER.FIELDS (SUBJECT)]"), f
+        s.logout()
+
+
 def test_messagenew_fetch_in_selected(env):
     """MessageNew with FETCH items: EXISTS, then the FETCH, pushed"""
     env.deliver(make_msg("old"), flags="S")
