@@ -3,24 +3,35 @@
  * The text UID list stays the durable record; the index is a snapshot of
  * what a process holds after applying the list's first O bytes (list
  * generation G): the messages as fixed records, the expunge history, the
- * file names, the scan stamp and the header values.  A new process reads
- * it straight into memory and parses only the list's lines after O, so
- * SELECT costs what the folder holds in bytes, not what its text says.
+ * file names, the scan stamp and the header values.  A new process maps
+ * it privately (MAP_PRIVATE) and uses its records and names in place as
+ * folder.msgs and folder.names, parsing only the list's lines after O:
+ * opening a folder copies nothing and reads no name.  A page of the map
+ * the process changes (a flag, \Recent) becomes its own copy, never the
+ * file's; msgs or names that grow move to the heap first (msgs_reserve,
+ * names_reserve).  Since other processes may hold it mapped, an index
+ * file is never changed in place: it is written whole to a temporary
+ * name and renamed over the old one.
  *
  * Layout (host byte order; the magic tells another order apart):
- *	struct ihead			version, sizes, G, O, header values
- *	struct irec	[nmsgs]		UID, flags, keywords, name, modseq,
- *					save date (0: unknown)
+ *	struct ihead			version, sizes, G, O, header values,
+ *					the sums
+ *	struct msg	[nmsgs]		UID, system flags, keywords, name,
+ *					modseq: folder.msgs as it is
  *	struct expunged	[nexp]		expunge history
  *	names		[nameslen]	"cur/..." NUL-separated
- * ihead.sum covers everything after the header and the header itself
- * (with both sums 0); ihead.headsum the header alone, for STATUS, which
- * reads only the header and the records the list's tail names.  A file of another version, a foreign byte order, a
- * wrong size or sum is logged and ignored; the next sync writes a good
- * one.  It is written whole to a temporary name and renamed, by whichever
+ * Each area has its sum, and headsum covers the header (with itself at
+ * 0), the other sums with it.  A record's flags and keywords are those
+ * its name carries, read with the keyword table whose sum is kwsum: while
+ * dovecot-keywords says the same, no name is read when loading; else
+ * every name is parsed again.  The names' sum is checked through a small
+ * buffer, so checking them costs no memory.  A file of another version,
+ * a foreign byte order, a wrong size or sum is logged and ignored, never
+ * trusted; the next sync writes a good one.  It is written by whichever
  * process has grown the list past the last index, with no lock: every
  * index any process writes is true of the list it names.  Deleting it
- * costs one parse of the list.
+ * costs one parse of the list; changing it in place is not allowed (a
+ * process that has it mapped could fault on a shorter file).
  */
 #include <sys/types.h>
 #include <sys/mman.h>
@@ -41,11 +52,14 @@
 
 #define INDEX		"imapd-index"
 #define INDEX_MAGIC	0x58444e4950414d49ULL	/* "IMAPINDX" */
-#define INDEX_VERSION	2
+#define INDEX_VERSION	3
 #define INDEX_TAIL	16384	/* list bytes worth a new index */
-#define CHUNK		4096	/* records per read or write */
+#define CHUNK		4096	/* records per check */
+#define NAMES_BUF	65536	/* bytes of names per read to check them */
 #define STATUS_TAIL	65536	/* list bytes STATUS applies to the header */
 #define STATUS_UIDS	4096	/* UIDs the tail may name for that */
+#define SUM_BLOCK	32	/* every piece summed but the last: a multiple */
+#define SUM_PRIME	0x100000001b3ULL
 
 struct ihead {
 	uint64_t magic;
@@ -58,33 +72,94 @@ struct ihead {
 	int64_t stamp[4];	/* new/ and cur/ mtimes: sec, nsec */
 	uint32_t unseen, deleted;	/* counts of the records */
 	uint64_t size, deleted_size;	/* RFC822.SIZE sums, when sized */
-	uint32_t sized, spare;	/* every name tells its size (",W=") */
-	uint64_t headsum;	/* of this header alone, sums at 0 */
-	uint64_t sum;
+	uint32_t sized;		/* every name tells its size (",W=") */
+	uint32_t nnew;		/* names in new/ */
+	uint64_t kwsum;		/* the keyword table flags were read with */
+	uint64_t recsum, expsum, namesum;	/* of each area */
+	uint64_t headsum;	/* of this header, itself at 0 */
 };
 
-struct irec {
-	uint32_t uid, flags, kw, name;
-	uint64_t modseq;
-	uint32_t savedate;	/* when it came into this folder; 0: unknown */
-	uint32_t spare;
+/* the records follow the header as folder.msgs, 8-byte aligned */
+typedef char ihead_aligned[sizeof(struct ihead) % 8 == 0 ? 1 : -1];
+typedef char chunk_whole[CHUNK * sizeof(struct msg) % SUM_BLOCK == 0 ?
+    1 : -1];
+
+/* a running checksum in four lanes, fast on whole blocks */
+struct sum {
+	uint64_t l[4];
 };
 
-/* a running checksum, fast on whole words */
+static void
+sum_init(struct sum *s)
+{
+	int i;
+
+	for (i = 0; i < 4; i++)
+		s->l[i] = INDEX_MAGIC + i;
+}
+
 static uint64_t
-sum_add(uint64_t h, const void *p, size_t n)
+mix(uint64_t h, uint64_t w)
+{
+	h = (h ^ w) * SUM_PRIME;
+	return h ^ h >> 29;
+}
+
+static void
+sum_feed(struct sum *s, const void *p, size_t n)
 {
 	const unsigned char *c = p;
-	uint64_t w;
+	uint64_t w[4];
+	int i;
 
-	for (; n >= 8; n -= 8, c += 8) {
-		memcpy(&w, c, 8);
-		h = (h ^ w) * 0x100000001b3ULL;
-		h ^= h >> 29;
+	for (; n >= SUM_BLOCK; n -= SUM_BLOCK, c += SUM_BLOCK) {
+		memcpy(w, c, SUM_BLOCK);
+		for (i = 0; i < 4; i++)
+			s->l[i] = mix(s->l[i], w[i]);
 	}
 	while (n--)
-		h = (h ^ *c++) * 0x100000001b3ULL;
-	return h;
+		s->l[0] = mix(s->l[0], *c++);
+}
+
+static uint64_t
+sum_end(const struct sum *s)
+{
+	return mix(mix(mix(s->l[0], s->l[1]), s->l[2]), s->l[3]);
+}
+
+static uint64_t
+sum_of(const void *p, size_t n)
+{
+	struct sum s;
+
+	sum_init(&s);
+	sum_feed(&s, p, n);
+	return sum_end(&s);
+}
+
+static uint64_t
+head_sum(const struct ihead *ih)
+{
+	struct ihead hz = *ih;
+
+	hz.headsum = 0;
+	return sum_of(&hz, sizeof(hz));
+}
+
+/* the keyword table: which letter names what */
+static uint64_t
+kw_sum(char *const *kw)
+{
+	struct sum s;
+	unsigned char i;
+
+	sum_init(&s);
+	for (i = 0; i < KW_MAX; i++)
+		if (kw[i]) {
+			sum_feed(&s, &i, 1);
+			sum_feed(&s, kw[i], strlen(kw[i]) + 1);
+		}
+	return sum_end(&s);
 }
 
 static int
@@ -105,21 +180,30 @@ read_at(int fd, void *p, size_t n, off_t off)
 	return 0;
 }
 
+static off_t
+file_size(const struct ihead *ih)
+{
+	return sizeof(*ih) + (off_t)ih->nmsgs * sizeof(struct msg) +
+	    (off_t)ih->nexp * sizeof(struct expunged) + (off_t)ih->nameslen;
+}
+
 static int
 head_ok(const struct ihead *ih, const struct hdr *h, off_t fsize,
     const char *path)
 {
 	const char *why = NULL;
 
-	if (ih->magic != INDEX_MAGIC)
+	if (fsize < (off_t)sizeof(*ih))
+		why = "truncated";
+	else if (ih->magic != INDEX_MAGIC)
 		why = "not an index of this machine";
 	else if (ih->version != INDEX_VERSION ||
-	    ih->headsize != sizeof(*ih) || ih->recsize != sizeof(struct irec))
+	    ih->headsize != sizeof(*ih) || ih->recsize != sizeof(struct msg))
 		why = "older format";
-	else if (fsize != (off_t)(sizeof(*ih) +
-	    (uint64_t)ih->nmsgs * sizeof(struct irec) +
-	    (uint64_t)ih->nexp * sizeof(struct expunged) + ih->nameslen))
+	else if (fsize != file_size(ih))
 		why = "truncated";
+	else if (head_sum(ih) != ih->headsum)
+		why = "damaged";
 	if (why) {
 		logmsg(LOG_WARNING, "%s: %s: rebuilding it", path, why);
 		return 0;
@@ -129,104 +213,173 @@ head_ok(const struct ihead *ih, const struct hdr *h, off_t fsize,
 	return ih->gen == h->gen && ih->uidvalidity == h->uidvalidity;
 }
 
-/* the records into f->msgs, checked as they come */
+/* the records where they lie: in UID order, naming names there are */
 static int
-load_recs(struct folder *f, int fd, const struct ihead *ih, uint64_t *sum)
+recs_ok(const struct msg *r, const struct ihead *ih)
 {
-	struct irec *r = xreallocarray(NULL, CHUNK, sizeof(*r));
-	off_t off = sizeof(*ih);
+	struct sum s;
 	uint32_t i, k, n, last = 0;
-	struct msg *m;
 
+	sum_init(&s);
 	for (i = 0; i < ih->nmsgs; i += n) {
 		n = MIN(CHUNK, ih->nmsgs - i);
-		if (read_at(fd, r, n * sizeof(*r), off) < 0)
-			goto fail;
-		off += n * sizeof(*r);
-		*sum = sum_add(*sum, r, n * sizeof(*r));
-		for (k = 0; k < n; k++) {
+		sum_feed(&s, r + i, n * sizeof(*r));
+		for (k = i; k < i + n; k++) {
 			if (r[k].uid <= last || r[k].uid >= ih->uidnext ||
-			    r[k].name >= ih->nameslen)
-				goto fail;
+			    r[k].name >= ih->nameslen ||
+			    (r[k].flags & ~FL_SYSTEM))
+				return -1;
 			last = r[k].uid;
-			m = &f->msgs[i + k];
-			m->uid = r[k].uid;
-			m->flags = r[k].flags;
-			m->kw = r[k].kw;
-			m->name = r[k].name;
-			m->modseq = r[k].modseq;
 		}
 	}
-	free(r);
-	return 0;
-fail:
-	free(r);
-	return -1;
+	return sum_end(&s) == ih->recsum ? 0 : -1;
 }
 
 static int
-load_body(struct folder *f, int fd, const struct ihead *ih)
+exp_ok(const struct expunged *e, const struct ihead *ih)
+{
+	uint32_t i;
+
+	for (i = 0; i < ih->nexp; i++)
+		if (!e[i].first || e[i].last < e[i].first)
+			return -1;
+	return sum_of(e, ih->nexp * sizeof(*e)) == ih->expsum ? 0 : -1;
+}
+
+/* the names read through a small buffer: the pages of the map stay
+ * untouched until a name is used */
+static int
+names_ok(int fd, off_t off, const struct ihead *ih)
+{
+	char *b = xmalloc(NAMES_BUF), lastc = '\0';
+	uint64_t left = ih->nameslen;
+	struct sum s;
+	size_t n;
+	int r = -1;
+
+	sum_init(&s);
+	for (; left; left -= n, off += n) {
+		n = MIN(NAMES_BUF, left);
+		if (read_at(fd, b, n, off) < 0)
+			goto out;
+		sum_feed(&s, b, n);
+		lastc = b[n - 1];
+	}
+	if (lastc == '\0' && sum_end(&s) == ih->namesum)
+		r = 0;
+out:
+	free(b);
+	return r;
+}
+
+void
+index_unmap_unused(struct folder *f)
 {
 	struct store_state *st = f->st;
-	struct ihead hz = *ih;
-	uint64_t sum;
-	size_t i;
-	off_t off;
 
-	hz.sum = 0;
-	hz.headsum = 0;
-	sum = sum_add(INDEX_MAGIC, &hz, sizeof(hz));
-
-	if (st->msgscap < ih->nmsgs) {
-		free(f->msgs);
-		f->msgs = xreallocarray(NULL, ih->nmsgs, sizeof(*f->msgs));
-		st->msgscap = ih->nmsgs;
+	if (st->map && !st->msgs_mapped && !st->names_mapped) {
+		munmap(st->map, st->maplen);
+		st->map = NULL;
+		st->maplen = 0;
 	}
-	if (load_recs(f, fd, ih, &sum) < 0)
-		return -1;
-	off = sizeof(*ih) + (off_t)ih->nmsgs * sizeof(struct irec);
+}
+
+void
+index_release(struct folder *f)
+{
+	struct store_state *st = f->st;
+
+	if (!st->msgs_mapped)
+		free(f->msgs);
+	if (!st->names_mapped)
+		free(f->names);
+	f->msgs = NULL;
+	f->names = NULL;
+	f->nmsgs = f->nameslen = f->namescap = 0;
+	st->msgscap = 0;
+	st->msgs_mapped = st->names_mapped = 0;
+	index_unmap_unused(f);
+}
+
+/* flags as msg_parse would leave them: \Recent and new/ */
+static void
+flags_settle(struct folder *f, const struct ihead *ih)
+{
+	struct store_state *st = f->st;
+	size_t i, k;
+
+	if (ih->kwsum != kw_sum(f->kw)) {
+		for (i = 0; i < f->nmsgs; i++)
+			msg_parse(f, &f->msgs[i]);
+		return;
+	}
+	if (ih->nnew)
+		st->newseen = 1;
+	for (k = 0; k < st->nrecent; k++) {
+		i = lower_bound(f, st->recent[k]);
+		if (i < f->nmsgs && f->msgs[i].uid == st->recent[k])
+			f->msgs[i].flags |= FL_RECENT;
+	}
+}
+
+/* f takes the checked map as its msgs and names */
+static void
+install(struct folder *f, char *map, size_t maplen, const struct ihead *ih)
+{
+	struct store_state *st = f->st;
+
+	index_release(f);
+	st->map = map;
+	st->maplen = maplen;
+	f->msgs = (struct msg *)(map + sizeof(*ih));
+	f->nmsgs = st->msgscap = ih->nmsgs;
+	st->msgs_mapped = 1;
+	f->names = map + maplen - ih->nameslen;
+	f->nameslen = f->namescap = ih->nameslen;
+	st->names_mapped = 1;
 	if (st->expcap < ih->nexp) {
 		free(st->exp);
 		st->exp = xreallocarray(NULL, ih->nexp, sizeof(*st->exp));
 		st->expcap = ih->nexp;
 	}
-	if (ih->nexp && read_at(fd, st->exp, ih->nexp * sizeof(*st->exp),
-	    off) < 0)
-		return -1;
 	if (ih->nexp)
-		sum = sum_add(sum, st->exp, ih->nexp * sizeof(*st->exp));
-	off += ih->nexp * sizeof(*st->exp);
-	if (f->namescap < ih->nameslen + 1) {
-		free(f->names);
-		f->namescap = ih->nameslen + 4096;
-		f->names = xmalloc(f->namescap);
-	}
-	if (read_at(fd, f->names, ih->nameslen, off) < 0)
-		return -1;
-	sum = sum_add(sum, f->names, ih->nameslen);
-	if (ih->nameslen && f->names[ih->nameslen - 1] != '\0')
-		return -1;
-	for (i = 0; i < ih->nexp; i++)
-		if (!st->exp[i].first || st->exp[i].last < st->exp[i].first)
-			return -1;
-	return sum == ih->sum ? 0 : -1;
+		memcpy(st->exp, map + sizeof(*ih) + (size_t)ih->nmsgs *
+		    sizeof(struct msg), ih->nexp * sizeof(*st->exp));
+	st->nexp = ih->nexp;
+	st->expsorted = 0;
+	st->gen = ih->gen;
+	st->nrecords = ih->nrecords;
+	st->histfloor = ih->histfloor;
+	f->uidvalidity = ih->uidvalidity;
+	f->uidnext = ih->uidnext;
+	f->highestmodseq = ih->highestmodseq;
+	st->stamped = ih->stamped;
+	st->st_new.tv_sec = ih->stamp[0];
+	st->st_new.tv_nsec = ih->stamp[1];
+	st->st_cur.tv_sec = ih->stamp[2];
+	st->st_cur.tv_nsec = ih->stamp[3];
+	st->idx_gen = ih->gen;
+	st->idx_off = ih->listoff;
+	flags_settle(f, ih);
 }
 
 int
 index_load(struct folder *f, int listfd, const struct hdr *h, off_t size,
     off_t *off)
 {
-	struct store_state *st = f->st;
-	char path[PATH_MAX], nl;
+	char path[PATH_MAX], nl, *map = MAP_FAILED;
+	const char *recs;
+	size_t maplen = 0;
 	struct ihead ih;
 	struct stat sb;
-	uint32_t i;
 	int fd, r = -1;
 
 	if (!h->gen || pathf(path, "%s/" INDEX, f->path) < 0 ||
 	    (fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
 		return -1;
-	if (fstat(fd, &sb) < 0 || read_at(fd, &ih, sizeof(ih), 0) < 0) {
+	memset(&ih, 0, sizeof(ih));
+	if (fstat(fd, &sb) < 0 || (sb.st_size >= (off_t)sizeof(ih) &&
+	    read_at(fd, &ih, sizeof(ih), 0) < 0)) {
 		logmsg(LOG_WARNING, "%s: unreadable: rebuilding it", path);
 		goto out;
 	}
@@ -236,50 +389,44 @@ index_load(struct folder *f, int listfd, const struct hdr *h, off_t size,
 	if (ih.listoff > 0 && (pread(listfd, &nl, 1, ih.listoff - 1) != 1 ||
 	    nl != '\n'))
 		goto out;
-	if (load_body(f, fd, &ih) < 0) {
+	maplen = sb.st_size;
+	if ((map = mmap(NULL, maplen, PROT_READ | PROT_WRITE, MAP_PRIVATE,
+	    fd, 0)) == MAP_FAILED) {
+		logmsg(LOG_WARNING, "%s: %s", path, strerror(errno));
+		goto out;
+	}
+	recs = map + sizeof(ih);
+	if (recs_ok((const struct msg *)recs, &ih) < 0 ||
+	    exp_ok((const struct expunged *)(recs + (size_t)ih.nmsgs *
+	    sizeof(struct msg)), &ih) < 0 ||
+	    names_ok(fd, maplen - ih.nameslen, &ih) < 0) {
 		logmsg(LOG_WARNING, "%s: damaged: rebuilding it", path);
 		goto out;
 	}
-	f->nmsgs = ih.nmsgs;
-	f->nameslen = ih.nameslen;
-	st->nexp = ih.nexp;
-	st->expsorted = 0;
-	st->gen = ih.gen;
-	st->nrecords = ih.nrecords;
-	st->histfloor = ih.histfloor;
-	f->uidvalidity = ih.uidvalidity;
-	f->uidnext = ih.uidnext;
-	f->highestmodseq = ih.highestmodseq;
-	st->stamped = ih.stamped;
-	st->st_new.tv_sec = ih.stamp[0];
-	st->st_new.tv_nsec = ih.stamp[1];
-	st->st_cur.tv_sec = ih.stamp[2];
-	st->st_cur.tv_nsec = ih.stamp[3];
-	/* flags follow the names and the keywords as they are now */
-	for (i = 0; i < ih.nmsgs; i++)
-		msg_parse(f, &f->msgs[i]);
-	st->idx_gen = ih.gen;
-	st->idx_off = ih.listoff;
+	install(f, map, maplen, &ih);
+	map = MAP_FAILED;
 	*off = ih.listoff;
 	r = 0;
 out:
+	if (map != MAP_FAILED)
+		munmap(map, maplen);
 	close(fd);
 	return r;
 }
 
-/* a writer that sums what it writes in whole words, as the reader does */
+/* a writer that sums each area of what it writes as the reader does */
 struct iw {
 	int fd, err;
 	struct buf b;
-	uint64_t sum;
+	struct sum s;
 };
 
 static void
 iw_flush(struct iw *w, int all)
 {
-	size_t n = all ? w->b.len : w->b.len & ~(size_t)7;
+	size_t n = all ? w->b.len : w->b.len - w->b.len % SUM_BLOCK;
 
-	w->sum = sum_add(w->sum, w->b.p, n);
+	sum_feed(&w->s, w->b.p, n);
 	if (!w->err && write_all(w->fd, w->b.p, n) < 0)
 		w->err = errno ? errno : EIO;
 	memmove(w->b.p, w->b.p + n, w->b.len - n);
@@ -294,18 +441,31 @@ iw_put(struct iw *w, const void *p, size_t n)
 		iw_flush(w, 0);
 }
 
+/* the end of an area: its sum, and a fresh one for the next */
+static uint64_t
+iw_area(struct iw *w)
+{
+	uint64_t v;
+
+	iw_flush(w, 1);
+	v = sum_end(&w->s);
+	sum_init(&w->s);
+	return v;
+}
+
 static void
 head_fill(struct folder *f, struct ihead *ih)
 {
 	struct store_state *st = f->st;
 	uint64_t size = 0;
+	const char *name;
 	size_t i;
 
 	memset(ih, 0, sizeof(*ih));
 	ih->magic = INDEX_MAGIC;
 	ih->version = INDEX_VERSION;
 	ih->headsize = sizeof(*ih);
-	ih->recsize = sizeof(struct irec);
+	ih->recsize = sizeof(struct msg);
 	ih->gen = st->gen;
 	ih->listoff = st->list_off;
 	ih->uidvalidity = f->uidvalidity;
@@ -320,14 +480,17 @@ head_fill(struct folder *f, struct ihead *ih)
 	ih->stamp[2] = st->st_cur.tv_sec;
 	ih->stamp[3] = st->st_cur.tv_nsec;
 	ih->sized = 1;
+	ih->kwsum = kw_sum(f->kw);
 	for (i = 0; i < f->nmsgs; i++) {
 		if (f->msgs[i].flags & FL_GONE)
 			continue;
+		name = mname(f, &f->msgs[i]);
 		ih->nmsgs++;
-		ih->nameslen += strlen(mname(f, &f->msgs[i])) + 1;
+		ih->nameslen += strlen(name) + 1;
+		ih->nnew += !strncmp(name, "new/", 4);
 		ih->unseen += !(f->msgs[i].flags & FL_SEEN);
 		ih->deleted += !!(f->msgs[i].flags & FL_DELETED);
-		if (name_field(mname(f, &f->msgs[i]) + 4, 'W', &size) < 0)
+		if (name_field(name + 4, 'W', &size) < 0)
 			ih->sized = 0;
 		ih->size += size;
 		if (f->msgs[i].flags & FL_DELETED)
@@ -335,13 +498,14 @@ head_fill(struct folder *f, struct ihead *ih)
 	}
 	if (!ih->sized)
 		ih->size = ih->deleted_size = 0;
-	ih->headsum = sum_add(INDEX_MAGIC, ih, sizeof(*ih));
 }
 
+/* the areas after the header, each with its sum; a record's flags are
+ * read from its name, as a loader that parses names would */
 static void
-put_body(struct folder *f, struct iw *w)
+put_body(struct folder *f, struct iw *w, struct ihead *ih)
 {
-	struct irec r;
+	struct msg r;
 	uint32_t name = 0;
 	const char *p;
 	size_t i;
@@ -350,23 +514,25 @@ put_body(struct folder *f, struct iw *w)
 	for (i = 0; i < f->nmsgs; i++) {
 		if (f->msgs[i].flags & FL_GONE)
 			continue;
+		p = mname(f, &f->msgs[i]);
 		r.uid = f->msgs[i].uid;
-		r.flags = f->msgs[i].flags & FL_SYSTEM;
-		r.kw = f->msgs[i].kw;
+		fname_flags(f->kw, p + 4, &r.flags, &r.kw);
 		r.name = name;
 		r.modseq = f->msgs[i].modseq;
 		iw_put(w, &r, sizeof(r));
-		name += strlen(mname(f, &f->msgs[i])) + 1;
+		name += strlen(p) + 1;
 	}
+	ih->recsum = iw_area(w);
 	if (f->st->nexp)
 		iw_put(w, f->st->exp, f->st->nexp * sizeof(*f->st->exp));
+	ih->expsum = iw_area(w);
 	for (i = 0; i < f->nmsgs; i++) {
 		if (f->msgs[i].flags & FL_GONE)
 			continue;
 		p = mname(f, &f->msgs[i]);
 		iw_put(w, p, strlen(p) + 1);
 	}
-	iw_flush(w, 1);
+	ih->namesum = iw_area(w);
 }
 
 void
@@ -374,8 +540,8 @@ index_save(struct folder *f)
 {
 	struct store_state *st = f->st;
 	char tmp[PATH_MAX], path[PATH_MAX];
-	struct iw w = { -1, 0, { 0 }, 0 };
-	struct ihead ih, hz;
+	struct iw w = { -1, 0, { 0 }, { { 0 } } };
+	struct ihead ih;
 
 	if (!st->gen || !st->list_ino || (st->idx_gen == st->gen &&
 	    st->list_off - st->idx_off < INDEX_TAIL))
@@ -386,12 +552,10 @@ index_save(struct folder *f)
 	    0600)) < 0)
 		return;
 	head_fill(f, &ih);
-	hz = ih;
-	hz.headsum = 0;
-	w.sum = INDEX_MAGIC;
-	iw_put(&w, &hz, sizeof(hz));
-	put_body(f, &w);
-	ih.sum = w.sum;
+	iw_put(&w, &ih, sizeof(ih));
+	iw_area(&w);
+	put_body(f, &w, &ih);
+	ih.headsum = head_sum(&ih);
 	if (!w.err && pwrite(w.fd, &ih, sizeof(ih), 0) != sizeof(ih))
 		w.err = errno ? errno : EIO;
 	if (close(w.fd) < 0 && !w.err)
@@ -418,7 +582,7 @@ struct tuid {
 
 struct tstat {
 	const struct ihead *ih;
-	const struct irec *rec;	/* the index's records, mapped */
+	const struct msg *rec;	/* the index's records, mapped */
 	const char *names;
 	struct tuid *u;
 	size_t nu;
@@ -470,7 +634,7 @@ count(struct mboxstatus *s, const struct tuid *u, int sign)
 static struct tuid *
 tuid_of(struct tstat *ts, uint32_t uid)
 {
-	const struct irec *r;
+	const struct msg *r;
 	struct tuid *u;
 	size_t i;
 
@@ -584,19 +748,13 @@ tail_recent(struct tstat *ts, long long told)
 static int
 status_head(int fd, struct ihead *ih, const struct hdr *h, off_t lsize)
 {
-	struct ihead hz;
 	struct stat sb;
 
 	if (fstat(fd, &sb) < 0 || read_at(fd, ih, sizeof(*ih), 0) < 0 ||
 	    ih->magic != INDEX_MAGIC || ih->version != INDEX_VERSION ||
-	    ih->headsize != sizeof(*ih) || ih->recsize != sizeof(struct irec))
+	    ih->headsize != sizeof(*ih) || ih->recsize != sizeof(struct msg))
 		return -1;
-	hz = *ih;
-	hz.sum = hz.headsum = 0;
-	if (sum_add(INDEX_MAGIC, &hz, sizeof(hz)) != ih->headsum ||
-	    sb.st_size != (off_t)(sizeof(*ih) +
-	    (uint64_t)ih->nmsgs * sizeof(struct irec) +
-	    (uint64_t)ih->nexp * sizeof(struct expunged) + ih->nameslen) ||
+	if (head_sum(ih) != ih->headsum || sb.st_size != file_size(ih) ||
 	    ih->gen != h->gen || ih->uidvalidity != h->uidvalidity ||
 	    ih->listoff > (uint64_t)lsize ||
 	    lsize - ih->listoff > STATUS_TAIL)
@@ -673,13 +831,13 @@ index_status(const char *dir, struct mboxstatus *s, int want_size)
 	    line[0] != '\n')) ||
 	    !status_stamped(dir, &ih, tail.p, tail.p + tail.len))
 		goto out;
-	maplen = sizeof(ih) + (size_t)ih.nmsgs * sizeof(struct irec) +
+	maplen = sizeof(ih) + (size_t)ih.nmsgs * sizeof(struct msg) +
 	    (size_t)ih.nexp * sizeof(struct expunged) + ih.nameslen;
 	if ((map = mmap(NULL, maplen, PROT_READ, MAP_SHARED, ifd, 0)) ==
 	    MAP_FAILED)
 		goto out;
 	ts.ih = &ih;
-	ts.rec = (const struct irec *)((char *)map + sizeof(ih));
+	ts.rec = (const struct msg *)((char *)map + sizeof(ih));
 	ts.names = (char *)map + maplen - ih.nameslen;
 	ts.u = xreallocarray(NULL, STATUS_UIDS, sizeof(*ts.u));
 	ts.s = s;

@@ -383,15 +383,54 @@ base_len(const char *fname)
 	return p ? (size_t)(p - fname) : strlen(fname);
 }
 
+/* room for n messages in msgs, those there kept; msgs read from the
+ * index's private map move to the heap the first time they grow */
+void
+msgs_reserve(struct folder *f, size_t n)
+{
+	struct store_state *st = f->st;
+	struct msg *p;
+
+	if (n <= st->msgscap)
+		return;
+	if (st->msgs_mapped) {
+		p = xreallocarray(NULL, n, sizeof(*p));
+		memcpy(p, f->msgs, f->nmsgs * sizeof(*p));
+		f->msgs = p;
+		st->msgs_mapped = 0;
+		index_unmap_unused(f);
+	} else
+		f->msgs = xreallocarray(f->msgs, n, sizeof(*f->msgs));
+	st->msgscap = n;
+}
+
+/* room for n bytes of names, the same way */
+void
+names_reserve(struct folder *f, size_t n)
+{
+	struct store_state *st = f->st;
+	char *p;
+
+	if (n <= f->namescap)
+		return;
+	if (st->names_mapped) {
+		p = xmalloc(n);
+		memcpy(p, f->names, f->nameslen);
+		f->names = p;
+		st->names_mapped = 0;
+		index_unmap_unused(f);
+	} else
+		f->names = xrealloc(f->names, n);
+	f->namescap = n;
+}
+
 static uint32_t
 names_add(struct folder *f, const char *s, size_t len)
 {
 	uint32_t off;
 
-	if (f->nameslen + len + 1 > f->namescap) {
-		f->namescap = MAX(f->namescap * 2, f->nameslen + len + 4096);
-		f->names = xrealloc(f->names, f->namescap);
-	}
+	if (f->nameslen + len + 1 > f->namescap)
+		names_reserve(f, MAX(f->namescap * 2, f->nameslen + len + 4096));
 	off = f->nameslen;
 	memcpy(f->names + off, s, len);
 	f->names[off + len] = '\0';
@@ -424,7 +463,11 @@ names_compact(struct folder *f)
 		len = strlen(old + f->msgs[i].name);
 		f->msgs[i].name = names_add(f, old + f->msgs[i].name, len);
 	}
-	free(old);
+	if (st->names_mapped) {
+		st->names_mapped = 0;
+		index_unmap_unused(f);
+	} else
+		free(old);
 	st->namesdead = 0;
 }
 
@@ -1008,10 +1051,8 @@ msg_insert(struct folder *f, size_t at, uint32_t uid, uint64_t modseq,
 	struct store_state *st = f->st;
 	struct msg *m;
 
-	if (f->nmsgs == st->msgscap) {
-		st->msgscap = st->msgscap ? st->msgscap * 2 : 256;
-		f->msgs = xreallocarray(f->msgs, st->msgscap, sizeof(*f->msgs));
-	}
+	if (f->nmsgs == st->msgscap)
+		msgs_reserve(f, st->msgscap ? st->msgscap * 2 : 256);
 	memmove(f->msgs + at + 1, f->msgs + at,
 	    (f->nmsgs - at) * sizeof(*f->msgs));
 	f->nmsgs++;

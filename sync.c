@@ -235,20 +235,12 @@ list_load(struct folder *f, int fd, const struct stat *sb)
 		goto fail;
 	}
 	/* room for everything at once: no copying while it grows */
-	if (f->namescap < b.len) {
-		free(f->names);
-		f->names = xmalloc(b.len);
-		f->namescap = b.len;
-	}
 	for (lines = 0, p = b.p; (p = memchr(p, '\n', b.p + b.len - p)); p++)
 		lines++;
-	if (st->msgscap < lines) {
-		free(f->msgs);
-		f->msgs = xreallocarray(NULL, lines, sizeof(*f->msgs));
-		st->msgscap = lines;
-	}
 	f->nmsgs = 0;
 	f->nameslen = 0;
+	names_reserve(f, b.len);
+	msgs_reserve(f, lines);
 	htab_free(&st->bh);
 	st->namesdead = 0;
 	st->stamped = 0;
@@ -1448,13 +1440,12 @@ folder_close(struct folder *f)
 		free(st->recent);
 		free(st->claimed);
 		free(st->vs);
+		index_release(f);
 		free(st);
 	}
 	kw_free(f->kw);
 	free(f->name);
 	free(f->path);
-	free(f->msgs);
-	free(f->names);
 	memset(f, 0, sizeof(*f));
 }
 
