@@ -15,13 +15,16 @@
  *
  * Layout (host byte order; the magic tells another order apart):
  *	struct ihead			version, sizes, G, O, header values,
- *					the sums
+ *					where the areas start, their sums
+ *	struct expunged	[nexp]		expunge history
  *	struct msg	[nmsgs]		UID, system flags, keywords, name,
  *					modseq: folder.msgs as it is
- *	struct expunged	[nexp]		expunge history
- *	names		[nameslen]	"cur/..." NUL-separated
- * Each area has its sum, and headsum covers the header (with itself at
- * 0), the other sums with it.  A record's flags and keywords are those
+ *	names		[nameslen]	"cur/..." NUL-separated, to the end
+ * The records and the names start on a page (zeros before them), so that
+ * each is mapped on its own, with room after it to grow in place: new
+ * messages and the names of renamed files are added there without
+ * copying the rest.  Each area has its sum, and headsum covers the
+ * header (with itself at 0), the other sums with it.  A record's flags and keywords are those
  * its name carries, read with the keyword table whose sum is kwsum: while
  * dovecot-keywords says the same, no name is read when loading; else
  * every name is parsed again.  The names' sum is checked through a small
@@ -58,7 +61,7 @@
 #define NAMES_BUF	65536	/* bytes of names per read to check them */
 #define STATUS_TAIL	65536	/* list bytes STATUS applies to the header */
 #define STATUS_UIDS	4096	/* UIDs the tail may name for that */
-#define SUM_BLOCK	32	/* every piece summed but the last: a multiple */
+#define SUM_BLOCK	32	/* bytes the sum takes at once */
 #define SUM_PRIME	0x100000001b3ULL
 
 struct ihead {
@@ -74,19 +77,19 @@ struct ihead {
 	uint64_t size, deleted_size;	/* RFC822.SIZE sums, when sized */
 	uint32_t sized;		/* every name tells its size (",W=") */
 	uint32_t nnew;		/* names in new/ */
+	uint64_t recoff, namesoff;	/* where records and names start */
 	uint64_t kwsum;		/* the keyword table flags were read with */
 	uint64_t recsum, expsum, namesum;	/* of each area */
 	uint64_t headsum;	/* of this header, itself at 0 */
 };
 
-/* the records follow the header as folder.msgs, 8-byte aligned */
-typedef char ihead_aligned[sizeof(struct ihead) % 8 == 0 ? 1 : -1];
-typedef char chunk_whole[CHUNK * sizeof(struct msg) % SUM_BLOCK == 0 ?
-    1 : -1];
 
-/* a running checksum in four lanes, fast on whole blocks */
+/* a running checksum in four lanes, fed in pieces of any length: what
+ * does not fill a block waits for the next piece */
 struct sum {
 	uint64_t l[4];
+	unsigned char carry[SUM_BLOCK];
+	size_t nc;
 };
 
 static void
@@ -96,6 +99,7 @@ sum_init(struct sum *s)
 
 	for (i = 0; i < 4; i++)
 		s->l[i] = INDEX_MAGIC + i;
+	s->nc = 0;
 }
 
 static uint64_t
@@ -106,25 +110,48 @@ mix(uint64_t h, uint64_t w)
 }
 
 static void
-sum_feed(struct sum *s, const void *p, size_t n)
+sum_block(struct sum *s, const unsigned char *c)
 {
-	const unsigned char *c = p;
 	uint64_t w[4];
 	int i;
 
-	for (; n >= SUM_BLOCK; n -= SUM_BLOCK, c += SUM_BLOCK) {
-		memcpy(w, c, SUM_BLOCK);
-		for (i = 0; i < 4; i++)
-			s->l[i] = mix(s->l[i], w[i]);
+	memcpy(w, c, SUM_BLOCK);
+	for (i = 0; i < 4; i++)
+		s->l[i] = mix(s->l[i], w[i]);
+}
+
+static void
+sum_feed(struct sum *s, const void *p, size_t n)
+{
+	const unsigned char *c = p;
+	size_t k;
+
+	if (s->nc) {
+		k = MIN(n, SUM_BLOCK - s->nc);
+		memcpy(s->carry + s->nc, c, k);
+		s->nc += k;
+		c += k;
+		n -= k;
+		if (s->nc < SUM_BLOCK)
+			return;
+		sum_block(s, s->carry);
+		s->nc = 0;
 	}
-	while (n--)
-		s->l[0] = mix(s->l[0], *c++);
+	for (; n >= SUM_BLOCK; n -= SUM_BLOCK, c += SUM_BLOCK)
+		sum_block(s, c);
+	memcpy(s->carry, c, n);
+	s->nc = n;
 }
 
 static uint64_t
 sum_end(const struct sum *s)
 {
-	return mix(mix(mix(s->l[0], s->l[1]), s->l[2]), s->l[3]);
+	uint64_t h = s->l[0];
+	size_t i;
+
+	for (i = 0; i < s->nc; i++)
+		h = mix(h, s->carry[i]);
+	return mix(mix(mix(h, s->l[1]), s->l[2]), s->l[3]);
 }
 
 static uint64_t
@@ -180,11 +207,31 @@ read_at(int fd, void *p, size_t n, off_t off)
 	return 0;
 }
 
-static off_t
-file_size(const struct ihead *ih)
+static uint64_t
+page_size(void)
 {
-	return sizeof(*ih) + (off_t)ih->nmsgs * sizeof(struct msg) +
-	    (off_t)ih->nexp * sizeof(struct expunged) + (off_t)ih->nameslen;
+	static long ps;
+
+	if (!ps && (ps = sysconf(_SC_PAGESIZE)) < 4096)
+		ps = 4096;
+	return ps;
+}
+
+static uint64_t
+page_up(uint64_t n)
+{
+	return (n + page_size() - 1) / page_size() * page_size();
+}
+
+/* the areas in order, each where this machine can map it */
+static int
+areas_ok(const struct ihead *ih, off_t fsize)
+{
+	return ih->recoff >= sizeof(*ih) + (uint64_t)ih->nexp *
+	    sizeof(struct expunged) && ih->namesoff >= ih->recoff +
+	    (uint64_t)ih->nmsgs * sizeof(struct msg) &&
+	    ih->namesoff + ih->nameslen == (uint64_t)fsize &&
+	    ih->recoff % page_size() == 0 && ih->namesoff % page_size() == 0;
 }
 
 static int
@@ -200,7 +247,7 @@ head_ok(const struct ihead *ih, const struct hdr *h, off_t fsize,
 	else if (ih->version != INDEX_VERSION ||
 	    ih->headsize != sizeof(*ih) || ih->recsize != sizeof(struct msg))
 		why = "older format";
-	else if (fsize != file_size(ih))
+	else if (!areas_ok(ih, fsize))
 		why = "truncated";
 	else if (head_sum(ih) != ih->headsum)
 		why = "damaged";
@@ -213,7 +260,8 @@ head_ok(const struct ihead *ih, const struct hdr *h, off_t fsize,
 	return ih->gen == h->gen && ih->uidvalidity == h->uidvalidity;
 }
 
-/* the records where they lie: in UID order, naming names there are */
+/* the records where they lie, with the zeros after them: in UID order,
+ * naming names there are */
 static int
 recs_ok(const struct msg *r, const struct ihead *ih)
 {
@@ -232,18 +280,40 @@ recs_ok(const struct msg *r, const struct ihead *ih)
 			last = r[k].uid;
 		}
 	}
+	sum_feed(&s, r + ih->nmsgs, ih->namesoff - ih->recoff -
+	    ih->nmsgs * sizeof(*r));
 	return sum_end(&s) == ih->recsum ? 0 : -1;
 }
 
+/* the expunge history into st->exp, and the zeros after it */
 static int
-exp_ok(const struct expunged *e, const struct ihead *ih)
+exp_load(struct store_state *st, int fd, const struct ihead *ih)
 {
+	size_t elen = ih->nexp * sizeof(*st->exp);
+	size_t plen = ih->recoff - sizeof(*ih) - elen;
+	char *pad;
+	struct sum s;
 	uint32_t i;
+	int r;
 
+	if (st->expcap < ih->nexp) {
+		free(st->exp);
+		st->exp = xreallocarray(NULL, ih->nexp, sizeof(*st->exp));
+		st->expcap = ih->nexp;
+	}
+	if (ih->nexp && read_at(fd, st->exp, ih->nexp * sizeof(*st->exp),
+	    sizeof(*ih)) < 0)
+		return -1;
 	for (i = 0; i < ih->nexp; i++)
-		if (!e[i].first || e[i].last < e[i].first)
+		if (!st->exp[i].first || st->exp[i].last < st->exp[i].first)
 			return -1;
-	return sum_of(e, ih->nexp * sizeof(*e)) == ih->expsum ? 0 : -1;
+	sum_init(&s);
+	sum_feed(&s, st->exp, elen);
+	pad = xmalloc(plen + 1);
+	r = read_at(fd, pad, plen, sizeof(*ih) + elen);
+	sum_feed(&s, pad, plen);
+	free(pad);
+	return r == 0 && sum_end(&s) == ih->expsum ? 0 : -1;
 }
 
 /* the names read through a small buffer: the pages of the map stay
@@ -273,32 +343,41 @@ out:
 }
 
 void
-index_unmap_unused(struct folder *f)
-{
-	struct store_state *st = f->st;
-
-	if (st->map && !st->msgs_mapped && !st->names_mapped) {
-		munmap(st->map, st->maplen);
-		st->map = NULL;
-		st->maplen = 0;
-	}
-}
-
-void
 index_release(struct folder *f)
 {
 	struct store_state *st = f->st;
 
-	if (!st->msgs_mapped)
+	if (st->msgs_map)
+		munmap(f->msgs, st->msgs_map);
+	else
 		free(f->msgs);
-	if (!st->names_mapped)
+	if (st->names_map)
+		munmap(f->names, st->names_map);
+	else
 		free(f->names);
 	f->msgs = NULL;
 	f->names = NULL;
 	f->nmsgs = f->nameslen = f->namescap = 0;
-	st->msgscap = 0;
-	st->msgs_mapped = st->names_mapped = 0;
-	index_unmap_unused(f);
+	st->msgscap = st->msgs_map = st->names_map = 0;
+}
+
+/* len bytes of fd from off mapped privately, with room after them up to
+ * *cap bytes (rounded up to pages): anonymous memory after the file's */
+static void *
+map_area(int fd, off_t off, size_t len, size_t *cap)
+{
+	char *p;
+
+	*cap = page_up(*cap);
+	if ((p = mmap(NULL, *cap, PROT_READ | PROT_WRITE, MAP_PRIVATE |
+	    MAP_ANONYMOUS, -1, 0)) == MAP_FAILED)
+		return NULL;
+	if (len && mmap(p, len, PROT_READ | PROT_WRITE, MAP_PRIVATE |
+	    MAP_FIXED, fd, off) == MAP_FAILED) {
+		munmap(p, *cap);
+		return NULL;
+	}
+	return p;
 }
 
 /* flags as msg_parse would leave them: \Recent and new/ */
@@ -322,29 +401,21 @@ flags_settle(struct folder *f, const struct ihead *ih)
 	}
 }
 
-/* f takes the checked map as its msgs and names */
+/* f takes the mapped records and names, with room to grow */
 static void
-install(struct folder *f, char *map, size_t maplen, const struct ihead *ih)
+install(struct folder *f, const struct ihead *ih, struct msg *msgs,
+    size_t mcap, char *names, size_t ncap)
 {
 	struct store_state *st = f->st;
 
 	index_release(f);
-	st->map = map;
-	st->maplen = maplen;
-	f->msgs = (struct msg *)(map + sizeof(*ih));
-	f->nmsgs = st->msgscap = ih->nmsgs;
-	st->msgs_mapped = 1;
-	f->names = map + maplen - ih->nameslen;
-	f->nameslen = f->namescap = ih->nameslen;
-	st->names_mapped = 1;
-	if (st->expcap < ih->nexp) {
-		free(st->exp);
-		st->exp = xreallocarray(NULL, ih->nexp, sizeof(*st->exp));
-		st->expcap = ih->nexp;
-	}
-	if (ih->nexp)
-		memcpy(st->exp, map + sizeof(*ih) + (size_t)ih->nmsgs *
-		    sizeof(struct msg), ih->nexp * sizeof(*st->exp));
+	f->msgs = msgs;
+	f->nmsgs = ih->nmsgs;
+	st->msgs_map = mcap;
+	st->msgscap = mcap / sizeof(*msgs);
+	f->names = names;
+	f->nameslen = ih->nameslen;
+	f->namescap = st->names_map = ncap;
 	st->nexp = ih->nexp;
 	st->expsorted = 0;
 	st->gen = ih->gen;
@@ -363,13 +434,38 @@ install(struct folder *f, char *map, size_t maplen, const struct ihead *ih)
 	flags_settle(f, ih);
 }
 
+/* the areas after a sound header, mapped and checked */
+static int
+load_areas(struct folder *f, int fd, const struct ihead *ih)
+{
+	size_t rlen = (size_t)ih->nmsgs * sizeof(struct msg);
+	size_t mcap = rlen + (ih->nmsgs / 4 + 1024) * sizeof(struct msg);
+	size_t ncap = ih->nameslen + ih->nameslen / 4 + 65536;
+	struct msg *m = NULL;
+	char *names = NULL;
+
+	if (!(m = map_area(fd, ih->recoff, rlen, &mcap)) ||
+	    !(names = map_area(fd, ih->namesoff, ih->nameslen, &ncap))) {
+		if (m)
+			munmap(m, mcap);
+		return -1;
+	}
+	if (recs_ok(m, ih) < 0 || exp_load(f->st, fd, ih) < 0 ||
+	    names_ok(fd, ih->namesoff, ih) < 0) {
+		munmap(m, mcap);
+		munmap(names, ncap);
+		errno = EINVAL;
+		return -1;
+	}
+	install(f, ih, m, mcap, names, ncap);
+	return 0;
+}
+
 int
 index_load(struct folder *f, int listfd, const struct hdr *h, off_t size,
     off_t *off)
 {
-	char path[PATH_MAX], nl, *map = MAP_FAILED;
-	const char *recs;
-	size_t maplen = 0;
+	char path[PATH_MAX], nl;
 	struct ihead ih;
 	struct stat sb;
 	int fd, r = -1;
@@ -389,27 +485,14 @@ index_load(struct folder *f, int listfd, const struct hdr *h, off_t size,
 	if (ih.listoff > 0 && (pread(listfd, &nl, 1, ih.listoff - 1) != 1 ||
 	    nl != '\n'))
 		goto out;
-	maplen = sb.st_size;
-	if ((map = mmap(NULL, maplen, PROT_READ | PROT_WRITE, MAP_PRIVATE,
-	    fd, 0)) == MAP_FAILED) {
-		logmsg(LOG_WARNING, "%s: %s", path, strerror(errno));
+	if (load_areas(f, fd, &ih) < 0) {
+		logmsg(LOG_WARNING, "%s: %s: rebuilding it", path, errno ==
+		    EINVAL ? "damaged" : strerror(errno));
 		goto out;
 	}
-	recs = map + sizeof(ih);
-	if (recs_ok((const struct msg *)recs, &ih) < 0 ||
-	    exp_ok((const struct expunged *)(recs + (size_t)ih.nmsgs *
-	    sizeof(struct msg)), &ih) < 0 ||
-	    names_ok(fd, maplen - ih.nameslen, &ih) < 0) {
-		logmsg(LOG_WARNING, "%s: damaged: rebuilding it", path);
-		goto out;
-	}
-	install(f, map, maplen, &ih);
-	map = MAP_FAILED;
 	*off = ih.listoff;
 	r = 0;
 out:
-	if (map != MAP_FAILED)
-		munmap(map, maplen);
 	close(fd);
 	return r;
 }
@@ -419,26 +502,35 @@ struct iw {
 	int fd, err;
 	struct buf b;
 	struct sum s;
+	uint64_t pos;		/* bytes put */
 };
 
 static void
-iw_flush(struct iw *w, int all)
+iw_flush(struct iw *w)
 {
-	size_t n = all ? w->b.len : w->b.len - w->b.len % SUM_BLOCK;
-
-	sum_feed(&w->s, w->b.p, n);
-	if (!w->err && write_all(w->fd, w->b.p, n) < 0)
+	sum_feed(&w->s, w->b.p, w->b.len);
+	if (!w->err && write_all(w->fd, w->b.p, w->b.len) < 0)
 		w->err = errno ? errno : EIO;
-	memmove(w->b.p, w->b.p + n, w->b.len - n);
-	w->b.len -= n;
+	w->b.len = 0;
 }
 
 static void
 iw_put(struct iw *w, const void *p, size_t n)
 {
 	buf_add(&w->b, p, n);
+	w->pos += n;
 	if (w->b.len >= 65536)
-		iw_flush(w, 0);
+		iw_flush(w);
+}
+
+/* zeros up to where the next area starts */
+static void
+iw_pad(struct iw *w, uint64_t to)
+{
+	static const char zero[256];
+
+	while (w->pos < to)
+		iw_put(w, zero, MIN(sizeof(zero), to - w->pos));
 }
 
 /* the end of an area: its sum, and a fresh one for the next */
@@ -447,7 +539,7 @@ iw_area(struct iw *w)
 {
 	uint64_t v;
 
-	iw_flush(w, 1);
+	iw_flush(w);
 	v = sum_end(&w->s);
 	sum_init(&w->s);
 	return v;
@@ -498,6 +590,10 @@ head_fill(struct folder *f, struct ihead *ih)
 	}
 	if (!ih->sized)
 		ih->size = ih->deleted_size = 0;
+	ih->recoff = page_up(sizeof(*ih) + (uint64_t)ih->nexp *
+	    sizeof(struct expunged));
+	ih->namesoff = page_up(ih->recoff + (uint64_t)ih->nmsgs *
+	    sizeof(struct msg));
 }
 
 /* the areas after the header, each with its sum; a record's flags are
@@ -510,6 +606,10 @@ put_body(struct folder *f, struct iw *w, struct ihead *ih)
 	const char *p;
 	size_t i;
 
+	if (f->st->nexp)
+		iw_put(w, f->st->exp, f->st->nexp * sizeof(*f->st->exp));
+	iw_pad(w, ih->recoff);
+	ih->expsum = iw_area(w);
 	memset(&r, 0, sizeof(r));
 	for (i = 0; i < f->nmsgs; i++) {
 		if (f->msgs[i].flags & FL_GONE)
@@ -522,10 +622,8 @@ put_body(struct folder *f, struct iw *w, struct ihead *ih)
 		iw_put(w, &r, sizeof(r));
 		name += strlen(p) + 1;
 	}
+	iw_pad(w, ih->namesoff);
 	ih->recsum = iw_area(w);
-	if (f->st->nexp)
-		iw_put(w, f->st->exp, f->st->nexp * sizeof(*f->st->exp));
-	ih->expsum = iw_area(w);
 	for (i = 0; i < f->nmsgs; i++) {
 		if (f->msgs[i].flags & FL_GONE)
 			continue;
@@ -540,7 +638,7 @@ index_save(struct folder *f)
 {
 	struct store_state *st = f->st;
 	char tmp[PATH_MAX], path[PATH_MAX];
-	struct iw w = { -1, 0, { 0 }, { { 0 } } };
+	struct iw w = { .fd = -1 };
 	struct ihead ih;
 
 	if (!st->gen || !st->list_ino || (st->idx_gen == st->gen &&
@@ -754,7 +852,7 @@ status_head(int fd, struct ihead *ih, const struct hdr *h, off_t lsize)
 	    ih->magic != INDEX_MAGIC || ih->version != INDEX_VERSION ||
 	    ih->headsize != sizeof(*ih) || ih->recsize != sizeof(struct msg))
 		return -1;
-	if (head_sum(ih) != ih->headsum || sb.st_size != file_size(ih) ||
+	if (head_sum(ih) != ih->headsum || !areas_ok(ih, sb.st_size) ||
 	    ih->gen != h->gen || ih->uidvalidity != h->uidvalidity ||
 	    ih->listoff > (uint64_t)lsize ||
 	    lsize - ih->listoff > STATUS_TAIL)
@@ -831,13 +929,12 @@ index_status(const char *dir, struct mboxstatus *s, int want_size)
 	    line[0] != '\n')) ||
 	    !status_stamped(dir, &ih, tail.p, tail.p + tail.len))
 		goto out;
-	maplen = sizeof(ih) + (size_t)ih.nmsgs * sizeof(struct msg) +
-	    (size_t)ih.nexp * sizeof(struct expunged) + ih.nameslen;
+	maplen = ih.namesoff + ih.nameslen;
 	if ((map = mmap(NULL, maplen, PROT_READ, MAP_SHARED, ifd, 0)) ==
 	    MAP_FAILED)
 		goto out;
 	ts.ih = &ih;
-	ts.rec = (const struct msg *)((char *)map + sizeof(ih));
+	ts.rec = (const struct msg *)((char *)map + ih.recoff);
 	ts.names = (char *)map + maplen - ih.nameslen;
 	ts.u = xreallocarray(NULL, STATUS_UIDS, sizeof(*ts.u));
 	ts.s = s;

@@ -383,8 +383,8 @@ base_len(const char *fname)
 	return p ? (size_t)(p - fname) : strlen(fname);
 }
 
-/* room for n messages in msgs, those there kept; msgs read from the
- * index's private map move to the heap the first time they grow */
+/* room for n messages in msgs, those there kept; msgs that lie in the
+ * index's private map move to the heap when they outgrow its room */
 void
 msgs_reserve(struct folder *f, size_t n)
 {
@@ -393,12 +393,12 @@ msgs_reserve(struct folder *f, size_t n)
 
 	if (n <= st->msgscap)
 		return;
-	if (st->msgs_mapped) {
+	if (st->msgs_map) {
 		p = xreallocarray(NULL, n, sizeof(*p));
 		memcpy(p, f->msgs, f->nmsgs * sizeof(*p));
+		munmap(f->msgs, st->msgs_map);
 		f->msgs = p;
-		st->msgs_mapped = 0;
-		index_unmap_unused(f);
+		st->msgs_map = 0;
 	} else
 		f->msgs = xreallocarray(f->msgs, n, sizeof(*f->msgs));
 	st->msgscap = n;
@@ -413,12 +413,12 @@ names_reserve(struct folder *f, size_t n)
 
 	if (n <= f->namescap)
 		return;
-	if (st->names_mapped) {
+	if (st->names_map) {
 		p = xmalloc(n);
 		memcpy(p, f->names, f->nameslen);
+		munmap(f->names, st->names_map);
 		f->names = p;
-		st->names_mapped = 0;
-		index_unmap_unused(f);
+		st->names_map = 0;
 	} else
 		f->names = xrealloc(f->names, n);
 	f->namescap = n;
@@ -452,21 +452,21 @@ names_compact(struct folder *f)
 {
 	struct store_state *st = f->st;
 	char *old = f->names;
-	size_t i, len;
+	size_t i, len, oldmap = st->names_map;
 
 	if (st->namesdead < 65536 || st->namesdead < f->nameslen / 2)
 		return;
 	f->namescap = f->nameslen - st->namesdead + 4096;
 	f->names = xmalloc(f->namescap);
 	f->nameslen = 0;
+	st->names_map = 0;
 	for (i = 0; i < f->nmsgs; i++) {
 		len = strlen(old + f->msgs[i].name);
 		f->msgs[i].name = names_add(f, old + f->msgs[i].name, len);
 	}
-	if (st->names_mapped) {
-		st->names_mapped = 0;
-		index_unmap_unused(f);
-	} else
+	if (oldmap)
+		munmap(old, oldmap);
+	else
 		free(old);
 	st->namesdead = 0;
 }

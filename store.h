@@ -69,10 +69,10 @@ struct store_state {
 	off_t kw_size;
 	size_t namesdead;	/* garbage bytes in folder.names */
 	size_t msgscap;
-	void *map;		/* the index, mapped privately (index.c) */
-	size_t maplen;
-	int msgs_mapped;	/* f->msgs lies in map: grows onto the heap */
-	int names_mapped;	/* f->names the same */
+	/* bytes of the private mapping of the index (index.c) f->msgs,
+	 * f->names start, 0 when on the heap: each grows in place up to
+	 * msgscap, namescap, then moves to the heap */
+	size_t msgs_map, names_map;
 	unsigned long changes;	/* grows with every change to msgs */
 	size_t ngone;		/* msgs marked FL_GONE, for msgs_compact */
 	int watchfd;		/* inotify on new/ and cur/, or -1 */
@@ -103,10 +103,8 @@ void msg_parse(struct folder *f, struct msg *m);
 int index_load(struct folder *f, int listfd, const struct hdr *h,
     off_t size, off_t *off);
 void index_save(struct folder *f);
-/* frees f->msgs and f->names or lets go of the map they lie in */
+/* frees f->msgs and f->names or unmaps them */
 void index_release(struct folder *f);
-/* the mapping, once neither msgs nor names lies in it */
-void index_unmap_unused(struct folder *f);
 /* STATUS of the folder in dir from the index's header and the list's
  * lines after it, when the directories are as the list last saw them;
  * -1 when only opening the folder can tell */
