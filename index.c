@@ -347,7 +347,10 @@ index_release(struct folder *f)
 {
 	struct store_state *st = f->st;
 
-	if (st->msgs_map)
+	/* msgs shared with a reader are left to it */
+	if (f->msgs == st->shared)
+		;
+	else if (st->msgs_map)
 		munmap(f->msgs, st->msgs_map);
 	else
 		free(f->msgs);

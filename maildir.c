@@ -391,6 +391,7 @@ msgs_reserve(struct folder *f, size_t n)
 	struct store_state *st = f->st;
 	struct msg *p;
 
+	msgs_thaw(f);
 	if (n <= st->msgscap)
 		return;
 	if (st->msgs_map) {
@@ -402,6 +403,64 @@ msgs_reserve(struct folder *f, size_t n)
 	} else
 		f->msgs = xreallocarray(f->msgs, n, sizeof(*f->msgs));
 	st->msgscap = n;
+}
+
+/* msgs handed out by folder_share are not changed: the store takes a
+ * copy of them before its first change */
+void
+msgs_thaw(struct folder *f)
+{
+	struct store_state *st = f->st;
+	struct msg *p;
+
+	if (!st->shared || f->msgs != st->shared)
+		return;
+	p = xreallocarray(NULL, MAX(st->msgscap, f->nmsgs + 64), sizeof(*p));
+	memcpy(p, f->msgs, f->nmsgs * sizeof(*p));
+	f->msgs = p;
+	st->msgscap = MAX(st->msgscap, f->nmsgs + 64);
+	st->msgs_map = 0;	/* the map is the reader's now */
+}
+
+struct msg *
+folder_share(struct folder *f)
+{
+	struct store_state *st = f->st;
+
+	if (st->shared || !f->nmsgs)
+		return NULL;
+	st->shared = f->msgs;
+	st->shared_map = st->msgs_map;
+	/* what must not change cannot: a stray write faults */
+	if (st->shared_map)
+		mprotect(st->shared, st->shared_map, PROT_READ);
+	return f->msgs;
+}
+
+void
+shared_free(struct store_state *st)
+{
+	if (st->shared_map)
+		munmap(st->shared, st->shared_map);
+	else
+		free(st->shared);
+	st->shared = NULL;
+	st->shared_map = 0;
+}
+
+void
+folder_unshare(struct folder *f)
+{
+	struct store_state *st = f->st;
+
+	if (!st->shared)
+		return;
+	if (st->shared != f->msgs)
+		shared_free(st);
+	else if (st->shared_map)
+		mprotect(st->shared, st->shared_map, PROT_READ | PROT_WRITE);
+	st->shared = NULL;
+	st->shared_map = 0;
 }
 
 /* room for n bytes of names, the same way */
@@ -442,6 +501,7 @@ names_add(struct folder *f, const char *s, size_t len)
 void
 msg_setname(struct folder *f, struct msg *m, const char *name, size_t len)
 {
+	/* m is f's own: msgs_thaw came before it was taken */
 	f->st->namesdead += strlen(mname(f, m)) + 1;
 	m->name = names_add(f, name, len);
 }
@@ -456,6 +516,7 @@ names_compact(struct folder *f)
 
 	if (st->namesdead < 65536 || st->namesdead < f->nameslen / 2)
 		return;
+	msgs_thaw(f);
 	f->namescap = f->nameslen - st->namesdead + 4096;
 	f->names = xmalloc(f->namescap);
 	f->nameslen = 0;
@@ -846,6 +907,7 @@ kw_refresh(struct folder *f, int force)
 	    sb.st_mtim.tv_sec == st->kw_mtime.tv_sec &&
 	    sb.st_mtim.tv_nsec == st->kw_mtime.tv_nsec)
 		return 0;
+	msgs_thaw(f);
 	if (kw_load(f->path, f->kw, &sb) < 0)
 		return -1;
 	st->kw_ino = sb.st_ino;
@@ -1033,6 +1095,7 @@ msgs_compact(struct folder *f)
 
 	if (!f->st->ngone)
 		return;
+	msgs_thaw(f);
 	f->st->ngone = 0;
 	for (i = o = 0; i < f->nmsgs; i++) {
 		if (f->msgs[i].flags & FL_GONE) {
@@ -1051,6 +1114,7 @@ msg_insert(struct folder *f, size_t at, uint32_t uid, uint64_t modseq,
 	struct store_state *st = f->st;
 	struct msg *m;
 
+	msgs_thaw(f);
 	if (f->nmsgs == st->msgscap)
 		msgs_reserve(f, st->msgscap ? st->msgscap * 2 : 256);
 	memmove(f->msgs + at + 1, f->msgs + at,
@@ -1126,6 +1190,8 @@ apply_lines(struct folder *f, const char *buf, size_t len)
 	const char *p = buf, *end = buf + len, *nl;
 	struct rec r;
 
+	if (len)
+		msgs_thaw(f);
 	while (p < end && (nl = memchr(p, '\n', end - p))) {
 		if (parse_rec(p, nl, &r) == 0)
 			apply_rec(f, &r);

@@ -368,11 +368,35 @@ parse_flags(int bare, char ***names, size_t *n)
 
 /* --- the session's view of the selected folder ------------------------ */
 
+/* the view its own copy of the records it shared with the folder */
+static void
+view_own(void)
+{
+	struct msg *m;
+
+	if (!sess.v.shared)
+		return;
+	sess.v.cap = sess.v.n + 64;
+	m = xreallocarray(NULL, sess.v.cap, sizeof(*m));
+	memcpy(m, sess.v.m, sess.v.n * sizeof(*m));
+	folder_unshare(&sess.f);
+	sess.v.m = m;
+	sess.v.shared = 0;
+}
+
+struct msg *
+view_w(size_t i)
+{
+	view_own();
+	return &sess.v.m[i];
+}
+
 static void
 view_add(uint32_t uid, uint32_t flags, uint32_t kw, uint64_t modseq)
 {
-	struct vmsg *m;
+	struct msg *m;
 
+	view_own();
 	if (sess.v.n == sess.v.cap) {
 		sess.v.cap = sess.v.cap ? sess.v.cap * 2 : 64;
 		sess.v.m = xreallocarray(sess.v.m, sess.v.cap, sizeof(*sess.v.m));
@@ -381,14 +405,18 @@ view_add(uint32_t uid, uint32_t flags, uint32_t kw, uint64_t modseq)
 	m->uid = uid;
 	m->flags = flags;
 	m->kw = kw;
-	m->gone = 0;
+	m->name = 0;
 	m->modseq = modseq;
 }
 
+/* the folder may be closed already: it let go of what it shared then */
 static void
 view_free(void)
 {
-	free(sess.v.m);
+	if (!sess.v.shared)
+		free(sess.v.m);
+	else if (sess.f.st)
+		folder_unshare(&sess.f);
 	memset(&sess.v, 0, sizeof(sess.v));
 }
 
@@ -452,13 +480,14 @@ view_update(int expunge)
 	view_changes = folder_changes(f);
 	view_gone = 0;
 
+	view_own();
 	if ((sess.qresync || sess.uidonly) && expunge)
 		van = xreallocarray(NULL, sess.v.n + 1, sizeof(*van));
 	for (i = j = o = 0; i < sess.v.n; i++) {
 		while (j < f->nmsgs && f->msgs[j].uid < sess.v.m[i].uid)
 			j++;
 		if (j == f->nmsgs || f->msgs[j].uid != sess.v.m[i].uid) {
-			sess.v.m[i].gone = 1;
+			sess.v.m[i].flags |= VM_GONE;
 			view_gone = !expunge;
 			if (expunge) {
 				if (van)
@@ -535,7 +564,7 @@ view_sync(int expunge)
 long
 store_index(size_t i)
 {
-	if (sess.v.m[i].gone)
+	if (sess.v.m[i].flags & VM_GONE)
 		return -1;
 	return folder_find(&sess.f, sess.v.m[i].uid);
 }
@@ -608,6 +637,15 @@ view_load(void)
 {
 	size_t i;
 
+	/* the folder's records as they are, shared until one side changes
+	 * them: SELECT copies nothing */
+	if ((sess.v.m = folder_share(&sess.f))) {
+		sess.v.n = sess.v.cap = sess.f.nmsgs;
+		sess.v.shared = 1;
+		view_changes = folder_changes(&sess.f);
+		view_gone = 0;
+		return;
+	}
 	/* the view at its size at once: no doubling, no copy */
 	sess.v.cap = sess.f.nmsgs + 64;
 	sess.v.m = xreallocarray(NULL, sess.v.cap, sizeof(*sess.v.m));

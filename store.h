@@ -73,6 +73,11 @@ struct store_state {
 	 * f->names start, 0 when on the heap: each grows in place up to
 	 * msgscap, namescap, then moves to the heap */
 	size_t msgs_map, names_map;
+	/* msgs handed to a reader (folder_share): unchanged until it lets
+	 * go, and readable only while they lie in the map (shared_map
+	 * bytes of it, else 0); the store changes a copy (msgs_thaw) */
+	struct msg *shared;
+	size_t shared_map;
 	unsigned long changes;	/* grows with every change to msgs */
 	size_t ngone;		/* msgs marked FL_GONE, for msgs_compact */
 	int watchfd;		/* inotify on new/ and cur/, or -1 */
@@ -210,6 +215,8 @@ int make_subdirs(const char *dir);
 size_t base_len(const char *fname);
 void msg_setname(struct folder *f, struct msg *m, const char *name, size_t len);
 void msgs_reserve(struct folder *f, size_t n);
+void msgs_thaw(struct folder *f);
+void shared_free(struct store_state *st);
 void names_reserve(struct folder *f, size_t n);
 void names_compact(struct folder *f);
 long lower_bound(const struct folder *f, uint32_t uid);

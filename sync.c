@@ -1144,6 +1144,7 @@ sync_locked(struct folder *f, int full)
 
 	if (txn_lock(&t, f->path) < 0)
 		return -1;
+	msgs_thaw(f);
 	if (txn_open(&t, f->path) < 0 || list_refresh(f, &t) < 0)
 		goto out;
 	msgs_compact(f);
@@ -1234,6 +1235,7 @@ recent_mark(struct folder *f, size_t i)
 {
 	if (f->msgs[i].flags & FL_GONE)
 		return;
+	msgs_thaw(f);
 	recent_add(f->st, f->msgs[i].uid);
 	f->msgs[i].flags |= FL_RECENT;
 }
@@ -1320,6 +1322,7 @@ stamp_last(struct folder *f, int wait)
 	if (!st->stale || st->watchfd < 0 || !st->scanned || st->dirty ||
 	    txn_lock_how(&t, f->path, wait) < 0)
 		return;
+	msgs_thaw(f);
 	if (txn_open(&t, f->path) == 0 && list_refresh(f, &t) == 0) {
 		msgs_compact(f);
 		for (i = 0; stamp_try(f, &t) == 1 && i < STAMP_WAIT_MS; i++)
@@ -1440,6 +1443,9 @@ folder_close(struct folder *f)
 		free(st->recent);
 		free(st->claimed);
 		free(st->vs);
+		if (st->shared && st->shared != f->msgs)
+			shared_free(st);
+		st->shared = NULL;
 		index_release(f);
 		free(st);
 	}

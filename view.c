@@ -502,7 +502,7 @@ cmd_store(const char *tag, int uid)
 	if (sess.f.nkw != sess.kw_told)
 		flags_responses();
 	for (i = 0; i < nv; i++) {
-		struct vmsg *m = &sess.v.m[vi[i]];
+		struct msg *m = &sess.v.m[vi[i]];
 
 		/* expunged meanwhile: nothing to change, and its EXPUNGE
 		 * comes soon (RFC 2180 4.2) */
@@ -524,6 +524,7 @@ cmd_store(const char *tag, int uid)
 			continue;
 		}
 		/* the store merged our change with any made meanwhile */
+		m = view_w(vi[i]);
 		m->flags = (sess.f.msgs[k].flags & ~FL_RECENT) |
 		    (m->flags & FL_RECENT);
 		m->kw = sess.f.msgs[k].kw;
