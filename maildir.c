@@ -558,6 +558,14 @@ folder_find(struct folder *f, uint32_t uid)
 	return -1;
 }
 
+long
+folder_find_near(struct folder *f, size_t near, uint32_t uid)
+{
+	if (near < f->nmsgs && f->msgs[near].uid == uid)
+		return f->msgs[near].flags & FL_GONE ? -1 : (long)near;
+	return folder_find(f, uid);
+}
+
 /* ---- finding a message by file name: base name -> UID ----------------- */
 
 /* built when first needed; msg_insert adds to it, and entries of

@@ -116,6 +116,8 @@ unsigned long folder_changes(struct folder *);
 int folder_watchfd(struct folder *);
 /* index in msgs of uid, or -1 */
 long folder_find(struct folder *, uint32_t uid);
+/* the same, looked for at index near first */
+long folder_find_near(struct folder *, size_t near, uint32_t uid);
 /* msgs as they are now, for a reader that keeps them as its own (the
  * session's view) instead of copying them: they stay as they are, and
  * must not be written, until folder_unshare or folder_close; the store

@@ -566,7 +566,19 @@ store_index(size_t i)
 {
 	if (sess.v.m[i].flags & VM_GONE)
 		return -1;
-	return folder_find(&sess.f, sess.v.m[i].uid);
+	/* mostly where it is in the view: the view is shared, or nothing
+	 * was expunged before it */
+	return folder_find_near(&sess.f, i, sess.v.m[i].uid);
+}
+
+/* messages of the view with UIDs lo to hi */
+static size_t
+view_span(uint32_t lo, uint32_t hi)
+{
+	size_t a = view_lower(lo), b = hi == UINT32_MAX ? sess.v.n :
+	    view_lower(hi + 1);
+
+	return b > a ? b - a : 0;
 }
 
 /* Resolve a sequence set into the list of view indexes it names, in
@@ -575,11 +587,11 @@ store_index(size_t i)
 int
 set_indexes(struct seqset *set, int uid, size_t **out, size_t *n)
 {
-	size_t i, k, cap = 16;
+	size_t i, k, cap = 0;
 	uint32_t v;
 
 	*n = 0;
-	*out = p_alloc(cap * sizeof(**out));
+	*out = NULL;
 	if (set->dollar) {
 		if (!sess.search_saved)
 			return ST_OK;
@@ -593,20 +605,18 @@ set_indexes(struct seqset *set, int uid, size_t **out, size_t *n)
 	for (k = 0; !uid && k < set->n; k++)
 		if (set->r[k].lo == 0 || set->r[k].hi > sess.v.n)
 			return bad("Invalid message sequence number");
-	/* the ranges are sorted and apart: walk them, not the view */
+	/* the ranges are sorted and apart: walk them, not the view, once
+	 * for the room they need and once to fill it */
+	for (k = 0; k < set->n; k++)
+		cap += uid ? view_span(set->r[k].lo, set->r[k].hi) :
+		    set->r[k].hi - set->r[k].lo + 1;
+	*out = p_alloc((cap + 1) * sizeof(**out));
 	for (k = 0; k < set->n; k++) {
 		i = uid ? view_lower(set->r[k].lo) : set->r[k].lo - 1;
-		for (; i < sess.v.n; i++) {
+		for (; i < sess.v.n && *n < cap; i++) {
 			v = uid ? sess.v.m[i].uid : (uint32_t)(i + 1);
 			if (v > set->r[k].hi)
 				break;
-			if (*n == cap) {
-				size_t *t = p_alloc(2 * cap * sizeof(*t));
-
-				memcpy(t, *out, cap * sizeof(*t));
-				*out = t;
-				cap *= 2;
-			}
 			(*out)[(*n)++] = i;
 		}
 	}
