@@ -555,7 +555,7 @@ cmd_fetch(const char *tag, int uid)
 	if (r == ST_OK && p_end() < 0)
 		r = ST_BAD;
 	if (r == ST_OK)
-		r = set_indexes(&set, uid, &vi, &nv);
+		r = set_indexes_since(&set, uid, req.changedsince, &vi, &nv);
 	/* IMAP4rev2: every FETCH names its UID */
 	if (r == ST_OK && !req.uid && sess.rev2)
 		att_add(&req, FA_UID, "UID");

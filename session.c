@@ -571,24 +571,49 @@ store_index(size_t i)
 	return folder_find_near(&sess.f, i, sess.v.m[i].uid);
 }
 
-/* messages of the view with UIDs lo to hi */
-static size_t
-view_span(uint32_t lo, uint32_t hi)
+/* whether message i of the view changed after modseq since (0: any) */
+static int
+changed_since(size_t i, uint64_t since)
 {
-	size_t a = view_lower(lo), b = hi == UINT32_MAX ? sess.v.n :
-	    view_lower(hi + 1);
+	long k;
 
-	return b > a ? b - a : 0;
+	return !since || ((k = store_index(i)) >= 0 &&
+	    sess.f.msgs[k].modseq > since);
+}
+
+/* the view indexes a resolved set names, into out unless it is NULL:
+ * the ranges are sorted and apart, so they are walked, not the view */
+static size_t
+set_walk(const struct seqset *set, int uid, uint64_t since, size_t *out)
+{
+	size_t i, k, n = 0;
+	uint32_t v;
+
+	for (k = 0; k < set->n; k++) {
+		i = uid ? view_lower(set->r[k].lo) : set->r[k].lo - 1;
+		for (; i < sess.v.n; i++) {
+			v = uid ? sess.v.m[i].uid : (uint32_t)(i + 1);
+			if (v > set->r[k].hi)
+				break;
+			if (!changed_since(i, since))
+				continue;
+			if (out)
+				out[n] = i;
+			n++;
+		}
+	}
+	return n;
 }
 
 /* Resolve a sequence set into the list of view indexes it names, in
- * ascending order.  Sequence numbers beyond the view are an error; UIDs
- * that do not exist are skipped. */
+ * ascending order, of the messages changed after since unless it is 0.
+ * Sequence numbers beyond the view are an error; UIDs that do not exist
+ * are skipped. */
 int
-set_indexes(struct seqset *set, int uid, size_t **out, size_t *n)
+set_indexes_since(struct seqset *set, int uid, uint64_t since, size_t **out,
+    size_t *n)
 {
-	size_t i, k, cap = 0;
-	uint32_t v;
+	size_t k;
 
 	*n = 0;
 	*out = NULL;
@@ -605,22 +630,16 @@ set_indexes(struct seqset *set, int uid, size_t **out, size_t *n)
 	for (k = 0; !uid && k < set->n; k++)
 		if (set->r[k].lo == 0 || set->r[k].hi > sess.v.n)
 			return bad("Invalid message sequence number");
-	/* the ranges are sorted and apart: walk them, not the view, once
-	 * for the room they need and once to fill it */
-	for (k = 0; k < set->n; k++)
-		cap += uid ? view_span(set->r[k].lo, set->r[k].hi) :
-		    set->r[k].hi - set->r[k].lo + 1;
-	*out = p_alloc((cap + 1) * sizeof(**out));
-	for (k = 0; k < set->n; k++) {
-		i = uid ? view_lower(set->r[k].lo) : set->r[k].lo - 1;
-		for (; i < sess.v.n && *n < cap; i++) {
-			v = uid ? sess.v.m[i].uid : (uint32_t)(i + 1);
-			if (v > set->r[k].hi)
-				break;
-			(*out)[(*n)++] = i;
-		}
-	}
+	/* counted first, then taken at once */
+	*out = p_alloc((set_walk(set, uid, since, NULL) + 1) * sizeof(**out));
+	*n = set_walk(set, uid, since, *out);
 	return ST_OK;
+}
+
+int
+set_indexes(struct seqset *set, int uid, size_t **out, size_t *n)
+{
+	return set_indexes_since(set, uid, 0, out, n);
 }
 
 /* a list of UIDs as a compact set "1:3,7" */

@@ -100,6 +100,9 @@ void fetch_open(size_t i);
 void print_flags_fetch(size_t i);
 long store_index(size_t i);
 int set_indexes(struct seqset *, int uid, size_t **out, size_t *n);
+/* the same, only the messages changed after modseq since (CHANGEDSINCE) */
+int set_indexes_since(struct seqset *, int uid, uint64_t since,
+    size_t **out, size_t *n);
 void uid_set(struct buf *, const uint32_t *, size_t);
 /* index of the first message of the view with a UID >= uid */
 size_t view_lower(uint32_t uid);
