@@ -3,7 +3,17 @@
  * folder namespace), message.c (the messages), sync.c (folder sync and
  * reading the UID list), index.c (the binary index) and msgcache.c (the
  * message cache), maildir.c (the UID record, names and paths).  Nothing
- * above the store includes it. */
+ * above the store includes it.
+ *
+ * folder.msgs and folder.names may lie in a private mapping of the
+ * folder's imapd-index (index.c): changed in place (the kernel copies a
+ * page on its first write, the file never changes), grown in place up to
+ * the room mapped after them, then moved to the heap (msgs_reserve,
+ * names_reserve).  Records handed to a session's view (folder_share) are
+ * not changed at all: every change starts with msgs_thaw, which gives the
+ * store a copy of its own the first time.  The UID list (imapd-uidlist)
+ * is the durable record; the index and the cache may be deleted at any
+ * time. */
 #ifndef STORE_H
 #define STORE_H
 #include <sys/stat.h>
