@@ -63,6 +63,7 @@
 #define STATUS_UIDS	4096	/* UIDs the tail may name for that */
 #define SUM_BLOCK	32	/* bytes the sum takes at once */
 #define SUM_PRIME	0x100000001b3ULL
+#define SUM_LANE	0x9e3779b97f4a7c15ULL	/* odd */
 
 struct ihead {
 	uint64_t magic;
@@ -109,6 +110,8 @@ mix(uint64_t h, uint64_t w)
 	return h ^ h >> 29;
 }
 
+/* in a lane a word only multiplies in (odd, so every change of one word
+ * changes the lane); the lanes are mixed at the end */
 static void
 sum_block(struct sum *s, const unsigned char *c)
 {
@@ -117,7 +120,26 @@ sum_block(struct sum *s, const unsigned char *c)
 
 	memcpy(w, c, SUM_BLOCK);
 	for (i = 0; i < 4; i++)
-		s->l[i] = mix(s->l[i], w[i]);
+		s->l[i] = (s->l[i] ^ w[i]) * SUM_LANE;
+}
+
+/* the same over nb blocks, the lanes kept in registers */
+static void
+sum_blocks(struct sum *s, const unsigned char *c, size_t nb)
+{
+	uint64_t a = s->l[0], b = s->l[1], d = s->l[2], e = s->l[3], w[4];
+
+	for (; nb; nb--, c += SUM_BLOCK) {
+		memcpy(w, c, SUM_BLOCK);
+		a = (a ^ w[0]) * SUM_LANE;
+		b = (b ^ w[1]) * SUM_LANE;
+		d = (d ^ w[2]) * SUM_LANE;
+		e = (e ^ w[3]) * SUM_LANE;
+	}
+	s->l[0] = a;
+	s->l[1] = b;
+	s->l[2] = d;
+	s->l[3] = e;
 }
 
 static void
@@ -137,8 +159,11 @@ sum_feed(struct sum *s, const void *p, size_t n)
 		sum_block(s, s->carry);
 		s->nc = 0;
 	}
-	for (; n >= SUM_BLOCK; n -= SUM_BLOCK, c += SUM_BLOCK)
-		sum_block(s, c);
+	if (n >= SUM_BLOCK) {
+		sum_blocks(s, c, n / SUM_BLOCK);
+		c += n / SUM_BLOCK * SUM_BLOCK;
+		n %= SUM_BLOCK;
+	}
 	memcpy(s->carry, c, n);
 	s->nc = n;
 }
