@@ -148,6 +148,8 @@ sum_feed(struct sum *s, const void *p, size_t n)
 	const unsigned char *c = p;
 	size_t k;
 
+	if (!n)
+		return;
 	if (s->nc) {
 		k = MIN(n, SUM_BLOCK - s->nc);
 		memcpy(s->carry + s->nc, c, k);
