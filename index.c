@@ -23,11 +23,12 @@
  * The records and the names start on a page (zeros before them), so that
  * each is mapped on its own, with room after it to grow in place: new
  * messages and the names of renamed files are added there without
- * copying the rest.  Each area has its sum, and headsum covers the
- * header (with itself at 0), the other sums with it.  A record's flags and keywords are those
- * its name carries, read with the keyword table whose sum is kwsum: while
- * dovecot-keywords says the same, no name is read when loading; else
- * every name is parsed again.  The names' sum is checked through a small
+ * copying the rest.  Each area has its sum, the zeros after it
+ * included, and headsum covers the header (with itself at 0), the other
+ * sums with it: no byte of the file goes unchecked.  A record's flags
+ * and keywords are those its name carries, read with the keyword table
+ * whose sum is kwsum: while dovecot-keywords says the same, no name is
+ * read when loading; else every name is parsed again.  The names' sum is checked through a small
  * buffer, so checking them costs no memory.  A file of another version,
  * a foreign byte order, a wrong size or sum is logged and ignored, never
  * trusted; the next sync writes a good one.  It is written by whichever
