@@ -403,7 +403,7 @@ derived(struct fetchatt *a, long k, const struct msgmap *mm, struct mime *m,
 static int
 fetch_one(struct fetchreq *r, size_t vi, int *cte)
 {
-	struct vmsg *m = &sess.v.m[vi];
+	struct msg *m = &sess.v.m[vi];
 	char id[64];
 	struct msgmap mm = { 0 };
 	struct mime *msg;
@@ -430,6 +430,7 @@ fetch_one(struct fetchreq *r, size_t vi, int *cte)
 	if (k >= 0 && r->seen && !sess.readonly && !(m->flags & FL_SEEN) &&
 	    folder_setflags(&sess.f, k, (m->flags & ~FL_RECENT) | FL_SEEN,
 	    m->kw) == 0) {
+		m = view_w(vi);
 		m->flags |= FL_SEEN;
 		m->modseq = sess.f.msgs[k].modseq;
 		seen = 1;
@@ -457,8 +458,8 @@ fetch_one(struct fetchreq *r, size_t vi, int *cte)
 			io_puts("THREADID NIL");	/* no threads kept */
 			break;
 		case FA_MODSEQ:
-			if (k >= 0)
-				m->modseq = sess.f.msgs[k].modseq;
+			if (k >= 0 && m->modseq != sess.f.msgs[k].modseq)
+				(m = view_w(vi))->modseq = sess.f.msgs[k].modseq;
 			io_printf("MODSEQ (%llu)",
 			    (unsigned long long)m->modseq);
 			break;
@@ -554,7 +555,7 @@ cmd_fetch(const char *tag, int uid)
 	if (r == ST_OK && p_end() < 0)
 		r = ST_BAD;
 	if (r == ST_OK)
-		r = set_indexes(&set, uid, &vi, &nv);
+		r = set_indexes_since(&set, uid, req.changedsince, &vi, &nv);
 	/* IMAP4rev2: every FETCH names its UID */
 	if (r == ST_OK && !req.uid && sess.rev2)
 		att_add(&req, FA_UID, "UID");

@@ -3,24 +3,39 @@
  * The text UID list stays the durable record; the index is a snapshot of
  * what a process holds after applying the list's first O bytes (list
  * generation G): the messages as fixed records, the expunge history, the
- * file names, the scan stamp and the header values.  A new process reads
- * it straight into memory and parses only the list's lines after O, so
- * SELECT costs what the folder holds in bytes, not what its text says.
+ * file names, the scan stamp and the header values.  A new process maps
+ * it privately (MAP_PRIVATE) and uses its records and names in place as
+ * folder.msgs and folder.names, parsing only the list's lines after O:
+ * opening a folder copies nothing and reads no name.  A page of the map
+ * the process changes (a flag, \Recent) becomes its own copy, never the
+ * file's; msgs or names that grow move to the heap first (msgs_reserve,
+ * names_reserve).  Since other processes may hold it mapped, an index
+ * file is never changed in place: it is written whole to a temporary
+ * name and renamed over the old one.
  *
  * Layout (host byte order; the magic tells another order apart):
- *	struct ihead			version, sizes, G, O, header values
- *	struct irec	[nmsgs]		UID, flags, keywords, name, modseq,
- *					save date (0: unknown)
+ *	struct ihead			version, sizes, G, O, header values,
+ *					where the areas start, their sums
  *	struct expunged	[nexp]		expunge history
- *	names		[nameslen]	"cur/..." NUL-separated
- * ihead.sum covers everything after the header and the header itself
- * (with both sums 0); ihead.headsum the header alone, for STATUS, which
- * reads only the header and the records the list's tail names.  A file of another version, a foreign byte order, a
- * wrong size or sum is logged and ignored; the next sync writes a good
- * one.  It is written whole to a temporary name and renamed, by whichever
+ *	struct msg	[nmsgs]		UID, system flags, keywords, name,
+ *					modseq: folder.msgs as it is
+ *	names		[nameslen]	"cur/..." NUL-separated, to the end
+ * The records and the names start on a page (zeros before them), so that
+ * each is mapped on its own, with room after it to grow in place: new
+ * messages and the names of renamed files are added there without
+ * copying the rest.  Each area has its sum, the zeros after it
+ * included, and headsum covers the header (with itself at 0), the other
+ * sums with it: no byte of the file goes unchecked.  A record's flags
+ * and keywords are those its name carries, read with the keyword table
+ * whose sum is kwsum: while dovecot-keywords says the same, no name is
+ * read when loading; else every name is parsed again.  The names' sum is checked through a small
+ * buffer, so checking them costs no memory.  A file of another version,
+ * a foreign byte order, a wrong size or sum is logged and ignored, never
+ * trusted; the next sync writes a good one.  It is written by whichever
  * process has grown the list past the last index, with no lock: every
  * index any process writes is true of the list it names.  Deleting it
- * costs one parse of the list.
+ * costs one parse of the list; changing it in place is not allowed (a
+ * process that has it mapped could fault on a shorter file).
  */
 #include <sys/types.h>
 #include <sys/mman.h>
@@ -41,11 +56,15 @@
 
 #define INDEX		"imapd-index"
 #define INDEX_MAGIC	0x58444e4950414d49ULL	/* "IMAPINDX" */
-#define INDEX_VERSION	2
+#define INDEX_VERSION	3
 #define INDEX_TAIL	16384	/* list bytes worth a new index */
-#define CHUNK		4096	/* records per read or write */
+#define CHUNK		4096	/* records per check */
+#define NAMES_BUF	65536	/* bytes of names per read to check them */
 #define STATUS_TAIL	65536	/* list bytes STATUS applies to the header */
 #define STATUS_UIDS	4096	/* UIDs the tail may name for that */
+#define SUM_BLOCK	32	/* bytes the sum takes at once */
+#define SUM_PRIME	0x100000001b3ULL
+#define SUM_LANE	0x9e3779b97f4a7c15ULL	/* odd */
 
 struct ihead {
 	uint64_t magic;
@@ -58,33 +77,144 @@ struct ihead {
 	int64_t stamp[4];	/* new/ and cur/ mtimes: sec, nsec */
 	uint32_t unseen, deleted;	/* counts of the records */
 	uint64_t size, deleted_size;	/* RFC822.SIZE sums, when sized */
-	uint32_t sized, spare;	/* every name tells its size (",W=") */
-	uint64_t headsum;	/* of this header alone, sums at 0 */
-	uint64_t sum;
+	uint32_t sized;		/* every name tells its size (",W=") */
+	uint32_t nnew;		/* names in new/ */
+	uint64_t recoff, namesoff;	/* where records and names start */
+	uint64_t kwsum;		/* the keyword table flags were read with */
+	uint64_t recsum, expsum, namesum;	/* of each area */
+	uint64_t headsum;	/* of this header, itself at 0 */
 };
 
-struct irec {
-	uint32_t uid, flags, kw, name;
-	uint64_t modseq;
-	uint32_t savedate;	/* when it came into this folder; 0: unknown */
-	uint32_t spare;
+
+/* a running checksum in four lanes, fed in pieces of any length: what
+ * does not fill a block waits for the next piece */
+struct sum {
+	uint64_t l[4];
+	unsigned char carry[SUM_BLOCK];
+	size_t nc;
 };
 
-/* a running checksum, fast on whole words */
+static void
+sum_init(struct sum *s)
+{
+	int i;
+
+	for (i = 0; i < 4; i++)
+		s->l[i] = INDEX_MAGIC + i;
+	s->nc = 0;
+}
+
 static uint64_t
-sum_add(uint64_t h, const void *p, size_t n)
+mix(uint64_t h, uint64_t w)
+{
+	h = (h ^ w) * SUM_PRIME;
+	return h ^ h >> 29;
+}
+
+/* in a lane a word only multiplies in (odd, so every change of one word
+ * changes the lane); the lanes are mixed at the end */
+static void
+sum_block(struct sum *s, const unsigned char *c)
+{
+	uint64_t w[4];
+	int i;
+
+	memcpy(w, c, SUM_BLOCK);
+	for (i = 0; i < 4; i++)
+		s->l[i] = (s->l[i] ^ w[i]) * SUM_LANE;
+}
+
+/* the same over nb blocks, the lanes kept in registers */
+static void
+sum_blocks(struct sum *s, const unsigned char *c, size_t nb)
+{
+	uint64_t a = s->l[0], b = s->l[1], d = s->l[2], e = s->l[3], w[4];
+
+	for (; nb; nb--, c += SUM_BLOCK) {
+		memcpy(w, c, SUM_BLOCK);
+		a = (a ^ w[0]) * SUM_LANE;
+		b = (b ^ w[1]) * SUM_LANE;
+		d = (d ^ w[2]) * SUM_LANE;
+		e = (e ^ w[3]) * SUM_LANE;
+	}
+	s->l[0] = a;
+	s->l[1] = b;
+	s->l[2] = d;
+	s->l[3] = e;
+}
+
+static void
+sum_feed(struct sum *s, const void *p, size_t n)
 {
 	const unsigned char *c = p;
-	uint64_t w;
+	size_t k;
 
-	for (; n >= 8; n -= 8, c += 8) {
-		memcpy(&w, c, 8);
-		h = (h ^ w) * 0x100000001b3ULL;
-		h ^= h >> 29;
+	if (!n)
+		return;
+	if (s->nc) {
+		k = MIN(n, SUM_BLOCK - s->nc);
+		memcpy(s->carry + s->nc, c, k);
+		s->nc += k;
+		c += k;
+		n -= k;
+		if (s->nc < SUM_BLOCK)
+			return;
+		sum_block(s, s->carry);
+		s->nc = 0;
 	}
-	while (n--)
-		h = (h ^ *c++) * 0x100000001b3ULL;
-	return h;
+	if (n >= SUM_BLOCK) {
+		sum_blocks(s, c, n / SUM_BLOCK);
+		c += n / SUM_BLOCK * SUM_BLOCK;
+		n %= SUM_BLOCK;
+	}
+	memcpy(s->carry, c, n);
+	s->nc = n;
+}
+
+static uint64_t
+sum_end(const struct sum *s)
+{
+	uint64_t h = s->l[0];
+	size_t i;
+
+	for (i = 0; i < s->nc; i++)
+		h = mix(h, s->carry[i]);
+	return mix(mix(mix(h, s->l[1]), s->l[2]), s->l[3]);
+}
+
+static uint64_t
+sum_of(const void *p, size_t n)
+{
+	struct sum s;
+
+	sum_init(&s);
+	sum_feed(&s, p, n);
+	return sum_end(&s);
+}
+
+static uint64_t
+head_sum(const struct ihead *ih)
+{
+	struct ihead hz = *ih;
+
+	hz.headsum = 0;
+	return sum_of(&hz, sizeof(hz));
+}
+
+/* the keyword table: which letter names what */
+static uint64_t
+kw_sum(char *const *kw)
+{
+	struct sum s;
+	unsigned char i;
+
+	sum_init(&s);
+	for (i = 0; i < KW_MAX; i++)
+		if (kw[i]) {
+			sum_feed(&s, &i, 1);
+			sum_feed(&s, kw[i], strlen(kw[i]) + 1);
+		}
+	return sum_end(&s);
 }
 
 static int
@@ -105,21 +235,50 @@ read_at(int fd, void *p, size_t n, off_t off)
 	return 0;
 }
 
+static uint64_t
+page_size(void)
+{
+	static long ps;
+
+	if (!ps && (ps = sysconf(_SC_PAGESIZE)) < 4096)
+		ps = 4096;
+	return ps;
+}
+
+static uint64_t
+page_up(uint64_t n)
+{
+	return (n + page_size() - 1) / page_size() * page_size();
+}
+
+/* the areas in order, each where this machine can map it */
+static int
+areas_ok(const struct ihead *ih, off_t fsize)
+{
+	return ih->recoff >= sizeof(*ih) + (uint64_t)ih->nexp *
+	    sizeof(struct expunged) && ih->namesoff >= ih->recoff +
+	    (uint64_t)ih->nmsgs * sizeof(struct msg) &&
+	    ih->namesoff + ih->nameslen == (uint64_t)fsize &&
+	    ih->recoff % page_size() == 0 && ih->namesoff % page_size() == 0;
+}
+
 static int
 head_ok(const struct ihead *ih, const struct hdr *h, off_t fsize,
     const char *path)
 {
 	const char *why = NULL;
 
-	if (ih->magic != INDEX_MAGIC)
+	if (fsize < (off_t)sizeof(*ih))
+		why = "truncated";
+	else if (ih->magic != INDEX_MAGIC)
 		why = "not an index of this machine";
 	else if (ih->version != INDEX_VERSION ||
-	    ih->headsize != sizeof(*ih) || ih->recsize != sizeof(struct irec))
+	    ih->headsize != sizeof(*ih) || ih->recsize != sizeof(struct msg))
 		why = "older format";
-	else if (fsize != (off_t)(sizeof(*ih) +
-	    (uint64_t)ih->nmsgs * sizeof(struct irec) +
-	    (uint64_t)ih->nexp * sizeof(struct expunged) + ih->nameslen))
+	else if (!areas_ok(ih, fsize))
 		why = "truncated";
+	else if (head_sum(ih) != ih->headsum)
+		why = "damaged";
 	if (why) {
 		logmsg(LOG_WARNING, "%s: %s: rebuilding it", path, why);
 		return 0;
@@ -129,104 +288,225 @@ head_ok(const struct ihead *ih, const struct hdr *h, off_t fsize,
 	return ih->gen == h->gen && ih->uidvalidity == h->uidvalidity;
 }
 
-/* the records into f->msgs, checked as they come */
+/* the records where they lie, with the zeros after them: in UID order,
+ * naming names there are */
 static int
-load_recs(struct folder *f, int fd, const struct ihead *ih, uint64_t *sum)
+recs_ok(const struct msg *r, const struct ihead *ih)
 {
-	struct irec *r = xreallocarray(NULL, CHUNK, sizeof(*r));
-	off_t off = sizeof(*ih);
+	struct sum s;
 	uint32_t i, k, n, last = 0;
-	struct msg *m;
 
+	sum_init(&s);
 	for (i = 0; i < ih->nmsgs; i += n) {
 		n = MIN(CHUNK, ih->nmsgs - i);
-		if (read_at(fd, r, n * sizeof(*r), off) < 0)
-			goto fail;
-		off += n * sizeof(*r);
-		*sum = sum_add(*sum, r, n * sizeof(*r));
-		for (k = 0; k < n; k++) {
+		sum_feed(&s, r + i, n * sizeof(*r));
+		for (k = i; k < i + n; k++) {
 			if (r[k].uid <= last || r[k].uid >= ih->uidnext ||
-			    r[k].name >= ih->nameslen)
-				goto fail;
+			    r[k].name >= ih->nameslen ||
+			    (r[k].flags & ~FL_SYSTEM))
+				return -1;
 			last = r[k].uid;
-			m = &f->msgs[i + k];
-			m->uid = r[k].uid;
-			m->flags = r[k].flags;
-			m->kw = r[k].kw;
-			m->name = r[k].name;
-			m->modseq = r[k].modseq;
 		}
 	}
-	free(r);
-	return 0;
-fail:
-	free(r);
-	return -1;
+	sum_feed(&s, r + ih->nmsgs, ih->namesoff - ih->recoff -
+	    ih->nmsgs * sizeof(*r));
+	return sum_end(&s) == ih->recsum ? 0 : -1;
 }
 
+/* the expunge history into st->exp, and the zeros after it */
 static int
-load_body(struct folder *f, int fd, const struct ihead *ih)
+exp_load(struct store_state *st, int fd, const struct ihead *ih)
 {
-	struct store_state *st = f->st;
-	struct ihead hz = *ih;
-	uint64_t sum;
-	size_t i;
-	off_t off;
+	size_t elen = ih->nexp * sizeof(*st->exp);
+	size_t plen = ih->recoff - sizeof(*ih) - elen;
+	char *pad;
+	struct sum s;
+	uint32_t i;
+	int r;
 
-	hz.sum = 0;
-	hz.headsum = 0;
-	sum = sum_add(INDEX_MAGIC, &hz, sizeof(hz));
-
-	if (st->msgscap < ih->nmsgs) {
-		free(f->msgs);
-		f->msgs = xreallocarray(NULL, ih->nmsgs, sizeof(*f->msgs));
-		st->msgscap = ih->nmsgs;
-	}
-	if (load_recs(f, fd, ih, &sum) < 0)
-		return -1;
-	off = sizeof(*ih) + (off_t)ih->nmsgs * sizeof(struct irec);
 	if (st->expcap < ih->nexp) {
 		free(st->exp);
 		st->exp = xreallocarray(NULL, ih->nexp, sizeof(*st->exp));
 		st->expcap = ih->nexp;
 	}
 	if (ih->nexp && read_at(fd, st->exp, ih->nexp * sizeof(*st->exp),
-	    off) < 0)
-		return -1;
-	if (ih->nexp)
-		sum = sum_add(sum, st->exp, ih->nexp * sizeof(*st->exp));
-	off += ih->nexp * sizeof(*st->exp);
-	if (f->namescap < ih->nameslen + 1) {
-		free(f->names);
-		f->namescap = ih->nameslen + 4096;
-		f->names = xmalloc(f->namescap);
-	}
-	if (read_at(fd, f->names, ih->nameslen, off) < 0)
-		return -1;
-	sum = sum_add(sum, f->names, ih->nameslen);
-	if (ih->nameslen && f->names[ih->nameslen - 1] != '\0')
+	    sizeof(*ih)) < 0)
 		return -1;
 	for (i = 0; i < ih->nexp; i++)
 		if (!st->exp[i].first || st->exp[i].last < st->exp[i].first)
 			return -1;
-	return sum == ih->sum ? 0 : -1;
+	sum_init(&s);
+	sum_feed(&s, st->exp, elen);
+	pad = xmalloc(plen + 1);
+	r = read_at(fd, pad, plen, sizeof(*ih) + elen);
+	sum_feed(&s, pad, plen);
+	free(pad);
+	return r == 0 && sum_end(&s) == ih->expsum ? 0 : -1;
+}
+
+/* the names read through a small buffer: the pages of the map stay
+ * untouched until a name is used */
+static int
+names_ok(int fd, off_t off, const struct ihead *ih)
+{
+	char *b = xmalloc(NAMES_BUF), lastc = '\0';
+	uint64_t left = ih->nameslen;
+	struct sum s;
+	size_t n;
+	int r = -1;
+
+	sum_init(&s);
+	for (; left; left -= n, off += n) {
+		n = MIN(NAMES_BUF, left);
+		if (read_at(fd, b, n, off) < 0)
+			goto out;
+		sum_feed(&s, b, n);
+		lastc = b[n - 1];
+	}
+	if (lastc == '\0' && sum_end(&s) == ih->namesum)
+		r = 0;
+out:
+	free(b);
+	return r;
+}
+
+void
+index_release(struct folder *f)
+{
+	struct store_state *st = f->st;
+
+	/* msgs shared with a reader are left to it */
+	if (f->msgs == st->shared)
+		;
+	else if (st->msgs_map)
+		munmap(f->msgs, st->msgs_map);
+	else
+		free(f->msgs);
+	if (st->names_map)
+		munmap(f->names, st->names_map);
+	else
+		free(f->names);
+	f->msgs = NULL;
+	f->names = NULL;
+	f->nmsgs = f->nameslen = f->namescap = 0;
+	st->msgscap = st->msgs_map = st->names_map = 0;
+}
+
+/* len bytes of fd from off mapped privately, with room after them up to
+ * *cap bytes (rounded up to pages): anonymous memory after the file's */
+static void *
+map_area(int fd, off_t off, size_t len, size_t *cap)
+{
+	char *p;
+
+	*cap = page_up(*cap);
+	if ((p = mmap(NULL, *cap, PROT_READ | PROT_WRITE, MAP_PRIVATE |
+	    MAP_ANONYMOUS, -1, 0)) == MAP_FAILED)
+		return NULL;
+	if (len && mmap(p, len, PROT_READ | PROT_WRITE, MAP_PRIVATE |
+	    MAP_FIXED, fd, off) == MAP_FAILED) {
+		munmap(p, *cap);
+		return NULL;
+	}
+	return p;
+}
+
+/* flags as msg_parse would leave them: \Recent and new/ */
+static void
+flags_settle(struct folder *f, const struct ihead *ih)
+{
+	struct store_state *st = f->st;
+	size_t i, k;
+
+	if (ih->kwsum != kw_sum(f->kw)) {
+		for (i = 0; i < f->nmsgs; i++)
+			msg_parse(f, &f->msgs[i]);
+		return;
+	}
+	if (ih->nnew)
+		st->newseen = 1;
+	for (k = 0; k < st->nrecent; k++) {
+		i = lower_bound(f, st->recent[k]);
+		if (i < f->nmsgs && f->msgs[i].uid == st->recent[k])
+			f->msgs[i].flags |= FL_RECENT;
+	}
+}
+
+/* f takes the mapped records and names, with room to grow */
+static void
+install(struct folder *f, const struct ihead *ih, struct msg *msgs,
+    size_t mcap, char *names, size_t ncap)
+{
+	struct store_state *st = f->st;
+
+	index_release(f);
+	f->msgs = msgs;
+	f->nmsgs = ih->nmsgs;
+	st->msgs_map = mcap;
+	st->msgscap = mcap / sizeof(*msgs);
+	f->names = names;
+	f->nameslen = ih->nameslen;
+	f->namescap = st->names_map = ncap;
+	st->nexp = ih->nexp;
+	st->expsorted = 0;
+	st->gen = ih->gen;
+	st->nrecords = ih->nrecords;
+	st->histfloor = ih->histfloor;
+	f->uidvalidity = ih->uidvalidity;
+	f->uidnext = ih->uidnext;
+	f->highestmodseq = ih->highestmodseq;
+	st->stamped = ih->stamped;
+	st->st_new.tv_sec = ih->stamp[0];
+	st->st_new.tv_nsec = ih->stamp[1];
+	st->st_cur.tv_sec = ih->stamp[2];
+	st->st_cur.tv_nsec = ih->stamp[3];
+	st->idx_gen = ih->gen;
+	st->idx_off = ih->listoff;
+	flags_settle(f, ih);
+}
+
+/* the areas after a sound header, mapped and checked */
+static int
+load_areas(struct folder *f, int fd, const struct ihead *ih)
+{
+	size_t rlen = (size_t)ih->nmsgs * sizeof(struct msg);
+	size_t mcap = rlen + (ih->nmsgs / 4 + 1024) * sizeof(struct msg);
+	size_t ncap = ih->nameslen + ih->nameslen / 4 + 65536;
+	struct msg *m = NULL;
+	char *names = NULL;
+
+	if (!(m = map_area(fd, ih->recoff, rlen, &mcap)) ||
+	    !(names = map_area(fd, ih->namesoff, ih->nameslen, &ncap))) {
+		if (m)
+			munmap(m, mcap);
+		return -1;
+	}
+	if (recs_ok(m, ih) < 0 || exp_load(f->st, fd, ih) < 0 ||
+	    names_ok(fd, ih->namesoff, ih) < 0) {
+		munmap(m, mcap);
+		munmap(names, ncap);
+		errno = EINVAL;
+		return -1;
+	}
+	install(f, ih, m, mcap, names, ncap);
+	return 0;
 }
 
 int
 index_load(struct folder *f, int listfd, const struct hdr *h, off_t size,
     off_t *off)
 {
-	struct store_state *st = f->st;
 	char path[PATH_MAX], nl;
 	struct ihead ih;
 	struct stat sb;
-	uint32_t i;
 	int fd, r = -1;
 
 	if (!h->gen || pathf(path, "%s/" INDEX, f->path) < 0 ||
 	    (fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
 		return -1;
-	if (fstat(fd, &sb) < 0 || read_at(fd, &ih, sizeof(ih), 0) < 0) {
+	memset(&ih, 0, sizeof(ih));
+	if (fstat(fd, &sb) < 0 || (sb.st_size >= (off_t)sizeof(ih) &&
+	    read_at(fd, &ih, sizeof(ih), 0) < 0)) {
 		logmsg(LOG_WARNING, "%s: unreadable: rebuilding it", path);
 		goto out;
 	}
@@ -236,30 +516,11 @@ index_load(struct folder *f, int listfd, const struct hdr *h, off_t size,
 	if (ih.listoff > 0 && (pread(listfd, &nl, 1, ih.listoff - 1) != 1 ||
 	    nl != '\n'))
 		goto out;
-	if (load_body(f, fd, &ih) < 0) {
-		logmsg(LOG_WARNING, "%s: damaged: rebuilding it", path);
+	if (load_areas(f, fd, &ih) < 0) {
+		logmsg(LOG_WARNING, "%s: %s: rebuilding it", path, errno ==
+		    EINVAL ? "damaged" : strerror(errno));
 		goto out;
 	}
-	f->nmsgs = ih.nmsgs;
-	f->nameslen = ih.nameslen;
-	st->nexp = ih.nexp;
-	st->expsorted = 0;
-	st->gen = ih.gen;
-	st->nrecords = ih.nrecords;
-	st->histfloor = ih.histfloor;
-	f->uidvalidity = ih.uidvalidity;
-	f->uidnext = ih.uidnext;
-	f->highestmodseq = ih.highestmodseq;
-	st->stamped = ih.stamped;
-	st->st_new.tv_sec = ih.stamp[0];
-	st->st_new.tv_nsec = ih.stamp[1];
-	st->st_cur.tv_sec = ih.stamp[2];
-	st->st_cur.tv_nsec = ih.stamp[3];
-	/* flags follow the names and the keywords as they are now */
-	for (i = 0; i < ih.nmsgs; i++)
-		msg_parse(f, &f->msgs[i]);
-	st->idx_gen = ih.gen;
-	st->idx_off = ih.listoff;
 	*off = ih.listoff;
 	r = 0;
 out:
@@ -267,31 +528,52 @@ out:
 	return r;
 }
 
-/* a writer that sums what it writes in whole words, as the reader does */
+/* a writer that sums each area of what it writes as the reader does */
 struct iw {
 	int fd, err;
 	struct buf b;
-	uint64_t sum;
+	struct sum s;
+	uint64_t pos;		/* bytes put */
 };
 
 static void
-iw_flush(struct iw *w, int all)
+iw_flush(struct iw *w)
 {
-	size_t n = all ? w->b.len : w->b.len & ~(size_t)7;
-
-	w->sum = sum_add(w->sum, w->b.p, n);
-	if (!w->err && write_all(w->fd, w->b.p, n) < 0)
+	sum_feed(&w->s, w->b.p, w->b.len);
+	if (!w->err && write_all(w->fd, w->b.p, w->b.len) < 0)
 		w->err = errno ? errno : EIO;
-	memmove(w->b.p, w->b.p + n, w->b.len - n);
-	w->b.len -= n;
+	w->b.len = 0;
 }
 
 static void
 iw_put(struct iw *w, const void *p, size_t n)
 {
 	buf_add(&w->b, p, n);
+	w->pos += n;
 	if (w->b.len >= 65536)
-		iw_flush(w, 0);
+		iw_flush(w);
+}
+
+/* zeros up to where the next area starts */
+static void
+iw_pad(struct iw *w, uint64_t to)
+{
+	static const char zero[256];
+
+	while (w->pos < to)
+		iw_put(w, zero, MIN(sizeof(zero), to - w->pos));
+}
+
+/* the end of an area: its sum, and a fresh one for the next */
+static uint64_t
+iw_area(struct iw *w)
+{
+	uint64_t v;
+
+	iw_flush(w);
+	v = sum_end(&w->s);
+	sum_init(&w->s);
+	return v;
 }
 
 static void
@@ -299,13 +581,14 @@ head_fill(struct folder *f, struct ihead *ih)
 {
 	struct store_state *st = f->st;
 	uint64_t size = 0;
+	const char *name;
 	size_t i;
 
 	memset(ih, 0, sizeof(*ih));
 	ih->magic = INDEX_MAGIC;
 	ih->version = INDEX_VERSION;
 	ih->headsize = sizeof(*ih);
-	ih->recsize = sizeof(struct irec);
+	ih->recsize = sizeof(struct msg);
 	ih->gen = st->gen;
 	ih->listoff = st->list_off;
 	ih->uidvalidity = f->uidvalidity;
@@ -320,14 +603,17 @@ head_fill(struct folder *f, struct ihead *ih)
 	ih->stamp[2] = st->st_cur.tv_sec;
 	ih->stamp[3] = st->st_cur.tv_nsec;
 	ih->sized = 1;
+	ih->kwsum = kw_sum(f->kw);
 	for (i = 0; i < f->nmsgs; i++) {
 		if (f->msgs[i].flags & FL_GONE)
 			continue;
+		name = mname(f, &f->msgs[i]);
 		ih->nmsgs++;
-		ih->nameslen += strlen(mname(f, &f->msgs[i])) + 1;
+		ih->nameslen += strlen(name) + 1;
+		ih->nnew += !strncmp(name, "new/", 4);
 		ih->unseen += !(f->msgs[i].flags & FL_SEEN);
 		ih->deleted += !!(f->msgs[i].flags & FL_DELETED);
-		if (name_field(mname(f, &f->msgs[i]) + 4, 'W', &size) < 0)
+		if (name_field(name + 4, 'W', &size) < 0)
 			ih->sized = 0;
 		ih->size += size;
 		if (f->msgs[i].flags & FL_DELETED)
@@ -335,38 +621,47 @@ head_fill(struct folder *f, struct ihead *ih)
 	}
 	if (!ih->sized)
 		ih->size = ih->deleted_size = 0;
-	ih->headsum = sum_add(INDEX_MAGIC, ih, sizeof(*ih));
+	ih->recoff = page_up(sizeof(*ih) + (uint64_t)ih->nexp *
+	    sizeof(struct expunged));
+	ih->namesoff = page_up(ih->recoff + (uint64_t)ih->nmsgs *
+	    sizeof(struct msg));
 }
 
+/* the areas after the header, each with its sum; a record's flags are
+ * read from its name, as a loader that parses names would */
 static void
-put_body(struct folder *f, struct iw *w)
+put_body(struct folder *f, struct iw *w, struct ihead *ih)
 {
-	struct irec r;
+	struct msg r;
 	uint32_t name = 0;
 	const char *p;
 	size_t i;
 
+	if (f->st->nexp)
+		iw_put(w, f->st->exp, f->st->nexp * sizeof(*f->st->exp));
+	iw_pad(w, ih->recoff);
+	ih->expsum = iw_area(w);
 	memset(&r, 0, sizeof(r));
 	for (i = 0; i < f->nmsgs; i++) {
 		if (f->msgs[i].flags & FL_GONE)
 			continue;
+		p = mname(f, &f->msgs[i]);
 		r.uid = f->msgs[i].uid;
-		r.flags = f->msgs[i].flags & FL_SYSTEM;
-		r.kw = f->msgs[i].kw;
+		fname_flags(f->kw, p + 4, &r.flags, &r.kw);
 		r.name = name;
 		r.modseq = f->msgs[i].modseq;
 		iw_put(w, &r, sizeof(r));
-		name += strlen(mname(f, &f->msgs[i])) + 1;
+		name += strlen(p) + 1;
 	}
-	if (f->st->nexp)
-		iw_put(w, f->st->exp, f->st->nexp * sizeof(*f->st->exp));
+	iw_pad(w, ih->namesoff);
+	ih->recsum = iw_area(w);
 	for (i = 0; i < f->nmsgs; i++) {
 		if (f->msgs[i].flags & FL_GONE)
 			continue;
 		p = mname(f, &f->msgs[i]);
 		iw_put(w, p, strlen(p) + 1);
 	}
-	iw_flush(w, 1);
+	ih->namesum = iw_area(w);
 }
 
 void
@@ -374,8 +669,8 @@ index_save(struct folder *f)
 {
 	struct store_state *st = f->st;
 	char tmp[PATH_MAX], path[PATH_MAX];
-	struct iw w = { -1, 0, { 0 }, 0 };
-	struct ihead ih, hz;
+	struct iw w = { .fd = -1 };
+	struct ihead ih;
 
 	if (!st->gen || !st->list_ino || (st->idx_gen == st->gen &&
 	    st->list_off - st->idx_off < INDEX_TAIL))
@@ -386,12 +681,10 @@ index_save(struct folder *f)
 	    0600)) < 0)
 		return;
 	head_fill(f, &ih);
-	hz = ih;
-	hz.headsum = 0;
-	w.sum = INDEX_MAGIC;
-	iw_put(&w, &hz, sizeof(hz));
-	put_body(f, &w);
-	ih.sum = w.sum;
+	iw_put(&w, &ih, sizeof(ih));
+	iw_area(&w);
+	put_body(f, &w, &ih);
+	ih.headsum = head_sum(&ih);
 	if (!w.err && pwrite(w.fd, &ih, sizeof(ih), 0) != sizeof(ih))
 		w.err = errno ? errno : EIO;
 	if (close(w.fd) < 0 && !w.err)
@@ -418,7 +711,7 @@ struct tuid {
 
 struct tstat {
 	const struct ihead *ih;
-	const struct irec *rec;	/* the index's records, mapped */
+	const struct msg *rec;	/* the index's records, mapped */
 	const char *names;
 	struct tuid *u;
 	size_t nu;
@@ -470,7 +763,7 @@ count(struct mboxstatus *s, const struct tuid *u, int sign)
 static struct tuid *
 tuid_of(struct tstat *ts, uint32_t uid)
 {
-	const struct irec *r;
+	const struct msg *r;
 	struct tuid *u;
 	size_t i;
 
@@ -584,19 +877,13 @@ tail_recent(struct tstat *ts, long long told)
 static int
 status_head(int fd, struct ihead *ih, const struct hdr *h, off_t lsize)
 {
-	struct ihead hz;
 	struct stat sb;
 
 	if (fstat(fd, &sb) < 0 || read_at(fd, ih, sizeof(*ih), 0) < 0 ||
 	    ih->magic != INDEX_MAGIC || ih->version != INDEX_VERSION ||
-	    ih->headsize != sizeof(*ih) || ih->recsize != sizeof(struct irec))
+	    ih->headsize != sizeof(*ih) || ih->recsize != sizeof(struct msg))
 		return -1;
-	hz = *ih;
-	hz.sum = hz.headsum = 0;
-	if (sum_add(INDEX_MAGIC, &hz, sizeof(hz)) != ih->headsum ||
-	    sb.st_size != (off_t)(sizeof(*ih) +
-	    (uint64_t)ih->nmsgs * sizeof(struct irec) +
-	    (uint64_t)ih->nexp * sizeof(struct expunged) + ih->nameslen) ||
+	if (head_sum(ih) != ih->headsum || !areas_ok(ih, sb.st_size) ||
 	    ih->gen != h->gen || ih->uidvalidity != h->uidvalidity ||
 	    ih->listoff > (uint64_t)lsize ||
 	    lsize - ih->listoff > STATUS_TAIL)
@@ -673,13 +960,12 @@ index_status(const char *dir, struct mboxstatus *s, int want_size)
 	    line[0] != '\n')) ||
 	    !status_stamped(dir, &ih, tail.p, tail.p + tail.len))
 		goto out;
-	maplen = sizeof(ih) + (size_t)ih.nmsgs * sizeof(struct irec) +
-	    (size_t)ih.nexp * sizeof(struct expunged) + ih.nameslen;
+	maplen = ih.namesoff + ih.nameslen;
 	if ((map = mmap(NULL, maplen, PROT_READ, MAP_SHARED, ifd, 0)) ==
 	    MAP_FAILED)
 		goto out;
 	ts.ih = &ih;
-	ts.rec = (const struct irec *)((char *)map + sizeof(ih));
+	ts.rec = (const struct msg *)((char *)map + ih.recoff);
 	ts.names = (char *)map + maplen - ih.nameslen;
 	ts.u = xreallocarray(NULL, STATUS_UIDS, sizeof(*ts.u));
 	ts.s = s;

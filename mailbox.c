@@ -902,7 +902,7 @@ cmd_append(const char *tag, int uid)
 		exit(0);	/* the client went away mid-message */
 	if (r != ST_OK)
 		return r;
-	view_own(name, uids, n);
+	view_mark_own(name, uids, n);
 	buf_printf(&b, "APPENDUID %u ", uidv);
 	uid_set(&b, uids, n);
 	set_code("%s", b.p);
@@ -949,7 +949,7 @@ cmd_replace(const char *tag, int uid)
 		exit(0);	/* the client went away mid-message */
 	if (r != ST_OK)
 		return r;
-	view_own(name, &newuid, 1);
+	view_mark_own(name, &newuid, 1);
 	io_printf("* OK [APPENDUID %u %u] Replacement stored\r\n", uidv,
 	    newuid);
 	if ((k = store_index(vi[0])) >= 0 && folder_expunge(&sess.f, k) < 0 &&

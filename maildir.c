@@ -383,15 +383,113 @@ base_len(const char *fname)
 	return p ? (size_t)(p - fname) : strlen(fname);
 }
 
+/* room for n messages in msgs, those there kept; msgs that lie in the
+ * index's private map move to the heap when they outgrow its room */
+void
+msgs_reserve(struct folder *f, size_t n)
+{
+	struct store_state *st = f->st;
+	struct msg *p;
+
+	msgs_thaw(f);
+	if (n <= st->msgscap)
+		return;
+	if (st->msgs_map) {
+		p = xreallocarray(NULL, n, sizeof(*p));
+		memcpy(p, f->msgs, f->nmsgs * sizeof(*p));
+		munmap(f->msgs, st->msgs_map);
+		f->msgs = p;
+		st->msgs_map = 0;
+	} else
+		f->msgs = xreallocarray(f->msgs, n, sizeof(*f->msgs));
+	st->msgscap = n;
+}
+
+/* msgs handed out by folder_share are not changed: the store takes a
+ * copy of them before its first change */
+void
+msgs_thaw(struct folder *f)
+{
+	struct store_state *st = f->st;
+	struct msg *p;
+
+	if (!st->shared || f->msgs != st->shared)
+		return;
+	p = xreallocarray(NULL, MAX(st->msgscap, f->nmsgs + 64), sizeof(*p));
+	memcpy(p, f->msgs, f->nmsgs * sizeof(*p));
+	f->msgs = p;
+	st->msgscap = MAX(st->msgscap, f->nmsgs + 64);
+	st->msgs_map = 0;	/* the map is the reader's now */
+}
+
+struct msg *
+folder_share(struct folder *f)
+{
+	struct store_state *st = f->st;
+
+	if (st->shared || !f->nmsgs)
+		return NULL;
+	st->shared = f->msgs;
+	st->shared_map = st->msgs_map;
+	/* what must not change cannot: a stray write faults */
+	if (st->shared_map)
+		mprotect(st->shared, st->shared_map, PROT_READ);
+	return f->msgs;
+}
+
+void
+shared_free(struct store_state *st)
+{
+	if (st->shared_map)
+		munmap(st->shared, st->shared_map);
+	else
+		free(st->shared);
+	st->shared = NULL;
+	st->shared_map = 0;
+}
+
+void
+folder_unshare(struct folder *f)
+{
+	struct store_state *st = f->st;
+
+	if (!st->shared)
+		return;
+	if (st->shared != f->msgs)
+		shared_free(st);
+	else if (st->shared_map)
+		mprotect(st->shared, st->shared_map, PROT_READ | PROT_WRITE);
+	st->shared = NULL;
+	st->shared_map = 0;
+}
+
+/* room for n bytes of names, the same way */
+void
+names_reserve(struct folder *f, size_t n)
+{
+	struct store_state *st = f->st;
+	char *p;
+
+	if (n <= f->namescap)
+		return;
+	if (st->names_map) {
+		p = xmalloc(n);
+		memcpy(p, f->names, f->nameslen);
+		munmap(f->names, st->names_map);
+		f->names = p;
+		st->names_map = 0;
+	} else
+		f->names = xrealloc(f->names, n);
+	f->namescap = n;
+}
+
 static uint32_t
 names_add(struct folder *f, const char *s, size_t len)
 {
 	uint32_t off;
 
-	if (f->nameslen + len + 1 > f->namescap) {
-		f->namescap = MAX(f->namescap * 2, f->nameslen + len + 4096);
-		f->names = xrealloc(f->names, f->namescap);
-	}
+	if (f->nameslen + len + 1 > f->namescap)
+		names_reserve(f, MAX(f->namescap * 2, f->nameslen + len + 4096));
 	off = f->nameslen;
 	memcpy(f->names + off, s, len);
 	f->names[off + len] = '\0';
@@ -403,6 +501,7 @@ names_add(struct folder *f, const char *s, size_t len)
 void
 msg_setname(struct folder *f, struct msg *m, const char *name, size_t len)
 {
+	/* m is f's own: msgs_thaw came before it was taken */
 	f->st->namesdead += strlen(mname(f, m)) + 1;
 	m->name = names_add(f, name, len);
 }
@@ -413,18 +512,23 @@ names_compact(struct folder *f)
 {
 	struct store_state *st = f->st;
 	char *old = f->names;
-	size_t i, len;
+	size_t i, len, oldmap = st->names_map;
 
 	if (st->namesdead < 65536 || st->namesdead < f->nameslen / 2)
 		return;
+	msgs_thaw(f);
 	f->namescap = f->nameslen - st->namesdead + 4096;
 	f->names = xmalloc(f->namescap);
 	f->nameslen = 0;
+	st->names_map = 0;
 	for (i = 0; i < f->nmsgs; i++) {
 		len = strlen(old + f->msgs[i].name);
 		f->msgs[i].name = names_add(f, old + f->msgs[i].name, len);
 	}
-	free(old);
+	if (oldmap)
+		munmap(old, oldmap);
+	else
+		free(old);
 	st->namesdead = 0;
 }
 
@@ -452,6 +556,14 @@ folder_find(struct folder *f, uint32_t uid)
 	    !(f->msgs[i].flags & FL_GONE))
 		return i;
 	return -1;
+}
+
+long
+folder_find_near(struct folder *f, size_t near, uint32_t uid)
+{
+	if (near < f->nmsgs && f->msgs[near].uid == uid)
+		return f->msgs[near].flags & FL_GONE ? -1 : (long)near;
+	return folder_find(f, uid);
 }
 
 /* ---- finding a message by file name: base name -> UID ----------------- */
@@ -803,6 +915,7 @@ kw_refresh(struct folder *f, int force)
 	    sb.st_mtim.tv_sec == st->kw_mtime.tv_sec &&
 	    sb.st_mtim.tv_nsec == st->kw_mtime.tv_nsec)
 		return 0;
+	msgs_thaw(f);
 	if (kw_load(f->path, f->kw, &sb) < 0)
 		return -1;
 	st->kw_ino = sb.st_ino;
@@ -990,6 +1103,7 @@ msgs_compact(struct folder *f)
 
 	if (!f->st->ngone)
 		return;
+	msgs_thaw(f);
 	f->st->ngone = 0;
 	for (i = o = 0; i < f->nmsgs; i++) {
 		if (f->msgs[i].flags & FL_GONE) {
@@ -1008,10 +1122,9 @@ msg_insert(struct folder *f, size_t at, uint32_t uid, uint64_t modseq,
 	struct store_state *st = f->st;
 	struct msg *m;
 
-	if (f->nmsgs == st->msgscap) {
-		st->msgscap = st->msgscap ? st->msgscap * 2 : 256;
-		f->msgs = xreallocarray(f->msgs, st->msgscap, sizeof(*f->msgs));
-	}
+	msgs_thaw(f);
+	if (f->nmsgs == st->msgscap)
+		msgs_reserve(f, st->msgscap ? st->msgscap * 2 : 256);
 	memmove(f->msgs + at + 1, f->msgs + at,
 	    (f->nmsgs - at) * sizeof(*f->msgs));
 	f->nmsgs++;
@@ -1085,6 +1198,8 @@ apply_lines(struct folder *f, const char *buf, size_t len)
 	const char *p = buf, *end = buf + len, *nl;
 	struct rec r;
 
+	if (len)
+		msgs_thaw(f);
 	while (p < end && (nl = memchr(p, '\n', end - p))) {
 		if (parse_rec(p, nl, &r) == 0)
 			apply_rec(f, &r);

@@ -119,6 +119,15 @@ int folder_watchfd(struct folder *);
 int folder_unsettled(struct folder *);
 /* index in msgs of uid, or -1 */
 long folder_find(struct folder *, uint32_t uid);
+/* the same, looked for at index near first */
+long folder_find_near(struct folder *, size_t near, uint32_t uid);
+/* msgs as they are now, for a reader that keeps them as its own (the
+ * session's view) instead of copying them: they stay as they are, and
+ * must not be written, until folder_unshare or folder_close; the store
+ * changes a copy meanwhile, made when it first changes something.  NULL
+ * when they are shared already or there are none. */
+struct msg *folder_share(struct folder *);
+void folder_unshare(struct folder *);
 
 /* Map message i read-only.  A file renamed meanwhile by another process is
  * found again; -1 with errno ENOENT when it is gone (expunged). */

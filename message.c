@@ -34,6 +34,7 @@ relocate(struct folder *f, size_t i)
 	const char *name = mname(f, &f->msgs[i]) + 4;
 	size_t blen = base_len(name), j;
 
+	msgs_thaw(f);
 	snprintf(base, sizeof(base), "%.*s", (int)blen, name);
 	if (scan_folder(&s, f->path) < 0)
 		return -1;
@@ -290,6 +291,7 @@ folder_setflags(struct folder *f, size_t i, uint32_t flags, uint32_t kw)
 		errno = ENOENT;
 		return -1;
 	}
+	msgs_thaw(f);
 	flags &= FL_SYSTEM;
 	/* the caller computed flags from what it knew; another process may
 	 * have changed the message since: apply the difference, so its
@@ -345,6 +347,7 @@ folder_expunge(struct folder *f, size_t i)
 		errno = ENOENT;
 		return -1;
 	}
+	msgs_thaw(f);
 	if (txn_lock(&t, f->path) < 0)
 		return -1;
 	if (txn_open(&t, f->path) < 0 || txn_peek(f, &t) < 0 ||

@@ -608,7 +608,7 @@ eval_content(struct sk *k, struct ctx *c)
 static int
 eval(struct sk *k, struct ctx *c)
 {
-	struct vmsg *m = &c->v->m[c->i];
+	struct msg *m = &c->v->m[c->i];
 	struct sk *x;
 	char id[64];
 	time_t t;
@@ -740,7 +740,7 @@ search_match(struct search *s, struct folder *f, struct view *v, size_t i)
 	c.f = f;
 	c.v = v;
 	c.i = i;
-	c.k = v->m[i].gone ? -1 : folder_find(f, v->m[i].uid);
+	c.k = v->m[i].flags & VM_GONE ? -1 : folder_find(f, v->m[i].uid);
 	r = eval(s->root, &c);
 	if (c.mapped) {
 		mime_close(c.msg);

@@ -412,11 +412,35 @@ parse_flags(int bare, char ***names, size_t *n)
 
 /* --- the session's view of the selected folder ------------------------ */
 
+/* the view its own copy of the records it shared with the folder */
+static void
+view_own(void)
+{
+	struct msg *m;
+
+	if (!sess.v.shared)
+		return;
+	sess.v.cap = sess.v.n + 64;
+	m = xreallocarray(NULL, sess.v.cap, sizeof(*m));
+	memcpy(m, sess.v.m, sess.v.n * sizeof(*m));
+	folder_unshare(&sess.f);
+	sess.v.m = m;
+	sess.v.shared = 0;
+}
+
+struct msg *
+view_w(size_t i)
+{
+	view_own();
+	return &sess.v.m[i];
+}
+
 static void
 view_add(uint32_t uid, uint32_t flags, uint32_t kw, uint64_t modseq)
 {
-	struct vmsg *m;
+	struct msg *m;
 
+	view_own();
 	if (sess.v.n == sess.v.cap) {
 		sess.v.cap = sess.v.cap ? sess.v.cap * 2 : 64;
 		sess.v.m = xreallocarray(sess.v.m, sess.v.cap, sizeof(*sess.v.m));
@@ -425,14 +449,18 @@ view_add(uint32_t uid, uint32_t flags, uint32_t kw, uint64_t modseq)
 	m->uid = uid;
 	m->flags = flags;
 	m->kw = kw;
-	m->gone = 0;
+	m->name = 0;
 	m->modseq = modseq;
 }
 
+/* the folder may be closed already: it let go of what it shared then */
 static void
 view_free(void)
 {
-	free(sess.v.m);
+	if (!sess.v.shared)
+		free(sess.v.m);
+	else if (sess.f.st)
+		folder_unshare(&sess.f);
 	memset(&sess.v, 0, sizeof(sess.v));
 }
 
@@ -496,13 +524,14 @@ view_update(int expunge)
 	view_changes = folder_changes(f);
 	view_gone = 0;
 
+	view_own();
 	if ((sess.qresync || sess.uidonly) && expunge)
 		van = xreallocarray(NULL, sess.v.n + 1, sizeof(*van));
 	for (i = j = o = 0; i < sess.v.n; i++) {
 		while (j < f->nmsgs && f->msgs[j].uid < sess.v.m[i].uid)
 			j++;
 		if (j == f->nmsgs || f->msgs[j].uid != sess.v.m[i].uid) {
-			sess.v.m[i].gone = 1;
+			sess.v.m[i].flags |= VM_GONE;
 			view_gone = !expunge;
 			if (expunge) {
 				if (van)
@@ -579,22 +608,59 @@ view_sync(int expunge)
 long
 store_index(size_t i)
 {
-	if (sess.v.m[i].gone)
+	if (sess.v.m[i].flags & VM_GONE)
 		return -1;
-	return folder_find(&sess.f, sess.v.m[i].uid);
+	/* mostly where it is in the view: the view is shared, or nothing
+	 * was expunged before it */
+	return folder_find_near(&sess.f, i, sess.v.m[i].uid);
+}
+
+/* whether message i of the view changed after modseq since (0: any) */
+static int
+changed_since(size_t i, uint64_t since)
+{
+	long k;
+
+	return !since || ((k = store_index(i)) >= 0 &&
+	    sess.f.msgs[k].modseq > since);
+}
+
+/* the view indexes a resolved set names, into out unless it is NULL:
+ * the ranges are sorted and apart, so they are walked, not the view */
+static size_t
+set_walk(const struct seqset *set, int uid, uint64_t since, size_t *out)
+{
+	size_t i, k, n = 0;
+	uint32_t v;
+
+	for (k = 0; k < set->n; k++) {
+		i = uid ? view_lower(set->r[k].lo) : set->r[k].lo - 1;
+		for (; i < sess.v.n; i++) {
+			v = uid ? sess.v.m[i].uid : (uint32_t)(i + 1);
+			if (v > set->r[k].hi)
+				break;
+			if (!changed_since(i, since))
+				continue;
+			if (out)
+				out[n] = i;
+			n++;
+		}
+	}
+	return n;
 }
 
 /* Resolve a sequence set into the list of view indexes it names, in
- * ascending order.  Sequence numbers beyond the view are an error; UIDs
- * that do not exist are skipped. */
+ * ascending order, of the messages changed after since unless it is 0.
+ * Sequence numbers beyond the view are an error; UIDs that do not exist
+ * are skipped. */
 int
-set_indexes(struct seqset *set, int uid, size_t **out, size_t *n)
+set_indexes_since(struct seqset *set, int uid, uint64_t since, size_t **out,
+    size_t *n)
 {
-	size_t i, k, cap = 16;
-	uint32_t v;
+	size_t k;
 
 	*n = 0;
-	*out = p_alloc(cap * sizeof(**out));
+	*out = NULL;
 	if (set->dollar) {
 		if (!sess.search_saved)
 			return ST_OK;
@@ -608,24 +674,16 @@ set_indexes(struct seqset *set, int uid, size_t **out, size_t *n)
 	for (k = 0; !uid && k < set->n; k++)
 		if (set->r[k].lo == 0 || set->r[k].hi > sess.v.n)
 			return bad("Invalid message sequence number");
-	/* the ranges are sorted and apart: walk them, not the view */
-	for (k = 0; k < set->n; k++) {
-		i = uid ? view_lower(set->r[k].lo) : set->r[k].lo - 1;
-		for (; i < sess.v.n; i++) {
-			v = uid ? sess.v.m[i].uid : (uint32_t)(i + 1);
-			if (v > set->r[k].hi)
-				break;
-			if (*n == cap) {
-				size_t *t = p_alloc(2 * cap * sizeof(*t));
-
-				memcpy(t, *out, cap * sizeof(*t));
-				*out = t;
-				cap *= 2;
-			}
-			(*out)[(*n)++] = i;
-		}
-	}
+	/* counted first, then taken at once */
+	*out = p_alloc((set_walk(set, uid, since, NULL) + 1) * sizeof(**out));
+	*n = set_walk(set, uid, since, *out);
 	return ST_OK;
+}
+
+int
+set_indexes(struct seqset *set, int uid, size_t **out, size_t *n)
+{
+	return set_indexes_since(set, uid, 0, out, n);
 }
 
 /* a list of UIDs as a compact set "1:3,7" */
@@ -652,6 +710,16 @@ view_load(void)
 {
 	size_t i;
 
+	nown = 0;
+	/* the folder's records as they are, shared until one side changes
+	 * them: SELECT copies nothing */
+	if ((sess.v.m = folder_share(&sess.f))) {
+		sess.v.n = sess.v.cap = sess.f.nmsgs;
+		sess.v.shared = 1;
+		view_changes = folder_changes(&sess.f);
+		view_gone = 0;
+		return;
+	}
 	/* the view at its size at once: no doubling, no copy */
 	sess.v.cap = sess.f.nmsgs + 64;
 	sess.v.m = xreallocarray(NULL, sess.v.cap, sizeof(*sess.v.m));
@@ -660,11 +728,10 @@ view_load(void)
 		    sess.f.msgs[i].modseq);
 	view_changes = folder_changes(&sess.f);
 	view_gone = 0;
-	nown = 0;
 }
 
 void
-view_own(const char *mailbox, const uint32_t *uids, size_t n)
+view_mark_own(const char *mailbox, const uint32_t *uids, size_t n)
 {
 	size_t i;
 

@@ -16,19 +16,18 @@ enum state { S_NOAUTH = 1, S_AUTH = 2, S_SELECTED = 4, S_LOGOUT = 8 };
 /* what a handler hands back to the one place that answers the client */
 enum { ST_OK, ST_NO, ST_BAD, ST_DONE, ST_LOST };
 
-/* one message as this session sees it; its sequence number is its index
- * in the view plus one */
-struct vmsg {
-	uint32_t uid;
-	uint32_t flags;		/* FL_* incl. FL_RECENT */
-	uint32_t kw;
-	uint32_t gone;		/* expunged by another process, not yet told */
-	uint64_t modseq;	/* as last told to the client */
-};
+/* The messages as this session sees them, a message's sequence number
+ * its index plus one: the store's records (struct msg) with the UID, the
+ * flags (FL_* incl. FL_RECENT, and VM_GONE), keywords and modseq last
+ * told to the client; their name means nothing here.  At first they are
+ * the folder's own records, shared (folder_share) and read only: what
+ * changes one takes view_w first, which makes the view its own copy. */
+#define VM_GONE	(1U << 30)	/* expunged by another process, not yet told */
 
 struct view {
-	struct vmsg *m;
+	struct msg *m;
 	size_t n, cap;
+	int shared;		/* m is the folder's: no change through it */
 };
 
 /* the session: everything that lives from one command to the next */
@@ -106,13 +105,18 @@ void condstore_on(void);
  * them */
 void view_load(void);
 /* the client added uids to mailbox itself; were they its own doing */
-void view_own(const char *mailbox, const uint32_t *uids, size_t n);
+void view_mark_own(const char *mailbox, const uint32_t *uids, size_t n);
 int view_is_own(uint32_t uid);
+/* message i of the view, to be changed */
+struct msg *view_w(size_t i);
 void view_sync(int expunge);
 void fetch_open(size_t i);
 void print_flags_fetch(size_t i);
 long store_index(size_t i);
 int set_indexes(struct seqset *, int uid, size_t **out, size_t *n);
+/* the same, only the messages changed after modseq since (CHANGEDSINCE) */
+int set_indexes_since(struct seqset *, int uid, uint64_t since,
+    size_t **out, size_t *n);
 void uid_set(struct buf *, const uint32_t *, size_t);
 /* index of the first message of the view with a UID >= uid */
 size_t view_lower(uint32_t uid);

@@ -343,7 +343,7 @@ fields_read(struct folder *f, struct view *v, size_t vi, int needhdr,
 	fl->read = 0;
 	fl->idate = 0;
 	fl->size = 0;
-	if (v->m[vi].gone || (k = folder_find(f, v->m[vi].uid)) < 0)
+	if ((v->m[vi].flags & VM_GONE) || (k = folder_find(f, v->m[vi].uid)) < 0)
 		return;
 	if (needinfo && msg_info(f, k, &fl->idate, &fl->size) < 0)
 		return;
@@ -493,7 +493,7 @@ key_load(struct key *k, const struct sortprog *sp, struct folder *f,
 	static const int addr[K_NSTR] = { -1, H_FROM, H_TO, H_CC, H_FROM,
 		H_TO };
 	unsigned want = sp->want;
-	long fi = v->m[vi].gone ? -1 : folder_find(f, v->m[vi].uid);
+	long fi = v->m[vi].flags & VM_GONE ? -1 : folder_find(f, v->m[vi].uid);
 	int64_t t;
 	size_t at;
 	int s;

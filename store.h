@@ -3,7 +3,17 @@
  * folder namespace), message.c (the messages), sync.c (folder sync and
  * reading the UID list), index.c (the binary index) and msgcache.c (the
  * message cache), maildir.c (the UID record, names and paths).  Nothing
- * above the store includes it. */
+ * above the store includes it.
+ *
+ * folder.msgs and folder.names may lie in a private mapping of the
+ * folder's imapd-index (index.c): changed in place (the kernel copies a
+ * page on its first write, the file never changes), grown in place up to
+ * the room mapped after them, then moved to the heap (msgs_reserve,
+ * names_reserve).  Records handed to a session's view (folder_share) are
+ * not changed at all: every change starts with msgs_thaw, which gives the
+ * store a copy of its own the first time.  The UID list (imapd-uidlist)
+ * is the durable record; the index and the cache may be deleted at any
+ * time. */
 #ifndef STORE_H
 #define STORE_H
 #include <sys/stat.h>
@@ -69,6 +79,15 @@ struct store_state {
 	off_t kw_size;
 	size_t namesdead;	/* garbage bytes in folder.names */
 	size_t msgscap;
+	/* bytes of the private mapping of the index (index.c) f->msgs,
+	 * f->names start, 0 when on the heap: each grows in place up to
+	 * msgscap, namescap, then moves to the heap */
+	size_t msgs_map, names_map;
+	/* msgs handed to a reader (folder_share): unchanged until it lets
+	 * go, and readable only while they lie in the map (shared_map
+	 * bytes of it, else 0); the store changes a copy (msgs_thaw) */
+	struct msg *shared;
+	size_t shared_map;
 	unsigned long changes;	/* grows with every change to msgs */
 	size_t ngone;		/* msgs marked FL_GONE, for msgs_compact */
 	int watchfd;		/* inotify on new/ and cur/, or -1 */
@@ -99,6 +118,8 @@ void msg_parse(struct folder *f, struct msg *m);
 int index_load(struct folder *f, int listfd, const struct hdr *h,
     off_t size, off_t *off);
 void index_save(struct folder *f);
+/* frees f->msgs and f->names or unmaps them */
+void index_release(struct folder *f);
 /* STATUS of the folder in dir from the index's header and the list's
  * lines after it, when the directories are as the list last saw them;
  * -1 when only opening the folder can tell */
@@ -204,6 +225,10 @@ int is_dir(const char *path);
 int make_subdirs(const char *dir);
 size_t base_len(const char *fname);
 void msg_setname(struct folder *f, struct msg *m, const char *name, size_t len);
+void msgs_reserve(struct folder *f, size_t n);
+void msgs_thaw(struct folder *f);
+void shared_free(struct store_state *st);
+void names_reserve(struct folder *f, size_t n);
 void names_compact(struct folder *f);
 long lower_bound(const struct folder *f, uint32_t uid);
 long name_find(struct folder *f, const char *name);

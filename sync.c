@@ -235,20 +235,12 @@ list_load(struct folder *f, int fd, const struct stat *sb)
 		goto fail;
 	}
 	/* room for everything at once: no copying while it grows */
-	if (f->namescap < b.len) {
-		free(f->names);
-		f->names = xmalloc(b.len);
-		f->namescap = b.len;
-	}
 	for (lines = 0, p = b.p; (p = memchr(p, '\n', b.p + b.len - p)); p++)
 		lines++;
-	if (st->msgscap < lines) {
-		free(f->msgs);
-		f->msgs = xreallocarray(NULL, lines, sizeof(*f->msgs));
-		st->msgscap = lines;
-	}
 	f->nmsgs = 0;
 	f->nameslen = 0;
+	names_reserve(f, b.len);
+	msgs_reserve(f, lines);
 	htab_free(&st->bh);
 	st->namesdead = 0;
 	st->stamped = 0;
@@ -1171,6 +1163,7 @@ sync_locked(struct folder *f, int full)
 
 	if (txn_lock(&t, f->path) < 0)
 		return -1;
+	msgs_thaw(f);
 	if (txn_open(&t, f->path) < 0 || list_refresh(f, &t) < 0)
 		goto out;
 	msgs_compact(f);
@@ -1262,6 +1255,7 @@ recent_mark(struct folder *f, size_t i)
 {
 	if (f->msgs[i].flags & FL_GONE)
 		return;
+	msgs_thaw(f);
 	recent_add(f->st, f->msgs[i].uid);
 	f->msgs[i].flags |= FL_RECENT;
 }
@@ -1348,6 +1342,7 @@ stamp_last(struct folder *f, int wait)
 	if (!st->stale || st->watchfd < 0 || !st->scanned || st->dirty ||
 	    txn_lock_how(&t, f->path, wait) < 0)
 		return;
+	msgs_thaw(f);
 	if (txn_open(&t, f->path) == 0 && list_refresh(f, &t) == 0) {
 		msgs_compact(f);
 		for (i = 0; stamp_try(f, &t) == 1 && i < STAMP_WAIT_MS; i++)
@@ -1468,13 +1463,15 @@ folder_close(struct folder *f)
 		free(st->recent);
 		free(st->claimed);
 		free(st->vs);
+		if (st->shared && st->shared != f->msgs)
+			shared_free(st);
+		st->shared = NULL;
+		index_release(f);
 		free(st);
 	}
 	kw_free(f->kw);
 	free(f->name);
 	free(f->path);
-	free(f->msgs);
-	free(f->names);
 	memset(f, 0, sizeof(*f));
 }
 

@@ -401,7 +401,7 @@ copy(int uid, int move)
 	if (savedate_add(name, uidv, dst, n, time(NULL)) < 0)
 		logmsg(LOG_ERR, "%s: save dates not recorded: %s",
 		    move ? "MOVE" : "COPY", strerror(errno));
-	view_own(name, dst, n);
+	view_mark_own(name, dst, n);
 	buf_printf(&b, "COPYUID %u ", uidv);
 	uid_set(&b, src, n);
 	buf_addc(&b, ' ');
@@ -503,7 +503,7 @@ cmd_store(const char *tag, int uid)
 	if (sess.f.nkw != sess.kw_told)
 		flags_responses();
 	for (i = 0; i < nv; i++) {
-		struct vmsg *m = &sess.v.m[vi[i]];
+		struct msg *m = &sess.v.m[vi[i]];
 
 		/* expunged meanwhile: nothing to change, and its EXPUNGE
 		 * comes soon (RFC 2180 4.2) */
@@ -525,6 +525,7 @@ cmd_store(const char *tag, int uid)
 			continue;
 		}
 		/* the store merged our change with any made meanwhile */
+		m = view_w(vi[i]);
 		m->flags = (sess.f.msgs[k].flags & ~FL_RECENT) |
 		    (m->flags & FL_RECENT);
 		m->kw = sess.f.msgs[k].kw;
