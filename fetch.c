@@ -537,6 +537,106 @@ fetch_one(struct fetchreq *r, size_t vi, int *cte)
 	return 0;
 }
 
+/* decimal digits of v at the end of the room ending at e; their start */
+static char *
+digits(char *e, uint64_t v)
+{
+	do
+		*--e = '0' + v % 10;
+	while (v /= 10);
+	return e;
+}
+
+static char *
+put(char *p, const char *s, size_t n)
+{
+	memcpy(p, s, n);
+	return p + n;
+}
+
+static char *
+put_num(char *p, uint64_t v)
+{
+	char room[24], *s = digits(room + sizeof(room), v);
+
+	return put(p, s, room + sizeof(room) - s);
+}
+
+/* only UID, FLAGS and MODSEQ, nothing set: answered from the view alone */
+static int
+flags_only(const struct fetchreq *r)
+{
+	size_t i;
+
+	if (r->seen)
+		return 0;
+	for (i = 0; i < r->n; i++)
+		if (r->a[i].kind != FA_UID && r->a[i].kind != FA_FLAGS &&
+		    r->a[i].kind != FA_MODSEQ)
+			return 0;
+	return 1;
+}
+
+/* The responses of a flags_only request, one write each: what a client
+ * resyncing a folder asks of every message.  No file is looked at, and a
+ * flag list is formatted once for each new (flags, keywords) pair. */
+static void
+fetch_flags(const struct fetchreq *r, const size_t *vi, size_t nv)
+{
+	struct buf fl = { 0 };
+	uint32_t flags = 0, kw = 0;
+	size_t i, j, cap = 0, need;
+	char *line = NULL, *p;
+	long k;
+	int have = 0;
+
+	for (i = 0; i < nv; i++) {
+		struct vmsg *m = &sess.v.m[vi[i]];
+
+		if (r->flags && (!have || m->flags != flags || m->kw != kw)) {
+			buf_reset(&fl);
+			flag_list(&fl, m->flags, m->kw);
+			flags = m->flags;
+			kw = m->kw;
+			have = 1;
+		}
+		/* numbers of 20 digits at most, words of 16 octets */
+		if ((need = 64 + r->n * (48 + fl.len)) > cap) {
+			free(line);
+			line = xmalloc(cap = 2 * need);
+		}
+		p = line;
+		if (sess.uidonly)
+			p = put(put_num(put(p, "* UIDFETCH ", 11), m->uid), " (",
+			    2);
+		else
+			p = put(put_num(put(p, "* ", 2), vi[i] + 1), " FETCH (",
+			    8);
+		for (j = 0; j < r->n; j++) {
+			if (j)
+				*p++ = ' ';
+			switch (r->a[j].kind) {
+			case FA_UID:
+				p = put_num(put(p, "UID ", 4), m->uid);
+				break;
+			case FA_FLAGS:
+				p = put(put(p, "FLAGS ", 6), fl.p, fl.len);
+				break;
+			default:	/* FA_MODSEQ */
+				if ((k = store_index(vi[i])) >= 0)
+					m->modseq = sess.f.msgs[k].modseq;
+				p = put(put_num(put(p, "MODSEQ (", 8),
+				    m->modseq), ")", 1);
+				break;
+			}
+		}
+		p = put(p, ")\r\n", 3);
+		io_write(line, p - line);
+	}
+	free(line);
+	buf_free(&fl);
+}
+
 int
 cmd_fetch(const char *tag, int uid)
 {
@@ -573,6 +673,10 @@ cmd_fetch(const char *tag, int uid)
 	}
 	/* PARTIAL pages through the messages that would be fetched */
 	nv = req.partial.lo ? partial_window(&req.partial, n, &from) : n;
+	if (flags_only(&req)) {
+		fetch_flags(&req, vi + from, nv);
+		nv = 0;
+	}
 	for (i = 0; i < nv; i++) {
 		if (fetch_one(&req, vi[from + i], &cte) == -2)
 			unavailable = 1;
