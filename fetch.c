@@ -360,6 +360,22 @@ needs_map(struct fetchreq *r, long k)
 	return 0;
 }
 
+/* the message mapped if an item needs it, its internal date and size if
+ * asked for: from one look at the file when it is mapped anyway */
+static int
+look(struct fetchreq *r, long k, struct msgmap *mm, int *map, time_t *date,
+    uint64_t *size)
+{
+	if (!(*map = needs_map(r, k)))
+		return r->info ? msg_info(&sess.f, k, date, size) : 0;
+	if (msg_map(&sess.f, k, mm) < 0)
+		return -1;
+	*date = mm->internaldate;
+	if (r->info)
+		*size = msg_mapped_size(&sess.f, k, mm);
+	return 0;
+}
+
 /* an item derived from the message: from the cache, else made from the
  * mapped message and cached; in b.  -1 when it could not be had */
 static int
@@ -416,8 +432,7 @@ fetch_one(struct fetchreq *r, size_t vi, int *cte)
 
 	/* UID and FLAGS come from memory: no file is looked at */
 	if ((k = store_index(vi)) >= 0 &&
-	    ((r->info && msg_info(&sess.f, k, &date, &size) < 0) ||
-	    ((map = needs_map(r, k)) && msg_map(&sess.f, k, &mm) < 0))) {
+	    look(r, k, &mm, &map, &date, &size) < 0) {
 		if (errno != ENOENT)
 			return unreadable(m->uid);
 		k = -1;

@@ -18,12 +18,24 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "util.h"
 #include "maildir.h"
 #include "store.h"
 #include "mutf7.h"
 
 /* ---- messages ---------------------------------------------------------- */
+
+/* A message up to MSG_READ_MAX octets is read into this buffer rather
+ * than mapped: one copy costs less than the page faults of a new mapping
+ * and the TLB flush of its munmap.  One message at a time holds it (a
+ * second mapped at once is mapped); it stays at the largest size read. */
+#if MSG_READ_MAX >= (1 << 20)
+#error "MSG_READ_MAX must stay under the message code's drop step (1 MB)"
+#endif
+static char *rbuf;
+static size_t rcap;
+static int rbusy;
 
 /* message i was renamed by someone else: find it again by base name */
 int
@@ -77,6 +89,30 @@ msg_open(struct folder *f, size_t i)
 	return open(path, O_RDONLY | O_CLOEXEC);
 }
 
+/* the len octets of fd into rbuf; -1 on a read error or a short file */
+static int
+read_whole(int fd, size_t len)
+{
+	size_t n = 0;
+	ssize_t k;
+
+	if (len > rcap) {
+		free(rbuf);
+		rbuf = xmalloc(len);
+		rcap = len;
+	}
+	while (n < len) {
+		if ((k = pread(fd, rbuf + n, len - n, n)) < 0 && errno == EINTR)
+			continue;
+		if (k <= 0) {
+			errno = k < 0 ? errno : EIO;
+			return -1;
+		}
+		n += k;
+	}
+	return 0;
+}
+
 int
 msg_map(struct folder *f, size_t i, struct msgmap *mm)
 {
@@ -97,6 +133,11 @@ msg_map(struct folder *f, size_t i, struct msgmap *mm)
 	mm->len = sb.st_size;
 	if (mm->len == 0) {
 		mm->p = "";
+	} else if (mm->len <= MSG_READ_MAX && !rbusy) {
+		if (read_whole(fd, mm->len) < 0)
+			goto fail;
+		mm->p = rbuf;
+		rbusy = 1;
 	} else {
 		p = mmap(NULL, mm->len, PROT_READ, MAP_PRIVATE, fd, 0);
 		if (p == MAP_FAILED)
@@ -142,7 +183,9 @@ msg_head(struct folder *f, size_t i, char *buf, size_t max)
 void
 msg_unmap(struct msgmap *mm)
 {
-	if (mm->p && mm->len)
+	if (mm->p && mm->p == rbuf && rbusy)
+		rbusy = 0;
+	else if (mm->p && mm->len)
 		munmap((void *)mm->p, mm->len);
 	mm->p = NULL;
 	mm->len = 0;
@@ -187,6 +230,21 @@ msg_size(struct folder *f, size_t i, uint64_t *size)
 		return 0;
 	}
 	return -1;
+}
+
+uint64_t
+msg_mapped_size(struct folder *f, size_t i, const struct msgmap *mm)
+{
+	const char *s = mm->p, *e = mm->p + mm->len, *q;
+	uint64_t size = mm->len;
+
+	if (msg_size(f, i, &size) == 0)
+		return size;
+	size = mm->len;
+	for (; s < e && (q = memchr(s, '\n', e - s)); s = q + 1)
+		size += q == mm->p || q[-1] != '\r';
+	*vsize_slot(f->st, f->msgs[i].uid, 1) = size;
+	return size;
 }
 
 int

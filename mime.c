@@ -35,13 +35,16 @@ mime_filemap(int on)
 /* Give back the whole pages of [from, to), part of a file mapping a scan
  * has passed: they are read from the file again when needed, and a scan
  * of a large message does not leave all of it resident.  Scans call it
- * every DROP_STEP octets. */
+ * every DROP_STEP octets.  A shorter range is left alone: giving back a
+ * few pages costs more (a TLB flush) than the munmap that ends the
+ * mapping anyway, and a message smaller than the step may not be a
+ * mapping at all (message.c reads small ones into memory). */
 void
 drop(const char *from, const char *to)
 {
 	uintptr_t pg, a, b;
 
-	if (!filemap)
+	if (!filemap || to - from < DROP_STEP)
 		return;
 	pg = sysconf(_SC_PAGESIZE);
 	a = ((uintptr_t)from + pg - 1) & ~(pg - 1);

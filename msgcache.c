@@ -12,7 +12,8 @@
  * so an entry of another file (UIDs given anew) reads as a miss, and a
  * sum of its items, so a torn or damaged entry is skipped; the reader
  * then looks for the next entry at the next 8-byte boundary.  Writers
- * append whole entries with one write(), without a lock.  A file of
+ * append whole entries, a batch of them with one write(), without a
+ * lock.  A file of
  * another UIDVALIDITY, or one grown past MSGCACHE_MAX or mostly dead, is
  * rewritten (to a temporary name, then renamed) by the process that
  * opens it.  Deleting it costs only time.
@@ -36,9 +37,10 @@
 
 #define CACHEFILE	"imapd-cache"
 #define CACHE_MAGIC8	0x454843414350414dULL	/* "MAPCACHE" */
-#define CACHE_VERSION	1
+#define CACHE_VERSION	2
 #define ENT_MAGIC	0x31544e45U		/* "ENT1" */
 #define COMPACT_FLOOR	(1 << 20)	/* smaller files are left alone */
+#define BATCH		(64 << 10)	/* entries written at once */
 
 struct chead {
 	uint64_t magic;
@@ -60,6 +62,15 @@ struct msgcache {
 	struct buf pend;	/* items of pend_uid not written yet */
 	uint32_t pend_uid, pend_check;
 	int pend_dirty;
+	struct buf out;		/* whole entries not written yet */
+	struct outent *outs;	/* ... which are these */
+	size_t nouts, outcap;
+};
+
+/* an entry in msgcache.out: its slot is set once it is written */
+struct outent {
+	uint32_t uid;
+	size_t off, len;
 };
 
 static uint32_t
@@ -70,6 +81,24 @@ fnv(uint32_t h, const void *p, size_t n)
 	while (n--)
 		h = (h ^ *c++) * 16777619U;
 	return h;
+}
+
+/* the sum of an entry's items: eight octets a step */
+static uint32_t
+sum_of(const void *p, size_t n)
+{
+	const unsigned char *c = p;
+	uint64_t h = 0x9e3779b97f4a7c15ULL ^ n, w;
+
+	for (; n >= 8; n -= 8, c += 8) {
+		memcpy(&w, c, 8);
+		h = (h ^ w) * 0x100000001b3ULL;
+		h ^= h >> 29;
+	}
+	w = 0;
+	memcpy(&w, c, n);
+	h = (h ^ w) * 0x100000001b3ULL;
+	return h ^ h >> 32;
 }
 
 /* which file message i is: its base name, hashed */
@@ -98,7 +127,7 @@ ent_at(const struct msgcache *c, size_t off)
 		return NULL;
 	e = (const struct cent *)(c->map + off);
 	if (e->magic != ENT_MAGIC || e->len > c->maplen - off - sizeof(*e) ||
-	    fnv(2166136261U, e + 1, e->len) != e->sum)
+	    sum_of(e + 1, e->len) != e->sum)
 		return NULL;
 	return e;
 }
@@ -373,33 +402,79 @@ msgcache_each(struct folder *f, size_t i, int (*fn)(const char *key,
 	return 0;
 }
 
-void
-msgcache_flush(struct folder *f)
+/* the pending items into the batch as a whole entry */
+static void
+pend_end(struct msgcache *c)
 {
-	struct msgcache *c = f->st ? f->st->mc : NULL;
 	struct cent e = { ENT_MAGIC, 0, 0, 0, 0, 0 };
-	struct buf b = { 0 };
 	static const char zero[8];
-	off_t end;
+	struct outent *o;
 
-	if (!c || c->fd < 0 || !c->pend_dirty)
+	if (!c->pend_dirty)
 		return;
 	c->pend_dirty = 0;
 	e.uid = c->pend_uid;
 	e.check = c->pend_check;
 	e.len = c->pend.len;
-	e.sum = fnv(2166136261U, c->pend.p, c->pend.len);
-	buf_add(&b, &e, sizeof(e));
-	buf_add(&b, c->pend.p, c->pend.len);
-	buf_add(&b, zero, pad8(b.len) - b.len);
-	if (c->end + b.len <= MSGCACHE_MAX &&
-	    write_all(c->fd, b.p, b.len) == 0 &&
-	    (end = lseek(c->fd, 0, SEEK_CUR)) >= (off_t)b.len &&
+	e.sum = sum_of(c->pend.p, c->pend.len);
+	if (c->nouts == c->outcap) {
+		c->outcap = c->outcap ? 2 * c->outcap : 64;
+		c->outs = xreallocarray(c->outs, c->outcap, sizeof(*c->outs));
+	}
+	o = &c->outs[c->nouts++];
+	o->uid = e.uid;
+	o->off = c->out.len;
+	buf_add(&c->out, &e, sizeof(e));
+	buf_add(&c->out, c->pend.p, c->pend.len);
+	buf_add(&c->out, zero, pad8(c->out.len) - c->out.len);
+	o->len = c->out.len - o->off;
+}
+
+/* the batch appended with one write; its entries into the slots */
+static void
+out_write(struct msgcache *c)
+{
+	off_t end;
+	size_t i, start;
+
+	if (c->out.len && c->end + c->out.len <= MSGCACHE_MAX &&
+	    write_all(c->fd, c->out.p, c->out.len) == 0 &&
+	    (end = lseek(c->fd, 0, SEEK_CUR)) >= (off_t)c->out.len &&
 	    (uint64_t)end <= UINT32_MAX) {
-		slot_set(c, e.uid, end - b.len, b.len);
+		start = end - c->out.len;
+		for (i = 0; i < c->nouts; i++)
+			slot_set(c, c->outs[i].uid, start + c->outs[i].off,
+			    c->outs[i].len);
 		c->end = end;
 	}
-	buf_free(&b);
+	buf_reset(&c->out);
+	c->nouts = 0;
+}
+
+void
+msgcache_flush(struct folder *f)
+{
+	struct msgcache *c = f->st ? f->st->mc : NULL;
+
+	if (!c || c->fd < 0)
+		return;
+	pend_end(c);
+	out_write(c);
+}
+
+/* the newest entry of the pending message in the batch not written yet */
+static const struct cent *
+batched(const struct msgcache *c)
+{
+	const struct cent *e;
+	size_t i;
+
+	for (i = c->nouts; i-- > 0; ) {
+		e = (const struct cent *)(c->out.p + c->outs[i].off);
+		if (e->uid == c->pend_uid)
+			return e->check == c->pend_check ? e : NULL;
+	}
+	return NULL;
 }
 
 void
@@ -415,12 +490,14 @@ msgcache_put(struct folder *f, size_t i, const char *key, const void *val,
 	    !(c = cache_of(f)))
 		return;
 	if (c->pend_uid != f->msgs[i].uid || c->pend_check != check_of(f, i)) {
-		msgcache_flush(f);
+		pend_end(c);
+		if (c->out.len >= BATCH)
+			out_write(c);
 		buf_reset(&c->pend);
 		c->pend_uid = f->msgs[i].uid;
 		c->pend_check = check_of(f, i);
 		/* the new entry replaces the old: it takes its items */
-		if ((e = entry_of(f, c, i)))
+		if ((e = batched(c)) || (e = entry_of(f, c, i)))
 			buf_add(&c->pend, e + 1, e->len);
 	}
 	if (item_find(c->pend.p, c->pend.p + c->pend.len, key, &have))
@@ -446,6 +523,8 @@ msgcache_close(struct folder *f)
 		close(c->fd);
 	htab_free(&c->slots);
 	buf_free(&c->pend);
+	buf_free(&c->out);
+	free(c->outs);
 	free(c);
 	f->st->mc = NULL;
 }
