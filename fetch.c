@@ -370,9 +370,11 @@ look(struct fetchreq *r, long k, struct msgmap *mm, int *map, time_t *date,
 		return r->info ? msg_info(&sess.f, k, date, size) : 0;
 	if (msg_map(&sess.f, k, mm) < 0)
 		return -1;
-	*date = mm->internaldate;
-	if (r->info)
-		*size = msg_mapped_size(&sess.f, k, mm);
+	if (r->info && msg_info_mapped(&sess.f, k, mm, date, size) < 0) {
+		msg_unmap(mm);
+		*map = 0;
+		return -1;
+	}
 	return 0;
 }
 

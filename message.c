@@ -232,19 +232,23 @@ msg_size(struct folder *f, size_t i, uint64_t *size)
 	return -1;
 }
 
-uint64_t
-msg_mapped_size(struct folder *f, size_t i, const struct msgmap *mm)
+int
+msg_info_mapped(struct folder *f, size_t i, const struct msgmap *mm,
+    time_t *date, uint64_t *size)
 {
 	const char *s = mm->p, *e = mm->p + mm->len, *q;
-	uint64_t size = mm->len;
 
-	if (msg_size(f, i, &size) == 0)
-		return size;
-	size = mm->len;
+	*date = mm->internaldate;
+	if (msg_size(f, i, size) == 0)
+		return 0;
+	/* a mapping is not walked whole: its pages would all stay */
+	if (mm->p != rbuf || !rbusy)
+		return msg_info(f, i, date, size);
+	*size = mm->len;
 	for (; s < e && (q = memchr(s, '\n', e - s)); s = q + 1)
-		size += q == mm->p || q[-1] != '\r';
-	*vsize_slot(f->st, f->msgs[i].uid, 1) = size;
-	return size;
+		*size += q == mm->p || q[-1] != '\r';
+	*vsize_slot(f->st, f->msgs[i].uid, 1) = *size;
+	return 0;
 }
 
 int
