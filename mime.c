@@ -477,6 +477,7 @@ decode_header(struct buf *out, const char *s, size_t n)
 {
 	struct buf raw = { 0 }, word = { 0 };
 	char cs[64], pcs[64] = "";
+	const char *q;
 	size_t i = 0, w, j;
 
 	while (i < n) {
@@ -484,7 +485,11 @@ decode_header(struct buf *out, const char *s, size_t n)
 		if (s[i] != '=' || !(w = encoded_word(s + i, n - i, &word, cs,
 		    sizeof(cs)))) {
 			flush_words(out, pcs, &raw);
-			buf_addc(out, s[i++]);
+			/* as it is up to the next '=', where a word may start */
+			q = memchr(s + i + 1, '=', n - i - 1);
+			j = q ? (size_t)(q - s) : n;
+			buf_add(out, s + i, j - i);
+			i = j;
 			continue;
 		}
 		if (strcmp(cs, pcs))

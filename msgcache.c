@@ -58,7 +58,6 @@ struct msgcache {
 	struct htab slots;	/* UID (hashed one to one) -> offset */
 	size_t live;		/* bytes of entries the slots name */
 	size_t end;		/* the file's size as last seen */
-	size_t checked;		/* the entry last found sound, or 0 */
 	struct buf pend;	/* items of pend_uid not written yet */
 	uint32_t pend_uid, pend_check;
 	int pend_dirty;
@@ -117,19 +116,27 @@ pad8(size_t n)
 	return (n + 7) & ~(size_t)7;
 }
 
-/* the entry at off, if whole and sound */
+/* the entry at off, if whole in the mapping */
 static const struct cent *
-ent_at(const struct msgcache *c, size_t off)
+ent_in(const struct msgcache *c, size_t off)
 {
 	const struct cent *e;
 
 	if (off + sizeof(*e) > c->maplen || off % 8)
 		return NULL;
 	e = (const struct cent *)(c->map + off);
-	if (e->magic != ENT_MAGIC || e->len > c->maplen - off - sizeof(*e) ||
-	    sum_of(e + 1, e->len) != e->sum)
+	if (e->magic != ENT_MAGIC || e->len > c->maplen - off - sizeof(*e))
 		return NULL;
 	return e;
+}
+
+/* the entry at off, if whole and sound */
+static const struct cent *
+ent_at(const struct msgcache *c, size_t off)
+{
+	const struct cent *e = ent_in(c, off);
+
+	return e && sum_of(e + 1, e->len) == e->sum ? e : NULL;
 }
 
 /* a UID times an odd constant is a hash that names one UID */
@@ -164,7 +171,6 @@ remap(struct msgcache *c)
 		munmap(c->map, c->maplen);
 	c->map = NULL;
 	c->maplen = 0;
-	c->checked = 0;
 	if (fstat(c->fd, &sb) < 0)
 		return -1;
 	if (!sb.st_size)
@@ -334,18 +340,14 @@ entry_of(struct folder *f, struct msgcache *c, size_t i)
 
 	if (!(off = slot_get(c, f->msgs[i].uid)))
 		return NULL;
-	/* the items of one message are asked for one after another: its
-	 * sum is checked once (entries never change in place) */
-	if (off == c->checked)
-		e = (const struct cent *)(c->map + off);
-	else {
-		if (off + sizeof(*e) > c->maplen && remap(c) < 0)
-			return NULL;
-		if (!(e = ent_at(c, off)) && remap(c) == 0)
-			e = ent_at(c, off);
-		if (e)
-			c->checked = off;
-	}
+	/* a slot names an entry whose sum was checked when the file was
+	 * opened, or one this process wrote: entries never change in place,
+	 * so only its bounds are checked again (this process's own may lie
+	 * past the mapping) */
+	if (off + sizeof(*e) > c->maplen && remap(c) < 0)
+		return NULL;
+	if (!(e = ent_in(c, off)) && remap(c) == 0)
+		e = ent_in(c, off);
 	if (!e || e->uid != f->msgs[i].uid || e->check != check_of(f, i))
 		return NULL;
 	return e;

@@ -478,6 +478,8 @@ search_emit(void *arg, const char *p, size_t n)
 struct hdrwant {
 	struct sk *k;
 	int match;
+	char last[256];		/* the key last found to hold it */
+	size_t lastlen;
 };
 
 static int
@@ -492,11 +494,19 @@ hdr_item(const char *key, size_t klen, const char *val, size_t len,
 		goto found;
 	if (klen < 18 || memcmp(key, "S:HEADER.FIELDS (", 17))
 		return 0;
+	/* every message of a header sync has the same key */
+	if (klen == w->lastlen && !memcmp(key, w->last, klen))
+		goto found;
 	for (i = 17; i + flen < klen; i++) {
 		l = key + i;
 		if ((l[-1] == '(' || l[-1] == ' ') && (l[flen] == ' ' ||
-		    l[flen] == ')') && !ascii_ncasecmp(l, w->k->field, flen))
+		    l[flen] == ')') && !ascii_ncasecmp(l, w->k->field, flen)) {
+			if (klen <= sizeof(w->last)) {
+				memcpy(w->last, key, klen);
+				w->lastlen = klen;
+			}
 			goto found;
+		}
 	}
 	return 0;
 found:
@@ -521,7 +531,7 @@ field_atom(const char *field)
 static int
 match_header(struct sk *k, struct ctx *c)
 {
-	struct hdrwant w = { k, 0 };
+	struct hdrwant w = { .k = k };
 	struct sectiondata *sd;
 	struct section sec = { .text = SEC_FIELDS, .nfields = 1 };
 	struct buf spec = { 0 }, b = { 0 };
@@ -561,7 +571,7 @@ whole:
 static int
 cache_answer(struct sk *k, struct folder *f)
 {
-	struct hdrwant w = { k, 0 };
+	struct hdrwant w = { .k = k };
 	size_t i, most = f->nmsgs / 8;
 
 	if (!field_atom(k->field))
