@@ -26,6 +26,8 @@
 
 /* ---- messages ---------------------------------------------------------- */
 
+#define SIZE_KEY	"Z"	/* RFC822.SIZE in the message cache */
+
 /* A message up to MSG_READ_MAX octets is read into this buffer rather
  * than mapped: one copy costs less than the page faults of a new mapping
  * and the TLB flush of its munmap.  One message at a time holds it (a
@@ -217,11 +219,14 @@ count_vsize(int fd, uint64_t *vsize)
 	return 0;
 }
 
-/* RFC822.SIZE when the name (",W=") or the cache knows it */
+/* RFC822.SIZE when the name (",W="), this process or the message cache
+ * knows it */
 int
 msg_size(struct folder *f, size_t i, uint64_t *size)
 {
 	uint64_t *slot;
+	const char *v;
+	size_t len;
 
 	if (name_field(mname(f, &f->msgs[i]) + 4, 'W', size) == 0)
 		return 0;
@@ -229,7 +234,20 @@ msg_size(struct folder *f, size_t i, uint64_t *size)
 		*size = *slot;
 		return 0;
 	}
+	if ((v = msgcache_get(f, i, SIZE_KEY, &len)) && len == sizeof(*size)) {
+		memcpy(size, v, sizeof(*size));
+		*vsize_slot(f->st, f->msgs[i].uid, 1) = *size;
+		return 0;
+	}
 	return -1;
+}
+
+/* a size counted: kept for this process and the next */
+static void
+size_known(struct folder *f, size_t i, uint64_t size)
+{
+	*vsize_slot(f->st, f->msgs[i].uid, 1) = size;
+	msgcache_put(f, i, SIZE_KEY, &size, sizeof(size));
 }
 
 int
@@ -247,7 +265,7 @@ msg_info_mapped(struct folder *f, size_t i, const struct msgmap *mm,
 	*size = mm->len;
 	for (; s < e && (q = memchr(s, '\n', e - s)); s = q + 1)
 		*size += q == mm->p || q[-1] != '\r';
-	*vsize_slot(f->st, f->msgs[i].uid, 1) = *size;
+	size_known(f, i, *size);
 	return 0;
 }
 
@@ -276,7 +294,7 @@ msg_info(struct folder *f, size_t i, time_t *date, uint64_t *size)
 	if ((fd = msg_open(f, i)) < 0)
 		return -1;
 	if ((r = count_vsize(fd, size)) == 0)
-		*vsize_slot(f->st, f->msgs[i].uid, 1) = *size;
+		size_known(f, i, *size);
 	close(fd);
 	return r;
 }
