@@ -414,6 +414,21 @@ derived(struct fetchatt *a, long k, const struct msgmap *mm, struct mime *m,
 	return 0;
 }
 
+/* a derived item as derived() gives it, straight from the message cache
+ * when it is there (written from there, not copied) */
+static const char *
+item_of(struct fetchatt *a, long k, const struct msgmap *mm, struct mime *m,
+    struct buf *b, size_t *len)
+{
+	const char *v;
+
+	if (k >= 0 && (v = msgcache_get(&sess.f, k, a->ckey, len)))
+		return v;
+	derived(a, k, mm, m, b);
+	*len = b->len;
+	return b->p ? b->p : "";
+}
+
 /* one "* n FETCH (...)" response; -2 when the message is there but cannot
  * be read.  A message another session expunged (its EXPUNGE not sent yet)
  * answers as an empty one, with the UID, flags and modseq last told
@@ -428,7 +443,8 @@ fetch_one(struct fetchreq *r, size_t vi, int *cte)
 	struct buf b = { 0 };
 	time_t date = 0, saved;
 	uint64_t size = 0;
-	size_t i;
+	const char *v;
+	size_t i, len;
 	long k;
 	int seen = 0, map = 0;
 
@@ -514,15 +530,17 @@ fetch_one(struct fetchreq *r, size_t vi, int *cte)
 		case FA_ENVELOPE:
 		case FA_BODY:
 		case FA_BODYSTRUCTURE:
-			derived(a, k, &mm, msg, &b);
-			io_printf("%s %s", a->name, b.p);
+			v = item_of(a, k, &mm, msg, &b, &len);
+			io_puts(a->name);
+			io_write(" ", 1);
+			io_write(v, len);
 			buf_reset(&b);
 			break;
 		case FA_SECTION:
 			if (a->ckey) {
-				derived(a, k, &mm, msg, &b);
-				io_printf("%s {%zu}\r\n", a->name, b.len);
-				io_write(b.p, b.len);
+				v = item_of(a, k, &mm, msg, &b, &len);
+				io_printf("%s {%zu}\r\n", a->name, len);
+				io_write(v, len);
 				buf_reset(&b);
 				break;
 			}

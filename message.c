@@ -27,6 +27,7 @@
 /* ---- messages ---------------------------------------------------------- */
 
 #define SIZE_KEY	"Z"	/* RFC822.SIZE in the message cache */
+#define DATE_KEY	"T"	/* the internal date (file mtime) there */
 
 /* A message up to MSG_READ_MAX octets is read into this buffer rather
  * than mapped: one copy costs less than the page faults of a new mapping
@@ -242,6 +243,29 @@ msg_size(struct folder *f, size_t i, uint64_t *size)
 	return -1;
 }
 
+/* the internal date the message cache knows: -1 when it does not */
+static int
+cached_date(struct folder *f, size_t i, time_t *date)
+{
+	const char *v;
+	int64_t t;
+	size_t len;
+
+	if (!(v = msgcache_get(f, i, DATE_KEY, &len)) || len != sizeof(t))
+		return -1;
+	memcpy(&t, v, sizeof(t));
+	*date = t;
+	return 0;
+}
+
+static void
+date_known(struct folder *f, size_t i, time_t date)
+{
+	int64_t t = date;
+
+	msgcache_put(f, i, DATE_KEY, &t, sizeof(t));
+}
+
 /* a size counted: kept for this process and the next */
 static void
 size_known(struct folder *f, size_t i, uint64_t size)
@@ -257,6 +281,7 @@ msg_info_mapped(struct folder *f, size_t i, const struct msgmap *mm,
 	const char *s = mm->p, *e = mm->p + mm->len, *q;
 
 	*date = mm->internaldate;
+	date_known(f, i, *date);
 	if (msg_size(f, i, size) == 0)
 		return 0;
 	/* a mapping is not walked whole: its pages would all stay */
@@ -280,6 +305,10 @@ msg_info(struct folder *f, size_t i, time_t *date, uint64_t *size)
 		errno = ENOENT;
 		return -1;
 	}
+	/* both from the message cache: no file is looked at (a file's mtime
+	 * is set before it is named in cur/ or new/, and kept by renames) */
+	if (cached_date(f, i, date) == 0 && msg_size(f, i, size) == 0)
+		return 0;
 	if (msg_path(f, i, path) < 0)
 		return -1;
 	if (stat(path, &sb) < 0) {
@@ -288,6 +317,7 @@ msg_info(struct folder *f, size_t i, time_t *date, uint64_t *size)
 			return -1;
 	}
 	*date = sb.st_mtime;
+	date_known(f, i, *date);
 	if (msg_size(f, i, size) == 0)
 		return 0;
 	/* nobody knows it yet: read the file once */

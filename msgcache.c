@@ -61,6 +61,9 @@ struct msgcache {
 	struct buf pend;	/* items of pend_uid not written yet */
 	uint32_t pend_uid, pend_check;
 	int pend_dirty;
+	size_t memo_i, memo_off;	/* the entry entry_of found last ... */
+	uint32_t memo_uid;
+	const char *memo_map;	/* ... in this mapping, or NULL */
 	struct buf out;		/* whole entries not written yet */
 	struct outent *outs;	/* ... which are these */
 	size_t nouts, outcap;
@@ -151,6 +154,7 @@ slot_set(struct msgcache *c, uint32_t uid, size_t off, size_t len)
 {
 	htab_set(&c->slots, uid_hash(uid), off);
 	c->live += len;
+	c->memo_map = NULL;
 }
 
 static size_t
@@ -171,6 +175,7 @@ remap(struct msgcache *c)
 		munmap(c->map, c->maplen);
 	c->map = NULL;
 	c->maplen = 0;
+	c->memo_map = NULL;
 	if (fstat(c->fd, &sb) < 0)
 		return -1;
 	if (!sb.st_size)
@@ -338,6 +343,11 @@ entry_of(struct folder *f, struct msgcache *c, size_t i)
 	const struct cent *e;
 	size_t off;
 
+	/* the items of one message are asked for one after another */
+	if (c->memo_map && c->memo_map == c->map && c->memo_i == i &&
+	    c->memo_uid == f->msgs[i].uid)
+		return c->memo_off ? (const struct cent *)(c->map +
+		    c->memo_off) : NULL;
 	if (!(off = slot_get(c, f->msgs[i].uid)))
 		return NULL;
 	/* a slot names an entry whose sum was checked when the file was
@@ -348,8 +358,12 @@ entry_of(struct folder *f, struct msgcache *c, size_t i)
 		return NULL;
 	if (!(e = ent_in(c, off)) && remap(c) == 0)
 		e = ent_in(c, off);
-	if (!e || e->uid != f->msgs[i].uid || e->check != check_of(f, i))
-		return NULL;
+	if (e && (e->uid != f->msgs[i].uid || e->check != check_of(f, i)))
+		e = NULL;
+	c->memo_map = c->map;
+	c->memo_i = i;
+	c->memo_uid = f->msgs[i].uid;
+	c->memo_off = e ? off : 0;
 	return e;
 }
 
