@@ -180,3 +180,32 @@ def test_flags_only_fetch_as_general_path(env):
     seq = s.ok("FETCH 2:4 (FLAGS)")
     assert [x.split(b" ")[1] for x in seq] == [b"2", b"3", b"4"]
     s.logout()
+
+
+def test_cached_commands_look_at_no_message_file(env):
+    """traced: after a first header sync, a new session's UID FETCH of
+    flags, the header sync and SEARCH HEADER on a cached field neither
+    open nor stat any message file"""
+    from test_store_inotify import Trace
+    put(env, [make_msg("meeting %d" % i) for i in range(30)] +
+        [multipart(5000)])
+    s = env.session()
+    s.ok("SELECT INBOX")
+    s.ok(HEADERS)
+    s.logout()
+    s = env.session()
+    s.ok("SELECT INBOX")
+    s.ok("NOOP")
+    tr = Trace(s.p.pid, os.path.join(env.dir, "strace.out"),
+               "openat,open,stat,lstat,newfstatat,statx,access")
+    try:
+        flags = s.ok("UID FETCH 1:* (UID FLAGS)")
+        sync = s.ok(HEADERS)
+        found = lib.search_result(s.ok('UID SEARCH HEADER Subject "ting 2"'))
+    finally:
+        out = tr.stop()
+    s.logout()
+    assert len(flags) == 31 and len(sync) == 31
+    assert found == [3] + list(range(21, 31)), found
+    touched = re.findall(r'"[^"]*/(?:cur|new)/[^"]+"', out)
+    assert not touched, touched[:5]
