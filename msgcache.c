@@ -10,13 +10,14 @@
  * An item is a key length (1 byte), a value length (4 bytes), the key and
  * the value.  An entry carries a hash of the message file's base name,
  * so an entry of another file (UIDs given anew) reads as a miss, and a
- * sum of its items, so a torn or damaged entry is skipped; the reader
- * then looks for the next entry at the next 8-byte boundary.  Writers
- * append whole entries, a batch of them with one write(), without a
- * lock.  A file of
- * another UIDVALIDITY, or one grown past MSGCACHE_MAX or mostly dead, is
- * rewritten (to a temporary name, then renamed) by the process that
- * opens it.  Deleting it costs only time.
+ * sum of its items, checked when the entry is first read, so a damaged
+ * entry reads as a miss.  Opening the file walks the entries' heads; past
+ * one that is not whole it looks for the next at the next 8-byte
+ * boundary.  Writers append whole entries, a batch of them with one
+ * write(), without a lock.  A file of another UIDVALIDITY, or one grown
+ * past MSGCACHE_MAX or mostly dead, is rewritten (to a temporary name,
+ * then renamed) by the process that opens it.  Deleting it costs only
+ * time.
  */
 #include <sys/types.h>
 #include <sys/mman.h>
@@ -149,6 +150,11 @@ uid_hash(uint32_t uid)
 	return uid * 2654435761U;
 }
 
+/* A slot holds an entry's offset (a multiple of 8), with SUMMED set once
+ * its sum was checked: each entry is summed at most once, when first
+ * read, so opening a large cache costs a walk over the entries' heads. */
+#define SUMMED	1U
+
 static void
 slot_set(struct msgcache *c, uint32_t uid, size_t off, size_t len)
 {
@@ -192,7 +198,8 @@ remap(struct msgcache *c)
 	return 0;
 }
 
-/* every sound entry into the slots; damage is skipped 8 bytes at a time */
+/* every whole entry into the slots (its sum is checked when it is read);
+ * damage is skipped 8 bytes at a time */
 static void
 index_entries(struct folder *f, struct msgcache *c)
 {
@@ -202,7 +209,7 @@ index_entries(struct folder *f, struct msgcache *c)
 	htab_init(&c->slots, 512);
 	c->live = 0;
 	while (off + sizeof(*e) <= c->maplen) {
-		if (!(e = ent_at(c, off))) {
+		if (!(e = ent_in(c, off))) {
 			off += 8;
 			bad++;
 			continue;
@@ -235,7 +242,7 @@ rewrite(struct folder *f, struct msgcache *c)
 		return -1;
 	buf_add(&b, &h, sizeof(h));
 	for (i = f->nmsgs; i-- > 0 && c->map && !err; ) {
-		if (!(off = slot_get(c, f->msgs[i].uid)) ||
+		if (!(off = slot_get(c, f->msgs[i].uid) & ~(size_t)SUMMED) ||
 		    !(e = ent_at(c, off)) || e->check != check_of(f, i))
 			continue;
 		n = pad8(sizeof(*e) + e->len);
@@ -341,7 +348,7 @@ static const struct cent *
 entry_of(struct folder *f, struct msgcache *c, size_t i)
 {
 	const struct cent *e;
-	size_t off;
+	size_t off, summed;
 
 	/* the items of one message are asked for one after another */
 	if (c->memo_map && c->memo_map == c->map && c->memo_i == i &&
@@ -350,14 +357,24 @@ entry_of(struct folder *f, struct msgcache *c, size_t i)
 		    c->memo_off) : NULL;
 	if (!(off = slot_get(c, f->msgs[i].uid)))
 		return NULL;
-	/* a slot names an entry whose sum was checked when the file was
-	 * opened, or one this process wrote: entries never change in place,
-	 * so only its bounds are checked again (this process's own may lie
-	 * past the mapping) */
+	summed = off & SUMMED;
+	off &= ~(size_t)SUMMED;
+	/* entries never change in place: once summed, only the bounds are
+	 * checked again (this process's own may lie past the mapping) */
 	if (off + sizeof(*e) > c->maplen && remap(c) < 0)
 		return NULL;
 	if (!(e = ent_in(c, off)) && remap(c) == 0)
 		e = ent_in(c, off);
+	if (e && !summed) {
+		if (sum_of(e + 1, e->len) == e->sum)
+			htab_set(&c->slots, uid_hash(e->uid), off | SUMMED);
+		else {
+			logmsg(LOG_WARNING, "%s/" CACHEFILE ": %zu damaged "
+			    "words skipped", f->path,
+			    pad8(sizeof(*e) + e->len) / 8);
+			e = NULL;
+		}
+	}
 	if (e && (e->uid != f->msgs[i].uid || e->check != check_of(f, i)))
 		e = NULL;
 	c->memo_map = c->map;
@@ -459,8 +476,8 @@ out_write(struct msgcache *c)
 	    (uint64_t)end <= UINT32_MAX) {
 		start = end - c->out.len;
 		for (i = 0; i < c->nouts; i++)
-			slot_set(c, c->outs[i].uid, start + c->outs[i].off,
-			    c->outs[i].len);
+			slot_set(c, c->outs[i].uid, (start + c->outs[i].off) |
+			    SUMMED, c->outs[i].len);
 		c->end = end;
 	}
 	buf_reset(&c->out);
