@@ -360,6 +360,24 @@ needs_map(struct fetchreq *r, long k)
 	return 0;
 }
 
+/* the message mapped if an item needs it, its internal date and size if
+ * asked for: from one look at the file when it is mapped anyway */
+static int
+look(struct fetchreq *r, long k, struct msgmap *mm, int *map, time_t *date,
+    uint64_t *size)
+{
+	if (!(*map = needs_map(r, k)))
+		return r->info ? msg_info(&sess.f, k, date, size) : 0;
+	if (msg_map(&sess.f, k, mm) < 0)
+		return -1;
+	if (r->info && msg_info_mapped(&sess.f, k, mm, date, size) < 0) {
+		msg_unmap(mm);
+		*map = 0;
+		return -1;
+	}
+	return 0;
+}
+
 /* an item derived from the message: from the cache, else made from the
  * mapped message and cached; in b.  -1 when it could not be had */
 static int
@@ -396,6 +414,21 @@ derived(struct fetchatt *a, long k, const struct msgmap *mm, struct mime *m,
 	return 0;
 }
 
+/* a derived item as derived() gives it, straight from the message cache
+ * when it is there (written from there, not copied) */
+static const char *
+item_of(struct fetchatt *a, long k, const struct msgmap *mm, struct mime *m,
+    struct buf *b, size_t *len)
+{
+	const char *v;
+
+	if (k >= 0 && (v = msgcache_get(&sess.f, k, a->ckey, len)))
+		return v;
+	derived(a, k, mm, m, b);
+	*len = b->len;
+	return b->p ? b->p : "";
+}
+
 /* one "* n FETCH (...)" response; -2 when the message is there but cannot
  * be read.  A message another session expunged (its EXPUNGE not sent yet)
  * answers as an empty one, with the UID, flags and modseq last told
@@ -410,14 +443,14 @@ fetch_one(struct fetchreq *r, size_t vi, int *cte)
 	struct buf b = { 0 };
 	time_t date = 0, saved;
 	uint64_t size = 0;
-	size_t i;
+	const char *v;
+	size_t i, len;
 	long k;
 	int seen = 0, map = 0;
 
 	/* UID and FLAGS come from memory: no file is looked at */
 	if ((k = store_index(vi)) >= 0 &&
-	    ((r->info && msg_info(&sess.f, k, &date, &size) < 0) ||
-	    ((map = needs_map(r, k)) && msg_map(&sess.f, k, &mm) < 0))) {
+	    look(r, k, &mm, &map, &date, &size) < 0) {
 		if (errno != ENOENT)
 			return unreadable(m->uid);
 		k = -1;
@@ -498,15 +531,17 @@ fetch_one(struct fetchreq *r, size_t vi, int *cte)
 		case FA_ENVELOPE:
 		case FA_BODY:
 		case FA_BODYSTRUCTURE:
-			derived(a, k, &mm, msg, &b);
-			io_printf("%s %s", a->name, b.p);
+			v = item_of(a, k, &mm, msg, &b, &len);
+			io_puts(a->name);
+			io_write(" ", 1);
+			io_write(v, len);
 			buf_reset(&b);
 			break;
 		case FA_SECTION:
 			if (a->ckey) {
-				derived(a, k, &mm, msg, &b);
-				io_printf("%s {%zu}\r\n", a->name, b.len);
-				io_write(b.p, b.len);
+				v = item_of(a, k, &mm, msg, &b, &len);
+				io_printf("%s {%zu}\r\n", a->name, len);
+				io_write(v, len);
 				buf_reset(&b);
 				break;
 			}
@@ -536,6 +571,106 @@ fetch_one(struct fetchreq *r, size_t vi, int *cte)
 	if (map)
 		msg_unmap(&mm);
 	return 0;
+}
+
+/* decimal digits of v at the end of the room ending at e; their start */
+static char *
+digits(char *e, uint64_t v)
+{
+	do
+		*--e = '0' + v % 10;
+	while (v /= 10);
+	return e;
+}
+
+static char *
+put(char *p, const char *s, size_t n)
+{
+	memcpy(p, s, n);
+	return p + n;
+}
+
+static char *
+put_num(char *p, uint64_t v)
+{
+	char room[24], *s = digits(room + sizeof(room), v);
+
+	return put(p, s, room + sizeof(room) - s);
+}
+
+/* only UID, FLAGS and MODSEQ, nothing set: answered from the view alone */
+static int
+flags_only(const struct fetchreq *r)
+{
+	size_t i;
+
+	if (r->seen)
+		return 0;
+	for (i = 0; i < r->n; i++)
+		if (r->a[i].kind != FA_UID && r->a[i].kind != FA_FLAGS &&
+		    r->a[i].kind != FA_MODSEQ)
+			return 0;
+	return 1;
+}
+
+/* The responses of a flags_only request, one write each: what a client
+ * resyncing a folder asks of every message.  No file is looked at, and a
+ * flag list is formatted once for each new (flags, keywords) pair. */
+static void
+fetch_flags(const struct fetchreq *r, const size_t *vi, size_t nv)
+{
+	struct buf fl = { 0 };
+	uint32_t flags = 0, kw = 0;
+	size_t i, j, cap = 0, need;
+	char *line = NULL, *p;
+	long k;
+	int have = 0;
+
+	for (i = 0; i < nv; i++) {
+		struct vmsg *m = &sess.v.m[vi[i]];
+
+		if (r->flags && (!have || m->flags != flags || m->kw != kw)) {
+			buf_reset(&fl);
+			flag_list(&fl, m->flags, m->kw);
+			flags = m->flags;
+			kw = m->kw;
+			have = 1;
+		}
+		/* numbers of 20 digits at most, words of 16 octets */
+		if ((need = 64 + r->n * (48 + fl.len)) > cap) {
+			free(line);
+			line = xmalloc(cap = 2 * need);
+		}
+		p = line;
+		if (sess.uidonly)
+			p = put(put_num(put(p, "* UIDFETCH ", 11), m->uid), " (",
+			    2);
+		else
+			p = put(put_num(put(p, "* ", 2), vi[i] + 1), " FETCH (",
+			    8);
+		for (j = 0; j < r->n; j++) {
+			if (j)
+				*p++ = ' ';
+			switch (r->a[j].kind) {
+			case FA_UID:
+				p = put_num(put(p, "UID ", 4), m->uid);
+				break;
+			case FA_FLAGS:
+				p = put(put(p, "FLAGS ", 6), fl.p, fl.len);
+				break;
+			default:	/* FA_MODSEQ */
+				if ((k = store_index(vi[i])) >= 0)
+					m->modseq = sess.f.msgs[k].modseq;
+				p = put(put_num(put(p, "MODSEQ (", 8),
+				    m->modseq), ")", 1);
+				break;
+			}
+		}
+		p = put(p, ")\r\n", 3);
+		io_write(line, p - line);
+	}
+	free(line);
+	buf_free(&fl);
 }
 
 int
@@ -574,6 +709,10 @@ cmd_fetch(const char *tag, int uid)
 	}
 	/* PARTIAL pages through the messages that would be fetched */
 	nv = req.partial.lo ? partial_window(&req.partial, n, &from) : n;
+	if (flags_only(&req)) {
+		fetch_flags(&req, vi + from, nv);
+		nv = 0;
+	}
 	for (i = 0; i < nv; i++) {
 		if (fetch_one(&req, vi[from + i], &cte) == -2)
 			unavailable = 1;

@@ -145,6 +145,9 @@ ssize_t msg_head(struct folder *, size_t i, char *buf, size_t max);
 /* internal date and RFC822.SIZE (CRLF line ends) without mapping when the
  * file name or the index knows them; -1 when the message is gone */
 int msg_info(struct folder *, size_t i, time_t *date, uint64_t *size);
+/* the same for message i mapped in mm: from that look at the file */
+int msg_info_mapped(struct folder *, size_t i, const struct msgmap *,
+    time_t *date, uint64_t *size);
 
 /* OBJECTID (RFC 8474): MAILBOXID of a folder, EMAILID of message i;
  * -1 when it is gone */

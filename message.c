@@ -18,12 +18,27 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "util.h"
 #include "maildir.h"
 #include "store.h"
 #include "mutf7.h"
 
 /* ---- messages ---------------------------------------------------------- */
+
+#define SIZE_KEY	"Z"	/* RFC822.SIZE in the message cache */
+#define DATE_KEY	"T"	/* the internal date (file mtime) there */
+
+/* A message up to MSG_READ_MAX octets is read into this buffer rather
+ * than mapped: one copy costs less than the page faults of a new mapping
+ * and the TLB flush of its munmap.  One message at a time holds it (a
+ * second mapped at once is mapped); it stays at the largest size read. */
+#if MSG_READ_MAX >= (1 << 20)
+#error "MSG_READ_MAX must stay under the message code's drop step (1 MB)"
+#endif
+static char *rbuf;
+static size_t rcap;
+static int rbusy;
 
 /* message i was renamed by someone else: find it again by base name */
 int
@@ -78,6 +93,30 @@ msg_open(struct folder *f, size_t i)
 	return open(path, O_RDONLY | O_CLOEXEC);
 }
 
+/* the len octets of fd into rbuf; -1 on a read error or a short file */
+static int
+read_whole(int fd, size_t len)
+{
+	size_t n = 0;
+	ssize_t k;
+
+	if (len > rcap) {
+		free(rbuf);
+		rbuf = xmalloc(len);
+		rcap = len;
+	}
+	while (n < len) {
+		if ((k = pread(fd, rbuf + n, len - n, n)) < 0 && errno == EINTR)
+			continue;
+		if (k <= 0) {
+			errno = k < 0 ? errno : EIO;
+			return -1;
+		}
+		n += k;
+	}
+	return 0;
+}
+
 int
 msg_map(struct folder *f, size_t i, struct msgmap *mm)
 {
@@ -98,6 +137,11 @@ msg_map(struct folder *f, size_t i, struct msgmap *mm)
 	mm->len = sb.st_size;
 	if (mm->len == 0) {
 		mm->p = "";
+	} else if (mm->len <= MSG_READ_MAX && !rbusy) {
+		if (read_whole(fd, mm->len) < 0)
+			goto fail;
+		mm->p = rbuf;
+		rbusy = 1;
 	} else {
 		p = mmap(NULL, mm->len, PROT_READ, MAP_PRIVATE, fd, 0);
 		if (p == MAP_FAILED)
@@ -143,7 +187,9 @@ msg_head(struct folder *f, size_t i, char *buf, size_t max)
 void
 msg_unmap(struct msgmap *mm)
 {
-	if (mm->p && mm->len)
+	if (mm->p && mm->p == rbuf && rbusy)
+		rbusy = 0;
+	else if (mm->p && mm->len)
 		munmap((void *)mm->p, mm->len);
 	mm->p = NULL;
 	mm->len = 0;
@@ -175,11 +221,14 @@ count_vsize(int fd, uint64_t *vsize)
 	return 0;
 }
 
-/* RFC822.SIZE when the name (",W=") or the cache knows it */
+/* RFC822.SIZE when the name (",W="), this process or the message cache
+ * knows it */
 int
 msg_size(struct folder *f, size_t i, uint64_t *size)
 {
 	uint64_t *slot;
+	const char *v;
+	size_t len;
 
 	if (name_field(mname(f, &f->msgs[i]) + 4, 'W', size) == 0)
 		return 0;
@@ -187,7 +236,63 @@ msg_size(struct folder *f, size_t i, uint64_t *size)
 		*size = *slot;
 		return 0;
 	}
+	if ((v = msgcache_get(f, i, SIZE_KEY, &len)) && len == sizeof(*size)) {
+		memcpy(size, v, sizeof(*size));
+		*vsize_slot(f->st, f->msgs[i].uid, 1) = *size;
+		return 0;
+	}
 	return -1;
+}
+
+/* the internal date the message cache knows: -1 when it does not */
+static int
+cached_date(struct folder *f, size_t i, time_t *date)
+{
+	const char *v;
+	int64_t t;
+	size_t len;
+
+	if (!(v = msgcache_get(f, i, DATE_KEY, &len)) || len != sizeof(t))
+		return -1;
+	memcpy(&t, v, sizeof(t));
+	*date = t;
+	return 0;
+}
+
+static void
+date_known(struct folder *f, size_t i, time_t date)
+{
+	int64_t t = date;
+
+	msgcache_put(f, i, DATE_KEY, &t, sizeof(t));
+}
+
+/* a size counted: kept for this process and the next */
+static void
+size_known(struct folder *f, size_t i, uint64_t size)
+{
+	*vsize_slot(f->st, f->msgs[i].uid, 1) = size;
+	msgcache_put(f, i, SIZE_KEY, &size, sizeof(size));
+}
+
+int
+msg_info_mapped(struct folder *f, size_t i, const struct msgmap *mm,
+    time_t *date, uint64_t *size)
+{
+	const char *s = mm->p, *e = mm->p + mm->len, *q;
+
+	*date = mm->internaldate;
+	date_known(f, i, *date);
+	if (msg_size(f, i, size) == 0)
+		return 0;
+	/* a mapping is not walked whole: its pages would all stay */
+	if (mm->p != rbuf || !rbusy)
+		return msg_info(f, i, date, size);
+	*size = mm->len;
+	for (; s < e && (q = memchr(s, '\n', e - s)); s = q + 1)
+		*size += q == mm->p || q[-1] != '\r';
+	size_known(f, i, *size);
+	return 0;
 }
 
 int
@@ -201,6 +306,13 @@ msg_info(struct folder *f, size_t i, time_t *date, uint64_t *size)
 		errno = ENOENT;
 		return -1;
 	}
+	/* both from the message cache when a command opened it: no file is
+	 * looked at (a file's mtime is set before it is named in cur/ or
+	 * new/, and kept by renames).  Opening it for one date would cost
+	 * more than a stat. */
+	if (f->st->mc && cached_date(f, i, date) == 0 &&
+	    msg_size(f, i, size) == 0)
+		return 0;
 	if (msg_path(f, i, path) < 0)
 		return -1;
 	if (stat(path, &sb) < 0) {
@@ -209,13 +321,14 @@ msg_info(struct folder *f, size_t i, time_t *date, uint64_t *size)
 			return -1;
 	}
 	*date = sb.st_mtime;
+	date_known(f, i, *date);
 	if (msg_size(f, i, size) == 0)
 		return 0;
 	/* nobody knows it yet: read the file once */
 	if ((fd = msg_open(f, i)) < 0)
 		return -1;
 	if ((r = count_vsize(fd, size)) == 0)
-		*vsize_slot(f->st, f->msgs[i].uid, 1) = *size;
+		size_known(f, i, *size);
 	close(fd);
 	return r;
 }

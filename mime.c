@@ -35,13 +35,16 @@ mime_filemap(int on)
 /* Give back the whole pages of [from, to), part of a file mapping a scan
  * has passed: they are read from the file again when needed, and a scan
  * of a large message does not leave all of it resident.  Scans call it
- * every DROP_STEP octets. */
+ * every DROP_STEP octets.  A shorter range is left alone: giving back a
+ * few pages costs more (a TLB flush) than the munmap that ends the
+ * mapping anyway, and a message smaller than the step may not be a
+ * mapping at all (message.c reads small ones into memory). */
 void
 drop(const char *from, const char *to)
 {
 	uintptr_t pg, a, b;
 
-	if (!filemap)
+	if (!filemap || to - from < DROP_STEP)
 		return;
 	pg = sysconf(_SC_PAGESIZE);
 	a = ((uintptr_t)from + pg - 1) & ~(pg - 1);
@@ -474,6 +477,7 @@ decode_header(struct buf *out, const char *s, size_t n)
 {
 	struct buf raw = { 0 }, word = { 0 };
 	char cs[64], pcs[64] = "";
+	const char *q;
 	size_t i = 0, w, j;
 
 	while (i < n) {
@@ -481,7 +485,11 @@ decode_header(struct buf *out, const char *s, size_t n)
 		if (s[i] != '=' || !(w = encoded_word(s + i, n - i, &word, cs,
 		    sizeof(cs)))) {
 			flush_words(out, pcs, &raw);
-			buf_addc(out, s[i++]);
+			/* as it is up to the next '=', where a word may start */
+			q = memchr(s + i + 1, '=', n - i - 1);
+			j = q ? (size_t)(q - s) : n;
+			buf_add(out, s + i, j - i);
+			i = j;
 			continue;
 		}
 		if (strcmp(cs, pcs))

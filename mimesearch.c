@@ -15,6 +15,10 @@
 #include "util.h"
 
 
+/* the needle of the last header match, as given and folded */
+static char *last, *folded;
+static size_t flen;
+
 /* SEARCH: folded text is matched against a folded needle; the last
  * nlen - 1 octets are kept so a match across two chunks is found */
 struct match {
@@ -255,18 +259,34 @@ fold_needle(const char *needle, size_t *len)
 	return b.p;
 }
 
+/* the needle of the last header match folded: SEARCH asks the same of
+ * every message */
+static const char *
+header_needle(const char *needle, size_t *len)
+{
+	if (!last || strcmp(last, needle)) {
+		free(last);
+		free(folded);
+		last = xstrdup(needle);
+		folded = fold_needle(needle, &flen);
+	}
+	*len = flen;
+	return folded;
+}
+
 int
 mime_match_header(const char *p, size_t n, const char *field,
     const char *needle)
 {
 	struct match m;
 	struct field f;
-	size_t i = 0, he = header_end(p, n, 0), nlen;
-	char *nd = fold_needle(needle, &nlen);
+	size_t i = 0, nlen;
+	const char *nd = header_needle(needle, &nlen);
 	int found = 0;
 
 	match_init(&m, nd, nlen);
-	while (!found && field_next(p, he, &i, &f)) {
+	/* the fields end at the blank line, where field_next stops */
+	while (!found && field_next(p, n, &i, &f)) {
 		if (!f.val || (field && !eqstr(f.name, f.nlen, field)))
 			continue;
 		if (!nlen) {
@@ -283,7 +303,6 @@ mime_match_header(const char *p, size_t n, const char *field,
 		found = m.found;
 	}
 	free(m.win);
-	free(nd);
 	return found;
 }
 

@@ -10,12 +10,14 @@
  * An item is a key length (1 byte), a value length (4 bytes), the key and
  * the value.  An entry carries a hash of the message file's base name,
  * so an entry of another file (UIDs given anew) reads as a miss, and a
- * sum of its items, so a torn or damaged entry is skipped; the reader
- * then looks for the next entry at the next 8-byte boundary.  Writers
- * append whole entries with one write(), without a lock.  A file of
- * another UIDVALIDITY, or one grown past MSGCACHE_MAX or mostly dead, is
- * rewritten (to a temporary name, then renamed) by the process that
- * opens it.  Deleting it costs only time.
+ * sum of its items, checked when the entry is first read, so a damaged
+ * entry reads as a miss.  Opening the file walks the entries' heads; past
+ * one that is not whole it looks for the next at the next 8-byte
+ * boundary.  Writers append whole entries, a batch of them with one
+ * write(), without a lock.  A file of another UIDVALIDITY, or one grown
+ * past MSGCACHE_MAX or mostly dead, is rewritten (to a temporary name,
+ * then renamed) by the process that opens it.  Deleting it costs only
+ * time.
  */
 #include <sys/types.h>
 #include <sys/mman.h>
@@ -36,9 +38,10 @@
 
 #define CACHEFILE	"imapd-cache"
 #define CACHE_MAGIC8	0x454843414350414dULL	/* "MAPCACHE" */
-#define CACHE_VERSION	1
+#define CACHE_VERSION	2
 #define ENT_MAGIC	0x31544e45U		/* "ENT1" */
 #define COMPACT_FLOOR	(1 << 20)	/* smaller files are left alone */
+#define BATCH		(64 << 10)	/* entries written at once */
 
 struct chead {
 	uint64_t magic;
@@ -56,10 +59,21 @@ struct msgcache {
 	struct htab slots;	/* UID (hashed one to one) -> offset */
 	size_t live;		/* bytes of entries the slots name */
 	size_t end;		/* the file's size as last seen */
-	size_t checked;		/* the entry last found sound, or 0 */
 	struct buf pend;	/* items of pend_uid not written yet */
 	uint32_t pend_uid, pend_check;
 	int pend_dirty;
+	size_t memo_i, memo_off;	/* the entry entry_of found last ... */
+	uint32_t memo_uid;
+	const char *memo_map;	/* ... in this mapping, or NULL */
+	struct buf out;		/* whole entries not written yet */
+	struct outent *outs;	/* ... which are these */
+	size_t nouts, outcap;
+};
+
+/* an entry in msgcache.out: its slot is set once it is written */
+struct outent {
+	uint32_t uid;
+	size_t off, len;
 };
 
 static uint32_t
@@ -70,6 +84,24 @@ fnv(uint32_t h, const void *p, size_t n)
 	while (n--)
 		h = (h ^ *c++) * 16777619U;
 	return h;
+}
+
+/* the sum of an entry's items: eight octets a step */
+static uint32_t
+sum_of(const void *p, size_t n)
+{
+	const unsigned char *c = p;
+	uint64_t h = 0x9e3779b97f4a7c15ULL ^ n, w;
+
+	for (; n >= 8; n -= 8, c += 8) {
+		memcpy(&w, c, 8);
+		h = (h ^ w) * 0x100000001b3ULL;
+		h ^= h >> 29;
+	}
+	w = 0;
+	memcpy(&w, c, n);
+	h = (h ^ w) * 0x100000001b3ULL;
+	return h ^ h >> 32;
 }
 
 /* which file message i is: its base name, hashed */
@@ -88,19 +120,27 @@ pad8(size_t n)
 	return (n + 7) & ~(size_t)7;
 }
 
-/* the entry at off, if whole and sound */
+/* the entry at off, if whole in the mapping */
 static const struct cent *
-ent_at(const struct msgcache *c, size_t off)
+ent_in(const struct msgcache *c, size_t off)
 {
 	const struct cent *e;
 
 	if (off + sizeof(*e) > c->maplen || off % 8)
 		return NULL;
 	e = (const struct cent *)(c->map + off);
-	if (e->magic != ENT_MAGIC || e->len > c->maplen - off - sizeof(*e) ||
-	    fnv(2166136261U, e + 1, e->len) != e->sum)
+	if (e->magic != ENT_MAGIC || e->len > c->maplen - off - sizeof(*e))
 		return NULL;
 	return e;
+}
+
+/* the entry at off, if whole and sound */
+static const struct cent *
+ent_at(const struct msgcache *c, size_t off)
+{
+	const struct cent *e = ent_in(c, off);
+
+	return e && sum_of(e + 1, e->len) == e->sum ? e : NULL;
 }
 
 /* a UID times an odd constant is a hash that names one UID */
@@ -110,11 +150,17 @@ uid_hash(uint32_t uid)
 	return uid * 2654435761U;
 }
 
+/* A slot holds an entry's offset (a multiple of 8), with SUMMED set once
+ * its sum was checked: each entry is summed at most once, when first
+ * read, so opening a large cache costs a walk over the entries' heads. */
+#define SUMMED	1U
+
 static void
 slot_set(struct msgcache *c, uint32_t uid, size_t off, size_t len)
 {
 	htab_set(&c->slots, uid_hash(uid), off);
 	c->live += len;
+	c->memo_map = NULL;
 }
 
 static size_t
@@ -135,7 +181,7 @@ remap(struct msgcache *c)
 		munmap(c->map, c->maplen);
 	c->map = NULL;
 	c->maplen = 0;
-	c->checked = 0;
+	c->memo_map = NULL;
 	if (fstat(c->fd, &sb) < 0)
 		return -1;
 	if (!sb.st_size)
@@ -152,7 +198,8 @@ remap(struct msgcache *c)
 	return 0;
 }
 
-/* every sound entry into the slots; damage is skipped 8 bytes at a time */
+/* every whole entry into the slots (its sum is checked when it is read);
+ * damage is skipped 8 bytes at a time */
 static void
 index_entries(struct folder *f, struct msgcache *c)
 {
@@ -162,7 +209,7 @@ index_entries(struct folder *f, struct msgcache *c)
 	htab_init(&c->slots, 512);
 	c->live = 0;
 	while (off + sizeof(*e) <= c->maplen) {
-		if (!(e = ent_at(c, off))) {
+		if (!(e = ent_in(c, off))) {
 			off += 8;
 			bad++;
 			continue;
@@ -195,7 +242,7 @@ rewrite(struct folder *f, struct msgcache *c)
 		return -1;
 	buf_add(&b, &h, sizeof(h));
 	for (i = f->nmsgs; i-- > 0 && c->map && !err; ) {
-		if (!(off = slot_get(c, f->msgs[i].uid)) ||
+		if (!(off = slot_get(c, f->msgs[i].uid) & ~(size_t)SUMMED) ||
 		    !(e = ent_at(c, off)) || e->check != check_of(f, i))
 			continue;
 		n = pad8(sizeof(*e) + e->len);
@@ -301,24 +348,39 @@ static const struct cent *
 entry_of(struct folder *f, struct msgcache *c, size_t i)
 {
 	const struct cent *e;
-	size_t off;
+	size_t off, summed;
 
+	/* the items of one message are asked for one after another */
+	if (c->memo_map && c->memo_map == c->map && c->memo_i == i &&
+	    c->memo_uid == f->msgs[i].uid)
+		return c->memo_off ? (const struct cent *)(c->map +
+		    c->memo_off) : NULL;
 	if (!(off = slot_get(c, f->msgs[i].uid)))
 		return NULL;
-	/* the items of one message are asked for one after another: its
-	 * sum is checked once (entries never change in place) */
-	if (off == c->checked)
-		e = (const struct cent *)(c->map + off);
-	else {
-		if (off + sizeof(*e) > c->maplen && remap(c) < 0)
-			return NULL;
-		if (!(e = ent_at(c, off)) && remap(c) == 0)
-			e = ent_at(c, off);
-		if (e)
-			c->checked = off;
-	}
-	if (!e || e->uid != f->msgs[i].uid || e->check != check_of(f, i))
+	summed = off & SUMMED;
+	off &= ~(size_t)SUMMED;
+	/* entries never change in place: once summed, only the bounds are
+	 * checked again (this process's own may lie past the mapping) */
+	if (off + sizeof(*e) > c->maplen && remap(c) < 0)
 		return NULL;
+	if (!(e = ent_in(c, off)) && remap(c) == 0)
+		e = ent_in(c, off);
+	if (e && !summed) {
+		if (sum_of(e + 1, e->len) == e->sum)
+			htab_set(&c->slots, uid_hash(e->uid), off | SUMMED);
+		else {
+			logmsg(LOG_WARNING, "%s/" CACHEFILE ": %zu damaged "
+			    "words skipped", f->path,
+			    pad8(sizeof(*e) + e->len) / 8);
+			e = NULL;
+		}
+	}
+	if (e && (e->uid != f->msgs[i].uid || e->check != check_of(f, i)))
+		e = NULL;
+	c->memo_map = c->map;
+	c->memo_i = i;
+	c->memo_uid = f->msgs[i].uid;
+	c->memo_off = e ? off : 0;
 	return e;
 }
 
@@ -373,33 +435,79 @@ msgcache_each(struct folder *f, size_t i, int (*fn)(const char *key,
 	return 0;
 }
 
-void
-msgcache_flush(struct folder *f)
+/* the pending items into the batch as a whole entry */
+static void
+pend_end(struct msgcache *c)
 {
-	struct msgcache *c = f->st ? f->st->mc : NULL;
 	struct cent e = { ENT_MAGIC, 0, 0, 0, 0, 0 };
-	struct buf b = { 0 };
 	static const char zero[8];
-	off_t end;
+	struct outent *o;
 
-	if (!c || c->fd < 0 || !c->pend_dirty)
+	if (!c->pend_dirty)
 		return;
 	c->pend_dirty = 0;
 	e.uid = c->pend_uid;
 	e.check = c->pend_check;
 	e.len = c->pend.len;
-	e.sum = fnv(2166136261U, c->pend.p, c->pend.len);
-	buf_add(&b, &e, sizeof(e));
-	buf_add(&b, c->pend.p, c->pend.len);
-	buf_add(&b, zero, pad8(b.len) - b.len);
-	if (c->end + b.len <= MSGCACHE_MAX &&
-	    write_all(c->fd, b.p, b.len) == 0 &&
-	    (end = lseek(c->fd, 0, SEEK_CUR)) >= (off_t)b.len &&
+	e.sum = sum_of(c->pend.p, c->pend.len);
+	if (c->nouts == c->outcap) {
+		c->outcap = c->outcap ? 2 * c->outcap : 64;
+		c->outs = xreallocarray(c->outs, c->outcap, sizeof(*c->outs));
+	}
+	o = &c->outs[c->nouts++];
+	o->uid = e.uid;
+	o->off = c->out.len;
+	buf_add(&c->out, &e, sizeof(e));
+	buf_add(&c->out, c->pend.p, c->pend.len);
+	buf_add(&c->out, zero, pad8(c->out.len) - c->out.len);
+	o->len = c->out.len - o->off;
+}
+
+/* the batch appended with one write; its entries into the slots */
+static void
+out_write(struct msgcache *c)
+{
+	off_t end;
+	size_t i, start;
+
+	if (c->out.len && c->end + c->out.len <= MSGCACHE_MAX &&
+	    write_all(c->fd, c->out.p, c->out.len) == 0 &&
+	    (end = lseek(c->fd, 0, SEEK_CUR)) >= (off_t)c->out.len &&
 	    (uint64_t)end <= UINT32_MAX) {
-		slot_set(c, e.uid, end - b.len, b.len);
+		start = end - c->out.len;
+		for (i = 0; i < c->nouts; i++)
+			slot_set(c, c->outs[i].uid, (start + c->outs[i].off) |
+			    SUMMED, c->outs[i].len);
 		c->end = end;
 	}
-	buf_free(&b);
+	buf_reset(&c->out);
+	c->nouts = 0;
+}
+
+void
+msgcache_flush(struct folder *f)
+{
+	struct msgcache *c = f->st ? f->st->mc : NULL;
+
+	if (!c || c->fd < 0)
+		return;
+	pend_end(c);
+	out_write(c);
+}
+
+/* the newest entry of the pending message in the batch not written yet */
+static const struct cent *
+batched(const struct msgcache *c)
+{
+	const struct cent *e;
+	size_t i;
+
+	for (i = c->nouts; i-- > 0; ) {
+		e = (const struct cent *)(c->out.p + c->outs[i].off);
+		if (e->uid == c->pend_uid)
+			return e->check == c->pend_check ? e : NULL;
+	}
+	return NULL;
 }
 
 void
@@ -415,12 +523,14 @@ msgcache_put(struct folder *f, size_t i, const char *key, const void *val,
 	    !(c = cache_of(f)))
 		return;
 	if (c->pend_uid != f->msgs[i].uid || c->pend_check != check_of(f, i)) {
-		msgcache_flush(f);
+		pend_end(c);
+		if (c->out.len >= BATCH)
+			out_write(c);
 		buf_reset(&c->pend);
 		c->pend_uid = f->msgs[i].uid;
 		c->pend_check = check_of(f, i);
 		/* the new entry replaces the old: it takes its items */
-		if ((e = entry_of(f, c, i)))
+		if ((e = batched(c)) || (e = entry_of(f, c, i)))
 			buf_add(&c->pend, e + 1, e->len);
 	}
 	if (item_find(c->pend.p, c->pend.p + c->pend.len, key, &have))
@@ -446,6 +556,8 @@ msgcache_close(struct folder *f)
 		close(c->fd);
 	htab_free(&c->slots);
 	buf_free(&c->pend);
+	buf_free(&c->out);
+	free(c->outs);
 	free(c);
 	f->st->mc = NULL;
 }

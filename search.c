@@ -478,6 +478,8 @@ search_emit(void *arg, const char *p, size_t n)
 struct hdrwant {
 	struct sk *k;
 	int match;
+	char last[256];		/* the key last found to hold it */
+	size_t lastlen;
 };
 
 static int
@@ -492,16 +494,35 @@ hdr_item(const char *key, size_t klen, const char *val, size_t len,
 		goto found;
 	if (klen < 18 || memcmp(key, "S:HEADER.FIELDS (", 17))
 		return 0;
+	/* every message of a header sync has the same key */
+	if (klen == w->lastlen && !memcmp(key, w->last, klen))
+		goto found;
 	for (i = 17; i + flen < klen; i++) {
 		l = key + i;
 		if ((l[-1] == '(' || l[-1] == ' ') && (l[flen] == ' ' ||
-		    l[flen] == ')') && !ascii_ncasecmp(l, w->k->field, flen))
+		    l[flen] == ')') && !ascii_ncasecmp(l, w->k->field, flen)) {
+			if (klen <= sizeof(w->last)) {
+				memcpy(w->last, key, klen);
+				w->lastlen = klen;
+			}
 			goto found;
+		}
 	}
 	return 0;
 found:
 	w->match = mime_match_header(val, len, w->k->field, w->k->str);
 	return 1;
+}
+
+/* the field of a HEADER key as a section can name it: an atom */
+static int
+field_atom(const char *field)
+{
+	const char *p;
+
+	for (p = field; p && *p && p_atomchar((unsigned char)*p); p++)
+		;
+	return p && p != field && !*p && strlen(field) <= 100;
 }
 
 /* HEADER field string from the message cache when a header section
@@ -510,16 +531,13 @@ found:
 static int
 match_header(struct sk *k, struct ctx *c)
 {
-	struct hdrwant w = { k, 0 };
+	struct hdrwant w = { .k = k };
 	struct sectiondata *sd;
 	struct section sec = { .text = SEC_FIELDS, .nfields = 1 };
 	struct buf spec = { 0 }, b = { 0 };
 	uint64_t size;
-	const char *p;
 
-	for (p = k->field; p && *p && p_atomchar((unsigned char)*p); p++)
-		;
-	if (!p || p == k->field || *p || strlen(k->field) > 100)
+	if (!field_atom(k->field))
 		goto whole;
 	sec.fields = &k->field;
 	if (msgcache_each(c->f, c->k, hdr_item, &w))
@@ -543,6 +561,35 @@ whole:
 	if (need_map(c) < 0)
 		return 0;
 	return mime_match_header(c->mm.p, c->mm.len, k->field, k->str);
+}
+
+/* A HEADER key answered from the message cache for the whole folder, as
+ * the full-text index would answer it: the UIDs that match, and those
+ * the cache lacks (to read).  A header sync leaves the fields clients
+ * search for there, and then no message file and no index is read.  -1
+ * when the cache lacks more than an eighth of the folder. */
+static int
+cache_answer(struct sk *k, struct folder *f)
+{
+	struct hdrwant w = { .k = k };
+	size_t i, most = f->nmsgs / 8;
+
+	if (!field_atom(k->field))
+		return -1;
+	k->hits = p_alloc((f->nmsgs + 1) * sizeof(*k->hits));
+	k->todo = p_alloc((f->nmsgs + 1) * sizeof(*k->todo));
+	k->nhits = k->ntodo = 0;
+	for (i = 0; i < f->nmsgs; i++) {
+		w.match = 0;
+		if (!msgcache_each(f, i, hdr_item, &w)) {
+			if (k->ntodo++ >= most)
+				return -1;
+			k->todo[k->ntodo - 1] = f->msgs[i].uid;
+		} else if (w.match)
+			k->hits[k->nhits++] = f->msgs[i].uid;
+	}
+	k->fts = FTS_EXACT;
+	return 0;
 }
 
 static int
@@ -695,14 +742,14 @@ progress(size_t done, size_t total)
 	pfd.events = POLLIN;
 	return io_buffered() || poll(&pfd, 1, 0) > 0;
 }
+#endif
 
-/* ask the full-text index about every content key */
+/* ask the message cache or the full-text index about every content key */
 static void
 ask_index(struct search *s, struct folder *f)
 {
 	struct sk *stack[DEPTH_MAX * 2 + 8], *k;
 	size_t n = 0;
-	int kind;
 
 	stack[n++] = s->root;
 	while (n) {
@@ -714,16 +761,19 @@ ask_index(struct search *s, struct folder *f)
 			if (k->type != SK_HEADER && k->type != SK_BODY &&
 			    k->type != SK_TEXT)
 				continue;
-			kind = k->type == SK_TEXT ? FTS_TEXT : k->type ==
-			    SK_BODY ? FTS_BODY : FTS_HEADER;
+			if (k->type == SK_HEADER && cache_answer(k, f) == 0)
+				continue;
+#ifdef WITH_FTS
 			k->hits = p_alloc((f->nmsgs + 1) * sizeof(*k->hits));
 			k->todo = p_alloc((f->nmsgs + 1) * sizeof(*k->todo));
-			k->fts = fts_search(f, kind, k->field, k->str, progress,
-			    k->hits, &k->nhits, k->todo, &k->ntodo);
+			k->fts = fts_search(f, k->type == SK_TEXT ? FTS_TEXT :
+			    k->type == SK_BODY ? FTS_BODY : FTS_HEADER,
+			    k->field, k->str, progress, k->hits, &k->nhits,
+			    k->todo, &k->ntodo);
+#endif
 		}
 	}
 }
-#endif
 
 int
 search_match(struct search *s, struct folder *f, struct view *v, size_t i)
@@ -731,10 +781,8 @@ search_match(struct search *s, struct folder *f, struct view *v, size_t i)
 	struct ctx c;
 	int r;
 
-#ifdef WITH_FTS
 	if (!s->asked)
 		ask_index(s, f);
-#endif
 	s->asked = 1;
 	memset(&c, 0, sizeof(c));
 	c.f = f;

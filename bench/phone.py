@@ -36,6 +36,10 @@ usage: python3 bench/phone.py MAILDIR [--runs R] [--imapd BIN ...]
                               [--no-dovecot] [--heavy-runs H] [--light]
                               [--sort]
   MAILDIR   a Maildir to copy (not modified)
+  --heavy-only  only the header syncs, UID FETCH FLAGS and SEARCH HEADER
+A command timed alone ("header sync warm", "one FETCH", ...) also gets the
+server's CPU time for that command alone (from /proc/PID/schedstat), as
+"... cpu"; whole sessions get it from wait4.
   --imapd   imapd binaries to compare (default ./imapd); name one twice
             with a label as LABEL=PATH, e.g. before=/tmp/imapd.old
 """
@@ -77,10 +81,27 @@ class Conn(lib.Session):
         self.ntag = 0
         self.greeting()
 
+    def cpu(self):
+        """the server's CPU time so far, in seconds (schedstat: ns)"""
+        try:
+            with open("/proc/%d/schedstat" % self.p.pid) as f:
+                return int(f.read().split()[0]) / 1e9
+        except (OSError, ValueError, IndexError):
+            return 0.0
+
     def timed(self, text):
+        c0 = self.cpu()
         t0 = time.perf_counter()
         u = self.ok(text)
+        self.last_cpu = self.cpu() - c0
         return time.perf_counter() - t0, u
+
+    def path(self, srv, key, text):
+        """one command timed: wall and the server's CPU for it alone"""
+        dt, u = self.timed(text)
+        srv.add(key, dt)
+        srv.add(key + " cpu", self.last_cpu)
+        return u
 
     def finish(self):
         """LOGOUT; (wall seconds since spawn, CPU seconds, peak RSS KB).
@@ -155,8 +176,7 @@ def cold(srv, light_only):
     if light_only:
         s.finish()
         return
-    dt, _ = s.timed(HEADERS)
-    srv.add("header sync first", dt)
+    s.path(srv, "header sync first", HEADERS)
     whole(s, "header sync first session", srv)
 
 
@@ -184,8 +204,12 @@ def light(srv, uids):
     s = srv.session()
     s.ok("SELECT INBOX")
     s.ok(ONE % uids[0])
-    t = [s.timed(ONE % u)[0] for u in uids[1:]]
+    t, c = [], []
+    for u in uids[1:]:
+        t.append(s.timed(ONE % u)[0])
+        c.append(s.last_cpu)
     srv.add("one FETCH", statistics.median(t))
+    srv.add("one FETCH cpu", statistics.median(c))
     s.finish()
 
 
@@ -202,12 +226,9 @@ def sort(srv, first):
 def heavy(srv):
     s = srv.session()
     s.ok("SELECT INBOX")
-    dt, _ = s.timed("UID FETCH 1:* (UID FLAGS)")
-    srv.add("UID FETCH 1:* (UID FLAGS)", dt)
-    dt, _ = s.timed(HEADERS)
-    srv.add("header sync warm", dt)
-    dt, _ = s.timed('UID SEARCH HEADER Subject "meeting"')
-    srv.add("SEARCH HEADER Subject", dt)
+    s.path(srv, "UID FETCH 1:* (UID FLAGS)", "UID FETCH 1:* (UID FLAGS)")
+    s.path(srv, "header sync warm", HEADERS)
+    s.path(srv, "SEARCH HEADER Subject", 'UID SEARCH HEADER Subject "meeting"')
     whole(s, "heavy session", srv)
 
 
@@ -303,6 +324,8 @@ def main():
     ap.add_argument("--no-dovecot", action="store_true")
     ap.add_argument("--light", action="store_true",
                     help="only the per-connection paths: no header syncs")
+    ap.add_argument("--heavy-only", action="store_true",
+                    help="only the header syncs, FETCH FLAGS, SEARCH HEADER")
     ap.add_argument("--sort", action="store_true",
                     help="also SORT (DATE) and (SUBJECT), first and again")
     ap.add_argument("--work", default="/var/tmp/imapd-bench/run")
@@ -359,7 +382,7 @@ def measure(servers, nfiles, a):
     step = max(1, nfiles // 21)
     uids = [1 + k * step for k in range(21)]
     for run in range(a.runs):
-        for srv in servers:
+        for srv in servers if not a.heavy_only else []:
             light(srv, uids)
         if run < a.heavy_runs and not a.light:
             for srv in servers:
@@ -368,7 +391,7 @@ def measure(servers, nfiles, a):
     for run in range(a.runs if a.sort else 0):
         for srv in servers:
             sort(srv, run == 0)
-    for srv in servers:
+    for srv in servers if not a.heavy_only else []:
         idle(srv, a.idle)
 
 
