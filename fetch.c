@@ -627,7 +627,7 @@ fetch_flags(const struct fetchreq *r, const size_t *vi, size_t nv)
 	int have = 0;
 
 	for (i = 0; i < nv; i++) {
-		struct vmsg *m = &sess.v.m[vi[i]];
+		struct msg *m = &sess.v.m[vi[i]];
 
 		if (r->flags && (!have || m->flags != flags || m->kw != kw)) {
 			buf_reset(&fl);
@@ -659,8 +659,10 @@ fetch_flags(const struct fetchreq *r, const size_t *vi, size_t nv)
 				p = put(put(p, "FLAGS ", 6), fl.p, fl.len);
 				break;
 			default:	/* FA_MODSEQ */
-				if ((k = store_index(vi[i])) >= 0)
-					m->modseq = sess.f.msgs[k].modseq;
+				k = store_index(vi[i]);
+				if (k >= 0 && m->modseq != sess.f.msgs[k].modseq)
+					(m = view_w(vi[i]))->modseq =
+					    sess.f.msgs[k].modseq;
 				p = put(put_num(put(p, "MODSEQ (", 8),
 				    m->modseq), ")", 1);
 				break;
