@@ -6,9 +6,10 @@
  * messages, the text mime_search_text gives, folded as the keys fold it
  * and made valid UTF-8 (clean), column by column (header blocks, text
  * parts, Subject, From, To, Cc, Bcc); and for each octet trigram of that
- * text the messages holding it.  A needle's trigrams narrow the messages
- * to a few, and memmem on their stored text decides: the answer is exact
- * for every needle, short ones included, without opening a message.
+ * text the messages holding it (or, for one most of them hold, those
+ * lacking it).  A needle's trigrams narrow the messages to a few, and a
+ * substring search of their stored text decides: the answer is exact for
+ * every needle, short ones included, without opening a message.
  * Needles the stored text cannot answer (invalid UTF-8, holding SEP or
  * U+FFFD, empty) go back to reading the messages.
  *
@@ -41,7 +42,8 @@
 
 #define SEP		'\001'	/* between pieces of text */
 #define PATHLEN		(PATH_MAX + 320)	/* the folder and a name in it */
-#define SEG_MAGIC	"IMFTSEG1"
+#define SEG_MAGIC	"IMFTSEG2"
+#define SEG_OLD		"IMFTSEG"	/* ... of any version */
 #define MANIFEST_MAGIC	"imapd-fts 1"
 #define SEG_MEMORY	(20 << 20)	/* what building a segment may hold */
 #define SEG_SMALL	2000	/* a last segment this small takes new mail */
@@ -49,8 +51,6 @@
 #define PROGRESS_MIN	1000	/* an update this long tells its progress */
 #define IDLE_SLICE	32	/* messages indexed at a time while idle ... */
 #define IDLE_MERGE	256	/* ... merged with a last segment this small */
-#define COMMON_MIN	64	/* segments this big drop trigrams ... */
-#define EVERYWHERE	0xffffffffU	/* ... in over half their messages */
 
 /* header fields with a column of their own; others are looked for in the
  * header blocks, and confirmed from the message */
@@ -79,8 +79,9 @@ struct segdoc {
 
 struct segtri {
 	uint32_t key;		/* three octets */
-	uint32_t n;		/* messages; EVERYWHERE: not kept */
-	uint64_t off;		/* postings: varint deltas of doc numbers */
+	uint32_t n;		/* messages that hold it */
+	uint64_t off;		/* postings: varint deltas of doc numbers, */
+				/* of those that lack it when dense() */
 	uint64_t len;
 	uint64_t sum;		/* FNV-1a of the postings */
 };
@@ -143,6 +144,15 @@ cmp_u32(const void *a, const void *b)
 	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
 
 	return x < y ? -1 : x > y;
+}
+
+/* a trigram in over half the messages of a segment: its postings name
+ * those that lack it, so that no list is longer than half the segment
+ * and every trigram still narrows the candidates */
+static int
+dense(uint32_t n, uint32_t ndocs)
+{
+	return n > ndocs / 2;
 }
 
 /* --- the text ------------------------------------------------------------ */
@@ -337,6 +347,47 @@ b_add(struct builder *b, uint32_t uid, const char *text, const uint32_t *len,
 	}
 }
 
+static size_t
+get_varint(const unsigned char *p, size_t n, size_t *i, uint32_t *v)
+{
+	unsigned shift = 0;
+
+	*v = 0;
+	while (*i < n && shift < 32) {
+		*v |= (uint32_t)(p[*i] & 0x7f) << shift;
+		if (!(p[(*i)++] & 0x80))
+			return 1;
+		shift += 7;
+	}
+	return 0;
+}
+
+/* the postings of a dense() list: the doc numbers of [0, ndocs) it does
+ * not name, instead of those it names (pl->n stays their count) */
+static void
+b_invert(struct plist *pl, uint32_t ndocs)
+{
+	struct plist out = { 0 };
+	size_t i = 0;
+	uint32_t m, d = 0, v, next = 0, prev = 0;
+
+	for (m = 0; m <= pl->n; m++) {
+		if (m == pl->n)
+			d = ndocs;
+		else if (get_varint(pl->p, pl->len, &i, &v))
+			d = m ? d + v : v;
+		for (; next < d; next++) {
+			put_varint(&out, out.n++ ? next - prev : next);
+			prev = next;
+		}
+		next = d + 1;
+	}
+	free(pl->p);
+	pl->p = out.p;
+	pl->len = out.len;
+	pl->cap = out.cap;
+}
+
 static int
 cmp_plist(const void *a, const void *b)
 {
@@ -371,10 +422,13 @@ b_finish(struct builder *b, char *name, size_t size)
 	struct seghdr h;
 	struct segtri t;
 	uint64_t off = 0, sum;
-	size_t i, big = b->ndocs >= COMMON_MIN ? b->ndocs / 2 : b->ndocs;
+	size_t i;
 	char path[PATHLEN];
 
 	qsort(b->l, b->nl, sizeof(*b->l), cmp_plist);
+	for (i = 0; i < b->nl; i++)
+		if (dense(b->l[i].n, b->ndocs))
+			b_invert(&b->l[i], b->ndocs);
 	memset(&h, 0, sizeof(h));
 	memcpy(h.magic, SEG_MAGIC, 8);
 	h.uidvalidity = ix.uidvalidity;
@@ -390,17 +444,16 @@ b_finish(struct builder *b, char *name, size_t size)
 	for (i = 0; i < b->nl; i++) {
 		memset(&t, 0, sizeof(t));
 		t.key = b->l[i].key;
-		t.n = b->l[i].n > big ? EVERYWHERE : b->l[i].n;
+		t.n = b->l[i].n;
 		t.off = off;
-		t.len = t.n == EVERYWHERE ? 0 : b->l[i].len;
+		t.len = b->l[i].len;
 		t.sum = fnv(0xcbf29ce484222325ULL, b->l[i].p, t.len);
 		off += t.len;
 		sum = fnv(sum, &t, sizeof(t));
 		fwrite(&t, sizeof(t), 1, b->fp);
 	}
 	for (i = 0; i < b->nl; i++)
-		if (b->l[i].n <= big)
-			fwrite(b->l[i].p, 1, b->l[i].len, b->fp);
+		fwrite(b->l[i].p, 1, b->l[i].len, b->fp);
 	h.size = h.post_off + off;
 	h.sum = fnv(sum, &h, sizeof(h));
 	snprintf(name, size, "imapd-fts.%lx%x%x.seg", (long)time(NULL),
@@ -464,7 +517,8 @@ seg_check(struct seg *s)
 	}
 	for (i = 0; i < h->ntri; i++)
 		if (s->tri[i].off > s->npost || s->tri[i].len > s->npost -
-		    s->tri[i].off || (i && s->tri[i].key <= s->tri[i - 1].key))
+		    s->tri[i].off || s->tri[i].n > h->ndocs ||
+		    (i && s->tri[i].key <= s->tri[i - 1].key))
 			return -1;
 	return 0;
 }
@@ -474,7 +528,7 @@ seg_open(struct seg *s, const char *name)
 {
 	char path[PATHLEN];
 	struct stat st;
-	int fd;
+	int fd, old;
 
 	memset(s, 0, sizeof(*s));
 	if (strlen(name) >= sizeof(s->name)) {
@@ -498,8 +552,10 @@ seg_open(struct seg *s, const char *name)
 	s->st = st;
 	s->h = (const struct seghdr *)s->map;
 	if (seg_check(s) < 0 || s->h->uidvalidity != ix.uidvalidity) {
+		old = memcmp(s->h->magic, SEG_MAGIC, 8) &&
+		    !memcmp(s->h->magic, SEG_OLD, 7);
 		seg_close(s);
-		errno = EINVAL;
+		errno = old ? ESTALE : EINVAL;
 		return -1;
 	}
 	/* the tables were read once for their checksum: leave them to the
@@ -617,8 +673,8 @@ manifest_read1(void)
 		    (!strchr(line, '/') && seg_open(&ix.segs[ix.nsegs], line)
 		    == 0))
 			ix.nsegs++;
-		else
-			r = errno == ENOENT ? 2 : -1;
+		else	/* of an older version: built afresh, as when none */
+			r = errno == ENOENT ? 2 : errno == ESTALE ? 1 : -1;
 	}
 	fclose(fp);
 	while (nold)
@@ -974,42 +1030,35 @@ needle_clean(const char *needle, size_t *len)
 	return c.p;
 }
 
-static size_t
-get_varint(const unsigned char *p, size_t n, size_t *i, uint32_t *v)
-{
-	unsigned shift = 0;
-
-	*v = 0;
-	while (*i < n && shift < 32) {
-		*v |= (uint32_t)(p[*i] & 0x7f) << shift;
-		if (!(p[(*i)++] & 0x80))
-			return 1;
-		shift += 7;
-	}
-	return 0;
-}
-
-/* the doc numbers of a trigram's postings intersected with cand (in place) */
+/* the candidates cand[0..n) that hold a trigram, in place */
 static size_t
 intersect(const struct seg *s, const struct segtri *t, uint32_t *cand,
     size_t n)
 {
-	size_t i = 0, j = 0, k = 0, m = 0;
+	size_t i = 0, j = 0, k = 0, m, len;
 	uint32_t d = 0, v;
+	int lack = dense(t->n, s->h->ndocs);
 
 	if (fnv(0xcbf29ce484222325ULL, s->post + t->off, t->len) != t->sum) {
 		ix.damaged = 1;
 		return 0;
 	}
-	for (m = 0; m < t->n && j < n; m++) {
+	len = lack ? s->h->ndocs - t->n : t->n;
+	for (m = 0; m < len && j < n; m++) {
 		if (!get_varint(s->post + t->off, t->len, &i, &v))
 			break;
 		d = m ? d + v : v;
-		while (j < n && cand[j] < d)
+		for (; j < n && cand[j] < d; j++)
+			if (lack)
+				cand[k++] = cand[j];
+		if (j < n && cand[j] == d) {
+			if (!lack)
+				cand[k++] = cand[j];
 			j++;
-		if (j < n && cand[j] == d)
-			cand[k++] = cand[j++];
+		}
 	}
+	while (lack && j < n)
+		cand[k++] = cand[j++];
 	return k;
 }
 
@@ -1044,46 +1093,119 @@ cmp_tri_n(const void *a, const void *b)
  * rare */
 static const char common[] = " ETAOINSRHLDCUMFPGWYBV.,\n0123456789KX-:/";
 
-/* the octet of the needle to look for first: the rarest */
-static size_t
-rarest(const char *nd, size_t nlen)
-{
-	const char *c;
-	size_t i, best = 0, rank, brank = 0;
+/* a needle, and the two octets of it the text is sifted by: the rarest
+ * (at r1) and the next rarest elsewhere in it (at r2) */
+struct needle {
+	const char *p;
+	size_t len, r1, r2;
+};
 
-	for (i = 0; i < nlen; i++) {
-		c = nd[i] ? strchr(common, nd[i]) : NULL;
-		rank = c ? (size_t)(c - common) : sizeof(common);
-		if (rank > brank) {
-			brank = rank;
-			best = i;
-		}
-	}
-	return best;
+static size_t
+rank(char c)
+{
+	const char *p = c ? strchr(common, c) : NULL;
+
+	return p ? (size_t)(p - common) : sizeof(common);
 }
 
+static void
+needle_sift(struct needle *nd)
+{
+	size_t i, r1 = 0, r2 = 0;
+
+	for (i = 1; i < nd->len; i++)
+		if (rank(nd->p[i]) > rank(nd->p[r1]))
+			r1 = i;
+	r2 = r1 ? 0 : nd->len > 1;
+	for (i = 0; i < nd->len; i++)
+		if (i != r1 && rank(nd->p[i]) > rank(nd->p[r2]))
+			r2 = i;
+	nd->r1 = r1;
+	nd->r2 = r2;
+}
+
+#if defined(__GNUC__)
+/* the text is sifted by vectors the compiler maps to the machine's (SSE2,
+ * NEON): many places per step, none of memchr's stops at each octet */
+#define SIFT 16	/* places at a time */
+typedef unsigned char vsift __attribute__((vector_size(SIFT)));
+typedef signed char vmask __attribute__((vector_size(SIFT)));
+
+/* the first of the SIFT places from h whose octets at r1 and r2 are the
+ * needle's, SIFT when none */
+static size_t
+sift(const char *h, const struct needle *nd, const vsift c1, const vsift c2)
+{
+	vsift a, b;
+	vmask m;
+	uint64_t w[SIFT / 8], any = 0;
+	size_t k;
+
+	memcpy(&a, h + nd->r1, sizeof(a));
+	memcpy(&b, h + nd->r2, sizeof(b));
+	m = (a == c1) & (b == c2);
+	memcpy(w, &m, sizeof(w));
+	for (k = 0; k < SIFT / 8; k++)
+		any |= w[k];
+	if (!any)
+		return SIFT;
+	for (k = 0; !m[k]; k++)
+		;
+	return k;
+}
+
+/* memmem, sifting SIFT places at a time by two octets of the needle */
+static const char *
+find(const char *h, size_t hn, const struct needle *nd)
+{
+	vsift c1, c2;
+	size_t i = 0, k, end;
+
+	if (hn < nd->len)
+		return NULL;
+	end = hn - nd->len + 1;		/* places the needle may start */
+	memset(&c1, (unsigned char)nd->p[nd->r1], sizeof(c1));
+	memset(&c2, (unsigned char)nd->p[nd->r2], sizeof(c2));
+	while (i + SIFT <= end) {
+		if ((k = sift(h + i, nd, c1, c2)) == SIFT) {
+			i += SIFT;
+			continue;
+		}
+		if (!memcmp(h + i + k, nd->p, nd->len))
+			return h + i + k;
+		i += k + 1;
+	}
+	for (; i < end; i++)
+		if (h[i + nd->r1] == nd->p[nd->r1] && !memcmp(h + i, nd->p,
+		    nd->len))
+			return h + i;
+	return NULL;
+}
+#else
 /* memmem, by memchr for the rarest octet of the needle */
 static const char *
-find(const char *h, size_t hn, const char *nd, size_t nlen, size_t rare)
+find(const char *h, size_t hn, const struct needle *nd)
 {
 	const char *p, *e;
+	size_t rare = nd->r1;
 
-	if (hn < nlen)
+	if (hn < nd->len)
 		return NULL;
 	p = h + rare;
-	e = h + hn - (nlen - 1 - rare);
-	while (p < e && (p = memchr(p, nd[rare], e - p))) {
-		if (!memcmp(p - rare, nd, nlen))
+	e = h + hn - (nd->len - 1 - rare);
+	while (p < e && (p = memchr(p, nd->p[rare], e - p))) {
+		if (!memcmp(p - rare, nd->p, nd->len))
 			return p - rare;
 		p++;
 	}
 	return NULL;
 }
+#endif
 
 /* does the text of a doc hold the needle where the key looks */
 static int
-doc_match(const struct seg *s, const struct segdoc *d, const char *nd,
-    size_t nlen, size_t rare, const struct key *k)
+doc_match(const struct seg *s, const struct segdoc *d,
+    const struct needle *nd, const struct key *k)
 {
 	const char *t, *p, *ps;
 	uint64_t len = 0;
@@ -1095,12 +1217,12 @@ doc_match(const struct seg *s, const struct segdoc *d, const char *nd,
 		len += d->len[c];
 	/* TEXT: the body first, where words are more often found */
 	if (k->from == 0 && k->to == 2)
-		return find(t + d->len[0], d->len[1], nd, nlen, rare) ||
-		    find(t, d->len[0], nd, nlen, rare);
+		return find(t + d->len[0], d->len[1], nd) ||
+		    find(t, d->len[0], nd);
 	if (!k->plen)
-		return find(t, len, nd, nlen, rare) != NULL;
+		return find(t, len, nd) != NULL;
 	/* a piece of OTHER: "name:value\n", ended by SEP */
-	for (p = t; (p = find(p, len - (p - t), nd, nlen, rare)); p++) {
+	for (p = t; (p = find(p, len - (p - t), nd)); p++) {
 		for (ps = p; ps > t && ps[-1] != SEP; ps--)
 			;
 		if (p - ps >= (ptrdiff_t)k->plen && !memcmp(ps, k->prefix,
@@ -1129,25 +1251,24 @@ first_at(struct folder *f, uint32_t uid)
 /* the messages of one segment that hold the needle (hits), or whose text
  * cannot tell (todo) */
 static void
-seg_search(const struct seg *s, const char *nd, size_t nlen,
+seg_search(const struct seg *s, const struct needle *nd,
     const struct key *k, struct folder *f, uint32_t *hits, size_t *nhits,
     uint32_t *todo, size_t *ntodo)
 {
 	const struct segtri **t;
 	const struct segdoc *d;
 	uint32_t *cand, key;
-	size_t i, j = 0, n = s->h->ndocs, nt = 0, rare = rarest(nd, nlen);
+	size_t i, j = 0, n = s->h->ndocs, nt = 0;
 
-	t = xcalloc(nlen + 1, sizeof(*t));
-	for (i = 0; i + 2 < nlen; i++) {
-		key = (unsigned char)nd[i] << 16 | (unsigned char)nd[i + 1] <<
-		    8 | (unsigned char)nd[i + 2];
-		if (!(t[nt] = tri_find(s, key))) {
+	t = xcalloc(nd->len + 1, sizeof(*t));
+	for (i = 0; i + 2 < nd->len; i++) {
+		key = (unsigned char)nd->p[i] << 16 |
+		    (unsigned char)nd->p[i + 1] << 8 |
+		    (unsigned char)nd->p[i + 2];
+		if (!(t[nt++] = tri_find(s, key))) {
 			free(t);
 			return;
 		}
-		if (t[nt]->n != EVERYWHERE)
-			nt++;
 	}
 	qsort(t, nt, sizeof(*t), cmp_tri_n);
 	cand = xcalloc(n + 1, sizeof(*cand));
@@ -1166,7 +1287,7 @@ seg_search(const struct seg *s, const char *nd, size_t nlen,
 			continue;
 		if (k->plen && (d->flags & DOC_UNSURE))
 			todo[(*ntodo)++] = d->uid;
-		else if (doc_match(s, d, nd, nlen, rare, k))
+		else if (doc_match(s, d, nd, k))
 			hits[(*nhits)++] = d->uid;
 	}
 	free(cand);
@@ -1179,21 +1300,23 @@ fts_search(struct folder *f, int kind, const char *field, const char *needle,
     size_t *ntodo)
 {
 	struct key k;
-	char *nd;
-	size_t nlen, i, stale, *miss, n;
+	struct needle nd;
+	char *p;
+	size_t i, stale, *miss, n;
 
 	*nhits = *ntodo = 0;
 	if (disabled() || columns(kind, field, &k) < 0 ||
-	    !(nd = needle_clean(needle, &nlen)))
+	    !(p = needle_clean(needle, &nd.len)))
 		return FTS_NONE;
 	if (ix_open(f) < 0 || update(f, progress) < 0) {
-		free(nd);
+		free(p);
 		return FTS_NONE;
 	}
+	nd.p = p;
+	needle_sift(&nd);
 	for (i = 0; i < ix.nsegs; i++)
-		seg_search(&ix.segs[i], nd, nlen, &k, f, hits, nhits, todo,
-		    ntodo);
-	free(nd);
+		seg_search(&ix.segs[i], &nd, &k, f, hits, nhits, todo, ntodo);
+	free(p);
 	if (ix.damaged) {
 		segs_close();	/* read the messages; rebuild next time */
 		*nhits = *ntodo = 0;

@@ -21,6 +21,7 @@ import lib
 from lib import make_msg
 
 FTS_FILE = "imapd-fts"
+SEG_MAGIC = b"IMFTSEG2"
 GEN = os.path.join(lib.ROOT, "bench", "genmaildir.py")
 KEYS = ["TEXT", "BODY", "SUBJECT", "FROM", "TO", "CC", "HEADER Received",
         "HEADER Message-ID", "HEADER Content-Type"]
@@ -129,7 +130,7 @@ def index_rows(env, folder="INBOX"):
     for seg in index_segments(env, folder):
         with open(seg, "rb") as fh:
             h = struct.unpack("<8s4I6Q", fh.read(72))
-        assert h[0] == b"IMFTSEG1", h
+        assert h[0] == SEG_MAGIC, h
         n += h[2]
     return n
 
