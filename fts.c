@@ -34,6 +34,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "fts.h"
 #include "maildir.h"
 #include "mime.h"
@@ -48,9 +49,11 @@
 #define SEG_MEMORY	(20 << 20)	/* what building a segment may hold */
 #define SEG_SMALL	2000	/* a last segment this small takes new mail */
 #define STALE_MIN	1000	/* entries of gone messages tolerated anyway */
-#define PROGRESS_MIN	1000	/* an update this long tells its progress */
-#define IDLE_SLICE	32	/* messages indexed at a time while idle ... */
-#define IDLE_MERGE	256	/* ... merged with a last segment this small */
+#define PROGRESS_MIN	1000	/* an update this long tells its progress
+				   from the start */
+#define IDLE_MERGE	256	/* new mail while idle joins a last segment
+				   this small */
+#define IDLE_MERGE_MAX	1024	/* two small segments merged while idle */
 
 /* header fields with a column of their own; others are looked for in the
  * header blocks, and confirmed from the message */
@@ -797,46 +800,67 @@ unlock(void)
 	ix.lockfd = -1;
 }
 
-/* the messages todo[0..n) (and those of a last segment of fewer than
- * small) into new segments; the manifest names them when done or
- * stopped */
+static long long
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* the messages ix.segs[from..] hold into b, in their order */
+static void
+b_add_segs(struct builder *b, size_t from)
+{
+	const struct seg *s;
+	size_t j;
+
+	for (; from < ix.nsegs; from++)
+		for (s = &ix.segs[from], j = 0; j < s->h->ndocs; j++)
+			b_add(b, s->docs[j].uid, s->text + s->docs[j].text,
+			    s->docs[j].len, s->docs[j].flags);
+}
+
+/* the last merge segments and the messages todo[0..n) into new
+ * segments; the manifest names them when done, or stopped by progress
+ * or at the time until (ms, 0: none) */
 static int
 build(struct folder *f, const size_t *todo, size_t n, int fresh,
-    size_t small, fts_progress progress)
+    size_t merge, fts_progress progress, long long until)
 {
 	struct builder b;
 	struct buf text = { 0 };
 	char (*names)[64];
-	size_t keep = fresh ? 0 : ix.nsegs, nn = 0, done = 0, j, cap, made = 0;
+	size_t keep, nn = 0, done = 0, j, cap, made = 0;
 	uint32_t len[NCOLS], flags;
-	const struct seg *last = NULL;
-	time_t next = 0;
+	long long next = 0;
 	int r = 0, open_b = 0;
 
-	if (keep && ix.segs[keep - 1].h->ndocs < small)
-		last = &ix.segs[--keep];
+	keep = fresh ? 0 : ix.nsegs - MIN(merge, ix.nsegs);
 	cap = keep + 8;
 	names = xcalloc(cap, sizeof(*names));
 	for (j = 0; j < keep; j++)
 		memcpy(names[nn++], ix.segs[j].name, 64);
-	if (n < PROGRESS_MIN)
-		progress = NULL;
+	if (!fresh && keep < ix.nsegs && (r = b_open(&b)) == 0) {
+		open_b = 1;
+		b_add_segs(&b, keep);
+	}
+	/* told at once of a long update, of any other once it takes time:
+	 * by the clock, not a count, as a message may be big */
+	next = now_ms() + INPROGRESS_MS;
 	for (; r == 0 && done < n; done++) {
-		if (progress && (!done || (done % 64 == 0 && time(NULL) >=
-		    next))) {
-			next = time(NULL) + 1;
+		if (progress && ((!done && n >= PROGRESS_MIN) ||
+		    now_ms() >= next)) {
+			next = now_ms() + INPROGRESS_MS;
 			if (progress(done, n))
 				break;
 		}
-		if (!open_b) {
-			if ((r = b_open(&b)) < 0)
-				break;
-			open_b = 1;
-			for (j = 0; last && j < last->h->ndocs; j++)
-				b_add(&b, last->docs[j].uid, last->text +
-				    last->docs[j].text, last->docs[j].len,
-				    last->docs[j].flags);
-		}
+		if (until && done && now_ms() >= until)
+			break;
+		if (!open_b && (r = b_open(&b)) < 0)
+			break;
+		open_b = 1;
 		buf_reset(&text);
 		if (doc_text(f, todo[done], &text, len, &flags) == 0)
 			b_add(&b, f->msgs[todo[done]].uid, text.p, len, flags);
@@ -851,7 +875,6 @@ build(struct folder *f, const size_t *todo, size_t n, int fresh,
 		made += r == 0;
 		b_free(&b);
 		open_b = 0;
-		last = NULL;
 	}
 	if (open_b && r == 0) {
 		r = b_finish(&b, names[nn], sizeof(names[nn]));
@@ -865,6 +888,14 @@ build(struct folder *f, const size_t *todo, size_t n, int fresh,
 		sweep(names, nn);
 	free(names);
 	return r;
+}
+
+/* how many of the last segments new mail goes in with: the last one
+ * while it has fewer than small messages */
+static size_t
+last_small(size_t small)
+{
+	return ix.nsegs && ix.segs[ix.nsegs - 1].h->ndocs < small;
 }
 
 static int
@@ -900,7 +931,8 @@ update(struct folder *f, fts_progress progress)
 		segs_close();
 		n = missing(f, todo, &stale);
 	}
-	r = n || fresh ? build(f, todo, n, fresh, SEG_SMALL, progress) : 0;
+	r = n || fresh ? build(f, todo, n, fresh, last_small(SEG_SMALL),
+	    progress, 0) : 0;
 	unlock();
 	free(todo);
 	if (r == 0)
@@ -930,26 +962,59 @@ fts_update(struct folder *f, fts_progress progress)
 	return update(f, progress);
 }
 
+/* the last two segments, when both are small and together not too big
+ * for one slice while idle: slices leave many small segments behind */
+static int
+merge_due(void)
+{
+	uint32_t a, b;
+
+	if (ix.nsegs < 2)
+		return 0;
+	a = ix.segs[ix.nsegs - 2].h->ndocs;
+	b = ix.segs[ix.nsegs - 1].h->ndocs;
+	return a < SEG_SMALL && b < SEG_SMALL && a + b <= IDLE_MERGE_MAX;
+}
+
+/* one slice: new mail for FTS_SLICE_MS, or else one merge; 1 when more
+ * is left to do */
+static int
+idle_slice(struct folder *f)
+{
+	size_t *todo, n, stale;
+	int r = 0;
+
+	todo = xcalloc(f->nmsgs + 1, sizeof(*todo));
+	if ((n = missing(f, todo, &stale)))
+		r = build(f, todo, n, 0, last_small(IDLE_MERGE), NULL,
+		    now_ms() + FTS_SLICE_MS);
+	else if (merge_due())
+		r = build(f, NULL, 0, 0, 2, NULL, 0);
+	else {
+		free(todo);
+		return 0;
+	}
+	if (r == 0 && manifest_read() == 0)
+		r = missing(f, todo, &stale) > 0 || merge_due();
+	else
+		r = 0;
+	free(todo);
+	return r;
+}
+
 int
 fts_idle(struct folder *f)
 {
-	size_t *todo, n, stale;
 	int r = 0;
 
 	if (disabled() || ix_open(f) < 0 || (ix.current && ix.changes ==
 	    folder_changes(f)))
 		return 0;
 	/* a folder never searched gets its index at its first search */
-	if (manifest_read() == 0) {
-		todo = xcalloc(f->nmsgs + 1, sizeof(*todo));
-		if ((n = missing(f, todo, &stale)) && lock() == 0) {
-			if (manifest_read() == 0 && (n = missing(f, todo,
-			    &stale)) && build(f, todo, MIN(n, IDLE_SLICE), 0,
-			    IDLE_MERGE, NULL) == 0 && manifest_read() == 0)
-				r = n > IDLE_SLICE;
-			unlock();
-		}
-		free(todo);
+	if (manifest_read() == 0 && lock() == 0) {
+		if (manifest_read() == 0)
+			r = idle_slice(f);
+		unlock();
 	}
 	ix.current = !r;
 	ix.changes = folder_changes(f);
