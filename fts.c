@@ -241,14 +241,17 @@ struct plist {
 	uint32_t len, cap;
 	unsigned char *p;
 };
-/* what a list costs beyond its postings: itself in an array that doubles,
- * its hash slots, the allocator's share of its buffer */
-#define LIST_COST (2 * sizeof(struct plist) + 2 * 2 * sizeof(uint64_t) + 32)
+/* what a list costs beyond its postings: itself in an array that
+ * doubles, the allocator's share of its buffer */
+#define LIST_COST (2 * sizeof(struct plist) + 32)
+/* the lists by key: a block of 256 slots (list index + 1) for each two
+ * first octets found, a direct look-up for every trigram of the text */
+#define DIR_BLOCK 256
 
 struct builder {
 	FILE *fp;
 	char tmp[PATHLEN];
-	struct htab lists;	/* hash of key -> list index + 1 */
+	uint32_t **dir;		/* [key >> 8][key & 0xff]: list index + 1 */
 	struct plist *l;
 	size_t nl, capl, mem;
 	struct segdoc *docs;
@@ -273,19 +276,21 @@ put_varint(struct plist *pl, uint32_t v)
 static struct plist *
 b_list(struct builder *b, uint32_t key)
 {
-	uint32_t hv = key * 2654435761U, e;
-	size_t pos = 0;
+	uint32_t **blk = &b->dir[key >> 8];
 
-	while (htab_next(&b->lists, hv, &pos, &e))
-		if (b->l[e - 1].key == key)
-			return &b->l[e - 1];
+	if (!*blk) {
+		*blk = xcalloc(DIR_BLOCK, sizeof(**blk));
+		b->mem += DIR_BLOCK * sizeof(**blk);
+	}
+	if ((*blk)[key & 0xff])
+		return &b->l[(*blk)[key & 0xff] - 1];
 	if (b->nl == b->capl) {
 		b->capl = b->capl ? b->capl * 2 : 4096;
 		b->l = xreallocarray(b->l, b->capl, sizeof(*b->l));
 	}
 	memset(&b->l[b->nl], 0, sizeof(*b->l));
 	b->l[b->nl].key = key;
-	htab_put(&b->lists, hv, ++b->nl);
+	(*blk)[key & 0xff] = ++b->nl;
 	b->mem += LIST_COST;
 	return &b->l[b->nl - 1];
 }
@@ -309,6 +314,8 @@ b_open(struct builder *b)
 	}
 	memset(&h, 0, sizeof(h));
 	fwrite(&h, sizeof(h), 1, b->fp);
+	b->dir = xcalloc(1 << 16, sizeof(*b->dir));
+	b->mem = (1 << 16) * sizeof(*b->dir);
 	return 0;
 }
 
@@ -407,7 +414,9 @@ b_free(struct builder *b)
 	for (i = 0; i < b->nl; i++)
 		free(b->l[i].p);
 	free(b->l);
-	htab_free(&b->lists);
+	for (i = 0; b->dir && i < 1 << 16; i++)
+		free(b->dir[i]);
+	free(b->dir);
 	free(b->docs);
 	if (b->fp) {
 		fclose(b->fp);
