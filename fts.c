@@ -158,6 +158,19 @@ dense(uint32_t n, uint32_t ndocs)
 	return n > ndocs / 2;
 }
 
+/* the segments mostly hold ascending UIDs one after the other: what they
+ * give is often sorted already */
+static void
+sort_u32(uint32_t *v, size_t n)
+{
+	size_t i;
+
+	for (i = 1; i < n && v[i - 1] < v[i]; i++)
+		;
+	if (i < n)
+		qsort(v, n, sizeof(*v), cmp_u32);
+}
+
 /* --- the text ------------------------------------------------------------ */
 
 /* text as the index keeps it: in i;unicode-casemap form as the content
@@ -1396,13 +1409,13 @@ fts_search(struct folder *f, int kind, const char *field, const char *needle,
 		*nhits = *ntodo = 0;
 		return FTS_NONE;
 	}
-	qsort(hits, *nhits, sizeof(*hits), cmp_u32);
+	sort_u32(hits, *nhits);
 	miss = xcalloc(f->nmsgs + 1, sizeof(*miss));
 	n = missing(f, miss, &stale);
 	for (i = 0; i < n && *ntodo < f->nmsgs; i++)
 		todo[(*ntodo)++] = f->msgs[miss[i]].uid;
 	free(miss);
-	qsort(todo, *ntodo, sizeof(*todo), cmp_u32);
+	sort_u32(todo, *ntodo);
 	return FTS_EXACT;
 }
 #else
