@@ -50,7 +50,8 @@
 #define SEG_SMALL	2000	/* a last segment this small takes new mail */
 #define STALE_MIN	1000	/* entries of gone messages tolerated anyway */
 #define PROGRESS_MIN	1000	/* an update this long tells its progress
-				   from the start */
+				   from the start, ... */
+#define TELL_MS		1000	/* ... any update every this many ms */
 #define IDLE_MERGE	256	/* new mail while idle joins a last segment
 				   this small */
 #define IDLE_MERGE_MAX	1024	/* two small segments merged while idle */
@@ -870,11 +871,11 @@ build(struct folder *f, const size_t *todo, size_t n, int fresh,
 	}
 	/* told at once of a long update, of any other once it takes time:
 	 * by the clock, not a count, as a message may be big */
-	next = now_ms() + INPROGRESS_MS;
+	next = now_ms() + TELL_MS;
 	for (; r == 0 && done < n; done++) {
 		if (progress && ((!done && n >= PROGRESS_MIN) ||
 		    now_ms() >= next)) {
-			next = now_ms() + INPROGRESS_MS;
+			next = now_ms() + TELL_MS;
 			if (progress(done, n))
 				break;
 		}
