@@ -27,6 +27,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -910,6 +913,11 @@ build(struct folder *f, const size_t *todo, size_t n, int fresh,
 	if (r == 0 && (made || fresh) && (r = manifest_write(names, nn)) == 0)
 		sweep(names, nn);
 	free(names);
+#ifdef __GLIBC__
+	/* the lists' memory back to the system: the session lives on */
+	if (made)
+		malloc_trim(0);
+#endif
 	return r;
 }
 
