@@ -482,7 +482,8 @@ b_finish(struct builder *b, char *name, size_t size)
 		fwrite(&t, sizeof(t), 1, b->fp);
 	}
 	for (i = 0; i < b->nl; i++)
-		fwrite(b->l[i].p, 1, b->l[i].len, b->fp);
+		if (b->l[i].len)	/* not a dense list's empty one */
+			fwrite(b->l[i].p, 1, b->l[i].len, b->fp);
 	h.size = h.post_off + off;
 	h.sum = fnv(sum, &h, sizeof(h));
 	snprintf(name, size, "imapd-fts.%lx%x%x.seg", (long)time(NULL),
@@ -860,7 +861,7 @@ build(struct folder *f, const size_t *todo, size_t n, int fresh,
 	char (*names)[64];
 	size_t keep, nn = 0, done = 0, j, cap, made = 0;
 	uint32_t len[NCOLS], flags;
-	long long next = 0;
+	long long next;
 	int r = 0, open_b = 0;
 
 	keep = fresh ? 0 : ix.nsegs - MIN(merge, ix.nsegs);
