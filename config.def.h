@@ -54,6 +54,10 @@ static const int loopback_is_secure = 1;
 /* INPROGRESS (RFC 9585): a long command reports how far it got this
  * often, in milliseconds */
 #define INPROGRESS_MS		1000
+/* full-text index: while the client is quiet, new mail is indexed in
+ * slices of at most this many milliseconds (and a message), so that a
+ * command or DONE waits no longer */
+#define FTS_SLICE_MS		100
 
 /* Failed logins across connections, kept in a small file (environment:
  * IMAPD_FAILURES).  From the AUTHFAIL_FREE-th recent failure of an address

@@ -6,9 +6,10 @@
  * messages, the text mime_search_text gives, folded as the keys fold it
  * and made valid UTF-8 (clean), column by column (header blocks, text
  * parts, Subject, From, To, Cc, Bcc); and for each octet trigram of that
- * text the messages holding it.  A needle's trigrams narrow the messages
- * to a few, and memmem on their stored text decides: the answer is exact
- * for every needle, short ones included, without opening a message.
+ * text the messages holding it (or, for one most of them hold, those
+ * lacking it).  A needle's trigrams narrow the messages to a few, and a
+ * substring search of their stored text decides: the answer is exact for
+ * every needle, short ones included, without opening a message.
  * Needles the stored text cannot answer (invalid UTF-8, holding SEP or
  * U+FFFD, empty) go back to reading the messages.
  *
@@ -26,6 +27,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +37,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "fts.h"
 #include "maildir.h"
 #include "mime.h"
@@ -41,16 +46,18 @@
 
 #define SEP		'\001'	/* between pieces of text */
 #define PATHLEN		(PATH_MAX + 320)	/* the folder and a name in it */
-#define SEG_MAGIC	"IMFTSEG1"
+#define SEG_MAGIC	"IMFTSEG2"
+#define SEG_OLD		"IMFTSEG"	/* ... of any version */
 #define MANIFEST_MAGIC	"imapd-fts 1"
 #define SEG_MEMORY	(20 << 20)	/* what building a segment may hold */
 #define SEG_SMALL	2000	/* a last segment this small takes new mail */
 #define STALE_MIN	1000	/* entries of gone messages tolerated anyway */
-#define PROGRESS_MIN	1000	/* an update this long tells its progress */
-#define IDLE_SLICE	32	/* messages indexed at a time while idle ... */
-#define IDLE_MERGE	256	/* ... merged with a last segment this small */
-#define COMMON_MIN	64	/* segments this big drop trigrams ... */
-#define EVERYWHERE	0xffffffffU	/* ... in over half their messages */
+#define PROGRESS_MIN	1000	/* an update this long tells its progress
+				   from the start, ... */
+#define TELL_MS		1000	/* ... any update every this many ms */
+#define IDLE_MERGE	256	/* new mail while idle joins a last segment
+				   this small */
+#define IDLE_MERGE_MAX	1024	/* two small segments merged while idle */
 
 /* header fields with a column of their own; others are looked for in the
  * header blocks, and confirmed from the message */
@@ -79,8 +86,9 @@ struct segdoc {
 
 struct segtri {
 	uint32_t key;		/* three octets */
-	uint32_t n;		/* messages; EVERYWHERE: not kept */
-	uint64_t off;		/* postings: varint deltas of doc numbers */
+	uint32_t n;		/* messages that hold it */
+	uint64_t off;		/* postings: varint deltas of doc numbers, */
+				/* of those that lack it when dense() */
 	uint64_t len;
 	uint64_t sum;		/* FNV-1a of the postings */
 };
@@ -143,6 +151,28 @@ cmp_u32(const void *a, const void *b)
 	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
 
 	return x < y ? -1 : x > y;
+}
+
+/* a trigram in over half the messages of a segment: its postings name
+ * those that lack it, so that no list is longer than half the segment
+ * and every trigram still narrows the candidates */
+static int
+dense(uint32_t n, uint32_t ndocs)
+{
+	return n > ndocs / 2;
+}
+
+/* the segments mostly hold ascending UIDs one after the other: what they
+ * give is often sorted already */
+static void
+sort_u32(uint32_t *v, size_t n)
+{
+	size_t i;
+
+	for (i = 1; i < n && v[i - 1] < v[i]; i++)
+		;
+	if (i < n)
+		qsort(v, n, sizeof(*v), cmp_u32);
 }
 
 /* --- the text ------------------------------------------------------------ */
@@ -228,14 +258,17 @@ struct plist {
 	uint32_t len, cap;
 	unsigned char *p;
 };
-/* what a list costs beyond its postings: itself in an array that doubles,
- * its hash slots, the allocator's share of its buffer */
-#define LIST_COST (2 * sizeof(struct plist) + 2 * 2 * sizeof(uint64_t) + 32)
+/* what a list costs beyond its postings: itself in an array that
+ * doubles, the allocator's share of its buffer */
+#define LIST_COST (2 * sizeof(struct plist) + 32)
+/* the lists by key: a block of 256 slots (list index + 1) for each two
+ * first octets found, a direct look-up for every trigram of the text */
+#define DIR_BLOCK 256
 
 struct builder {
 	FILE *fp;
 	char tmp[PATHLEN];
-	struct htab lists;	/* hash of key -> list index + 1 */
+	uint32_t **dir;		/* [key >> 8][key & 0xff]: list index + 1 */
 	struct plist *l;
 	size_t nl, capl, mem;
 	struct segdoc *docs;
@@ -260,19 +293,21 @@ put_varint(struct plist *pl, uint32_t v)
 static struct plist *
 b_list(struct builder *b, uint32_t key)
 {
-	uint32_t hv = key * 2654435761U, e;
-	size_t pos = 0;
+	uint32_t **blk = &b->dir[key >> 8];
 
-	while (htab_next(&b->lists, hv, &pos, &e))
-		if (b->l[e - 1].key == key)
-			return &b->l[e - 1];
+	if (!*blk) {
+		*blk = xcalloc(DIR_BLOCK, sizeof(**blk));
+		b->mem += DIR_BLOCK * sizeof(**blk);
+	}
+	if ((*blk)[key & 0xff])
+		return &b->l[(*blk)[key & 0xff] - 1];
 	if (b->nl == b->capl) {
 		b->capl = b->capl ? b->capl * 2 : 4096;
 		b->l = xreallocarray(b->l, b->capl, sizeof(*b->l));
 	}
 	memset(&b->l[b->nl], 0, sizeof(*b->l));
 	b->l[b->nl].key = key;
-	htab_put(&b->lists, hv, ++b->nl);
+	(*blk)[key & 0xff] = ++b->nl;
 	b->mem += LIST_COST;
 	return &b->l[b->nl - 1];
 }
@@ -296,6 +331,8 @@ b_open(struct builder *b)
 	}
 	memset(&h, 0, sizeof(h));
 	fwrite(&h, sizeof(h), 1, b->fp);
+	b->dir = xcalloc(1 << 16, sizeof(*b->dir));
+	b->mem = (1 << 16) * sizeof(*b->dir);
 	return 0;
 }
 
@@ -337,6 +374,47 @@ b_add(struct builder *b, uint32_t uid, const char *text, const uint32_t *len,
 	}
 }
 
+static size_t
+get_varint(const unsigned char *p, size_t n, size_t *i, uint32_t *v)
+{
+	unsigned shift = 0;
+
+	*v = 0;
+	while (*i < n && shift < 32) {
+		*v |= (uint32_t)(p[*i] & 0x7f) << shift;
+		if (!(p[(*i)++] & 0x80))
+			return 1;
+		shift += 7;
+	}
+	return 0;
+}
+
+/* the postings of a dense() list: the doc numbers of [0, ndocs) it does
+ * not name, instead of those it names (pl->n stays their count) */
+static void
+b_invert(struct plist *pl, uint32_t ndocs)
+{
+	struct plist out = { 0 };
+	size_t i = 0;
+	uint32_t m, d = 0, v, next = 0, prev = 0;
+
+	for (m = 0; m <= pl->n; m++) {
+		if (m == pl->n)
+			d = ndocs;
+		else if (get_varint(pl->p, pl->len, &i, &v))
+			d = m ? d + v : v;
+		for (; next < d; next++) {
+			put_varint(&out, out.n++ ? next - prev : next);
+			prev = next;
+		}
+		next = d + 1;
+	}
+	free(pl->p);
+	pl->p = out.p;
+	pl->len = out.len;
+	pl->cap = out.cap;
+}
+
 static int
 cmp_plist(const void *a, const void *b)
 {
@@ -353,7 +431,9 @@ b_free(struct builder *b)
 	for (i = 0; i < b->nl; i++)
 		free(b->l[i].p);
 	free(b->l);
-	htab_free(&b->lists);
+	for (i = 0; b->dir && i < 1 << 16; i++)
+		free(b->dir[i]);
+	free(b->dir);
 	free(b->docs);
 	if (b->fp) {
 		fclose(b->fp);
@@ -371,10 +451,13 @@ b_finish(struct builder *b, char *name, size_t size)
 	struct seghdr h;
 	struct segtri t;
 	uint64_t off = 0, sum;
-	size_t i, big = b->ndocs >= COMMON_MIN ? b->ndocs / 2 : b->ndocs;
+	size_t i;
 	char path[PATHLEN];
 
 	qsort(b->l, b->nl, sizeof(*b->l), cmp_plist);
+	for (i = 0; i < b->nl; i++)
+		if (dense(b->l[i].n, b->ndocs))
+			b_invert(&b->l[i], b->ndocs);
 	memset(&h, 0, sizeof(h));
 	memcpy(h.magic, SEG_MAGIC, 8);
 	h.uidvalidity = ix.uidvalidity;
@@ -390,16 +473,16 @@ b_finish(struct builder *b, char *name, size_t size)
 	for (i = 0; i < b->nl; i++) {
 		memset(&t, 0, sizeof(t));
 		t.key = b->l[i].key;
-		t.n = b->l[i].n > big ? EVERYWHERE : b->l[i].n;
+		t.n = b->l[i].n;
 		t.off = off;
-		t.len = t.n == EVERYWHERE ? 0 : b->l[i].len;
+		t.len = b->l[i].len;
 		t.sum = fnv(0xcbf29ce484222325ULL, b->l[i].p, t.len);
 		off += t.len;
 		sum = fnv(sum, &t, sizeof(t));
 		fwrite(&t, sizeof(t), 1, b->fp);
 	}
 	for (i = 0; i < b->nl; i++)
-		if (b->l[i].n <= big)
+		if (b->l[i].len)	/* not a dense list's empty one */
 			fwrite(b->l[i].p, 1, b->l[i].len, b->fp);
 	h.size = h.post_off + off;
 	h.sum = fnv(sum, &h, sizeof(h));
@@ -464,7 +547,8 @@ seg_check(struct seg *s)
 	}
 	for (i = 0; i < h->ntri; i++)
 		if (s->tri[i].off > s->npost || s->tri[i].len > s->npost -
-		    s->tri[i].off || (i && s->tri[i].key <= s->tri[i - 1].key))
+		    s->tri[i].off || s->tri[i].n > h->ndocs ||
+		    (i && s->tri[i].key <= s->tri[i - 1].key))
 			return -1;
 	return 0;
 }
@@ -474,7 +558,7 @@ seg_open(struct seg *s, const char *name)
 {
 	char path[PATHLEN];
 	struct stat st;
-	int fd;
+	int fd, old;
 
 	memset(s, 0, sizeof(*s));
 	if (strlen(name) >= sizeof(s->name)) {
@@ -498,8 +582,10 @@ seg_open(struct seg *s, const char *name)
 	s->st = st;
 	s->h = (const struct seghdr *)s->map;
 	if (seg_check(s) < 0 || s->h->uidvalidity != ix.uidvalidity) {
+		old = memcmp(s->h->magic, SEG_MAGIC, 8) &&
+		    !memcmp(s->h->magic, SEG_OLD, 7);
 		seg_close(s);
-		errno = EINVAL;
+		errno = old ? ESTALE : EINVAL;
 		return -1;
 	}
 	/* the tables were read once for their checksum: leave them to the
@@ -617,8 +703,8 @@ manifest_read1(void)
 		    (!strchr(line, '/') && seg_open(&ix.segs[ix.nsegs], line)
 		    == 0))
 			ix.nsegs++;
-		else
-			r = errno == ENOENT ? 2 : -1;
+		else	/* of an older version: built afresh, as when none */
+			r = errno == ENOENT ? 2 : errno == ESTALE ? 1 : -1;
 	}
 	fclose(fp);
 	while (nold)
@@ -741,46 +827,67 @@ unlock(void)
 	ix.lockfd = -1;
 }
 
-/* the messages todo[0..n) (and those of a last segment of fewer than
- * small) into new segments; the manifest names them when done or
- * stopped */
+static long long
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* the messages ix.segs[from..] hold into b, in their order */
+static void
+b_add_segs(struct builder *b, size_t from)
+{
+	const struct seg *s;
+	size_t j;
+
+	for (; from < ix.nsegs; from++)
+		for (s = &ix.segs[from], j = 0; j < s->h->ndocs; j++)
+			b_add(b, s->docs[j].uid, s->text + s->docs[j].text,
+			    s->docs[j].len, s->docs[j].flags);
+}
+
+/* the last merge segments and the messages todo[0..n) into new
+ * segments; the manifest names them when done, or stopped by progress
+ * or at the time until (ms, 0: none) */
 static int
 build(struct folder *f, const size_t *todo, size_t n, int fresh,
-    size_t small, fts_progress progress)
+    size_t merge, fts_progress progress, long long until)
 {
 	struct builder b;
 	struct buf text = { 0 };
 	char (*names)[64];
-	size_t keep = fresh ? 0 : ix.nsegs, nn = 0, done = 0, j, cap, made = 0;
+	size_t keep, nn = 0, done = 0, j, cap, made = 0;
 	uint32_t len[NCOLS], flags;
-	const struct seg *last = NULL;
-	time_t next = 0;
+	long long next;
 	int r = 0, open_b = 0;
 
-	if (keep && ix.segs[keep - 1].h->ndocs < small)
-		last = &ix.segs[--keep];
+	keep = fresh ? 0 : ix.nsegs - MIN(merge, ix.nsegs);
 	cap = keep + 8;
 	names = xcalloc(cap, sizeof(*names));
 	for (j = 0; j < keep; j++)
 		memcpy(names[nn++], ix.segs[j].name, 64);
-	if (n < PROGRESS_MIN)
-		progress = NULL;
+	if (!fresh && keep < ix.nsegs && (r = b_open(&b)) == 0) {
+		open_b = 1;
+		b_add_segs(&b, keep);
+	}
+	/* told at once of a long update, of any other once it takes time:
+	 * by the clock, not a count, as a message may be big */
+	next = now_ms() + TELL_MS;
 	for (; r == 0 && done < n; done++) {
-		if (progress && (!done || (done % 64 == 0 && time(NULL) >=
-		    next))) {
-			next = time(NULL) + 1;
+		if (progress && ((!done && n >= PROGRESS_MIN) ||
+		    now_ms() >= next)) {
+			next = now_ms() + TELL_MS;
 			if (progress(done, n))
 				break;
 		}
-		if (!open_b) {
-			if ((r = b_open(&b)) < 0)
-				break;
-			open_b = 1;
-			for (j = 0; last && j < last->h->ndocs; j++)
-				b_add(&b, last->docs[j].uid, last->text +
-				    last->docs[j].text, last->docs[j].len,
-				    last->docs[j].flags);
-		}
+		if (until && done && now_ms() >= until)
+			break;
+		if (!open_b && (r = b_open(&b)) < 0)
+			break;
+		open_b = 1;
 		buf_reset(&text);
 		if (doc_text(f, todo[done], &text, len, &flags) == 0)
 			b_add(&b, f->msgs[todo[done]].uid, text.p, len, flags);
@@ -795,7 +902,6 @@ build(struct folder *f, const size_t *todo, size_t n, int fresh,
 		made += r == 0;
 		b_free(&b);
 		open_b = 0;
-		last = NULL;
 	}
 	if (open_b && r == 0) {
 		r = b_finish(&b, names[nn], sizeof(names[nn]));
@@ -808,7 +914,20 @@ build(struct folder *f, const size_t *todo, size_t n, int fresh,
 	if (r == 0 && (made || fresh) && (r = manifest_write(names, nn)) == 0)
 		sweep(names, nn);
 	free(names);
+#ifdef __GLIBC__
+	/* the lists' memory back to the system: the session lives on */
+	if (made)
+		malloc_trim(0);
+#endif
 	return r;
+}
+
+/* how many of the last segments new mail goes in with: the last one
+ * while it has fewer than small messages */
+static size_t
+last_small(size_t small)
+{
+	return ix.nsegs && ix.segs[ix.nsegs - 1].h->ndocs < small;
 }
 
 static int
@@ -844,7 +963,8 @@ update(struct folder *f, fts_progress progress)
 		segs_close();
 		n = missing(f, todo, &stale);
 	}
-	r = n || fresh ? build(f, todo, n, fresh, SEG_SMALL, progress) : 0;
+	r = n || fresh ? build(f, todo, n, fresh, last_small(SEG_SMALL),
+	    progress, 0) : 0;
 	unlock();
 	free(todo);
 	if (r == 0)
@@ -874,26 +994,59 @@ fts_update(struct folder *f, fts_progress progress)
 	return update(f, progress);
 }
 
+/* the last two segments, when both are small and together not too big
+ * for one slice while idle: slices leave many small segments behind */
+static int
+merge_due(void)
+{
+	uint32_t a, b;
+
+	if (ix.nsegs < 2)
+		return 0;
+	a = ix.segs[ix.nsegs - 2].h->ndocs;
+	b = ix.segs[ix.nsegs - 1].h->ndocs;
+	return a < SEG_SMALL && b < SEG_SMALL && a + b <= IDLE_MERGE_MAX;
+}
+
+/* one slice: new mail for FTS_SLICE_MS, or else one merge; 1 when more
+ * is left to do */
+static int
+idle_slice(struct folder *f)
+{
+	size_t *todo, n, stale;
+	int r = 0;
+
+	todo = xcalloc(f->nmsgs + 1, sizeof(*todo));
+	if ((n = missing(f, todo, &stale)))
+		r = build(f, todo, n, 0, last_small(IDLE_MERGE), NULL,
+		    now_ms() + FTS_SLICE_MS);
+	else if (merge_due())
+		r = build(f, NULL, 0, 0, 2, NULL, 0);
+	else {
+		free(todo);
+		return 0;
+	}
+	if (r == 0 && manifest_read() == 0)
+		r = missing(f, todo, &stale) > 0 || merge_due();
+	else
+		r = 0;
+	free(todo);
+	return r;
+}
+
 int
 fts_idle(struct folder *f)
 {
-	size_t *todo, n, stale;
 	int r = 0;
 
 	if (disabled() || ix_open(f) < 0 || (ix.current && ix.changes ==
 	    folder_changes(f)))
 		return 0;
 	/* a folder never searched gets its index at its first search */
-	if (manifest_read() == 0) {
-		todo = xcalloc(f->nmsgs + 1, sizeof(*todo));
-		if ((n = missing(f, todo, &stale)) && lock() == 0) {
-			if (manifest_read() == 0 && (n = missing(f, todo,
-			    &stale)) && build(f, todo, MIN(n, IDLE_SLICE), 0,
-			    IDLE_MERGE, NULL) == 0 && manifest_read() == 0)
-				r = n > IDLE_SLICE;
-			unlock();
-		}
-		free(todo);
+	if (manifest_read() == 0 && lock() == 0) {
+		if (manifest_read() == 0)
+			r = idle_slice(f);
+		unlock();
 	}
 	ix.current = !r;
 	ix.changes = folder_changes(f);
@@ -974,42 +1127,35 @@ needle_clean(const char *needle, size_t *len)
 	return c.p;
 }
 
-static size_t
-get_varint(const unsigned char *p, size_t n, size_t *i, uint32_t *v)
-{
-	unsigned shift = 0;
-
-	*v = 0;
-	while (*i < n && shift < 32) {
-		*v |= (uint32_t)(p[*i] & 0x7f) << shift;
-		if (!(p[(*i)++] & 0x80))
-			return 1;
-		shift += 7;
-	}
-	return 0;
-}
-
-/* the doc numbers of a trigram's postings intersected with cand (in place) */
+/* the candidates cand[0..n) that hold a trigram, in place */
 static size_t
 intersect(const struct seg *s, const struct segtri *t, uint32_t *cand,
     size_t n)
 {
-	size_t i = 0, j = 0, k = 0, m = 0;
+	size_t i = 0, j = 0, k = 0, m, len;
 	uint32_t d = 0, v;
+	int lack = dense(t->n, s->h->ndocs);
 
 	if (fnv(0xcbf29ce484222325ULL, s->post + t->off, t->len) != t->sum) {
 		ix.damaged = 1;
 		return 0;
 	}
-	for (m = 0; m < t->n && j < n; m++) {
+	len = lack ? s->h->ndocs - t->n : t->n;
+	for (m = 0; m < len && j < n; m++) {
 		if (!get_varint(s->post + t->off, t->len, &i, &v))
 			break;
 		d = m ? d + v : v;
-		while (j < n && cand[j] < d)
+		for (; j < n && cand[j] < d; j++)
+			if (lack)
+				cand[k++] = cand[j];
+		if (j < n && cand[j] == d) {
+			if (!lack)
+				cand[k++] = cand[j];
 			j++;
-		if (j < n && cand[j] == d)
-			cand[k++] = cand[j++];
+		}
 	}
+	while (lack && j < n)
+		cand[k++] = cand[j++];
 	return k;
 }
 
@@ -1044,46 +1190,119 @@ cmp_tri_n(const void *a, const void *b)
  * rare */
 static const char common[] = " ETAOINSRHLDCUMFPGWYBV.,\n0123456789KX-:/";
 
-/* the octet of the needle to look for first: the rarest */
-static size_t
-rarest(const char *nd, size_t nlen)
-{
-	const char *c;
-	size_t i, best = 0, rank, brank = 0;
+/* a needle, and the two octets of it the text is sifted by: the rarest
+ * (at r1) and the next rarest elsewhere in it (at r2) */
+struct needle {
+	const char *p;
+	size_t len, r1, r2;
+};
 
-	for (i = 0; i < nlen; i++) {
-		c = nd[i] ? strchr(common, nd[i]) : NULL;
-		rank = c ? (size_t)(c - common) : sizeof(common);
-		if (rank > brank) {
-			brank = rank;
-			best = i;
-		}
-	}
-	return best;
+static size_t
+rank(char c)
+{
+	const char *p = c ? strchr(common, c) : NULL;
+
+	return p ? (size_t)(p - common) : sizeof(common);
 }
 
+static void
+needle_sift(struct needle *nd)
+{
+	size_t i, r1 = 0, r2 = 0;
+
+	for (i = 1; i < nd->len; i++)
+		if (rank(nd->p[i]) > rank(nd->p[r1]))
+			r1 = i;
+	r2 = r1 ? 0 : nd->len > 1;
+	for (i = 0; i < nd->len; i++)
+		if (i != r1 && rank(nd->p[i]) > rank(nd->p[r2]))
+			r2 = i;
+	nd->r1 = r1;
+	nd->r2 = r2;
+}
+
+#if defined(__GNUC__)
+/* the text is sifted by vectors the compiler maps to the machine's (SSE2,
+ * NEON): many places per step, none of memchr's stops at each octet */
+#define SIFT 16	/* places at a time */
+typedef unsigned char vsift __attribute__((vector_size(SIFT)));
+typedef signed char vmask __attribute__((vector_size(SIFT)));
+
+/* the first of the SIFT places from h whose octets at r1 and r2 are the
+ * needle's, SIFT when none */
+static size_t
+sift(const char *h, const struct needle *nd, const vsift c1, const vsift c2)
+{
+	vsift a, b;
+	vmask m;
+	uint64_t w[SIFT / 8], any = 0;
+	size_t k;
+
+	memcpy(&a, h + nd->r1, sizeof(a));
+	memcpy(&b, h + nd->r2, sizeof(b));
+	m = (a == c1) & (b == c2);
+	memcpy(w, &m, sizeof(w));
+	for (k = 0; k < SIFT / 8; k++)
+		any |= w[k];
+	if (!any)
+		return SIFT;
+	for (k = 0; !m[k]; k++)
+		;
+	return k;
+}
+
+/* memmem, sifting SIFT places at a time by two octets of the needle */
+static const char *
+find(const char *h, size_t hn, const struct needle *nd)
+{
+	vsift c1, c2;
+	size_t i = 0, k, end;
+
+	if (hn < nd->len)
+		return NULL;
+	end = hn - nd->len + 1;		/* places the needle may start */
+	memset(&c1, (unsigned char)nd->p[nd->r1], sizeof(c1));
+	memset(&c2, (unsigned char)nd->p[nd->r2], sizeof(c2));
+	while (i + SIFT <= end) {
+		if ((k = sift(h + i, nd, c1, c2)) == SIFT) {
+			i += SIFT;
+			continue;
+		}
+		if (!memcmp(h + i + k, nd->p, nd->len))
+			return h + i + k;
+		i += k + 1;
+	}
+	for (; i < end; i++)
+		if (h[i + nd->r1] == nd->p[nd->r1] && !memcmp(h + i, nd->p,
+		    nd->len))
+			return h + i;
+	return NULL;
+}
+#else
 /* memmem, by memchr for the rarest octet of the needle */
 static const char *
-find(const char *h, size_t hn, const char *nd, size_t nlen, size_t rare)
+find(const char *h, size_t hn, const struct needle *nd)
 {
 	const char *p, *e;
+	size_t rare = nd->r1;
 
-	if (hn < nlen)
+	if (hn < nd->len)
 		return NULL;
 	p = h + rare;
-	e = h + hn - (nlen - 1 - rare);
-	while (p < e && (p = memchr(p, nd[rare], e - p))) {
-		if (!memcmp(p - rare, nd, nlen))
+	e = h + hn - (nd->len - 1 - rare);
+	while (p < e && (p = memchr(p, nd->p[rare], e - p))) {
+		if (!memcmp(p - rare, nd->p, nd->len))
 			return p - rare;
 		p++;
 	}
 	return NULL;
 }
+#endif
 
 /* does the text of a doc hold the needle where the key looks */
 static int
-doc_match(const struct seg *s, const struct segdoc *d, const char *nd,
-    size_t nlen, size_t rare, const struct key *k)
+doc_match(const struct seg *s, const struct segdoc *d,
+    const struct needle *nd, const struct key *k)
 {
 	const char *t, *p, *ps;
 	uint64_t len = 0;
@@ -1095,12 +1314,12 @@ doc_match(const struct seg *s, const struct segdoc *d, const char *nd,
 		len += d->len[c];
 	/* TEXT: the body first, where words are more often found */
 	if (k->from == 0 && k->to == 2)
-		return find(t + d->len[0], d->len[1], nd, nlen, rare) ||
-		    find(t, d->len[0], nd, nlen, rare);
+		return find(t + d->len[0], d->len[1], nd) ||
+		    find(t, d->len[0], nd);
 	if (!k->plen)
-		return find(t, len, nd, nlen, rare) != NULL;
+		return find(t, len, nd) != NULL;
 	/* a piece of OTHER: "name:value\n", ended by SEP */
-	for (p = t; (p = find(p, len - (p - t), nd, nlen, rare)); p++) {
+	for (p = t; (p = find(p, len - (p - t), nd)); p++) {
 		for (ps = p; ps > t && ps[-1] != SEP; ps--)
 			;
 		if (p - ps >= (ptrdiff_t)k->plen && !memcmp(ps, k->prefix,
@@ -1129,25 +1348,24 @@ first_at(struct folder *f, uint32_t uid)
 /* the messages of one segment that hold the needle (hits), or whose text
  * cannot tell (todo) */
 static void
-seg_search(const struct seg *s, const char *nd, size_t nlen,
+seg_search(const struct seg *s, const struct needle *nd,
     const struct key *k, struct folder *f, uint32_t *hits, size_t *nhits,
     uint32_t *todo, size_t *ntodo)
 {
 	const struct segtri **t;
 	const struct segdoc *d;
 	uint32_t *cand, key;
-	size_t i, j = 0, n = s->h->ndocs, nt = 0, rare = rarest(nd, nlen);
+	size_t i, j = 0, n = s->h->ndocs, nt = 0;
 
-	t = xcalloc(nlen + 1, sizeof(*t));
-	for (i = 0; i + 2 < nlen; i++) {
-		key = (unsigned char)nd[i] << 16 | (unsigned char)nd[i + 1] <<
-		    8 | (unsigned char)nd[i + 2];
-		if (!(t[nt] = tri_find(s, key))) {
+	t = xcalloc(nd->len + 1, sizeof(*t));
+	for (i = 0; i + 2 < nd->len; i++) {
+		key = (unsigned char)nd->p[i] << 16 |
+		    (unsigned char)nd->p[i + 1] << 8 |
+		    (unsigned char)nd->p[i + 2];
+		if (!(t[nt++] = tri_find(s, key))) {
 			free(t);
 			return;
 		}
-		if (t[nt]->n != EVERYWHERE)
-			nt++;
 	}
 	qsort(t, nt, sizeof(*t), cmp_tri_n);
 	cand = xcalloc(n + 1, sizeof(*cand));
@@ -1166,7 +1384,7 @@ seg_search(const struct seg *s, const char *nd, size_t nlen,
 			continue;
 		if (k->plen && (d->flags & DOC_UNSURE))
 			todo[(*ntodo)++] = d->uid;
-		else if (doc_match(s, d, nd, nlen, rare, k))
+		else if (doc_match(s, d, nd, k))
 			hits[(*nhits)++] = d->uid;
 	}
 	free(cand);
@@ -1179,33 +1397,35 @@ fts_search(struct folder *f, int kind, const char *field, const char *needle,
     size_t *ntodo)
 {
 	struct key k;
-	char *nd;
-	size_t nlen, i, stale, *miss, n;
+	struct needle nd;
+	char *p;
+	size_t i, stale, *miss, n;
 
 	*nhits = *ntodo = 0;
 	if (disabled() || columns(kind, field, &k) < 0 ||
-	    !(nd = needle_clean(needle, &nlen)))
+	    !(p = needle_clean(needle, &nd.len)))
 		return FTS_NONE;
 	if (ix_open(f) < 0 || update(f, progress) < 0) {
-		free(nd);
+		free(p);
 		return FTS_NONE;
 	}
+	nd.p = p;
+	needle_sift(&nd);
 	for (i = 0; i < ix.nsegs; i++)
-		seg_search(&ix.segs[i], nd, nlen, &k, f, hits, nhits, todo,
-		    ntodo);
-	free(nd);
+		seg_search(&ix.segs[i], &nd, &k, f, hits, nhits, todo, ntodo);
+	free(p);
 	if (ix.damaged) {
 		segs_close();	/* read the messages; rebuild next time */
 		*nhits = *ntodo = 0;
 		return FTS_NONE;
 	}
-	qsort(hits, *nhits, sizeof(*hits), cmp_u32);
+	sort_u32(hits, *nhits);
 	miss = xcalloc(f->nmsgs + 1, sizeof(*miss));
 	n = missing(f, miss, &stale);
 	for (i = 0; i < n && *ntodo < f->nmsgs; i++)
 		todo[(*ntodo)++] = f->msgs[miss[i]].uid;
 	free(miss);
-	qsort(todo, *ntodo, sizeof(*todo), cmp_u32);
+	sort_u32(todo, *ntodo);
 	return FTS_EXACT;
 }
 #else

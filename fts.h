@@ -39,9 +39,10 @@ int fts_search(struct folder *f, int kind, const char *field,
     uint32_t *todo, size_t *ntodo);
 /* index the messages of f the index does not know yet; 0 or -1 */
 int fts_update(struct folder *f, fts_progress);
-/* while the client is quiet: a few of the messages the index of f lacks
- * into it (a folder not indexed yet is left to its first search); 1 when
- * more remain, 0 when it is current or cannot be updated now */
+/* while the client is quiet, one short slice of work on the index of f:
+ * the messages it lacks, for FTS_SLICE_MS, or else two small segments
+ * merged (a folder not indexed yet is left to its first search); 1 when
+ * more remains, 0 when it is current or cannot be updated now */
 int fts_idle(struct folder *f);
 /* between commands, a client this many milliseconds quiet is idle */
 #define FTS_QUIET_MS 250
