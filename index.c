@@ -20,6 +20,10 @@
  *	struct msg	[nmsgs]		UID, system flags, keywords, name,
  *					modseq: folder.msgs as it is
  *	names		[nameslen]	"cur/..." NUL-separated, to the end
+ * The header's first_unseen, the UID of the first record without \Seen,
+ * answers SELECT's UNSEEN while msgs are the records unchanged (nothing
+ * after O changed them, nothing since): SELECT then reads no record but
+ * those a binary search meets.
  * The records and the names start on a page (zeros before them), so that
  * each is mapped on its own, with room after it to grow in place: new
  * messages and the names of renamed files are added there without

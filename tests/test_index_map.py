@@ -4,7 +4,9 @@ something changes.  An index of the previous format, or with any byte of
 any area changed, is logged and rebuilt; the records' flags follow the
 keyword table as it is now, not as it was when the index was written; a
 process that has the index mapped sees what another changes after it, and
-keeps working while the other replaces the file."""
+keeps working while the other replaces the file.  SELECT's UNSEEN comes
+from the header when nothing changed after the index, and stays exact when
+something did."""
 import os
 import re
 import struct
