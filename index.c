@@ -20,6 +20,10 @@
  *	struct msg	[nmsgs]		UID, system flags, keywords, name,
  *					modseq: folder.msgs as it is
  *	names		[nameslen]	"cur/..." NUL-separated, to the end
+ * The header's first_unseen, the UID of the first record without \Seen,
+ * answers SELECT's UNSEEN while msgs are the records unchanged (nothing
+ * after O changed them, nothing since): SELECT then reads no record but
+ * those a binary search meets.
  * The records and the names start on a page (zeros before them), so that
  * each is mapped on its own, with room after it to grow in place: new
  * messages and the names of renamed files are added there without
@@ -28,8 +32,10 @@
  * sums with it: no byte of the file goes unchecked.  A record's flags
  * and keywords are those its name carries, read with the keyword table
  * whose sum is kwsum: while dovecot-keywords says the same, no name is
- * read when loading; else every name is parsed again.  The names' sum is checked through a small
- * buffer, so checking them costs no memory.  A file of another version,
+ * read when loading; else every name is parsed again.  The sums of the
+ * records and the names are checked through a small buffer (pread), so
+ * checking them costs no memory: a page of the map is only read in
+ * when a record or name on it is used.  A file of another version,
  * a foreign byte order, a wrong size or sum is logged and ignored, never
  * trusted; the next sync writes a good one.  It is written by whichever
  * process has grown the list past the last index, with no lock: every
@@ -56,7 +62,7 @@
 
 #define INDEX		"imapd-index"
 #define INDEX_MAGIC	0x58444e4950414d49ULL	/* "IMAPINDX" */
-#define INDEX_VERSION	3
+#define INDEX_VERSION	4
 #define INDEX_TAIL	16384	/* list bytes worth a new index */
 #define CHUNK		4096	/* records per check */
 #define NAMES_BUF	65536	/* bytes of names per read to check them */
@@ -76,6 +82,8 @@ struct ihead {
 	uint64_t nameslen;
 	int64_t stamp[4];	/* new/ and cur/ mtimes: sec, nsec */
 	uint32_t unseen, deleted;	/* counts of the records */
+	uint32_t first_unseen;	/* UID of the first unseen record, or 0 */
+	uint32_t spare;		/* 0: what follows stays aligned */
 	uint64_t size, deleted_size;	/* RFC822.SIZE sums, when sized */
 	uint32_t sized;		/* every name tells its size (",W=") */
 	uint32_t nnew;		/* names in new/ */
@@ -288,29 +296,38 @@ head_ok(const struct ihead *ih, const struct hdr *h, off_t fsize,
 	return ih->gen == h->gen && ih->uidvalidity == h->uidvalidity;
 }
 
-/* the records where they lie, with the zeros after them: in UID order,
- * naming names there are */
+/* the records read through a small buffer, with the zeros after them:
+ * in UID order, naming names there are; the pages of the map stay
+ * untouched until a record is used */
 static int
-recs_ok(const struct msg *r, const struct ihead *ih)
+recs_ok(int fd, const struct ihead *ih)
 {
+	struct msg *r = xreallocarray(NULL, CHUNK, sizeof(*r));
+	uint64_t off = ih->recoff, end = ih->namesoff, n;
+	uint32_t i = 0, k, last = 0;
 	struct sum s;
-	uint32_t i, k, n, last = 0;
+	int ret = -1;
 
 	sum_init(&s);
-	for (i = 0; i < ih->nmsgs; i += n) {
-		n = MIN(CHUNK, ih->nmsgs - i);
-		sum_feed(&s, r + i, n * sizeof(*r));
-		for (k = i; k < i + n; k++) {
+	for (; off < end; off += n) {
+		n = MIN(CHUNK * sizeof(*r), end - off);
+		if (read_at(fd, r, n, off) < 0)
+			goto out;
+		sum_feed(&s, r, n);
+		/* the records of this piece; the rest of it is padding */
+		for (k = 0; i < ih->nmsgs && k < n / sizeof(*r); k++, i++) {
 			if (r[k].uid <= last || r[k].uid >= ih->uidnext ||
 			    r[k].name >= ih->nameslen ||
 			    (r[k].flags & ~FL_SYSTEM))
-				return -1;
+				goto out;
 			last = r[k].uid;
 		}
 	}
-	sum_feed(&s, r + ih->nmsgs, ih->namesoff - ih->recoff -
-	    ih->nmsgs * sizeof(*r));
-	return sum_end(&s) == ih->recsum ? 0 : -1;
+	if (sum_end(&s) == ih->recsum)
+		ret = 0;
+out:
+	free(r);
+	return ret;
 }
 
 /* the expunge history into st->exp, and the zeros after it */
@@ -418,7 +435,10 @@ flags_settle(struct folder *f, const struct ihead *ih)
 	struct store_state *st = f->st;
 	size_t i, k;
 
+	st->first_unseen = ih->first_unseen;
+	st->unseen_known = 1;
 	if (ih->kwsum != kw_sum(f->kw)) {
+		st->unseen_known = 0;
 		for (i = 0; i < f->nmsgs; i++)
 			msg_parse(f, &f->msgs[i]);
 		return;
@@ -481,7 +501,7 @@ load_areas(struct folder *f, int fd, const struct ihead *ih)
 			munmap(m, mcap);
 		return -1;
 	}
-	if (recs_ok(m, ih) < 0 || exp_load(f->st, fd, ih) < 0 ||
+	if (recs_ok(fd, ih) < 0 || exp_load(f->st, fd, ih) < 0 ||
 	    names_ok(fd, ih->namesoff, ih) < 0) {
 		munmap(m, mcap);
 		munmap(names, ncap);
@@ -650,6 +670,8 @@ put_body(struct folder *f, struct iw *w, struct ihead *ih)
 		fname_flags(f->kw, p + 4, &r.flags, &r.kw);
 		r.name = name;
 		r.modseq = f->msgs[i].modseq;
+		if (!ih->first_unseen && !(r.flags & FL_SEEN))
+			ih->first_unseen = r.uid;
 		iw_put(w, &r, sizeof(r));
 		name += strlen(p) + 1;
 	}

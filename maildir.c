@@ -413,6 +413,7 @@ msgs_thaw(struct folder *f)
 	struct store_state *st = f->st;
 	struct msg *p;
 
+	st->unseen_known = 0;	/* a change is coming */
 	if (!st->shared || f->msgs != st->shared)
 		return;
 	p = xreallocarray(NULL, MAX(st->msgscap, f->nmsgs + 64), sizeof(*p));

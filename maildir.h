@@ -110,6 +110,12 @@ int folder_sync(struct folder *);
 /* a number that grows whenever msgs changes other than by this process's
  * folder_setflags: equal numbers, nothing to tell a client */
 unsigned long folder_changes(struct folder *);
+/* the UID of the first message without \Seen (0: none) when the store
+ * knows it without looking at every message, else -1 */
+int folder_first_unseen(struct folder *, uint32_t *uid);
+/* the UIDs this process has found \Recent, sorted (some may be gone):
+ * no other message is \Recent */
+const uint32_t *folder_recent(struct folder *, size_t *n);
 /* descriptor that becomes readable when the folder may have changed
  * (inotify), or -1 when only polling can tell; the lookup of messages by
  * file name the next sync needs is made ready here */

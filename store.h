@@ -89,6 +89,12 @@ struct store_state {
 	struct msg *shared;
 	size_t shared_map;
 	unsigned long changes;	/* grows with every change to msgs */
+	/* the UID of the first unseen message (0: none) as the index's
+	 * header says, true while unseen_known and changes is unseen_at:
+	 * nothing has changed msgs since they were the index's records */
+	uint32_t first_unseen;
+	int unseen_known;
+	unsigned long unseen_at;
 	size_t ngone;		/* msgs marked FL_GONE, for msgs_compact */
 	int watchfd;		/* inotify on new/ and cur/, or -1 */
 	int wd_new, wd_cur;

@@ -189,6 +189,7 @@ list_from_index(struct folder *f, int fd, const struct stat *sb)
 	struct buf b = { 0 };
 	char line[REC_MAX + 1], *nl;
 	struct hdr h;
+	unsigned long before;
 	off_t off;
 	ssize_t k;
 
@@ -199,16 +200,24 @@ list_from_index(struct folder *f, int fd, const struct stat *sb)
 		return -1;
 	htab_free(&st->bh);
 	st->namesdead = 0;
+	st->unseen_known = 0;
 	if (index_load(f, fd, &h, sb->st_size, &off) < 0 ||
 	    read_range(fd, off, sb->st_size, &b) < 0) {
 		f->nmsgs = 0;
+		st->unseen_known = 0;
 		buf_free(&b);
 		return -1;
 	}
+	before = st->changes;
 	st->list_off = off + apply_lines(f, b.p, b.len);
 	st->list_dev = sb->st_dev;
 	st->list_ino = sb->st_ino;
+	/* lines after the index that changed msgs: its header's first
+	 * unseen may be wrong now */
+	if (st->changes != before)
+		st->unseen_known = 0;
 	st->changes++;
+	st->unseen_at = st->changes;
 	msgs_compact(f);
 	buf_free(&b);
 	return 0;
@@ -1479,6 +1488,24 @@ unsigned long
 folder_changes(struct folder *f)
 {
 	return f->st->changes;
+}
+
+int
+folder_first_unseen(struct folder *f, uint32_t *uid)
+{
+	struct store_state *st = f->st;
+
+	if (!st->unseen_known || st->changes != st->unseen_at)
+		return -1;
+	*uid = st->first_unseen;
+	return 0;
+}
+
+const uint32_t *
+folder_recent(struct folder *f, size_t *n)
+{
+	*n = f->st->nrecent;
+	return f->st->recent;
 }
 
 int

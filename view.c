@@ -56,18 +56,51 @@ flag_bits(char **names, size_t n, int create, uint32_t *flags, uint32_t *kw)
 	return ST_OK;
 }
 
+/* the view's \Recent messages: only those the store names can be */
+static size_t
+recent_count(void)
+{
+	const uint32_t *u;
+	size_t nu, i, k, n = 0;
+
+	u = folder_recent(&sess.f, &nu);
+	if (nu > sess.v.n) {
+		for (i = 0; i < sess.v.n; i++)
+			n += !!(sess.v.m[i].flags & FL_RECENT);
+		return n;
+	}
+	for (k = 0; k < nu; k++) {
+		i = view_lower(u[k]);
+		n += i < sess.v.n && sess.v.m[i].uid == u[k] &&
+		    (sess.v.m[i].flags & FL_RECENT);
+	}
+	return n;
+}
+
+/* the sequence number of the first unseen message, 0 for none: from
+ * what the store knows, else by looking.  Right after view_load the view
+ * holds the folder's messages as they are. */
+static size_t
+first_unseen(void)
+{
+	uint32_t uid;
+	size_t i;
+
+	if (folder_first_unseen(&sess.f, &uid) == 0)
+		return uid ? view_lower(uid) + 1 : 0;
+	for (i = 0; i < sess.v.n; i++)
+		if (!(sess.v.m[i].flags & FL_SEEN))
+			return i + 1;
+	return 0;
+}
+
 static void
 select_responses(void)
 {
-	size_t i, recent = 0, unseen = 0;
+	size_t recent = recent_count(), unseen = first_unseen();
 	char id[64];
 
 	flags_responses();
-	for (i = 0; i < sess.v.n; i++) {
-		recent += !!(sess.v.m[i].flags & FL_RECENT);
-		if (!unseen && !(sess.v.m[i].flags & FL_SEEN))
-			unseen = i + 1;
-	}
 	io_printf("* %zu EXISTS\r\n", sess.v.n);
 	if (sess.rev2) {
 		/* RFC 9051 6.3.2: the mailbox's LIST response, no RECENT

@@ -4,7 +4,9 @@ something changes.  An index of the previous format, or with any byte of
 any area changed, is logged and rebuilt; the records' flags follow the
 keyword table as it is now, not as it was when the index was written; a
 process that has the index mapped sees what another changes after it, and
-keeps working while the other replaces the file."""
+keeps working while the other replaces the file.  SELECT's UNSEEN comes
+from the header when nothing changed after the index, and stays exact when
+something did."""
 import os
 import re
 import struct
@@ -13,10 +15,11 @@ from lib import append, fetches, make_msg, select_info, untagged
 from test_index import fill, index_path, log, state
 
 # struct ihead, as index.c lays it out (host byte order)
-HEAD = struct.Struct("=QIIIIQQIIQQQIIQ4qIIQQIIQQQQQQQ")
+HEAD = struct.Struct("=QIIIIQQIIQQQIIQ4qIIIIQQIIQQQQQQQ")
 FIELDS = ("magic version headsize recsize stamped gen listoff uidvalidity "
           "uidnext highestmodseq histfloor nrecords nmsgs nexp nameslen "
-          "s0 s1 s2 s3 unseen deleted size deleted_size sized nnew recoff "
+          "s0 s1 s2 s3 unseen deleted first_unseen spare size deleted_size "
+          "sized nnew recoff "
           "namesoff kwsum recsum expsum namesum headsum").split()
 REC = 24    # struct msg: uid, flags, kw, name, modseq
 
@@ -45,7 +48,7 @@ def test_index_is_laid_out_for_mapping(env):
     s.ok("SELECT INBOX")
     s.logout()
     h = head(env)
-    assert h["version"] == 3 and h["headsize"] == HEAD.size, h
+    assert h["version"] == 4 and h["headsize"] == HEAD.size, h
     assert h["recsize"] == REC and h["nmsgs"] == 30, h
     # records and names each start on a page, the names run to the end
     assert h["recoff"] % 4096 == 0 and h["namesoff"] % 4096 == 0, h
@@ -66,12 +69,12 @@ def test_index_of_the_previous_format_is_rebuilt(env):
     s.logout()
     with open(index_path(env), "r+b") as f:
         f.seek(8)
-        f.write(struct.pack("=I", 2))
+        f.write(struct.pack("=I", 3))
     s = env.session()
     assert state(s) == good
     s.logout()
     assert re.search(r"imapd-index: older format.*rebuilding", log(env))
-    assert head(env)["version"] == 3
+    assert head(env)["version"] == 4
     mark = len(log(env))
     s = env.session()
     assert state(s) == good
@@ -231,3 +234,92 @@ def test_the_shared_view_and_changes_on_both_sides(env):
     assert "\\Answered" in fl[4] and 5 not in fl and len(fl) == 39, fl
     a.logout()
     b.logout()
+
+
+def first_unseen(s):
+    """the sequence number and UID of the first message without \\Seen,
+    by looking at every message's flags"""
+    d = fetches(s.ok("FETCH 1:* (UID FLAGS)"))
+    seqs = [n for n, v in d.items() if "\\Seen" not in map(str, v["FLAGS"])]
+    return (min(seqs), int(d[min(seqs)]["UID"])) if seqs else (None, 0)
+
+
+def select_unseen(env):
+    """the UID of the first unseen message, after checking that a new
+    process's SELECT names it (0: none, and SELECT says nothing)"""
+    s = env.session()
+    info = select_info(s.ok("SELECT INBOX"))
+    seq, uid = first_unseen(s)
+    s.logout()
+    assert info.get("unseen") == seq, (info, seq)
+    return uid
+
+
+def uid_of(env, seq):
+    s = env.session()
+    s.ok("EXAMINE INBOX")
+    uid = int(fetches(s.ok("FETCH %d (UID)" % seq))[seq]["UID"])
+    s.logout()
+    return uid
+
+
+def test_select_unseen_from_the_header_stays_exact(env):
+    """SELECT's UNSEEN comes from the index's header while nothing has
+    changed since it was written, and stays exact when the UID list's
+    lines after it change flags, when another program renames a file, and
+    from an index written afresh"""
+    fill(env, 30)
+    for i in range(10):
+        env.deliver(make_msg("new %d" % i, "body\n",
+                             msgid="<u%d@t>" % i), flags="")
+    first = select_unseen(env)
+    h = head(env)
+    assert first and h["first_unseen"] == first and h["unseen"] == 10, h
+    assert select_unseen(env) == first
+    # changes recorded only in the list's lines after the index
+    one = uid_of(env, 1)
+    assert one != first
+    s = env.session()
+    s.ok("SELECT INBOX")
+    s.ok("UID STORE %d +FLAGS (\\Seen)" % first)
+    s.ok("UID STORE %d -FLAGS (\\Seen)" % one)
+    s.logout()
+    assert head(env)["first_unseen"] == first
+    assert head(env)["listoff"] == h["listoff"]
+    assert select_unseen(env) == one
+    s = env.session()
+    s.ok("SELECT INBOX")
+    s.ok("UID STORE %d +FLAGS (\\Seen)" % one)
+    s.logout()
+    second = select_unseen(env)
+    assert second not in (0, one, first)
+    # another program takes \Seen off the first message
+    s = env.session()
+    s.ok("EXAMINE INBOX")
+    mid = re.search(rb"<[^>]*>", b"".join(s.ok(
+        "FETCH 1 (BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])"))).group(0)
+    s.logout()
+    cur = os.path.join(env.folder_path("INBOX"), "cur")
+    for name in sorted(os.listdir(cur)):
+        with open(os.path.join(cur, name), "rb") as f:
+            if mid in f.read():
+                assert name.endswith(":2,S"), name
+                os.rename(os.path.join(cur, name),
+                          os.path.join(cur, name[:-1]))
+    third = select_unseen(env)
+    assert third == one, (third, one, second, mid)
+    # an index written afresh, then used
+    os.unlink(index_path(env))
+    assert select_unseen(env) == third
+    assert head(env)["first_unseen"] == third
+    assert select_unseen(env) == third
+    # nothing unseen: no UNSEEN at all, either way
+    s = env.session()
+    s.ok("SELECT INBOX")
+    s.ok("STORE 1:* +FLAGS.SILENT (\\Seen)")
+    s.logout()
+    assert select_unseen(env) == 0
+    os.unlink(index_path(env))
+    assert select_unseen(env) == 0
+    assert head(env)["first_unseen"] == 0
+    assert select_unseen(env) == 0
