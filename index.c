@@ -68,9 +68,6 @@
 #define NAMES_BUF	65536	/* bytes of names per read to check them */
 #define STATUS_TAIL	65536	/* list bytes STATUS applies to the header */
 #define STATUS_UIDS	4096	/* UIDs the tail may name for that */
-#define SUM_BLOCK	32	/* bytes the sum takes at once */
-#define SUM_PRIME	0x100000001b3ULL
-#define SUM_LANE	0x9e3779b97f4a7c15ULL	/* odd */
 
 struct ihead {
 	uint64_t magic;
@@ -94,110 +91,10 @@ struct ihead {
 };
 
 
-/* a running checksum in four lanes, fed in pieces of any length: what
- * does not fill a block waits for the next piece */
-struct sum {
-	uint64_t l[4];
-	unsigned char carry[SUM_BLOCK];
-	size_t nc;
-};
-
-static void
-sum_init(struct sum *s)
-{
-	int i;
-
-	for (i = 0; i < 4; i++)
-		s->l[i] = INDEX_MAGIC + i;
-	s->nc = 0;
-}
-
-static uint64_t
-mix(uint64_t h, uint64_t w)
-{
-	h = (h ^ w) * SUM_PRIME;
-	return h ^ h >> 29;
-}
-
-/* in a lane a word only multiplies in (odd, so every change of one word
- * changes the lane); the lanes are mixed at the end */
-static void
-sum_block(struct sum *s, const unsigned char *c)
-{
-	uint64_t w[4];
-	int i;
-
-	memcpy(w, c, SUM_BLOCK);
-	for (i = 0; i < 4; i++)
-		s->l[i] = (s->l[i] ^ w[i]) * SUM_LANE;
-}
-
-/* the same over nb blocks, the lanes kept in registers */
-static void
-sum_blocks(struct sum *s, const unsigned char *c, size_t nb)
-{
-	uint64_t a = s->l[0], b = s->l[1], d = s->l[2], e = s->l[3], w[4];
-
-	for (; nb; nb--, c += SUM_BLOCK) {
-		memcpy(w, c, SUM_BLOCK);
-		a = (a ^ w[0]) * SUM_LANE;
-		b = (b ^ w[1]) * SUM_LANE;
-		d = (d ^ w[2]) * SUM_LANE;
-		e = (e ^ w[3]) * SUM_LANE;
-	}
-	s->l[0] = a;
-	s->l[1] = b;
-	s->l[2] = d;
-	s->l[3] = e;
-}
-
-static void
-sum_feed(struct sum *s, const void *p, size_t n)
-{
-	const unsigned char *c = p;
-	size_t k;
-
-	if (!n)
-		return;
-	if (s->nc) {
-		k = MIN(n, SUM_BLOCK - s->nc);
-		memcpy(s->carry + s->nc, c, k);
-		s->nc += k;
-		c += k;
-		n -= k;
-		if (s->nc < SUM_BLOCK)
-			return;
-		sum_block(s, s->carry);
-		s->nc = 0;
-	}
-	if (n >= SUM_BLOCK) {
-		sum_blocks(s, c, n / SUM_BLOCK);
-		c += n / SUM_BLOCK * SUM_BLOCK;
-		n %= SUM_BLOCK;
-	}
-	memcpy(s->carry, c, n);
-	s->nc = n;
-}
-
-static uint64_t
-sum_end(const struct sum *s)
-{
-	uint64_t h = s->l[0];
-	size_t i;
-
-	for (i = 0; i < s->nc; i++)
-		h = mix(h, s->carry[i]);
-	return mix(mix(mix(h, s->l[1]), s->l[2]), s->l[3]);
-}
-
 static uint64_t
 sum_of(const void *p, size_t n)
 {
-	struct sum s;
-
-	sum_init(&s);
-	sum_feed(&s, p, n);
-	return sum_end(&s);
+	return sum_bytes(p, n, INDEX_MAGIC);
 }
 
 static uint64_t
@@ -216,7 +113,7 @@ kw_sum(char *const *kw)
 	struct sum s;
 	unsigned char i;
 
-	sum_init(&s);
+	sum_init(&s, INDEX_MAGIC);
 	for (i = 0; i < KW_MAX; i++)
 		if (kw[i]) {
 			sum_feed(&s, &i, 1);
@@ -308,7 +205,7 @@ recs_ok(int fd, const struct ihead *ih)
 	struct sum s;
 	int ret = -1;
 
-	sum_init(&s);
+	sum_init(&s, INDEX_MAGIC);
 	for (; off < end; off += n) {
 		n = MIN(CHUNK * sizeof(*r), end - off);
 		if (read_at(fd, r, n, off) < 0)
@@ -352,7 +249,7 @@ exp_load(struct store_state *st, int fd, const struct ihead *ih)
 	for (i = 0; i < ih->nexp; i++)
 		if (!st->exp[i].first || st->exp[i].last < st->exp[i].first)
 			return -1;
-	sum_init(&s);
+	sum_init(&s, INDEX_MAGIC);
 	sum_feed(&s, st->exp, elen);
 	pad = xmalloc(plen + 1);
 	r = read_at(fd, pad, plen, sizeof(*ih) + elen);
@@ -372,7 +269,7 @@ names_ok(int fd, off_t off, const struct ihead *ih)
 	size_t n;
 	int r = -1;
 
-	sum_init(&s);
+	sum_init(&s, INDEX_MAGIC);
 	for (; left; left -= n, off += n) {
 		n = MIN(NAMES_BUF, left);
 		if (read_at(fd, b, n, off) < 0)
@@ -592,7 +489,7 @@ iw_area(struct iw *w)
 
 	iw_flush(w);
 	v = sum_end(&w->s);
-	sum_init(&w->s);
+	sum_init(&w->s, INDEX_MAGIC);
 	return v;
 }
 

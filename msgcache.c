@@ -38,7 +38,7 @@
 
 #define CACHEFILE	"imapd-cache"
 #define CACHE_MAGIC8	0x454843414350414dULL	/* "MAPCACHE" */
-#define CACHE_VERSION	2
+#define CACHE_VERSION	3
 #define ENT_MAGIC	0x31544e45U		/* "ENT1" */
 #define COMPACT_FLOOR	(1 << 20)	/* smaller files are left alone */
 #define BATCH		(64 << 10)	/* entries written at once */
@@ -86,21 +86,12 @@ fnv(uint32_t h, const void *p, size_t n)
 	return h;
 }
 
-/* the sum of an entry's items: eight octets a step */
+/* the sum of an entry's items */
 static uint32_t
 sum_of(const void *p, size_t n)
 {
-	const unsigned char *c = p;
-	uint64_t h = 0x9e3779b97f4a7c15ULL ^ n, w;
+	uint64_t h = sum_bytes(p, n, CACHE_MAGIC8 ^ n);
 
-	for (; n >= 8; n -= 8, c += 8) {
-		memcpy(&w, c, 8);
-		h = (h ^ w) * 0x100000001b3ULL;
-		h ^= h >> 29;
-	}
-	w = 0;
-	memcpy(&w, c, n);
-	h = (h ^ w) * 0x100000001b3ULL;
 	return h ^ h >> 32;
 }
 

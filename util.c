@@ -828,3 +828,106 @@ date_utc(const struct mail_date *d)
 {
 	return (time_t)date_days(d) * 86400 + d->secs - d->zone;
 }
+
+/* ---- checksums of what the store keeps on disk ---------------------- */
+
+#define SUM_PRIME	0x100000001b3ULL
+#define SUM_LANE	0x9e3779b97f4a7c15ULL	/* odd */
+
+void
+sum_init(struct sum *s, uint64_t seed)
+{
+	int i;
+
+	for (i = 0; i < 4; i++)
+		s->l[i] = seed + i;
+	s->nc = 0;
+}
+
+static uint64_t
+mix(uint64_t h, uint64_t w)
+{
+	h = (h ^ w) * SUM_PRIME;
+	return h ^ h >> 29;
+}
+
+/* in a lane a word only multiplies in (odd, so every change of one word
+ * changes the lane); the lanes are mixed at the end */
+static void
+sum_block(struct sum *s, const unsigned char *c)
+{
+	uint64_t w[4];
+	int i;
+
+	memcpy(w, c, SUM_BLOCK);
+	for (i = 0; i < 4; i++)
+		s->l[i] = (s->l[i] ^ w[i]) * SUM_LANE;
+}
+
+/* the same over nb blocks, the lanes kept in registers */
+static void
+sum_blocks(struct sum *s, const unsigned char *c, size_t nb)
+{
+	uint64_t a = s->l[0], b = s->l[1], d = s->l[2], e = s->l[3], w[4];
+
+	for (; nb; nb--, c += SUM_BLOCK) {
+		memcpy(w, c, SUM_BLOCK);
+		a = (a ^ w[0]) * SUM_LANE;
+		b = (b ^ w[1]) * SUM_LANE;
+		d = (d ^ w[2]) * SUM_LANE;
+		e = (e ^ w[3]) * SUM_LANE;
+	}
+	s->l[0] = a;
+	s->l[1] = b;
+	s->l[2] = d;
+	s->l[3] = e;
+}
+
+void
+sum_feed(struct sum *s, const void *p, size_t n)
+{
+	const unsigned char *c = p;
+	size_t k;
+
+	if (!n)
+		return;
+	if (s->nc) {
+		k = MIN(n, SUM_BLOCK - s->nc);
+		memcpy(s->carry + s->nc, c, k);
+		s->nc += k;
+		c += k;
+		n -= k;
+		if (s->nc < SUM_BLOCK)
+			return;
+		sum_block(s, s->carry);
+		s->nc = 0;
+	}
+	if (n >= SUM_BLOCK) {
+		sum_blocks(s, c, n / SUM_BLOCK);
+		c += n / SUM_BLOCK * SUM_BLOCK;
+		n %= SUM_BLOCK;
+	}
+	memcpy(s->carry, c, n);
+	s->nc = n;
+}
+
+uint64_t
+sum_end(const struct sum *s)
+{
+	uint64_t h = s->l[0];
+	size_t i;
+
+	for (i = 0; i < s->nc; i++)
+		h = mix(h, s->carry[i]);
+	return mix(mix(mix(h, s->l[1]), s->l[2]), s->l[3]);
+}
+
+uint64_t
+sum_bytes(const void *p, size_t n, uint64_t seed)
+{
+	struct sum s;
+
+	sum_init(&s, seed);
+	sum_feed(&s, p, n);
+	return sum_end(&s);
+}
