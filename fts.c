@@ -46,7 +46,8 @@
 
 #define SEP		'\001'	/* between pieces of text */
 #define PATHLEN		(PATH_MAX + 320)	/* the folder and a name in it */
-#define SEG_MAGIC	"IMFTSEG2"
+#define SEG_MAGIC	"IMFTSEG3"
+#define SEG_SEED	0x3347455354464d49ULL	/* the magic's octets */
 #define SEG_OLD		"IMFTSEG"	/* ... of any version */
 #define MANIFEST_MAGIC	"imapd-fts 1"
 #define SEG_MEMORY	(20 << 20)	/* what building a segment may hold */
@@ -74,7 +75,7 @@ struct seghdr {
 	char magic[8];
 	uint32_t uidvalidity, ndocs, ntri, pad;
 	uint64_t text_off, docs_off, tri_off, post_off, size;
-	uint64_t sum;		/* FNV-1a of this header (sum 0) and tables */
+	uint64_t sum;		/* sum_bytes of the tables and this header (sum 0) */
 };
 
 struct segdoc {
@@ -90,7 +91,7 @@ struct segtri {
 	uint64_t off;		/* postings: varint deltas of doc numbers, */
 				/* of those that lack it when dense() */
 	uint64_t len;
-	uint64_t sum;		/* FNV-1a of the postings */
+	uint64_t sum;		/* sum_bytes of the postings */
 };
 
 struct seg {
@@ -133,16 +134,6 @@ static void
 path_of(char *buf, size_t size, const char *name)
 {
 	snprintf(buf, size, "%s/%s", ix.dir, name);
-}
-
-static uint64_t
-fnv(uint64_t h, const void *p, size_t n)
-{
-	const unsigned char *s = p;
-
-	while (n--)
-		h = (h ^ *s++) * 0x100000001b3ULL;
-	return h;
 }
 
 static int
@@ -450,7 +441,8 @@ b_finish(struct builder *b, char *name, size_t size)
 	static unsigned seq;
 	struct seghdr h;
 	struct segtri t;
-	uint64_t off = 0, sum;
+	struct sum sum;
+	uint64_t off = 0;
 	size_t i;
 	char path[PATHLEN];
 
@@ -468,7 +460,8 @@ b_finish(struct builder *b, char *name, size_t size)
 	fwrite("\0\0\0\0\0\0\0", 1, h.docs_off - h.text_off - b->text, b->fp);
 	h.tri_off = h.docs_off + b->ndocs * sizeof(struct segdoc);
 	h.post_off = h.tri_off + b->nl * sizeof(struct segtri);
-	sum = fnv(0xcbf29ce484222325ULL, b->docs, b->ndocs * sizeof(*b->docs));
+	sum_init(&sum, SEG_SEED);
+	sum_feed(&sum, b->docs, b->ndocs * sizeof(*b->docs));
 	fwrite(b->docs, sizeof(*b->docs), b->ndocs, b->fp);
 	for (i = 0; i < b->nl; i++) {
 		memset(&t, 0, sizeof(t));
@@ -476,16 +469,17 @@ b_finish(struct builder *b, char *name, size_t size)
 		t.n = b->l[i].n;
 		t.off = off;
 		t.len = b->l[i].len;
-		t.sum = fnv(0xcbf29ce484222325ULL, b->l[i].p, t.len);
+		t.sum = sum_bytes(b->l[i].p, t.len, SEG_SEED);
 		off += t.len;
-		sum = fnv(sum, &t, sizeof(t));
+		sum_feed(&sum, &t, sizeof(t));
 		fwrite(&t, sizeof(t), 1, b->fp);
 	}
 	for (i = 0; i < b->nl; i++)
 		if (b->l[i].len)	/* not a dense list's empty one */
 			fwrite(b->l[i].p, 1, b->l[i].len, b->fp);
 	h.size = h.post_off + off;
-	h.sum = fnv(sum, &h, sizeof(h));
+	sum_feed(&sum, &h, sizeof(h));
+	h.sum = sum_end(&sum);
 	snprintf(name, size, "imapd-fts.%lx%x%x.seg", (long)time(NULL),
 	    (unsigned)getpid(), seq++);
 	path_of(path, sizeof(path), name);
@@ -515,7 +509,8 @@ seg_check(struct seg *s)
 {
 	const struct seghdr *h = s->h;
 	struct seghdr c;
-	uint64_t sum, i, end;
+	struct sum sum;
+	uint64_t i, end;
 	size_t k;
 
 	if (s->size < sizeof(*h) || memcmp(h->magic, SEG_MAGIC, 8) ||
@@ -529,9 +524,10 @@ seg_check(struct seg *s)
 		return -1;
 	c = *h;
 	c.sum = 0;
-	sum = fnv(0xcbf29ce484222325ULL, s->map + h->docs_off,
-	    h->post_off - h->docs_off);
-	if (fnv(sum, &c, sizeof(c)) != h->sum)
+	sum_init(&sum, SEG_SEED);
+	sum_feed(&sum, s->map + h->docs_off, h->post_off - h->docs_off);
+	sum_feed(&sum, &c, sizeof(c));
+	if (sum_end(&sum) != h->sum)
 		return -1;
 	s->docs = (const struct segdoc *)(s->map + h->docs_off);
 	s->tri = (const struct segtri *)(s->map + h->tri_off);
@@ -1136,7 +1132,7 @@ intersect(const struct seg *s, const struct segtri *t, uint32_t *cand,
 	uint32_t d = 0, v;
 	int lack = dense(t->n, s->h->ndocs);
 
-	if (fnv(0xcbf29ce484222325ULL, s->post + t->off, t->len) != t->sum) {
+	if (sum_bytes(s->post + t->off, t->len, SEG_SEED) != t->sum) {
 		ix.damaged = 1;
 		return 0;
 	}

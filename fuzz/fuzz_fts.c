@@ -92,7 +92,8 @@ repair(unsigned char *p, size_t n, int what)
 {
 	struct seghdr h;
 	struct segtri t;
-	uint64_t i, sum;
+	struct sum s;
+	uint64_t i;
 
 	if (n < sizeof(h))
 		return;
@@ -108,14 +109,15 @@ repair(unsigned char *p, size_t n, int what)
 			memcpy(&t, p + h.tri_off + i * sizeof(t), sizeof(t));
 			if (t.off <= n - h.post_off &&
 			    t.len <= n - h.post_off - t.off)
-				t.sum = fnv(0xcbf29ce484222325ULL, p +
-				    h.post_off + t.off, t.len);
+				t.sum = sum_bytes(p + h.post_off + t.off, t.len,
+				    SEG_SEED);
 			memcpy(p + h.tri_off + i * sizeof(t), &t, sizeof(t));
 		}
-		sum = fnv(0xcbf29ce484222325ULL, p + h.docs_off,
-		    h.post_off - h.docs_off);
+		sum_init(&s, SEG_SEED);
+		sum_feed(&s, p + h.docs_off, h.post_off - h.docs_off);
 		h.sum = 0;
-		h.sum = fnv(sum, &h, sizeof(h));
+		sum_feed(&s, &h, sizeof(h));
+		h.sum = sum_end(&s);
 	}
 	memcpy(p, &h, sizeof(h));
 }

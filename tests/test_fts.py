@@ -21,7 +21,7 @@ import lib
 from lib import make_msg
 
 FTS_FILE = "imapd-fts"
-SEG_MAGIC = b"IMFTSEG2"
+SEG_MAGIC = b"IMFTSEG3"
 GEN = os.path.join(lib.ROOT, "bench", "genmaildir.py")
 KEYS = ["TEXT", "BODY", "SUBJECT", "FROM", "TO", "CC", "HEADER Received",
         "HEADER Message-ID", "HEADER Content-Type"]
