@@ -48,6 +48,7 @@
 #define PATHLEN		(PATH_MAX + 320)	/* the folder and a name in it */
 #define SEG_MAGIC	"IMFTSEG3"
 #define SEG_SEED	0x3347455354464d49ULL	/* the magic's octets */
+#define CHECK_ENTRIES	512	/* table entries read at once to check */
 #define SEG_OLD		"IMFTSEG"	/* ... of any version */
 #define MANIFEST_MAGIC	"imapd-fts 1"
 #define SEG_MEMORY	(20 << 20)	/* what building a segment may hold */
@@ -504,14 +505,64 @@ seg_close(struct seg *s)
 	memset(s, 0, sizeof(*s));
 }
 
+/* the docs table, read through a small buffer into the sum and checked:
+ * what a check reads is not mapped into the process */
 static int
-seg_check(struct seg *s)
+docs_check(const struct seg *s, int fd, struct sum *sum)
+{
+	struct segdoc d[CHECK_ENTRIES];
+	uint64_t i, n, k, end;
+	size_t c;
+
+	for (i = 0; i < s->h->ndocs; i += n) {
+		n = MIN(CHECK_ENTRIES, s->h->ndocs - i);
+		if (read_at(fd, d, n * sizeof(*d), s->h->docs_off +
+		    i * sizeof(*d)) < 0)
+			return -1;
+		sum_feed(sum, d, n * sizeof(*d));
+		for (k = 0; k < n; k++) {
+			for (end = d[k].text, c = 0; c < NCOLS; c++)
+				end += d[k].len[c];
+			if (end > s->ntext || end < d[k].text)
+				return -1;
+		}
+	}
+	return 0;
+}
+
+/* the trigram table likewise: keys ascending, postings in the file */
+static int
+tri_check(const struct seg *s, int fd, struct sum *sum)
+{
+	struct segtri t[CHECK_ENTRIES];
+	uint64_t i, n, k;
+	uint32_t last = 0;
+
+	for (i = 0; i < s->h->ntri; i += n) {
+		n = MIN(CHECK_ENTRIES, s->h->ntri - i);
+		if (read_at(fd, t, n * sizeof(*t), s->h->tri_off +
+		    i * sizeof(*t)) < 0)
+			return -1;
+		sum_feed(sum, t, n * sizeof(*t));
+		for (k = 0; k < n; k++) {
+			if (t[k].off > s->npost || t[k].len > s->npost -
+			    t[k].off || t[k].n > s->h->ndocs ||
+			    (i + k && t[k].key <= last))
+				return -1;
+			last = t[k].key;
+		}
+	}
+	return 0;
+}
+
+/* the header's bounds, then the tables under their sum; the text and
+ * the postings are checked where a search reads them */
+static int
+seg_check(struct seg *s, int fd)
 {
 	const struct seghdr *h = s->h;
 	struct seghdr c;
 	struct sum sum;
-	uint64_t i, end;
-	size_t k;
 
 	if (s->size < sizeof(*h) || memcmp(h->magic, SEG_MAGIC, 8) ||
 	    h->size != s->size || h->text_off != sizeof(*h) ||
@@ -522,31 +573,19 @@ seg_check(struct seg *s)
 	    (s->size - h->tri_off) / sizeof(struct segtri) < h->ntri ||
 	    h->post_off != h->tri_off + h->ntri * sizeof(struct segtri))
 		return -1;
-	c = *h;
-	c.sum = 0;
-	sum_init(&sum, SEG_SEED);
-	sum_feed(&sum, s->map + h->docs_off, h->post_off - h->docs_off);
-	sum_feed(&sum, &c, sizeof(c));
-	if (sum_end(&sum) != h->sum)
-		return -1;
 	s->docs = (const struct segdoc *)(s->map + h->docs_off);
 	s->tri = (const struct segtri *)(s->map + h->tri_off);
 	s->text = (const char *)s->map + h->text_off;
 	s->ntext = h->docs_off - h->text_off;
 	s->post = s->map + h->post_off;
 	s->npost = h->size - h->post_off;
-	for (i = 0; i < h->ndocs; i++) {
-		for (end = s->docs[i].text, k = 0; k < NCOLS; k++)
-			end += s->docs[i].len[k];
-		if (end > s->ntext || end < s->docs[i].text)
-			return -1;
-	}
-	for (i = 0; i < h->ntri; i++)
-		if (s->tri[i].off > s->npost || s->tri[i].len > s->npost -
-		    s->tri[i].off || s->tri[i].n > h->ndocs ||
-		    (i && s->tri[i].key <= s->tri[i - 1].key))
-			return -1;
-	return 0;
+	c = *h;
+	c.sum = 0;
+	sum_init(&sum, SEG_SEED);
+	if (docs_check(s, fd, &sum) < 0 || tri_check(s, fd, &sum) < 0)
+		return -1;
+	sum_feed(&sum, &c, sizeof(c));
+	return sum_end(&sum) == h->sum ? 0 : -1;
 }
 
 static int
@@ -573,20 +612,18 @@ seg_open(struct seg *s, const char *name)
 		close(fd);
 		return -1;
 	}
-	close(fd);
 	s->size = st.st_size;
 	s->st = st;
 	s->h = (const struct seghdr *)s->map;
-	if (seg_check(s) < 0 || s->h->uidvalidity != ix.uidvalidity) {
+	if (seg_check(s, fd) < 0 || s->h->uidvalidity != ix.uidvalidity) {
 		old = memcmp(s->h->magic, SEG_MAGIC, 8) &&
 		    !memcmp(s->h->magic, SEG_OLD, 7);
+		close(fd);
 		seg_close(s);
 		errno = old ? ESTALE : EINVAL;
 		return -1;
 	}
-	/* the tables were read once for their checksum: leave them to the
-	 * page cache rather than to this process */
-	madvise(s->map, s->size, MADV_DONTNEED);
+	close(fd);
 	return 0;
 }
 

@@ -122,24 +122,6 @@ kw_sum(char *const *kw)
 	return sum_end(&s);
 }
 
-static int
-read_at(int fd, void *p, size_t n, off_t off)
-{
-	ssize_t k;
-
-	while (n) {
-		if ((k = pread(fd, p, n, off)) <= 0) {
-			if (k < 0 && errno == EINTR)
-				continue;
-			return -1;
-		}
-		p = (char *)p + k;
-		n -= k;
-		off += k;
-	}
-	return 0;
-}
-
 static uint64_t
 page_size(void)
 {

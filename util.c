@@ -931,3 +931,22 @@ sum_bytes(const void *p, size_t n, uint64_t seed)
 	sum_feed(&s, p, n);
 	return sum_end(&s);
 }
+
+/* n bytes at off, all of them, or -1 */
+int
+read_at(int fd, void *p, size_t n, off_t off)
+{
+	ssize_t k;
+
+	while (n) {
+		if ((k = pread(fd, p, n, off)) <= 0) {
+			if (k < 0 && errno == EINTR)
+				continue;
+			return -1;
+		}
+		p = (char *)p + k;
+		n -= k;
+		off += k;
+	}
+	return 0;
+}

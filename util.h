@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <time.h>
 
 #define LEN(a) (sizeof(a) / sizeof((a)[0]))
@@ -155,5 +156,8 @@ void sum_init(struct sum *, uint64_t seed);
 void sum_feed(struct sum *, const void *, size_t);
 uint64_t sum_end(const struct sum *);
 uint64_t sum_bytes(const void *, size_t, uint64_t seed);
+
+/* n bytes of fd at off into p: 0, or -1 (a short file, an error) */
+int read_at(int fd, void *p, size_t n, off_t off);
 
 #endif
