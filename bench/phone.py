@@ -90,11 +90,34 @@ class Conn(lib.Session):
             return 0.0
 
     def timed(self, text):
+        """the answer to text, timed as the server sends it: the bytes
+        are taken in blocks as they come until the tagged line is whole,
+        and only then taken apart into lines, so a long answer (100,000
+        FETCH lines) measures the server, not this reader"""
         c0 = self.cpu()
         t0 = time.perf_counter()
-        u = self.ok(text)
+        tag = self.tag()
+        end = b"\r\n" + tag.encode() + b" "
+        self.send("%s %s\r\n" % (tag, text))
+        fd = self.p.stdout.fileno()
+        seen = 0
+        while True:
+            i = self.buf.find(end, max(0, seen - len(end)))
+            if i < 0 and self.buf.startswith(end[2:]):
+                i = -2		# nothing untagged
+            if i != -1 and self.buf.find(b"\r\n", i + 2) >= 0:
+                break
+            seen = len(self.buf)
+            r, _, _ = select.select([fd], [], [], 900)
+            assert r, "no answer to %r" % text
+            data = os.read(fd, 1 << 20)
+            assert data, "the server closed the connection"
+            self.buf += data
+        dt = time.perf_counter() - t0
         self.last_cpu = self.cpu() - c0
-        return time.perf_counter() - t0, u
+        u, t = self.collect(tag)
+        assert re.match(rb"\S+ OK\b", t), (text, t)
+        return dt, u
 
     def path(self, srv, key, text):
         """one command timed: wall and the server's CPU for it alone"""
