@@ -120,22 +120,23 @@ class Conn(lib.Session):
         end = b"\r\n" + tag.encode() + b" "
         self.send("%s %s\r\n" % (tag, text))
         fd = self.p.stdout.fileno()
+        buf = bytearray(self.buf)	# grows in place: no copy per block
         seen = 0
         while True:
-            i = self.buf.find(end, max(0, seen - len(end)))
-            if i < 0 and self.buf.startswith(end[2:]):
+            i = buf.find(end, max(0, seen - len(end)))
+            if i < 0 and buf.startswith(end[2:]):
                 i = -2		# nothing untagged
-            if i != -1 and self.buf.find(b"\r\n", i + 2) >= 0:
+            if i != -1 and buf.find(b"\r\n", i + 2) >= 0:
                 break
-            seen = len(self.buf)
+            seen = len(buf)
             r, _, _ = select.select([fd], [], [], 900)
             assert r, "no answer to %r" % text
             data = os.read(fd, 1 << 20)
             assert data, "the server closed the connection"
-            self.buf += data
+            buf += data
         dt = time.perf_counter() - t0
         self.last_cpu = self.cpu() - c0
-        lines = split_lines(self.buf)
+        lines = split_lines(bytes(buf))
         self.buf = b""
         assert lines and re.match(rb"\S+ OK\b", lines[-1]), (text, lines[-1:])
         return dt, lines[:-1]
