@@ -177,6 +177,7 @@ struct ent {
 	uint32_t off;		/* in names: "new/..." or "cur/..." */
 	uint32_t blen;		/* base name length (before ':') */
 	uint32_t recent;	/* taken from new/ by this process */
+	uint64_t when;		/* sort key of the leading digits, 0: none */
 };
 
 struct scan {

@@ -110,18 +110,43 @@ void
 buf_printf(struct buf *b, const char *fmt, ...)
 {
 	va_list ap;
+	size_t room = b->cap > b->len ? b->cap - b->len : 0;
 	int n;
 
+	/* formatted once where it fits, twice only when the buffer grows */
 	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
+	n = vsnprintf(room ? b->p + b->len : NULL, room, fmt, ap);
 	va_end(ap);
-	if (n < 0)
+	if (n < 0) {
+		if (room)
+			b->p[b->len] = '\0';
 		return;
-	buf_grow(b, n);
-	va_start(ap, fmt);
-	vsnprintf(b->p + b->len, n + 1, fmt, ap);
-	va_end(ap);
+	}
+	if ((size_t)n >= room) {
+		buf_grow(b, n);
+		va_start(ap, fmt);
+		vsnprintf(b->p + b->len, n + 1, fmt, ap);
+		va_end(ap);
+	}
 	b->len += n;
+}
+
+/* decimal digits of v at the end of the room ending at e; their start */
+char *
+dec_digits(char *e, uint64_t v)
+{
+	do
+		*--e = '0' + v % 10;
+	while (v /= 10);
+	return e;
+}
+
+void
+buf_addnum(struct buf *b, uint64_t v)
+{
+	char room[24], *s = dec_digits(room + sizeof(room), v);
+
+	buf_add(b, s, room + sizeof(room) - s);
 }
 
 /* a quoted string may hold any 7-bit character but CR, LF and NUL */

@@ -16,7 +16,8 @@ the server's CPU time and peak RSS from wait4):
 
   cold SELECT        the first SELECT ever on the copy (no index yet)
   header sync first  UID FETCH 1:* of what Thunderbird asks in a header
-                     sync, the first time (nothing cached)
+                     sync, the first time (nothing cached); these two
+                     on --cold-runs fresh copies (default 3)
   connect+SELECT     a whole session: greeting, SELECT INBOX, LOGOUT
   STATUS             a whole session: STATUS INBOX (MESSAGES UNSEEN ...)
   UID FETCH FLAGS    UID FETCH 1:* (UID FLAGS), the command alone
@@ -33,8 +34,8 @@ the server's CPU time and peak RSS from wait4):
                      first time and again (what a cache keeps)
 
 usage: python3 bench/phone.py MAILDIR [--runs R] [--imapd BIN ...]
-                              [--no-dovecot] [--heavy-runs H] [--light]
-                              [--sort]
+                              [--no-dovecot] [--heavy-runs H] [--cold-runs C]
+                              [--light] [--sort]
   MAILDIR   a Maildir to copy (not modified)
   --heavy-only  only the header syncs, UID FETCH FLAGS and SEARCH HEADER
 A command timed alone ("header sync warm", "one FETCH", ...) also gets the
@@ -313,6 +314,12 @@ def idle(srv, count):
     s.finish()
 
 
+def recopy(srv, maildir):
+    """a fresh copy for srv, as if it had never seen the mail"""
+    shutil.rmtree(srv.maildir)
+    copy_tree(os.path.abspath(maildir), srv.maildir, srv.uid, srv.gid)
+
+
 def copy_tree(src, dst, uid, gid):
     subprocess.run(["cp", "-al", src, dst], check=True)
     if os.getuid() == 0:
@@ -364,6 +371,8 @@ def main():
     ap.add_argument("maildir")
     ap.add_argument("--runs", type=int, default=7)
     ap.add_argument("--heavy-runs", type=int, default=3)
+    ap.add_argument("--cold-runs", type=int, default=3,
+                    help="fresh copies for the cold SELECT and first sync")
     ap.add_argument("--idle", type=int, default=5)
     ap.add_argument("--imapd", action="append", default=[])
     ap.add_argument("--no-dovecot", action="store_true")
@@ -403,9 +412,9 @@ def main():
     try:
         measure(servers, nfiles, a)
     finally:
-        print("%d messages in %s; %d runs (%d of the whole-folder fetches), "
-              "servers alternating" % (nfiles, a.maildir, a.runs,
-                                       a.heavy_runs))
+        print("%d messages in %s; %d runs (%d of the whole-folder fetches, "
+              "%d cold on fresh copies), servers alternating"
+              % (nfiles, a.maildir, a.runs, a.heavy_runs, a.cold_runs))
         report(servers)
 
 
@@ -422,8 +431,11 @@ def prewarm(maildir):
 
 def measure(servers, nfiles, a):
     prewarm(a.maildir)
-    for srv in servers:
-        cold(srv, a.light)
+    for k in range(a.cold_runs):
+        for srv in servers:
+            if k:
+                recopy(srv, a.maildir)
+            cold(srv, a.light)
     step = max(1, nfiles // 21)
     uids = [1 + k * step for k in range(21)]
     for run in range(a.runs):
