@@ -55,6 +55,9 @@ struct store_state {
 	dev_t list_dev;		/* the UID list file we have applied */
 	ino_t list_ino;
 	off_t list_off;		/* bytes of it applied to msgs */
+	struct buf made;	/* the UID list as list_create wrote it, */
+	dev_t made_dev;		/* until list_load takes it instead of */
+	ino_t made_ino;		/* reading the file back */
 	dev_t peek_dev;		/* the file peek_off refers to */
 	ino_t peek_ino;
 	off_t peek_off;		/* bytes scanned for maxima only */

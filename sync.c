@@ -265,8 +265,15 @@ list_load(struct folder *f, int fd, const struct stat *sb)
 
 	if (list_from_index(f, fd, sb) == 0)
 		return 0;
-	if (read_range(fd, 0, sb->st_size, &b) < 0)
-		goto fail;
+	if (st->made.p && st->made_dev == sb->st_dev &&
+	    st->made_ino == sb->st_ino && (off_t)st->made.len == sb->st_size) {
+		b = st->made;
+		memset(&st->made, 0, sizeof(st->made));
+	} else {
+		buf_free(&st->made);
+		if (read_range(fd, 0, sb->st_size, &b) < 0)
+			goto fail;
+	}
 	if (!b.len || !(nl = memchr(b.p, '\n', b.len)) ||
 	    parse_header(b.p, nl, &h) < 0) {
 		logmsg(LOG_ERR, "%s/" UIDLIST ": bad header", f->path);
@@ -517,6 +524,25 @@ newrec_cmp(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* the list just written, kept for f's first list_load: the same bytes
+ * need not be read back (the file is replaced, never rewritten in place,
+ * so its inode and size say whether it is still this one) */
+static void
+list_keep(struct folder *f, const char *dir, struct buf *b)
+{
+	char path[PATH_MAX];
+	struct stat sb;
+
+	if (pathf(path, "%s/" UIDLIST, dir) < 0 || stat(path, &sb) < 0 ||
+	    sb.st_size != (off_t)b->len)
+		return;
+	buf_free(&f->st->made);
+	f->st->made = *b;
+	f->st->made_dev = sb.st_dev;
+	f->st->made_ino = sb.st_ino;
+	memset(b, 0, sizeof(*b));
+}
+
 /* first UID list of a folder (lock held by t): another server's UIDs
  * where it left some, new ones for every other file.  A read-write f
  * takes the files in new/ on the way (one record each, in cur/). */
@@ -600,7 +626,8 @@ list_create(const char *dir, struct txn *t, struct folder *f)
 		buf_printf(&b, "S %lld.%09ld %lld.%09ld\n",
 		    (long long)sn.st_mtim.tv_sec, (long)sn.st_mtim.tv_nsec,
 		    (long long)sc.st_mtim.tv_sec, (long)sc.st_mtim.tv_nsec);
-	r = write_file(dir, UIDLIST, b.p, b.len);
+	if ((r = write_file(dir, UIDLIST, b.p, b.len)) == 0 && f)
+		list_keep(f, dir, &b);
 	buf_free(&b);
 	free(v);
 	free(unk);
@@ -1496,6 +1523,7 @@ folder_close(struct folder *f)
 		htab_free(&st->vsidx);
 		free(st->pend);
 		buf_free(&st->pendnames);
+		buf_free(&st->made);
 		free(st->recent);
 		free(st->claimed);
 		free(st->vs);
