@@ -503,6 +503,7 @@ void
 msg_setname(struct folder *f, struct msg *m, const char *name, size_t len)
 {
 	/* m is f's own: msgs_thaw came before it was taken */
+	moved_note(f, m->uid);
 	f->st->namesdead += strlen(mname(f, m)) + 1;
 	m->name = names_add(f, name, len);
 }
@@ -599,6 +600,48 @@ bh_add(struct store_state *st, const char *name, uint32_t uid)
 
 	if (st->bh.slot)
 		htab_put(&st->bh, hash_bytes(b, base_len(b)), uid);
+}
+
+/* A short session that renames a few files (one STORE) reads back
+ * their inotify events: the message each names is found from the UIDs
+ * noted here, as a base name belongs to one message for good, and the
+ * hash of every base name (100,000 of them) need not be built for it */
+void
+moved_note(struct folder *f, uint32_t uid)
+{
+	struct store_state *st = f->st;
+
+	if (st->watchfd < 0 || st->bh.slot)
+		return;
+	if (st->nmoved < MOVED_MAX)
+		st->moved[st->nmoved] = uid;
+	st->nmoved++;
+}
+
+/* 1 when name's base is that of a message noted above, with *i its
+ * index when it is live and has name, else -1; 0 when not known here */
+int
+moved_find(struct folder *f, const char *name, long *i)
+{
+	struct store_state *st = f->st;
+	const char *b = name + 4, *m;
+	size_t k, blen = base_len(b);
+	long j;
+
+	if (st->bh.slot || st->nmoved > MOVED_MAX)
+		return 0;
+	for (k = 0; k < st->nmoved; k++) {
+		j = lower_bound(f, st->moved[k]);
+		if ((size_t)j >= f->nmsgs || f->msgs[j].uid != st->moved[k])
+			continue;
+		m = mname(f, &f->msgs[j]);
+		if (strncmp(m + 4, b, blen) || (m[4 + blen] != ':' &&
+		    m[4 + blen]))
+			continue;
+		*i = !(f->msgs[j].flags & FL_GONE) && !strcmp(m, name) ? j : -1;
+		return 1;
+	}
+	return 0;
 }
 
 /* index of the live message whose file is name ("cur/..."), or -1 */
@@ -1163,6 +1206,7 @@ apply_rec(struct folder *f, const struct rec *r)
 		hist_add(st, r->uid, r->last, r->modseq);
 		for (; i < f->nmsgs && f->msgs[i].uid <= r->last; i++) {
 			if (!(f->msgs[i].flags & FL_GONE)) {
+				moved_note(f, f->msgs[i].uid);
 				f->msgs[i].flags |= FL_GONE;
 				st->ngone++;
 				st->changes++;

@@ -40,6 +40,8 @@ struct pev {
 	int present;		/* created or moved there, else gone */
 };
 
+#define MOVED_MAX	64	/* renames explained without the name hash */
+
 struct store_state {
 	struct timespec mt_new, mt_cur;	/* mtimes at the last scan */
 	int scanned;		/* msgs matched the directories once */
@@ -77,6 +79,11 @@ struct store_state {
 	size_t nvs, vscap;
 	struct htab vsidx;	/* hash of UID -> index in vs + 1 */
 	struct htab bh;		/* hash of base name -> UID */
+	/* UIDs whose file this process saw renamed or removed since the
+	 * last pend_check, while bh is not built; nmoved past MOVED_MAX:
+	 * too many to keep */
+	uint32_t moved[MOVED_MAX];
+	size_t nmoved;
 	struct timespec kw_mtime;	/* dovecot-keywords as loaded */
 	ino_t kw_ino;
 	off_t kw_size;
@@ -242,6 +249,8 @@ void names_reserve(struct folder *f, size_t n);
 void names_compact(struct folder *f);
 long lower_bound(const struct folder *f, uint32_t uid);
 long name_find(struct folder *f, const char *name);
+void moved_note(struct folder *f, uint32_t uid);
+int moved_find(struct folder *f, const char *name, long *i);
 long base_find(struct folder *f, const char *name);
 void names_ready(struct folder *f);
 void recent_add(struct store_state *st, uint32_t uid);

@@ -608,6 +608,7 @@ list_create(const char *dir, struct txn *t, struct folder *f)
 			if (claim(dir, name, claimed, sizeof(claimed)) == 0) {
 				name = claimed;
 				claimed_add(f->st, v[j].uid);
+				moved_note(f, v[j].uid);
 				stamp = 0;
 			} else if (errno == ENOENT)
 				continue;	/* taken meanwhile */
@@ -818,6 +819,7 @@ pend_check(struct folder *f)
 	struct buf keep = { 0 };
 	const char *name;
 	size_t i, o;
+	long j;
 
 	if (!st->npend)
 		return 0;
@@ -829,7 +831,9 @@ pend_check(struct folder *f)
 		if (i + 1 < st->npend &&
 		    !strcmp(name, st->pendnames.p + st->pend[i + 1].off))
 			continue;
-		if ((name_find(f, name) >= 0) == st->pend[i].present)
+		if (!moved_find(f, name, &j))
+			j = name_find(f, name);
+		if ((j >= 0) == st->pend[i].present)
 			continue;
 		st->pend[o] = st->pend[i];
 		st->pend[o++].off = keep.len;
@@ -838,6 +842,7 @@ pend_check(struct folder *f)
 	buf_free(&st->pendnames);
 	st->pendnames = keep;
 	st->npend = o;
+	st->nmoved = 0;		/* their events are read */
 	return o;
 }
 
@@ -1129,6 +1134,7 @@ expunge_one(struct folder *f, struct txn *t, size_t i)
 {
 	struct msg *m = &f->msgs[i];
 
+	moved_note(f, m->uid);
 	m->flags |= FL_GONE;
 	f->st->ngone++;
 	rec_exp(t, m->uid, m->uid, ++f->highestmodseq);

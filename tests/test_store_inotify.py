@@ -259,3 +259,37 @@ def test_burst_of_arrivals_in_idle_all_told(env):
     assert len(st) == n + 600
     assert len({v[0] for v in st.values()}) == n + 600
     s.logout()
+
+
+def test_own_store_then_outside_renames_before_next_command(env):
+    """the events of the server's own flag rename are explained by the
+    message it renamed; a second rename of that same file by another
+    program right after, and one of another message, still reach the
+    client at the next command, and a fresh session agrees"""
+    fill(env, 4, flags="")
+    s = env.session()
+    s.ok("SELECT INBOX")
+    s.ok("NOOP")
+    out = s.ok("STORE 2 +FLAGS (\\Flagged)")
+    assert any(re.match(rb"\* 2 FETCH \(.*FLAGS \(\\Flagged\)", ln)
+               for ln in out), out
+    cur = os.path.join(env.maildir, "cur")
+    n = cur_file(env, "m1.INBOX@t")
+    assert n.endswith(":2,F"), n
+    os.rename(os.path.join(cur, n),
+              os.path.join(cur, n.split(":")[0] + ":2,FS"))
+    n = cur_file(env, "m2.INBOX@t")
+    os.rename(os.path.join(cur, n),
+              os.path.join(cur, n.split(":")[0] + ":2,D"))
+    out = s.ok("NOOP")
+    assert any(re.match(rb"\* 2 FETCH \(.*FLAGS \(\\Flagged \\Seen\)", ln)
+               for ln in out), out
+    assert any(re.match(rb"\* 3 FETCH \(.*FLAGS \(\\Draft\)", ln)
+               for ln in out), out
+    mine = ids_and_flags(s)
+    s.logout()
+    assert mine[2] == ("m1.INBOX@t", frozenset(["\\Flagged", "\\Seen"]))
+    assert mine[3] == ("m2.INBOX@t", frozenset(["\\Draft"]))
+    c = env.session()
+    assert state(c) == mine
+    c.logout()
