@@ -1184,6 +1184,19 @@ msg_insert(struct folder *f, size_t at, uint32_t uid, uint64_t modseq,
 	return m;
 }
 
+/* m was changed by a line of the list: what that does to the first
+ * unseen message the index's header named */
+static void
+unseen_note(struct store_state *st, const struct msg *m)
+{
+	if (!(m->flags & (FL_SEEN | FL_GONE))) {
+		if (st->nunseen < MOVED_MAX)
+			st->unseen[st->nunseen] = m->uid;
+		st->nunseen++;
+	} else if (m->uid == st->first_unseen)
+		st->unseen_hit = 1;
+}
+
 static void
 apply_rec(struct folder *f, const struct rec *r)
 {
@@ -1208,6 +1221,7 @@ apply_rec(struct folder *f, const struct rec *r)
 			if (!(f->msgs[i].flags & FL_GONE)) {
 				moved_note(f, f->msgs[i].uid);
 				f->msgs[i].flags |= FL_GONE;
+				unseen_note(st, &f->msgs[i]);
 				st->ngone++;
 				st->changes++;
 			}
@@ -1227,13 +1241,15 @@ apply_rec(struct folder *f, const struct rec *r)
 			msg_setname(f, m, r->name, r->namelen);
 		m->modseq = r->modseq;
 		msg_parse(f, m);
+		unseen_note(st, m);
 		st->changes++;
 		return;
 	}
 	/* a record of a UID already expunged and dropped */
 	if (i < f->nmsgs && hist_has(st, r->uid))
 		return;
-	msg_insert(f, i, r->uid, r->modseq, r->name, r->namelen);
+	unseen_note(st, msg_insert(f, i, r->uid, r->modseq, r->name,
+	    r->namelen));
 }
 
 /* apply the complete lines of p; returns the bytes they took */

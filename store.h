@@ -105,6 +105,12 @@ struct store_state {
 	uint32_t first_unseen;
 	int unseen_known;
 	unsigned long unseen_at;
+	/* while the lines after the index are applied: UIDs they left
+	 * unseen (nunseen past MOVED_MAX: too many to keep), and whether
+	 * they touched the first unseen one */
+	uint32_t unseen[MOVED_MAX];
+	size_t nunseen;
+	int unseen_hit;
 	size_t ngone;		/* msgs marked FL_GONE, for msgs_compact */
 	int watchfd;		/* inotify on new/ and cur/, or -1 */
 	int wd_new, wd_cur;

@@ -210,6 +210,36 @@ claim(const char *dir, const char *name, char *out, size_t outsz)
 
 /* ---- the UID list: reading it into memory ------------------------------ */
 
+/* the lines after the index changed msgs: the first unseen message is
+ * found again from its header's and from the messages the lines left
+ * unseen, with a walk only past a first unseen message they made seen,
+ * and only as far as the next unseen one */
+static void
+unseen_after_lines(struct folder *f)
+{
+	struct store_state *st = f->st;
+	uint32_t first = st->first_unseen;
+	size_t i, k;
+	long j;
+
+	if (st->nunseen > MOVED_MAX)
+		return;
+	if (first && st->unseen_hit) {
+		for (i = lower_bound(f, first); i < f->nmsgs; i++)
+			if (!(f->msgs[i].flags & (FL_SEEN | FL_GONE)))
+				break;
+		first = i < f->nmsgs ? f->msgs[i].uid : 0;
+	}
+	/* unseen when noted, and still so? */
+	for (k = 0; k < st->nunseen; k++)
+		if ((!first || st->unseen[k] < first) &&
+		    (j = folder_find(f, st->unseen[k])) >= 0 &&
+		    !(f->msgs[j].flags & FL_SEEN))
+			first = st->unseen[k];
+	st->first_unseen = first;
+	st->unseen_known = 1;
+}
+
 /* the UID list from the index and the lines appended after it; -1 when
  * there is no index that describes this list */
 static int
@@ -222,6 +252,7 @@ list_from_index(struct folder *f, int fd, const struct stat *sb)
 	unsigned long before;
 	off_t off;
 	ssize_t k;
+	int known;
 
 	if ((k = pread(fd, line, REC_MAX, 0)) <= 0)
 		return -1;
@@ -239,13 +270,14 @@ list_from_index(struct folder *f, int fd, const struct stat *sb)
 		return -1;
 	}
 	before = st->changes;
+	known = st->unseen_known;	/* a change clears it */
+	st->nunseen = 0;
+	st->unseen_hit = 0;
 	st->list_off = off + apply_lines(f, b.p, b.len);
 	st->list_dev = sb->st_dev;
 	st->list_ino = sb->st_ino;
-	/* lines after the index that changed msgs: its header's first
-	 * unseen may be wrong now */
-	if (st->changes != before)
-		st->unseen_known = 0;
+	if (st->changes != before && known)
+		unseen_after_lines(f);
 	st->changes++;
 	st->unseen_at = st->changes;
 	msgs_compact(f);
