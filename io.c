@@ -13,7 +13,9 @@
 #include "util.h"
 
 #define IBUF_SIZE 16384
-#define OBUF_SIZE 16384
+/* a pipe's or socket's usual room: a 100,000-line FETCH leaves in 55
+ * writes, not 220, and a short answer touches only its first page */
+#define OBUF_SIZE 65536
 
 /* the bottom layer: file descriptors 0 and 1 */
 struct plain {
