@@ -49,6 +49,7 @@ struct store_state {
 	int stamped;		/* st_* are valid */
 	int stale;		/* the stamp may be behind the directories */
 	int dirty;		/* rescan whatever the mtimes say */
+	int newonly;		/* since the stamp only new/ changed */
 	int newseen;		/* msgs may name files in new/ */
 	uint64_t gen;		/* header G of the list file applied */
 	uint64_t idx_gen;	/* the index on disk describes list G ... */

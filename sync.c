@@ -893,7 +893,9 @@ scan_due(struct folder *f)
 	    dir_stat(f->path, "cur", &sc) < 0)
 		return 1;
 	if (!st->scanned) {
-		/* just opened: the list's stamp may vouch for it */
+		/* just opened: the list's stamp may vouch for it, or for
+		 * cur/ alone when a delivery came since */
+		st->newonly = st->stamped && ts_eq(sc.st_mtim, st->st_cur);
 		if (!st->stamped || !ts_eq(sn.st_mtim, st->st_new) ||
 		    !ts_eq(sc.st_mtim, st->st_cur))
 			return 1;
@@ -1071,6 +1073,99 @@ claim_known(struct folder *f, struct txn *t)
 	}
 }
 
+/* msgs matches new/ and cur/ as they were at the mtimes sn, sc */
+static int
+scan_done(struct folder *f, struct txn *t, const struct timespec *now,
+    const struct stat *sn, const struct stat *sc)
+{
+	struct store_state *st = f->st;
+
+	st->mt_new = sn->st_mtim;
+	st->mt_cur = sc->st_mtim;
+	st->scanned = 1;
+	st->stale = 1;
+	st->dirty = 0;
+	st->newonly = 0;
+	/* without inotify only a scan can stamp the list, and a directory
+	 * changed within the current clock tick may change again unseen */
+	if (st->watchfd < 0) {
+		if (ts_lt(sn->st_mtim, *now) && ts_lt(sc->st_mtim, *now))
+			stamp_put(f, t, sn, sc);
+		else
+			st->dirty = 1;
+	}
+	return 0;
+}
+
+/* messages of msgs whose file is in new/ */
+static size_t
+count_new(const struct folder *f)
+{
+	size_t i, n = 0;
+
+	if (!f->st->newseen)
+		return 0;
+	for (i = 0; i < f->nmsgs; i++)
+		n += !(f->msgs[i].flags & FL_GONE) &&
+		    !strncmp(mname(f, &f->msgs[i]), "new/", 4);
+	return n;
+}
+
+/*
+ * Only new/ changed since the list's stamp (a delivery while no server
+ * watched): read new/ alone, as cur/ holds what the list says.  cur/ is
+ * looked at again after the scan: a file moved into it meanwhile, or a
+ * file of new/ that is gone, and the whole folder is read after all.
+ * 0 done, 1 not enough, -1 error.
+ */
+static int
+reconcile_new(struct folder *f, struct txn *t)
+{
+	struct store_state *st = f->st;
+	struct scan s = { 0 };
+	struct timespec now;
+	struct stat sn, sc, sc2;
+	size_t *unk, nunk = 0, known = 0, j;
+	long i;
+	int r = -1;
+
+	if (fs_now(t, &now) < 0 || dir_stat(f->path, "new", &sn) < 0 ||
+	    dir_stat(f->path, "cur", &sc) < 0)
+		return -1;
+	if (!ts_eq(sc.st_mtim, st->st_cur))
+		return 1;
+	watch_read(f);
+	if (scan_dir(&s, f->path, "new") < 0)
+		return -1;
+	unk = xreallocarray(NULL, s.n + 1, sizeof(*unk));
+	for (j = 0; j < s.n; j++) {
+		if ((i = base_find(f, ent_name(&s, j))) < 0)
+			unk[nunk++] = j;
+		else if (!strncmp(mname(f, &f->msgs[i]), "new/", 4)) {
+			known++;
+			msg_update(f, t, i, ent_name(&s, j));
+		} else {
+			r = 1;	/* a file of cur/ back in new/ */
+			goto out;
+		}
+	}
+	if (dir_stat(f->path, "cur", &sc2) < 0 ||
+	    !ts_eq(sc2.st_mtim, sc.st_mtim) || known != count_new(f)) {
+		r = 1;
+		goto out;
+	}
+	pend_clear(st);
+	if (assign_new(f, t, &s, unk, nunk) < 0)
+		goto out;
+	if (f->rw && st->newseen)
+		claim_known(f, t);
+	r = scan_done(f, t, &now, &sn, &sc);
+out:
+	scan_free(&s);
+	free(unk);
+	return r;
+}
+
 /* compare the directories with msgs and record every difference (lock
  * held, the list read to its end) */
 static int
@@ -1091,6 +1186,9 @@ reconcile(struct folder *f, struct txn *t)
 	if (fs_now(t, &now) < 0 || dir_stat(f->path, "new", &sn) < 0 ||
 	    dir_stat(f->path, "cur", &sc) < 0)
 		return -1;
+	if (st->newonly && !st->scanned && (r = reconcile_new(f, t)) <= 0)
+		return r;
+	r = -1;
 	/* whatever inotify queued so far, the scan sees */
 	watch_read(f);
 	pend_clear(st);
@@ -1127,20 +1225,7 @@ reconcile(struct folder *f, struct txn *t)
 		goto out;
 	if (f->rw)
 		claim_known(f, t);
-	st->mt_new = sn.st_mtim;
-	st->mt_cur = sc.st_mtim;
-	st->scanned = 1;
-	st->stale = 1;
-	st->dirty = 0;
-	/* without inotify only a scan can stamp the list, and a directory
-	 * changed within the current clock tick may change again unseen */
-	if (st->watchfd < 0) {
-		if (ts_lt(sn.st_mtim, now) && ts_lt(sc.st_mtim, now))
-			stamp_put(f, t, &sn, &sc);
-		else
-			st->dirty = 1;
-	}
-	r = 0;
+	r = scan_done(f, t, &now, &sn, &sc);
 out:
 	scan_free(&s);
 	scan_free(&s2);

@@ -293,3 +293,82 @@ def test_own_store_then_outside_renames_before_next_command(env):
     c = env.session()
     assert state(c) == mine
     c.logout()
+
+
+def dirs_read_to_end(out):
+    """the directories (new or cur) the traced process listed to their
+    end: getdents64 returning 0 on the descriptor openat gave for it"""
+    fds, ends = {}, set()
+    for ln in out.splitlines():
+        m = re.search(r'openat\(.*"[^"]*/(new|cur)".*\) = (\d+)$', ln)
+        if m:
+            fds[m.group(2)] = m.group(1)
+        m = re.match(r"getdents64\((\d+),.*\) = 0$", ln)
+        if m and m.group(1) in fds:
+            ends.add(fds[m.group(1)])
+    return ends
+
+
+def test_delivery_while_no_server_reads_new_only(env):
+    """mail delivered while no server ran: the next SELECT lists new/
+    alone, as cur/ is as the list's stamp says, and still gets every
+    message once with the next UIDs"""
+    fill(env, 40)
+    s = env.session()
+    before = ids_and_flags(s) if select_info(s.ok("SELECT INBOX")) else {}
+    s.logout()
+    for k in range(2):
+        env.deliver(make_msg("late %d" % k, msgid="<late%d@t>" % k))
+    s = env.session()
+    tr = Trace(s.p.pid, os.path.join(env.dir, "strace.out"),
+               calls="openat,getdents64")
+    try:
+        info = select_info(s.ok("SELECT INBOX"))
+    finally:
+        out = tr.stop()
+    assert dirs_read_to_end(out) == {"new"}, out
+    assert info["exists"] == 42
+    mine = ids_and_flags(s)
+    s.logout()
+    assert {u: v for u, v in mine.items() if u in before} == before
+    late = sorted((v[0], u) for u, v in mine.items() if u not in before)
+    top = max(before)
+    assert late == [("late0@t", top + 1), ("late1@t", top + 2)], late
+    assert not os.listdir(os.path.join(env.maildir, "new"))
+    c = env.session()
+    assert state(c) == mine
+    c.logout()
+
+
+def test_new_only_changes_that_need_the_whole_folder(env):
+    """while no server ran: a file of new/ a read-only session knew was
+    deleted, and a copy of a file of cur/ put into new/ under its base
+    name; each time the next SELECT still answers as a full scan does"""
+    fill(env, 6)
+    gone = env.deliver(make_msg("seen in new", msgid="<innew@t>"))
+    s = env.session()
+    s.ok("EXAMINE INBOX")	# read-only: innew stays in new/
+    s.logout()
+    os.unlink(gone)
+    env.deliver(make_msg("other", msgid="<other@t>"))
+    c = env.session()
+    info = select_info(c.ok("SELECT INBOX"))
+    mids = sorted(v[0] for v in ids_and_flags(c).values())
+    c.logout()
+    assert info["exists"] == 7, info
+    assert "innew@t" not in mids and "other@t" in mids, mids
+    # a file of cur/ copied into new/ under its own base name
+    n = cur_file(env, "m3.INBOX@t")
+    with open(os.path.join(env.maildir, "cur", n), "rb") as f:
+        data = f.read()
+    dup = os.path.join(env.maildir, "new", n.split(":")[0])
+    with open(dup, "wb") as f:
+        f.write(data)
+    if os.getuid() == 0:
+        os.chown(dup, env.uid, env.gid)
+    c = env.session()
+    info = select_info(c.ok("SELECT INBOX"))
+    mids = [v[0] for v in ids_and_flags(c).values()]
+    c.logout()
+    assert info["exists"] == 7, info
+    assert sorted(mids) == sorted(set(mids)), mids
