@@ -41,6 +41,7 @@ struct pev {
 };
 
 #define MOVED_MAX	64	/* renames explained without the name hash */
+#define BASES_FEW	16	/* names looked up without it */
 
 struct store_state {
 	struct timespec mt_new, mt_cur;	/* mtimes at the last scan */
@@ -259,6 +260,8 @@ long name_find(struct folder *f, const char *name);
 void moved_note(struct folder *f, uint32_t uid);
 int moved_find(struct folder *f, const char *name, long *i);
 long base_find(struct folder *f, const char *name);
+void bases_find(struct folder *f, const char *const *names, size_t n,
+    long *idx);
 void names_ready(struct folder *f);
 void recent_add(struct store_state *st, uint32_t uid);
 void claimed_add(struct store_state *st, uint32_t uid);

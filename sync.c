@@ -1041,6 +1041,8 @@ assign_new(struct folder *f, struct txn *t, struct scan *s, size_t *unk,
 			claimed_add(f->st, f->uidnext);
 		m = msg_insert(f, f->nmsgs, f->uidnext, ++f->highestmodseq,
 		    name, strlen(name));
+		if (recent)
+			moved_note(f, m->uid);
 		rec_msg(t, m->uid, m->modseq, name);
 		t->durable = 1;
 		if (store_progress)
@@ -1125,8 +1127,9 @@ reconcile_new(struct folder *f, struct txn *t)
 	struct scan s = { 0 };
 	struct timespec now;
 	struct stat sn, sc, sc2;
+	const char **names;
 	size_t *unk, nunk = 0, known = 0, j;
-	long i;
+	long i, *idx;
 	int r = -1;
 
 	if (fs_now(t, &now) < 0 || dir_stat(f->path, "new", &sn) < 0 ||
@@ -1138,8 +1141,13 @@ reconcile_new(struct folder *f, struct txn *t)
 	if (scan_dir(&s, f->path, "new") < 0)
 		return -1;
 	unk = xreallocarray(NULL, s.n + 1, sizeof(*unk));
+	names = xreallocarray(NULL, s.n + 1, sizeof(*names));
+	idx = xreallocarray(NULL, s.n + 1, sizeof(*idx));
+	for (j = 0; j < s.n; j++)
+		names[j] = ent_name(&s, j);
+	bases_find(f, names, s.n, idx);
 	for (j = 0; j < s.n; j++) {
-		if ((i = base_find(f, ent_name(&s, j))) < 0)
+		if ((i = idx[j]) < 0)
 			unk[nunk++] = j;
 		else if (!strncmp(mname(f, &f->msgs[i]), "new/", 4)) {
 			known++;
@@ -1163,6 +1171,8 @@ reconcile_new(struct folder *f, struct txn *t)
 out:
 	scan_free(&s);
 	free(unk);
+	free(names);
+	free(idx);
 	return r;
 }
 
@@ -1330,6 +1340,7 @@ settle(struct folder *f, struct txn *t)
 	for (k = 0; k < SETTLE_ROUNDS; k++) {
 		if (stamp_try(f, t) >= 0 || !st->npend || st->dirty)
 			return 0;
+		msgs_thaw(f);
 		if (pend_apply(f, t) < 0 && reconcile(f, t) < 0)
 			return -1;
 	}
@@ -1349,7 +1360,11 @@ sync_locked(struct folder *f, int full)
 
 	if (txn_lock(&t, f->path) < 0)
 		return -1;
-	msgs_thaw(f);
+	/* what changes msgs takes them from a reader first (apply_lines,
+	 * msg_insert, msgs_compact do so themselves): a sync that only
+	 * stamps the list copies nothing */
+	if (full || (f->rw && st->newseen))
+		msgs_thaw(f);
 	if (txn_open(&t, f->path) < 0 || list_refresh(f, &t) < 0)
 		goto out;
 	msgs_compact(f);
