@@ -29,6 +29,8 @@ the server's CPU time and peak RSS from wait4):
   SEARCH HEADER      UID SEARCH HEADER Subject "meeting"
   one FETCH          UID FETCH u (UID FLAGS RFC822.SIZE BODY.PEEK[HEADER])
                      on 20 scattered messages after a first one, per command
+  delivery+SELECT    a message put into new/ while no server runs, then a
+                     whole session: SELECT INBOX (it finds it), LOGOUT
   IDLE wake-up       a file renamed into new/ until "* n EXISTS" arrives
   SORT (--sort)      SORT (DATE) and SORT (SUBJECT) after SELECT, the
                      first time and again (what a cache keeps)
@@ -45,6 +47,7 @@ server's CPU time for that command alone (from /proc/PID/schedstat), as
             with a label as LABEL=PATH, e.g. before=/tmp/imapd.old
 """
 import argparse
+import itertools
 import os
 import re
 import select
@@ -65,6 +68,7 @@ HEADERS = ("UID FETCH 1:* (UID FLAGS INTERNALDATE RFC822.SIZE ENVELOPE "
            "Date Message-ID Priority X-Priority References Newsgroups "
            "In-Reply-To Content-Type Reply-To)])")
 ONE = "UID FETCH %d (UID FLAGS RFC822.SIZE BODY.PEEK[HEADER])"
+DELIVERIES = itertools.count(1000)
 
 
 def split_lines(data):
@@ -257,6 +261,13 @@ def light(srv, uids):
     srv.add("one FETCH", statistics.median(t))
     srv.add("one FETCH cpu", statistics.median(c))
     s.finish()
+
+    # mail came while no server ran: the poll that finds it
+    deliver(srv.maildir, next(DELIVERIES), srv.uid, srv.gid)
+    s = srv.session()
+    dt, _ = s.timed("SELECT INBOX")
+    srv.add("  SELECT after delivery", dt)
+    whole(s, "delivery+SELECT+LOGOUT", srv)
 
 
 def sort(srv, first):
