@@ -673,14 +673,14 @@ bases_find(struct folder *f, const char *const *names, size_t n, long *idx)
 	const char *m;
 	size_t i, j, blen[BASES_FEW];
 
-	for (j = 0; j < n; j++) {
-		idx[j] = -1;
-		blen[j] = j < BASES_FEW ? base_len(names[j] + 4) : 0;
-	}
 	if (f->st->bh.slot || n > BASES_FEW) {
 		for (j = 0; j < n; j++)
 			idx[j] = base_find(f, names[j]);
 		return;
+	}
+	for (j = 0; j < n; j++) {
+		idx[j] = -1;
+		blen[j] = base_len(names[j] + 4);
 	}
 	for (i = 0; i < f->nmsgs; i++) {
 		if (f->msgs[i].flags & FL_GONE)
