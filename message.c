@@ -331,7 +331,7 @@ int
 msg_info_mapped(struct folder *f, size_t i, const struct msgmap *mm,
     time_t *date, uint64_t *size)
 {
-	const char *s = mm->p, *e = mm->p + mm->len, *q;
+	uint64_t lf, crlf;
 
 	*date = mm->internaldate;
 	date_known(f, i, *date);
@@ -340,9 +340,8 @@ msg_info_mapped(struct folder *f, size_t i, const struct msgmap *mm,
 	/* a mapping is not walked whole: its pages would all stay */
 	if (mm->p != rbuf || !rbusy)
 		return msg_info(f, i, date, size);
-	*size = mm->len;
-	for (; s < e && (q = memchr(s, '\n', e - s)); s = q + 1)
-		*size += q == mm->p || q[-1] != '\r';
+	count_lf(mm->p, mm->len, &lf, &crlf);
+	*size = mm->len + lf - crlf;
 	size_known(f, i, *size);
 	return 0;
 }

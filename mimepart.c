@@ -46,8 +46,8 @@ boundary(const struct tree *t, size_t i, int *close)
 
 /* the start of the next line from i that delimits an open multipart,
  * or the end of the message.  Only a line that starts with '-' can: the
- * next is looked for a drop step at a time, so a base64 body goes by in
- * a few memchr() calls, not one a line. */
+ * next is looked for a drop step at a time, sixteen octets at once, not
+ * a line at a time. */
 static size_t
 find_boundary(const struct tree *t, size_t i)
 {
@@ -62,10 +62,7 @@ find_boundary(const struct tree *t, size_t i)
 			break;
 		for (j = i + 1; ; j = end) {
 			end = MIN(t->n, j + DROP_STEP);
-			q = t->p + j;
-			while ((q = memchr(q, '-', t->p + end - q)) &&
-			    q[-1] != '\n')
-				q++;
+			q = line_start(t->p + j, t->p + end, '-');
 			if (q || end == t->n)
 				break;
 			drop(t->p + mark, t->p + end);

@@ -950,3 +950,91 @@ read_at(int fd, void *p, size_t n, off_t off)
 	}
 	return 0;
 }
+
+/* ---- scanning text ---------------------------------------------------- */
+
+/* Sixteen octets at a time, in vectors the compiler maps onto the
+ * machine's (SSE2, NEON) or does in words: a message's lines are short,
+ * and a memchr() a line would cost more than the bytes. */
+typedef unsigned char v16 __attribute__((vector_size(16)));
+
+static v16
+v16_load(const char *p)
+{
+	v16 v;
+
+	memcpy(&v, p, sizeof(v));
+	return v;
+}
+
+static v16
+v16_splat(int c)
+{
+	v16 v;
+
+	memset(&v, c, sizeof(v));
+	return v;
+}
+
+static uint64_t
+v16_sum(v16 v)
+{
+	uint64_t n = 0;
+	int k;
+
+	for (k = 0; k < 16; k++)
+		n += v[k];
+	return n;
+}
+
+void
+count_lf(const char *p, size_t n, uint64_t *lf, uint64_t *crlf)
+{
+	v16 nl = v16_splat('\n'), cr = v16_splat('\r'), a, b, la, ca;
+	size_t i = 1, stop;
+	uint64_t l = 0, c = 0;
+
+	if (n)
+		l = p[0] == '\n';
+	/* 255 rounds at most, so that no lane of the counts wraps */
+	while (n >= i + 16) {
+		stop = i + 16 * MIN((n - i) / 16, 255);
+		la = ca = v16_splat(0);
+		for (; i < stop; i += 16) {
+			a = (v16)(v16_load(p + i) == nl);
+			b = (v16)(v16_load(p + i - 1) == cr);
+			la -= a;
+			ca -= a & b;
+		}
+		l += v16_sum(la);
+		c += v16_sum(ca);
+	}
+	for (; i < n; i++) {
+		l += p[i] == '\n';
+		c += p[i] == '\n' && p[i - 1] == '\r';
+	}
+	*lf = l;
+	*crlf = c;
+}
+
+const char *
+line_start(const char *s, const char *e, int c)
+{
+	v16 nl = v16_splat('\n'), want = v16_splat(c), hit;
+	uint64_t w[2];
+	int k;
+
+	for (; e - s >= 16; s += 16) {
+		hit = (v16)(v16_load(s) == want) & (v16)(v16_load(s - 1) == nl);
+		memcpy(w, &hit, sizeof(w));
+		if (!(w[0] | w[1]))
+			continue;
+		for (k = 0; k < 16; k++)
+			if (hit[k])
+				return s + k;
+	}
+	for (; s < e; s++)
+		if (*s == c && s[-1] == '\n')
+			return s;
+	return NULL;
+}
