@@ -70,8 +70,12 @@ alex_skip(struct alex *l, int *sp)
 static int
 atext(int c)
 {
-	return c >= 0x80 || (c > ' ' && c != 0x7f &&
-	    !strchr("()<>[]:;@\\,.\"", c));
+	switch (c) {
+	case '(': case ')': case '<': case '>': case '[': case ']': case ':':
+	case ';': case '@': case '\\': case ',': case '.': case '"':
+		return 0;
+	}
+	return c >= 0x80 || (c > ' ' && c != 0x7f);
 }
 
 static void

@@ -18,9 +18,11 @@
 int
 eqstr(const char *s, size_t n, const char *t)
 {
-	size_t m = strlen(t);
-
-	return n == m && ascii_ncasecmp(s, t, n) == 0;
+	/* most names compared differ in their first octet by more than
+	 * case: no strlen(t) for those */
+	if (n && ((unsigned char)(*s ^ *t) & ~0x20))
+		return 0;
+	return n == strlen(t) && ascii_ncasecmp(s, t, n) == 0;
 }
 
 /* the line at i is empty: the end of a header */
