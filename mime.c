@@ -55,9 +55,8 @@ drop(const char *from, const char *to)
 
 /* ---- CRLF form ------------------------------------------------------ */
 
-/* the LFs of [p, p + n) and of them those after a CR there, a drop step
- * at a time */
-static void
+/* (mimeint.h) counted a drop step at a time, the pages passed given back */
+void
 lf_census(const char *p, size_t n, uint64_t *lf, uint64_t *crlf)
 {
 	uint64_t l, c;
@@ -175,16 +174,6 @@ mime_crlf_write(const char *p, size_t n, uint64_t from, uint64_t count,
 
 	clip_init(&c, from, count, emit, arg);
 	crlf_put(p, n, &c, 1);
-}
-
-/* lines as RFC 3501 counts them: the LFs of the range */
-uint64_t
-countlines(const char *p, size_t n)
-{
-	uint64_t lf, crlf;
-
-	lf_census(p, n, &lf, &crlf);
-	return lf;
 }
 
 /* ---- transfer decoding ------------------------------------------------ */

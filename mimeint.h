@@ -41,8 +41,8 @@ void clip_put(struct clip *, const char *p, size_t n);
 void clip_emit(void *arg, const char *p, size_t n);
 /* p in CRLF form into the window; text: a NUL goes out as 0x80 */
 void crlf_put(const char *p, size_t n, struct clip *, int text);
-/* lines as RFC 3501 counts them: the LFs of the range */
-uint64_t countlines(const char *p, size_t n);
+/* the LFs of [p, p + n), and of them those after a CR in the range */
+void lf_census(const char *p, size_t n, uint64_t *lf, uint64_t *crlf);
 
 /* how a range of the message gives its octets: as it is (CRLF form), a
  * literal CRLF, or transfer-decoded */

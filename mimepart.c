@@ -336,20 +336,31 @@ mime_part(struct mime *m, int i)
 	return &mime_tree(m)->v[i];
 }
 
+/* the line ends of part i's body, counted once for its size and lines */
+static const struct mime_part *
+counted(struct mime *m, int i)
+{
+	struct mime_part *pt = &mime_tree(m)->v[i];
+
+	if (!pt->counted)
+		lf_census(m->p + pt->body, pt->end - pt->body, &pt->lf,
+		    &pt->crlf);
+	pt->counted = 1;
+	return pt;
+}
+
 uint64_t
 mime_size(struct mime *m, int i)
 {
-	const struct mime_part *pt = mime_part(m, i);
+	const struct mime_part *pt = counted(m, i);
 
-	return mime_crlf_size(m->p + pt->body, pt->end - pt->body);
+	return pt->end - pt->body + pt->lf - pt->crlf;
 }
 
 uint64_t
 mime_lines(struct mime *m, int i)
 {
-	const struct mime_part *pt = mime_part(m, i);
-
-	return countlines(m->p + pt->body, pt->end - pt->body);
+	return counted(m, i)->lf;
 }
 
 /* ---- what a part's header says --------------------------------------- */

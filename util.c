@@ -142,7 +142,7 @@ quotable(const char *s, size_t n)
 void
 buf_addstr(struct buf *b, const char *s, size_t n)
 {
-	size_t i;
+	size_t i, run;
 
 	if (!s) {
 		buf_adds(b, "NIL");
@@ -153,13 +153,23 @@ buf_addstr(struct buf *b, const char *s, size_t n)
 		buf_add(b, s, n);
 		return;
 	}
-	buf_addc(b, '"');
-	for (i = 0; i < n; i++) {
-		if (s[i] == '"' || s[i] == '\\')
-			buf_addc(b, '\\');
-		buf_addc(b, s[i]);
+	/* room for the quotes and every octet escaped, then the runs
+	 * between the octets that need a backslash, each in one copy */
+	buf_grow(b, 2 * n + 2);
+	b->p[b->len++] = '"';
+	for (i = 0; i < n; i += run) {
+		for (run = 0; i + run < n && s[i + run] != '"' &&
+		    s[i + run] != '\\'; run++)
+			;
+		memcpy(b->p + b->len, s + i, run);
+		b->len += run;
+		if (i + run < n) {
+			b->p[b->len++] = '\\';
+			b->p[b->len++] = s[i + run++];
+		}
 	}
-	buf_addc(b, '"');
+	b->p[b->len++] = '"';
+	b->p[b->len] = '\0';
 }
 
 void
