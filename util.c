@@ -124,52 +124,41 @@ buf_printf(struct buf *b, const char *fmt, ...)
 	b->len += n;
 }
 
-/* a quoted string may hold any 7-bit character but CR, LF and NUL */
-static int
-quotable(const char *s, size_t n)
-{
-	size_t i;
-
-	if (n > 1024)
-		return 0;
-	for (i = 0; i < n; i++)
-		if (s[i] == '\r' || s[i] == '\n' || s[i] == '\0' ||
-		    (unsigned char)s[i] >= 0x80)
-			return 0;
-	return 1;
-}
-
 void
 buf_addstr(struct buf *b, const char *s, size_t n)
 {
-	size_t i, run;
+	size_t i;
+	char *o;
 
 	if (!s) {
 		buf_adds(b, "NIL");
 		return;
 	}
-	if (!quotable(s, n)) {
-		buf_printf(b, "{%zu}\r\n", n);
-		buf_add(b, s, n);
-		return;
-	}
-	/* room for the quotes and every octet escaped, then the runs
-	 * between the octets that need a backslash, each in one copy */
-	buf_grow(b, 2 * n + 2);
-	b->p[b->len++] = '"';
-	for (i = 0; i < n; i += run) {
-		for (run = 0; i + run < n && s[i + run] != '"' &&
-		    s[i + run] != '\\'; run++)
-			;
-		memcpy(b->p + b->len, s + i, run);
-		b->len += run;
-		if (i + run < n) {
-			b->p[b->len++] = '\\';
-			b->p[b->len++] = s[i + run++];
+	/* quoted, escaped as it is copied, when it is short and every
+	 * octet a 7-bit one but CR, LF and NUL; else taken back for a
+	 * literal at the first octet a quoted string cannot hold */
+	if (n <= 1024) {
+		buf_grow(b, 2 * n + 2);
+		o = b->p + b->len;
+		*o++ = '"';
+		for (i = 0; i < n; i++) {
+			if (s[i] == '\r' || s[i] == '\n' || s[i] == '\0' ||
+			    (unsigned char)s[i] >= 0x80)
+				break;
+			if (s[i] == '"' || s[i] == '\\')
+				*o++ = '\\';
+			*o++ = s[i];
 		}
+		if (i == n) {
+			*o++ = '"';
+			b->len = o - b->p;
+			b->p[b->len] = '\0';
+			return;
+		}
+		b->p[b->len] = '\0';
 	}
-	b->p[b->len++] = '"';
-	b->p[b->len] = '\0';
+	buf_printf(b, "{%zu}\r\n", n);
+	buf_add(b, s, n);
 }
 
 void
