@@ -9,6 +9,7 @@
 #define MIME_DEPTH	32	/* nested multiparts and messages */
 #define CHUNK		8192	/* decoding and conversion step */
 #define DROP_STEP	(1 << 20)	/* scans give back pages this often */
+#define CT_KEEP		64	/* parts whose Content-Type a tree keeps */
 
 static inline int
 iswsp(int c)
@@ -111,6 +112,9 @@ struct tree {
 	char *bnd[MIME_DEPTH];
 	size_t blen[MIME_DEPTH];
 	int nb;
+	/* the Content-Type of each of the first parts as parsing read it,
+	 * until mime_describe takes it */
+	struct mime_ctype *ct[CT_KEEP];
 };
 struct mime {
 	const char *p;

@@ -143,7 +143,13 @@ classify(struct tree *t, int me, int *digest, int *pushed)
 		 * not expect an envelope after it */
 		kind = MIME_MESSAGE;
 	}
-	ctype_free(&ct);
+	/* kept for BODYSTRUCTURE, which would read it again */
+	if (me < CT_KEEP) {
+		t->ct[me] = xmalloc(sizeof(ct));
+		*t->ct[me] = ct;
+	} else {
+		ctype_free(&ct);
+	}
 	return kind;
 }
 
@@ -293,10 +299,17 @@ tree_parse(const char *p, size_t n)
 static void
 tree_free(struct tree *t)
 {
+	int i;
+
 	if (!t)
 		return;
 	while (t->nb)
 		pop_boundary(t);
+	for (i = 0; i < CT_KEEP; i++)
+		if (t->ct[i]) {
+			ctype_free(t->ct[i]);
+			free(t->ct[i]);
+		}
 	free(t->v);
 	free(t);
 }
@@ -436,12 +449,20 @@ void
 mime_describe(struct mime *m, int i, struct mime_desc *d)
 {
 	const struct mime_part *pt = mime_part(m, i);
+	struct tree *t = mime_tree(m);
 	size_t at[D_N][2];
 
 	memset(d, 0, sizeof(*d));
 	desc_fields(m->p, pt->hdr, pt->body, at);
-	ctype_parse(&d->type, m->p, at[D_TYPE][0], at[D_TYPE][1],
-	    "Content-Type", 0);
+	/* the first Content-Type of the header, as parsing read it */
+	if (i < CT_KEEP && t->ct[i]) {
+		d->type = *t->ct[i];
+		free(t->ct[i]);
+		t->ct[i] = NULL;
+	} else {
+		ctype_parse(&d->type, m->p, at[D_TYPE][0], at[D_TYPE][1],
+		    "Content-Type", 0);
+	}
 	ctype_parse(&d->disp, m->p, at[D_DISP][0], at[D_DISP][1],
 	    "Content-Disposition", 1);
 	value_get(&d->id, m->p, at[D_ID][0], at[D_ID][1], "Content-ID");
