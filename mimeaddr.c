@@ -498,6 +498,7 @@ mime_envelope(struct mime *m, int i, struct mime_envelope *e)
 {
 	struct mime_value *v[E_FROM], addr[E_N - E_FROM];
 	struct mime_value *x;
+	struct fwalk w;
 	struct field f;
 	size_t pos, he;
 	int k;
@@ -509,8 +510,9 @@ mime_envelope(struct mime *m, int i, struct mime_envelope *e)
 	v[E_INREPLYTO] = &e->inreplyto;
 	v[E_MSGID] = &e->msgid;
 	pos = i ? mime_part(m, i)->hdr : 0;
-	he = i ? mime_part(m, i)->body : header_end(m->p, m->n, 0);
-	while (field_next(m->p, he, &pos, &f)) {
+	he = i ? mime_part(m, i)->body : mime_header_end(m);
+	fwalk_init(&w, m, pos, he);
+	while (fwalk_next(&w, &f)) {
 		if ((k = envfield(&f)) < 0)
 			continue;
 		x = k < E_FROM ? v[k] : &addr[k - E_FROM];

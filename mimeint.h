@@ -104,6 +104,7 @@ int cte_kind(const struct buf *cte);
 
 /* the message of a struct mime with its part tree (parsed on first use) */
 struct tree {
+	struct mime *m;
 	const char *p;
 	size_t n;
 	struct mime_part *v;
@@ -120,7 +121,25 @@ struct mime {
 	const char *p;
 	size_t n;
 	struct tree *t;
+	/* the message's header: where it ends and its fields, found once
+	 * (hf NULL: too many fields to keep a list of) */
+	int hknown;
+	size_t hend;
+	struct field *hf;
+	size_t nhf;
 };
 struct tree *mime_tree(struct mime *);
+/* where the message's header ends */
+size_t mime_header_end(struct mime *);
+
+/* the fields of the header [hs, he) of m one by one: the message's own
+ * header from the list found the first time, any other from its bytes */
+struct fwalk {
+	const char *p;
+	size_t i, he;
+	const struct field *v, *ve;	/* the list, or NULL */
+};
+void fwalk_init(struct fwalk *, struct mime *, size_t hs, size_t he);
+int fwalk_next(struct fwalk *, struct field *);
 
 #endif

@@ -117,12 +117,19 @@ static int
 classify(struct tree *t, int me, int *digest, int *pushed)
 {
 	struct mime_ctype ct;
+	struct fwalk w;
+	struct field f;
 	const char *b;
 	size_t blen;
-	int kind = MIME_LEAF;
+	int kind = MIME_LEAF, found = 0;
 
-	ctype_parse(&ct, t->p, t->v[me].hdr, t->v[me].body, "Content-Type",
-	    0);
+	/* the first Content-Type decides, read from its own range */
+	fwalk_init(&w, t->m, t->v[me].hdr, t->v[me].body);
+	while (!found && fwalk_next(&w, &f))
+		found = field_is(&f, "Content-Type");
+	if (!found)
+		f.start = f.end = t->v[me].hdr;
+	ctype_parse(&ct, t->p, f.start, f.end, "Content-Type", 0);
 	*digest = *pushed = 0;
 	if (!ct.present || !ct.type.len) {
 		if (t->v[me].digest)
@@ -285,13 +292,14 @@ parse_entity(struct tree *t, size_t start, int depth, int digest, int *out)
 }
 
 static struct tree *
-tree_parse(const char *p, size_t n)
+tree_parse(struct mime *m)
 {
 	struct tree *t = xcalloc(1, sizeof(*t));
 	int root;
 
-	t->p = p;
-	t->n = n;
+	t->m = m;
+	t->p = m->p;
+	t->n = m->n;
 	parse_entity(t, 0, 0, 0, &root);
 	return t;
 }
@@ -332,6 +340,7 @@ mime_close(struct mime *m)
 	if (!m)
 		return;
 	tree_free(m->t);
+	free(m->hf);
 	free(m);
 }
 
@@ -339,8 +348,67 @@ struct tree *
 mime_tree(struct mime *m)
 {
 	if (!m->t)
-		m->t = tree_parse(m->p, m->n);
+		m->t = tree_parse(m);
 	return m->t;
+}
+
+#define HF_MAX	1000	/* fields of a header kept in a list */
+
+/* the message's header found: its fields listed, up to the blank line
+ * that ends it (the first line with no text at all) */
+static void
+header_list(struct mime *m)
+{
+	struct field f;
+	size_t i = 0, cap = 0;
+
+	m->hknown = 1;
+	while (field_next(m->p, m->n, &i, &f)) {
+		if (m->nhf == HF_MAX) {
+			free(m->hf);
+			m->hf = NULL;
+			m->hend = header_end(m->p, m->n, 0);
+			return;
+		}
+		if (m->nhf == cap) {
+			cap = cap ? 2 * cap : 32;
+			m->hf = xreallocarray(m->hf, cap, sizeof(*m->hf));
+		}
+		m->hf[m->nhf++] = f;
+	}
+	m->hend = i + blankline(m->p, m->n, i);
+}
+
+size_t
+mime_header_end(struct mime *m)
+{
+	if (!m->hknown)
+		header_list(m);
+	return m->hend;
+}
+
+void
+fwalk_init(struct fwalk *w, struct mime *m, size_t hs, size_t he)
+{
+	w->p = m->p;
+	w->i = hs;
+	w->he = he;
+	w->v = w->ve = NULL;
+	if (hs == 0 && he == mime_header_end(m) && m->hf) {
+		w->v = m->hf;
+		w->ve = m->hf + m->nhf;
+	}
+}
+
+int
+fwalk_next(struct fwalk *w, struct field *f)
+{
+	if (!w->v)
+		return field_next(w->p, w->he, &w->i, f);
+	if (w->v == w->ve)
+		return 0;
+	*f = *w->v++;
+	return 1;
 }
 
 const struct mime_part *
@@ -425,15 +493,16 @@ static const char *const descfield[D_N] = {
  * range alone gives what the whole header would, at a fraction of eight
  * walks. */
 static void
-desc_fields(const char *p, size_t hs, size_t he, size_t at[D_N][2])
+desc_fields(struct mime *m, size_t hs, size_t he, size_t at[D_N][2])
 {
+	struct fwalk w;
 	struct field f;
-	size_t i = hs;
 	int k;
 
 	for (k = 0; k < D_N; k++)
 		at[k][0] = at[k][1] = hs;
-	while (field_next(p, he, &i, &f)) {
+	fwalk_init(&w, m, hs, he);
+	while (fwalk_next(&w, &f)) {
 		if (f.nlen < 8 || ascii_ncasecmp(f.name, "Content-", 8))
 			continue;
 		for (k = 0; k < D_N && !field_is(&f, descfield[k]); k++)
@@ -453,7 +522,7 @@ mime_describe(struct mime *m, int i, struct mime_desc *d)
 	size_t at[D_N][2];
 
 	memset(d, 0, sizeof(*d));
-	desc_fields(m->p, pt->hdr, pt->body, at);
+	desc_fields(m, pt->hdr, pt->body, at);
 	/* the first Content-Type of the header, as parsing read it */
 	if (i < CT_KEEP && t->ct[i]) {
 		d->type = *t->ct[i];
