@@ -448,21 +448,15 @@ look(struct fetchreq *r, long k, struct msgmap *mm, int *map, time_t *date,
 	return 0;
 }
 
-/* an item derived from the message: from the cache, else made from the
- * mapped message and cached; in b.  -1 when it could not be had */
+/* an item the cache does not have, made from the mapped message and
+ * cached; in b.  -1 when it could not be had */
 static int
-derived(struct fetchatt *a, long k, const struct msgmap *mm, struct mime *m,
+made(struct fetchatt *a, long k, const struct msgmap *mm, struct mime *m,
     struct buf *b)
 {
 	struct sectiondata *sd;
-	const char *v;
 	uint64_t size;
-	size_t len;
 
-	if (k >= 0 && (v = msgcache_get(&sess.f, k, a->ckey, &len))) {
-		buf_add(b, v, len);
-		return 0;
-	}
 	if (!mm->p) {		/* the cache failed between two looks */
 		if (a->kind != FA_PREVIEW)
 			buf_adds(b, "NIL");
@@ -484,6 +478,21 @@ derived(struct fetchatt *a, long k, const struct msgmap *mm, struct mime *m,
 	return 0;
 }
 
+/* an item derived from the message: from the cache, else made; in b */
+static int
+derived(struct fetchatt *a, long k, const struct msgmap *mm, struct mime *m,
+    struct buf *b)
+{
+	const char *v;
+	size_t len;
+
+	if (k >= 0 && (v = msgcache_get(&sess.f, k, a->ckey, &len))) {
+		buf_add(b, v, len);
+		return 0;
+	}
+	return made(a, k, mm, m, b);
+}
+
 /* a derived item as derived() gives it, straight from the message cache
  * when it is there (written from there, not copied) */
 static const char *
@@ -494,7 +503,7 @@ item_of(struct fetchatt *a, long k, const struct msgmap *mm, struct mime *m,
 
 	if (k >= 0 && (v = msgcache_get(&sess.f, k, a->ckey, len)))
 		return v;
-	derived(a, k, mm, m, b);
+	made(a, k, mm, m, b);
 	*len = b->len;
 	return b->p ? b->p : "";
 }

@@ -54,16 +54,32 @@ form_section(struct buf *b, const struct section *s)
 
 /* --- strings ----------------------------------------------------------- */
 
+/* what an address or a human value shows, before it is quoted: reused,
+ * so that a header sync does not allocate them for every address */
+static struct buf shown[3];
+
+/* a scratch buffer a huge value grew is not kept */
+static void
+shown_trim(void)
+{
+	int i;
+
+	for (i = 0; i < 3; i++)
+		if (shown[i].cap > 65536)
+			buf_free(&shown[i]);
+}
+
 /* a value for humans (subject, display name): white space made one
  * space; quoted when it can be, a literal otherwise */
 static void
 addhuman(struct buf *b, const char *s, size_t n)
 {
-	struct buf t = { 0 };
+	struct buf *t = &shown[0];
 
-	mime_human(&t, s, n);
-	buf_addstr(b, t.len ? t.p : "", t.len);
-	buf_free(&t);
+	buf_reset(t);
+	mime_human(t, s, n);
+	buf_addstr(b, t->len ? t->p : "", t->len);
+	shown_trim();
 }
 
 /* a string from a buffer that may never have been written to */
@@ -101,19 +117,22 @@ addnstr(struct buf *b, const struct mime_value *v)
 static void
 address(struct buf *b, const struct mime_addr *a)
 {
-	struct buf name = { 0 }, mbox = { 0 }, host = { 0 };
+	struct buf *name = &shown[0], *mbox = &shown[1], *host = &shown[2];
 
-	mime_addr_shown(a, &name, &mbox, &host);
+	buf_reset(name);
+	buf_reset(mbox);
+	buf_reset(host);
+	mime_addr_shown(a, name, mbox, host);
 	if (a->kind == ADDR_GROUP_END) {
 		buf_adds(b, "(NIL NIL NIL NIL)");
 	} else if (a->kind == ADDR_GROUP) {
 		buf_adds(b, "(NIL NIL ");
-		addbuf(b, &mbox);
+		addbuf(b, mbox);
 		buf_adds(b, " NIL)");
 	} else {
 		buf_addc(b, '(');
 		if (a->name.len)
-			addbuf(b, &name);
+			addbuf(b, name);
 		else
 			buf_adds(b, "NIL");
 		buf_addc(b, ' ');
@@ -122,14 +141,12 @@ address(struct buf *b, const struct mime_addr *a)
 		else
 			buf_adds(b, "NIL");
 		buf_addc(b, ' ');
-		addbuf(b, &mbox);
+		addbuf(b, mbox);
 		buf_addc(b, ' ');
-		addbuf(b, &host);
+		addbuf(b, host);
 		buf_addc(b, ')');
 	}
-	buf_free(&name);
-	buf_free(&mbox);
-	buf_free(&host);
+	shown_trim();
 }
 
 /* a parenthesised address list, or NIL when it holds none */

@@ -487,6 +487,9 @@ envfield(const struct field *f)
 {
 	int i;
 
+	/* most fields of a header are none: told by their first letter */
+	if (!f->nlen || !strchr("dsimfrtcb", f->name[0] | 0x20))
+		return -1;
 	for (i = 0; i < E_N; i++)
 		if (field_is(f, envfields[i]))
 			return i;
