@@ -1,6 +1,7 @@
 /* util.c: the base every part stands on: allocation, growable buffers,
- * logging and its escaping, configured paths, ASCII case, base64, and the
- * dates of mail (the one reader of an RFC 5322 Date field) */
+ * logging and its escaping, configured paths, ASCII case, base64, the
+ * dates of mail (the one reader of an RFC 5322 Date field), and scans of
+ * text for line ends sixteen octets at a time */
 #include <sys/stat.h>
 
 #include <errno.h>
