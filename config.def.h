@@ -159,9 +159,11 @@ static const char sendmail_path[] = "/usr/sbin/sendmail";
  * header fields) grows to at most this many bytes; past it, the oldest
  * messages' entries are dropped. */
 #define MSGCACHE_MAX	(512UL << 20)
-/* A message up to this size is read into memory rather than mapped.  Keep
- * it under 1 MB: the message code gives back the pages of larger scans,
- * which only a mapping may have taken from it. */
-#define MSG_READ_MAX	(256UL << 10)
+/* A message up to this size is read into memory rather than mapped: one
+ * copy costs less than the page faults and the munmap of a mapping (the
+ * buffer stays at the largest size read).  Keep it under 1 MB: the message
+ * code gives back the pages of larger scans, which only a mapping may
+ * have taken from it. */
+#define MSG_READ_MAX	(1000UL << 10)
 
 #endif

@@ -52,6 +52,8 @@ struct fetchreq {
 	uint64_t changedsince;	/* CHANGEDSINCE: only messages changed since */
 	int vanished;		/* ... and VANISHED (EARLIER) for expunged */
 	struct partial partial;	/* PARTIAL: one page of the messages */
+	struct buf fl;		/* the flag list of flflags and flkw, */
+	uint32_t flflags, flkw;	/* made once for each pair in a row */
 };
 
 static struct fetchatt *
@@ -288,18 +290,86 @@ emit_io(void *arg, const char *p, size_t n)
 	io_write(p, n);
 }
 
+/* decimal digits of v at the end of the room ending at e; their start */
+static char *
+digits(char *e, uint64_t v)
+{
+	do
+		*--e = '0' + v % 10;
+	while (v /= 10);
+	return e;
+}
+
+static char *
+put(char *p, const char *s, size_t n)
+{
+	memcpy(p, s, n);
+	return p + n;
+}
+
+static char *
+put_num(char *p, uint64_t v)
+{
+	char room[24], *s = digits(room + sizeof(room), v);
+
+	return put(p, s, room + sizeof(room) - s);
+}
+
+/* "name v", without printf */
+static void
+io_num(const char *name, uint64_t v)
+{
+	char room[24], *s = digits(room + sizeof(room), v);
+
+	io_puts(name);
+	io_write(s, room + sizeof(room) - s);
+}
+
+/* two digits of v, at most 99 */
+static char *
+put2(char *p, int v)
+{
+	*p++ = '0' + v / 10;
+	*p++ = '0' + v % 10;
+	return p;
+}
+
 static void
 fetch_date(const char *name, time_t t)
 {
+	char room[64], *p = room;
 	struct tm tm;
 	long off;
 
 	localtime_r(&t, &tm);
 	off = tm.tm_gmtoff / 60;
-	io_printf("%s \"%02d-%s-%04d %02d:%02d:%02d %c%02ld%02ld\"",
-	    name, tm.tm_mday, month_names[tm.tm_mon], tm.tm_year + 1900,
-	    tm.tm_hour, tm.tm_min, tm.tm_sec, off < 0 ? '-' : '+',
-	    labs(off) / 60, labs(off) % 60);
+	if (tm.tm_year + 1900 < 1000 || tm.tm_year + 1900 > 9999 ||
+	    labs(off) / 60 > 99) {
+		io_printf("%s \"%02d-%s-%04d %02d:%02d:%02d %c%02ld%02ld\"",
+		    name, tm.tm_mday, month_names[tm.tm_mon],
+		    tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec,
+		    off < 0 ? '-' : '+', labs(off) / 60, labs(off) % 60);
+		return;
+	}
+	/* the common case by hand: a header sync dates every message */
+	p = put(p, " \"", 2);
+	p = put2(p, tm.tm_mday);
+	*p++ = '-';
+	p = put(p, month_names[tm.tm_mon], 3);
+	*p++ = '-';
+	p = put2(put2(p, (tm.tm_year + 1900) / 100), (tm.tm_year + 1900) % 100);
+	*p++ = ' ';
+	p = put2(p, tm.tm_hour);
+	*p++ = ':';
+	p = put2(p, tm.tm_min);
+	*p++ = ':';
+	p = put2(p, tm.tm_sec);
+	*p++ = ' ';
+	*p++ = off < 0 ? '-' : '+';
+	p = put2(put2(p, labs(off) / 60), labs(off) % 60);
+	*p++ = '"';
+	io_puts(name);
+	io_write(room, p - room);
 }
 
 static int
@@ -378,21 +448,15 @@ look(struct fetchreq *r, long k, struct msgmap *mm, int *map, time_t *date,
 	return 0;
 }
 
-/* an item derived from the message: from the cache, else made from the
- * mapped message and cached; in b.  -1 when it could not be had */
+/* an item the cache does not have, made from the mapped message and
+ * cached; in b.  -1 when it could not be had */
 static int
-derived(struct fetchatt *a, long k, const struct msgmap *mm, struct mime *m,
+made(struct fetchatt *a, long k, const struct msgmap *mm, struct mime *m,
     struct buf *b)
 {
 	struct sectiondata *sd;
-	const char *v;
 	uint64_t size;
-	size_t len;
 
-	if (k >= 0 && (v = msgcache_get(&sess.f, k, a->ckey, &len))) {
-		buf_add(b, v, len);
-		return 0;
-	}
 	if (!mm->p) {		/* the cache failed between two looks */
 		if (a->kind != FA_PREVIEW)
 			buf_adds(b, "NIL");
@@ -414,6 +478,21 @@ derived(struct fetchatt *a, long k, const struct msgmap *mm, struct mime *m,
 	return 0;
 }
 
+/* an item derived from the message: from the cache, else made; in b */
+static int
+derived(struct fetchatt *a, long k, const struct msgmap *mm, struct mime *m,
+    struct buf *b)
+{
+	const char *v;
+	size_t len;
+
+	if (k >= 0 && (v = msgcache_get(&sess.f, k, a->ckey, &len))) {
+		buf_add(b, v, len);
+		return 0;
+	}
+	return made(a, k, mm, m, b);
+}
+
 /* a derived item as derived() gives it, straight from the message cache
  * when it is there (written from there, not copied) */
 static const char *
@@ -424,7 +503,7 @@ item_of(struct fetchatt *a, long k, const struct msgmap *mm, struct mime *m,
 
 	if (k >= 0 && (v = msgcache_get(&sess.f, k, a->ckey, len)))
 		return v;
-	derived(a, k, mm, m, b);
+	made(a, k, mm, m, b);
 	*len = b->len;
 	return b->p ? b->p : "";
 }
@@ -479,7 +558,7 @@ fetch_one(struct fetchreq *r, size_t vi, int *cte)
 			io_puts(" ");
 		switch (a->kind) {
 		case FA_UID:
-			io_printf("UID %u", m->uid);
+			io_num("UID ", m->uid);
 			break;
 		case FA_EMAILID:
 			if (k < 0 || msg_id(&sess.f, k, id, sizeof(id)) < 0)
@@ -497,9 +576,15 @@ fetch_one(struct fetchreq *r, size_t vi, int *cte)
 			    (unsigned long long)m->modseq);
 			break;
 		case FA_FLAGS:
-			flag_list(&b, m->flags, m->kw);
-			io_printf("FLAGS %s", b.p);
-			buf_reset(&b);
+			if (!r->fl.len || m->flags != r->flflags ||
+			    m->kw != r->flkw) {
+				buf_reset(&r->fl);
+				flag_list(&r->fl, m->flags, m->kw);
+				r->flflags = m->flags;
+				r->flkw = m->kw;
+			}
+			io_puts("FLAGS ");
+			io_write(r->fl.p, r->fl.len);
 			break;
 		case FA_INTERNALDATE:
 			fetch_date("INTERNALDATE", date);
@@ -526,7 +611,7 @@ fetch_one(struct fetchreq *r, size_t vi, int *cte)
 				fetch_date("SAVEDATE", saved);
 			break;
 		case FA_SIZE:
-			io_printf("RFC822.SIZE %llu", (unsigned long long)size);
+			io_num("RFC822.SIZE ", size);
 			break;
 		case FA_ENVELOPE:
 		case FA_BODY:
@@ -540,7 +625,9 @@ fetch_one(struct fetchreq *r, size_t vi, int *cte)
 		case FA_SECTION:
 			if (a->ckey) {
 				v = item_of(a, k, &mm, msg, &b, &len);
-				io_printf("%s {%zu}\r\n", a->name, len);
+				io_puts(a->name);
+				io_num(" {", len);
+				io_write("}\r\n", 3);
 				io_write(v, len);
 				buf_reset(&b);
 				break;
@@ -571,31 +658,6 @@ fetch_one(struct fetchreq *r, size_t vi, int *cte)
 	if (map)
 		msg_unmap(&mm);
 	return 0;
-}
-
-/* decimal digits of v at the end of the room ending at e; their start */
-static char *
-digits(char *e, uint64_t v)
-{
-	do
-		*--e = '0' + v % 10;
-	while (v /= 10);
-	return e;
-}
-
-static char *
-put(char *p, const char *s, size_t n)
-{
-	memcpy(p, s, n);
-	return p + n;
-}
-
-static char *
-put_num(char *p, uint64_t v)
-{
-	char room[24], *s = digits(room + sizeof(room), v);
-
-	return put(p, s, room + sizeof(room) - s);
 }
 
 /* only UID, FLAGS and MODSEQ, nothing set: answered from the view alone */
@@ -719,6 +781,7 @@ cmd_fetch(const char *tag, int uid)
 		if (fetch_one(&req, vi[from + i], &cte) == -2)
 			unavailable = 1;
 	}
+	buf_free(&req.fl);
 	if (unavailable)
 		return no("UNAVAILABLE", "Some messages cannot be read now");
 	if (cte)
@@ -747,5 +810,6 @@ fetch_items(char *const *items, size_t n, const size_t *vi, size_t nv)
 		att_add(&req, FA_UID, "UID");
 	for (i = 0; r == ST_OK && i < nv; i++)
 		fetch_one(&req, vi[i], &cte);
+	buf_free(&req.fl);
 	return r;
 }

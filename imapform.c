@@ -54,16 +54,32 @@ form_section(struct buf *b, const struct section *s)
 
 /* --- strings ----------------------------------------------------------- */
 
+/* what an address or a human value shows, before it is quoted: reused,
+ * so that a header sync does not allocate them for every address */
+static struct buf shown[3];
+
+/* a scratch buffer a huge value grew is not kept */
+static void
+shown_trim(void)
+{
+	int i;
+
+	for (i = 0; i < 3; i++)
+		if (shown[i].cap > 65536)
+			buf_free(&shown[i]);
+}
+
 /* a value for humans (subject, display name): white space made one
  * space; quoted when it can be, a literal otherwise */
 static void
 addhuman(struct buf *b, const char *s, size_t n)
 {
-	struct buf t = { 0 };
+	struct buf *t = &shown[0];
 
-	mime_human(&t, s, n);
-	buf_addstr(b, t.len ? t.p : "", t.len);
-	buf_free(&t);
+	buf_reset(t);
+	mime_human(t, s, n);
+	buf_addstr(b, t->len ? t->p : "", t->len);
+	shown_trim();
 }
 
 /* a string from a buffer that may never have been written to */
@@ -71,6 +87,19 @@ static void
 addbuf(struct buf *b, const struct buf *v)
 {
 	buf_addstr(b, v->len ? v->p : "", v->len);
+}
+
+/* a space and a number, without printf's cost of a format twice read */
+static void
+addnum(struct buf *b, uint64_t v)
+{
+	char room[24], *s = room + sizeof(room);
+
+	do
+		*--s = '0' + v % 10;
+	while (v /= 10);
+	*--s = ' ';
+	buf_add(b, s, room + sizeof(room) - s);
 }
 
 /* an nstring: NIL when the header has no such field */
@@ -88,19 +117,22 @@ addnstr(struct buf *b, const struct mime_value *v)
 static void
 address(struct buf *b, const struct mime_addr *a)
 {
-	struct buf name = { 0 }, mbox = { 0 }, host = { 0 };
+	struct buf *name = &shown[0], *mbox = &shown[1], *host = &shown[2];
 
-	mime_addr_shown(a, &name, &mbox, &host);
+	buf_reset(name);
+	buf_reset(mbox);
+	buf_reset(host);
+	mime_addr_shown(a, name, mbox, host);
 	if (a->kind == ADDR_GROUP_END) {
 		buf_adds(b, "(NIL NIL NIL NIL)");
 	} else if (a->kind == ADDR_GROUP) {
 		buf_adds(b, "(NIL NIL ");
-		addbuf(b, &mbox);
+		addbuf(b, mbox);
 		buf_adds(b, " NIL)");
 	} else {
 		buf_addc(b, '(');
 		if (a->name.len)
-			addbuf(b, &name);
+			addbuf(b, name);
 		else
 			buf_adds(b, "NIL");
 		buf_addc(b, ' ');
@@ -109,14 +141,12 @@ address(struct buf *b, const struct mime_addr *a)
 		else
 			buf_adds(b, "NIL");
 		buf_addc(b, ' ');
-		addbuf(b, &mbox);
+		addbuf(b, mbox);
 		buf_addc(b, ' ');
-		addbuf(b, &host);
+		addbuf(b, host);
 		buf_addc(b, ')');
 	}
-	buf_free(&name);
-	buf_free(&mbox);
-	buf_free(&host);
+	shown_trim();
 }
 
 /* a parenthesised address list, or NIL when it holds none */
@@ -309,15 +339,15 @@ body(struct buf *b, struct mime *m, int i, int ext)
 	addnstr(b, &d.description);
 	buf_addc(b, ' ');
 	addbuf(b, &d.cte);
-	buf_printf(b, " %llu", (unsigned long long)mime_size(m, i));
+	addnum(b, mime_size(m, i));
 	if (text)
-		buf_printf(b, " %llu", (unsigned long long)mime_lines(m, i));
+		addnum(b, mime_lines(m, i));
 	if (child >= 0) {
 		buf_addc(b, ' ');
 		envelope(b, m, child);
 		buf_addc(b, ' ');
 		body(b, m, child, ext);
-		buf_printf(b, " %llu", (unsigned long long)mime_lines(m, i));
+		addnum(b, mime_lines(m, i));
 	}
 	if (ext) {
 		buf_addc(b, ' ');

@@ -73,17 +73,69 @@ msg_path(const struct folder *f, size_t i, char *path)
 	return pathf(path, "%s/%s", f->path, mname(f, &f->msgs[i]));
 }
 
+/* The cur/ and new/ of the folder whose messages were opened last, kept
+ * open: a message is opened by its name in them, not by a path walked
+ * from the root each time (a header sync opens every file once). */
+static char *dirpath;
+static int mdirfd[2] = { -1, -1 };
+
+static void
+dirs_close(void)
+{
+	int k;
+
+	for (k = 0; k < 2; k++) {
+		if (mdirfd[k] >= 0)
+			close(mdirfd[k]);
+		mdirfd[k] = -1;
+	}
+	free(dirpath);
+	dirpath = NULL;
+}
+
+/* the open directory of f that holds name ("cur/..." or "new/..."), or
+ * -1 */
+static int
+msg_dir(struct folder *f, const char *name)
+{
+	char path[PATH_MAX];
+	int k;
+
+	if (!strncmp(name, "cur/", 4))
+		k = 0;
+	else if (!strncmp(name, "new/", 4))
+		k = 1;
+	else
+		return -1;
+	if (!dirpath || strcmp(dirpath, f->path)) {
+		dirs_close();
+		dirpath = xstrdup(f->path);
+	}
+	if (mdirfd[k] < 0 && pathf(path, "%s/%.3s", f->path, name) == 0)
+		mdirfd[k] = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	return mdirfd[k];
+}
+
 /* open message i, following a rename by another process */
 static int
 msg_open(struct folder *f, size_t i)
 {
 	char path[PATH_MAX];
-	int fd;
+	const char *name;
+	int fd, dir;
 
 	if (i >= f->nmsgs) {
 		errno = ENOENT;
 		return -1;
 	}
+	name = mname(f, &f->msgs[i]);
+	if ((dir = msg_dir(f, name)) >= 0 &&
+	    (fd = openat(dir, name + 4, O_RDONLY | O_CLOEXEC)) >= 0)
+		return fd;
+	/* the directory may have been replaced since it was opened: the
+	 * path decides, and the next open looks it up again */
+	if (dir >= 0)
+		dirs_close();
 	if (msg_path(f, i, path) < 0)
 		return -1;
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) >= 0 || errno != ENOENT)
@@ -279,7 +331,7 @@ int
 msg_info_mapped(struct folder *f, size_t i, const struct msgmap *mm,
     time_t *date, uint64_t *size)
 {
-	const char *s = mm->p, *e = mm->p + mm->len, *q;
+	uint64_t lf, crlf;
 
 	*date = mm->internaldate;
 	date_known(f, i, *date);
@@ -288,9 +340,8 @@ msg_info_mapped(struct folder *f, size_t i, const struct msgmap *mm,
 	/* a mapping is not walked whole: its pages would all stay */
 	if (mm->p != rbuf || !rbusy)
 		return msg_info(f, i, date, size);
-	*size = mm->len;
-	for (; s < e && (q = memchr(s, '\n', e - s)); s = q + 1)
-		*size += q == mm->p || q[-1] != '\r';
+	count_lf(mm->p, mm->len, &lf, &crlf);
+	*size = mm->len + lf - crlf;
 	size_known(f, i, *size);
 	return 0;
 }

@@ -55,23 +55,32 @@ drop(const char *from, const char *to)
 
 /* ---- CRLF form ------------------------------------------------------ */
 
+/* (mimeint.h) counted a drop step at a time, the pages passed given back */
+void
+lf_census(const char *p, size_t n, uint64_t *lf, uint64_t *crlf)
+{
+	uint64_t l, c;
+	size_t i, k;
+
+	*lf = *crlf = 0;
+	for (i = 0; i < n; i += k) {
+		k = MIN(n - i, DROP_STEP);
+		count_lf(p + i, k, &l, &c);
+		/* a CRLF across the step */
+		c += i && p[i] == '\n' && p[i - 1] == '\r';
+		*lf += l;
+		*crlf += c;
+		drop(p + i, p + i + k);
+	}
+}
+
 uint64_t
 mime_crlf_size(const char *p, size_t n)
 {
-	const char *s = p, *e = p + n, *q, *mark = p;
-	uint64_t size = n;
+	uint64_t lf, crlf;
 
-	while (s < e && (q = memchr(s, '\n', e - s))) {
-		if (q == p || q[-1] != '\r')
-			size++;
-		s = q + 1;
-		if (s - mark >= DROP_STEP) {
-			drop(mark, s);
-			mark = s;
-		}
-	}
-	drop(mark, e);
-	return size;
+	lf_census(p, n, &lf, &crlf);
+	return n + lf - crlf;
 }
 
 void
@@ -165,25 +174,6 @@ mime_crlf_write(const char *p, size_t n, uint64_t from, uint64_t count,
 
 	clip_init(&c, from, count, emit, arg);
 	crlf_put(p, n, &c, 1);
-}
-
-/* lines as RFC 3501 counts them: the LFs of the range */
-uint64_t
-countlines(const char *p, size_t n)
-{
-	const char *s = p, *e = p + n, *q, *mark = p;
-	uint64_t lines = 0;
-
-	while (s < e && (q = memchr(s, '\n', e - s))) {
-		lines++;
-		s = q + 1;
-		if (s - mark >= DROP_STEP) {
-			drop(mark, s);
-			mark = s;
-		}
-	}
-	drop(mark, e);
-	return lines;
 }
 
 /* ---- transfer decoding ------------------------------------------------ */

@@ -46,6 +46,8 @@ struct mime_part {
 	int digest;	/* no Content-Type means message/rfc822 */
 	int trunc;	/* a multipart or message beyond the limits */
 	int child, next, nchild;	/* indices, -1 for none */
+	int counted;	/* lf and crlf are known: */
+	uint64_t lf, crlf;	/* the body's LFs, and of them those after a CR */
 };
 const struct mime_part *mime_part(struct mime *, int i);
 /* the body of part i: its size with CRLF line ends, and its lines */

@@ -70,8 +70,12 @@ alex_skip(struct alex *l, int *sp)
 static int
 atext(int c)
 {
-	return c >= 0x80 || (c > ' ' && c != 0x7f &&
-	    !strchr("()<>[]:;@\\,.\"", c));
+	switch (c) {
+	case '(': case ')': case '<': case '>': case '[': case ']': case ':':
+	case ';': case '@': case '\\': case ',': case '.': case '"':
+		return 0;
+	}
+	return c >= 0x80 || (c > ' ' && c != 0x7f);
 }
 
 static void
@@ -483,6 +487,9 @@ envfield(const struct field *f)
 {
 	int i;
 
+	/* most fields of a header are none: told by their first letter */
+	if (!f->nlen || !strchr("dsimfrtcb", f->name[0] | 0x20))
+		return -1;
 	for (i = 0; i < E_N; i++)
 		if (field_is(f, envfields[i]))
 			return i;
@@ -494,6 +501,7 @@ mime_envelope(struct mime *m, int i, struct mime_envelope *e)
 {
 	struct mime_value *v[E_FROM], addr[E_N - E_FROM];
 	struct mime_value *x;
+	struct fwalk w;
 	struct field f;
 	size_t pos, he;
 	int k;
@@ -505,8 +513,9 @@ mime_envelope(struct mime *m, int i, struct mime_envelope *e)
 	v[E_INREPLYTO] = &e->inreplyto;
 	v[E_MSGID] = &e->msgid;
 	pos = i ? mime_part(m, i)->hdr : 0;
-	he = i ? mime_part(m, i)->body : header_end(m->p, m->n, 0);
-	while (field_next(m->p, he, &pos, &f)) {
+	he = i ? mime_part(m, i)->body : mime_header_end(m);
+	fwalk_init(&w, m, pos, he);
+	while (fwalk_next(&w, &f)) {
 		if ((k = envfield(&f)) < 0)
 			continue;
 		x = k < E_FROM ? v[k] : &addr[k - E_FROM];

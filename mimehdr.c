@@ -18,9 +18,11 @@
 int
 eqstr(const char *s, size_t n, const char *t)
 {
-	size_t m = strlen(t);
-
-	return n == m && ascii_ncasecmp(s, t, n) == 0;
+	/* most names compared differ in their first octet by more than
+	 * case: no strlen(t) for those */
+	if (n && ((unsigned char)(*s ^ *t) & ~0x20))
+		return 0;
+	return n == strlen(t) && ascii_ncasecmp(s, t, n) == 0;
 }
 
 /* the line at i is empty: the end of a header */
@@ -125,7 +127,7 @@ header_get(const char *p, size_t hs, size_t he, const char *name,
 {
 	struct field f, last;
 	size_t i = hs;
-	int found = 0, first = !ascii_casecmp(name, "Content-Type");
+	int found = 0, first = eqstr(name, strlen(name), "Content-Type");
 
 	while (field_next(p, he, &i, &f))
 		if (field_is(&f, name)) {
@@ -143,18 +145,26 @@ void
 mime_human(struct buf *t, const char *s, size_t n)
 {
 	size_t i, start = t->len;
+	char *o;
 	int sp = 0;
 
+	/* never longer than s: written in place, no growth a character */
+	if (!n)
+		return;
+	buf_grow(t, n);
+	o = t->p + t->len;
 	for (i = 0; i < n; i++) {
 		if (iswsp((unsigned char)s[i]) || s[i] == '\r' || s[i] == '\n') {
-			sp = t->len > start;
+			sp = o > t->p + start;
 			continue;
 		}
 		if (sp)
-			buf_addc(t, ' ');
+			*o++ = ' ';
 		sp = 0;
-		buf_addc(t, s[i] ? s[i] : 0x80);
+		*o++ = s[i] ? s[i] : (char)0x80;
 	}
+	t->len = o - t->p;
+	t->p[t->len] = '\0';
 }
 
 /* ---- MIME header values (RFC 2045 tokens, RFC 822 comments) ---------- */
@@ -162,7 +172,13 @@ mime_human(struct buf *t, const char *s, size_t n)
 static int
 tspecial(int c)
 {
-	return c <= ' ' || c == 0x7f || strchr("()<>@,;:\\\"/[]?=", c);
+	switch (c) {
+	case '(': case ')': case '<': case '>': case '@': case ',': case ';':
+	case ':': case '\\': case '"': case '/': case '[': case ']': case '?':
+	case '=':
+		return 1;
+	}
+	return c <= ' ' || c == 0x7f;
 }
 
 /* a token (8-bit octets allowed); 0 when there is none */

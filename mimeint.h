@@ -9,6 +9,7 @@
 #define MIME_DEPTH	32	/* nested multiparts and messages */
 #define CHUNK		8192	/* decoding and conversion step */
 #define DROP_STEP	(1 << 20)	/* scans give back pages this often */
+#define CT_KEEP		64	/* parts whose Content-Type a tree keeps */
 
 static inline int
 iswsp(int c)
@@ -41,8 +42,8 @@ void clip_put(struct clip *, const char *p, size_t n);
 void clip_emit(void *arg, const char *p, size_t n);
 /* p in CRLF form into the window; text: a NUL goes out as 0x80 */
 void crlf_put(const char *p, size_t n, struct clip *, int text);
-/* lines as RFC 3501 counts them: the LFs of the range */
-uint64_t countlines(const char *p, size_t n);
+/* the LFs of [p, p + n), and of them those after a CR in the range */
+void lf_census(const char *p, size_t n, uint64_t *lf, uint64_t *crlf);
 
 /* how a range of the message gives its octets: as it is (CRLF form), a
  * literal CRLF, or transfer-decoded */
@@ -103,6 +104,7 @@ int cte_kind(const struct buf *cte);
 
 /* the message of a struct mime with its part tree (parsed on first use) */
 struct tree {
+	struct mime *m;
 	const char *p;
 	size_t n;
 	struct mime_part *v;
@@ -111,12 +113,33 @@ struct tree {
 	char *bnd[MIME_DEPTH];
 	size_t blen[MIME_DEPTH];
 	int nb;
+	/* the Content-Type of each of the first parts as parsing read it,
+	 * until mime_describe takes it */
+	struct mime_ctype *ct[CT_KEEP];
 };
 struct mime {
 	const char *p;
 	size_t n;
 	struct tree *t;
+	/* the message's header: where it ends and its fields, found once
+	 * (hf NULL: too many fields to keep a list of) */
+	int hknown;
+	size_t hend;
+	struct field *hf;
+	size_t nhf;
 };
 struct tree *mime_tree(struct mime *);
+/* where the message's header ends */
+size_t mime_header_end(struct mime *);
+
+/* the fields of the header [hs, he) of m one by one: the message's own
+ * header from the list found the first time, any other from its bytes */
+struct fwalk {
+	const char *p;
+	size_t i, he;
+	const struct field *v, *ve;	/* the list, or NULL */
+};
+void fwalk_init(struct fwalk *, struct mime *, size_t hs, size_t he);
+int fwalk_next(struct fwalk *, struct field *);
 
 #endif

@@ -46,8 +46,8 @@ boundary(const struct tree *t, size_t i, int *close)
 
 /* the start of the next line from i that delimits an open multipart,
  * or the end of the message.  Only a line that starts with '-' can: the
- * next is looked for a drop step at a time, so a base64 body goes by in
- * a few memchr() calls, not one a line. */
+ * next is looked for a drop step at a time, sixteen octets at once, not
+ * a line at a time. */
 static size_t
 find_boundary(const struct tree *t, size_t i)
 {
@@ -62,10 +62,7 @@ find_boundary(const struct tree *t, size_t i)
 			break;
 		for (j = i + 1; ; j = end) {
 			end = MIN(t->n, j + DROP_STEP);
-			q = t->p + j;
-			while ((q = memchr(q, '-', t->p + end - q)) &&
-			    q[-1] != '\n')
-				q++;
+			q = line_start(t->p + j, t->p + end, '-');
 			if (q || end == t->n)
 				break;
 			drop(t->p + mark, t->p + end);
@@ -120,12 +117,19 @@ static int
 classify(struct tree *t, int me, int *digest, int *pushed)
 {
 	struct mime_ctype ct;
+	struct fwalk w;
+	struct field f;
 	const char *b;
 	size_t blen;
-	int kind = MIME_LEAF;
+	int kind = MIME_LEAF, found = 0;
 
-	ctype_parse(&ct, t->p, t->v[me].hdr, t->v[me].body, "Content-Type",
-	    0);
+	/* the first Content-Type decides, read from its own range */
+	fwalk_init(&w, t->m, t->v[me].hdr, t->v[me].body);
+	while (!found && fwalk_next(&w, &f))
+		found = field_is(&f, "Content-Type");
+	if (!found)
+		f.start = f.end = t->v[me].hdr;
+	ctype_parse(&ct, t->p, f.start, f.end, "Content-Type", 0);
 	*digest = *pushed = 0;
 	if (!ct.present || !ct.type.len) {
 		if (t->v[me].digest)
@@ -146,7 +150,13 @@ classify(struct tree *t, int me, int *digest, int *pushed)
 		 * not expect an envelope after it */
 		kind = MIME_MESSAGE;
 	}
-	ctype_free(&ct);
+	/* kept for BODYSTRUCTURE, which would read it again */
+	if (me < CT_KEEP) {
+		t->ct[me] = xmalloc(sizeof(ct));
+		*t->ct[me] = ct;
+	} else {
+		ctype_free(&ct);
+	}
 	return kind;
 }
 
@@ -282,13 +292,14 @@ parse_entity(struct tree *t, size_t start, int depth, int digest, int *out)
 }
 
 static struct tree *
-tree_parse(const char *p, size_t n)
+tree_parse(struct mime *m)
 {
 	struct tree *t = xcalloc(1, sizeof(*t));
 	int root;
 
-	t->p = p;
-	t->n = n;
+	t->m = m;
+	t->p = m->p;
+	t->n = m->n;
 	parse_entity(t, 0, 0, 0, &root);
 	return t;
 }
@@ -296,10 +307,17 @@ tree_parse(const char *p, size_t n)
 static void
 tree_free(struct tree *t)
 {
+	int i;
+
 	if (!t)
 		return;
 	while (t->nb)
 		pop_boundary(t);
+	for (i = 0; i < CT_KEEP; i++)
+		if (t->ct[i]) {
+			ctype_free(t->ct[i]);
+			free(t->ct[i]);
+		}
 	free(t->v);
 	free(t);
 }
@@ -322,6 +340,7 @@ mime_close(struct mime *m)
 	if (!m)
 		return;
 	tree_free(m->t);
+	free(m->hf);
 	free(m);
 }
 
@@ -329,8 +348,67 @@ struct tree *
 mime_tree(struct mime *m)
 {
 	if (!m->t)
-		m->t = tree_parse(m->p, m->n);
+		m->t = tree_parse(m);
 	return m->t;
+}
+
+#define HF_MAX	1000	/* fields of a header kept in a list */
+
+/* the message's header found: its fields listed, up to the blank line
+ * that ends it (the first line with no text at all) */
+static void
+header_list(struct mime *m)
+{
+	struct field f;
+	size_t i = 0, cap = 0;
+
+	m->hknown = 1;
+	while (field_next(m->p, m->n, &i, &f)) {
+		if (m->nhf == HF_MAX) {
+			free(m->hf);
+			m->hf = NULL;
+			m->hend = header_end(m->p, m->n, 0);
+			return;
+		}
+		if (m->nhf == cap) {
+			cap = cap ? 2 * cap : 32;
+			m->hf = xreallocarray(m->hf, cap, sizeof(*m->hf));
+		}
+		m->hf[m->nhf++] = f;
+	}
+	m->hend = i + blankline(m->p, m->n, i);
+}
+
+size_t
+mime_header_end(struct mime *m)
+{
+	if (!m->hknown)
+		header_list(m);
+	return m->hend;
+}
+
+void
+fwalk_init(struct fwalk *w, struct mime *m, size_t hs, size_t he)
+{
+	w->p = m->p;
+	w->i = hs;
+	w->he = he;
+	w->v = w->ve = NULL;
+	if (hs == 0 && he == mime_header_end(m) && m->hf) {
+		w->v = m->hf;
+		w->ve = m->hf + m->nhf;
+	}
+}
+
+int
+fwalk_next(struct fwalk *w, struct field *f)
+{
+	if (!w->v)
+		return field_next(w->p, w->he, &w->i, f);
+	if (w->v == w->ve)
+		return 0;
+	*f = *w->v++;
+	return 1;
 }
 
 const struct mime_part *
@@ -339,20 +417,31 @@ mime_part(struct mime *m, int i)
 	return &mime_tree(m)->v[i];
 }
 
+/* the line ends of part i's body, counted once for its size and lines */
+static const struct mime_part *
+counted(struct mime *m, int i)
+{
+	struct mime_part *pt = &mime_tree(m)->v[i];
+
+	if (!pt->counted)
+		lf_census(m->p + pt->body, pt->end - pt->body, &pt->lf,
+		    &pt->crlf);
+	pt->counted = 1;
+	return pt;
+}
+
 uint64_t
 mime_size(struct mime *m, int i)
 {
-	const struct mime_part *pt = mime_part(m, i);
+	const struct mime_part *pt = counted(m, i);
 
-	return mime_crlf_size(m->p + pt->body, pt->end - pt->body);
+	return pt->end - pt->body + pt->lf - pt->crlf;
 }
 
 uint64_t
 mime_lines(struct mime *m, int i)
 {
-	const struct mime_part *pt = mime_part(m, i);
-
-	return countlines(m->p + pt->body, pt->end - pt->body);
+	return counted(m, i)->lf;
 }
 
 /* ---- what a part's header says --------------------------------------- */
@@ -404,15 +493,16 @@ static const char *const descfield[D_N] = {
  * range alone gives what the whole header would, at a fraction of eight
  * walks. */
 static void
-desc_fields(const char *p, size_t hs, size_t he, size_t at[D_N][2])
+desc_fields(struct mime *m, size_t hs, size_t he, size_t at[D_N][2])
 {
+	struct fwalk w;
 	struct field f;
-	size_t i = hs;
 	int k;
 
 	for (k = 0; k < D_N; k++)
 		at[k][0] = at[k][1] = hs;
-	while (field_next(p, he, &i, &f)) {
+	fwalk_init(&w, m, hs, he);
+	while (fwalk_next(&w, &f)) {
 		if (f.nlen < 8 || ascii_ncasecmp(f.name, "Content-", 8))
 			continue;
 		for (k = 0; k < D_N && !field_is(&f, descfield[k]); k++)
@@ -428,12 +518,20 @@ void
 mime_describe(struct mime *m, int i, struct mime_desc *d)
 {
 	const struct mime_part *pt = mime_part(m, i);
+	struct tree *t = mime_tree(m);
 	size_t at[D_N][2];
 
 	memset(d, 0, sizeof(*d));
-	desc_fields(m->p, pt->hdr, pt->body, at);
-	ctype_parse(&d->type, m->p, at[D_TYPE][0], at[D_TYPE][1],
-	    "Content-Type", 0);
+	desc_fields(m, pt->hdr, pt->body, at);
+	/* the first Content-Type of the header, as parsing read it */
+	if (i < CT_KEEP && t->ct[i]) {
+		d->type = *t->ct[i];
+		free(t->ct[i]);
+		t->ct[i] = NULL;
+	} else {
+		ctype_parse(&d->type, m->p, at[D_TYPE][0], at[D_TYPE][1],
+		    "Content-Type", 0);
+	}
 	ctype_parse(&d->disp, m->p, at[D_DISP][0], at[D_DISP][1],
 	    "Content-Disposition", 1);
 	value_get(&d->id, m->p, at[D_ID][0], at[D_ID][1], "Content-ID");

@@ -67,14 +67,15 @@ field_listed(const struct section *s, const struct field *f)
 
 /* HEADER.FIELDS and HEADER.FIELDS.NOT of the header [hs, he) */
 static void
-fields_select(struct sectiondata *sd, const struct section *s, size_t hs,
-    size_t he)
+fields_select(struct sectiondata *sd, struct mime *m, const struct section *s,
+    size_t hs, size_t he)
 {
+	struct fwalk w;
 	struct field f;
-	size_t i = hs;
 	int want = s->text == SEC_FIELDS;
 
-	while (field_next(sd->p, he, &i, &f)) {
+	fwalk_init(&w, m, hs, he);
+	while (fwalk_next(&w, &f)) {
 		if (field_listed(s, &f) != want)
 			continue;
 		seg_add(sd, SEG_RAW, f.start, f.end - f.start);
@@ -125,8 +126,8 @@ resolve(const struct tree *t, const struct section *s, int *part)
 
 /* the ranges of a HEADER, TEXT or HEADER.FIELDS of message m */
 static void
-message_text(struct sectiondata *sd, const struct section *s, size_t hdr,
-    size_t body, size_t end)
+message_text(struct sectiondata *sd, struct mime *m, const struct section *s,
+    size_t hdr, size_t body, size_t end)
 {
 	switch (s->text) {
 	case SEC_HEADER:
@@ -136,7 +137,7 @@ message_text(struct sectiondata *sd, const struct section *s, size_t hdr,
 		seg_add(sd, SEG_RAW, body, end - body);
 		break;
 	default:
-		fields_select(sd, s, hdr, body);
+		fields_select(sd, m, s, hdr, body);
 	}
 }
 
@@ -172,7 +173,7 @@ part_text(struct sectiondata *sd, struct mime *m, const struct section *s,
 		if (pt->kind != MIME_MESSAGE || pt->child < 0)
 			break;
 		pt = &t->v[pt->child];
-		message_text(sd, s, pt->hdr, pt->body, pt->end);
+		message_text(sd, m, s, pt->hdr, pt->body, pt->end);
 	}
 	return 0;
 }
@@ -190,7 +191,7 @@ mime_section(struct mime *m, const struct section *s, int binary,
 	if (!s->npart && s->text == SEC_ALL)
 		seg_add(sd, SEG_RAW, 0, m->n);
 	else if (!s->npart)
-		message_text(sd, s, 0, header_end(m->p, m->n, 0), m->n);
+		message_text(sd, m, s, 0, mime_header_end(m), m->n);
 	else if (part_text(sd, m, s, binary) < 0) {
 		section_close(sd);
 		return NULL;

@@ -1,6 +1,7 @@
 /* util.c: the base every part stands on: allocation, growable buffers,
- * logging and its escaping, configured paths, ASCII case, base64, and the
- * dates of mail (the one reader of an RFC 5322 Date field) */
+ * logging and its escaping, configured paths, ASCII case, base64, the
+ * dates of mail (the one reader of an RFC 5322 Date field), and scans of
+ * text for line ends sixteen octets at a time */
 #include <sys/stat.h>
 
 #include <errno.h>
@@ -149,42 +150,41 @@ buf_addnum(struct buf *b, uint64_t v)
 	buf_add(b, s, room + sizeof(room) - s);
 }
 
-/* a quoted string may hold any 7-bit character but CR, LF and NUL */
-static int
-quotable(const char *s, size_t n)
-{
-	size_t i;
-
-	if (n > 1024)
-		return 0;
-	for (i = 0; i < n; i++)
-		if (s[i] == '\r' || s[i] == '\n' || s[i] == '\0' ||
-		    (unsigned char)s[i] >= 0x80)
-			return 0;
-	return 1;
-}
-
 void
 buf_addstr(struct buf *b, const char *s, size_t n)
 {
 	size_t i;
+	char *o;
 
 	if (!s) {
 		buf_adds(b, "NIL");
 		return;
 	}
-	if (!quotable(s, n)) {
-		buf_printf(b, "{%zu}\r\n", n);
-		buf_add(b, s, n);
-		return;
+	/* quoted, escaped as it is copied, when it is short and every
+	 * octet a 7-bit one but CR, LF and NUL; else taken back for a
+	 * literal at the first octet a quoted string cannot hold */
+	if (n <= 1024) {
+		buf_grow(b, 2 * n + 2);
+		o = b->p + b->len;
+		*o++ = '"';
+		for (i = 0; i < n; i++) {
+			if (s[i] == '\r' || s[i] == '\n' || s[i] == '\0' ||
+			    (unsigned char)s[i] >= 0x80)
+				break;
+			if (s[i] == '"' || s[i] == '\\')
+				*o++ = '\\';
+			*o++ = s[i];
+		}
+		if (i == n) {
+			*o++ = '"';
+			b->len = o - b->p;
+			b->p[b->len] = '\0';
+			return;
+		}
+		b->p[b->len] = '\0';
 	}
-	buf_addc(b, '"');
-	for (i = 0; i < n; i++) {
-		if (s[i] == '"' || s[i] == '\\')
-			buf_addc(b, '\\');
-		buf_addc(b, s[i]);
-	}
-	buf_addc(b, '"');
+	buf_printf(b, "{%zu}\r\n", n);
+	buf_add(b, s, n);
 }
 
 void
@@ -974,4 +974,92 @@ read_at(int fd, void *p, size_t n, off_t off)
 		off += k;
 	}
 	return 0;
+}
+
+/* ---- scanning text ---------------------------------------------------- */
+
+/* Sixteen octets at a time, in vectors the compiler maps onto the
+ * machine's (SSE2, NEON) or does in words: a message's lines are short,
+ * and a memchr() a line would cost more than the bytes. */
+typedef unsigned char v16 __attribute__((vector_size(16)));
+
+static v16
+v16_load(const char *p)
+{
+	v16 v;
+
+	memcpy(&v, p, sizeof(v));
+	return v;
+}
+
+static v16
+v16_splat(int c)
+{
+	v16 v;
+
+	memset(&v, c, sizeof(v));
+	return v;
+}
+
+static uint64_t
+v16_sum(v16 v)
+{
+	uint64_t n = 0;
+	int k;
+
+	for (k = 0; k < 16; k++)
+		n += v[k];
+	return n;
+}
+
+void
+count_lf(const char *p, size_t n, uint64_t *lf, uint64_t *crlf)
+{
+	v16 nl = v16_splat('\n'), cr = v16_splat('\r'), a, b, la, ca;
+	size_t i = 1, stop;
+	uint64_t l = 0, c = 0;
+
+	if (n)
+		l = p[0] == '\n';
+	/* 255 rounds at most, so that no lane of the counts wraps */
+	while (n >= i + 16) {
+		stop = i + 16 * MIN((n - i) / 16, 255);
+		la = ca = v16_splat(0);
+		for (; i < stop; i += 16) {
+			a = (v16)(v16_load(p + i) == nl);
+			b = (v16)(v16_load(p + i - 1) == cr);
+			la -= a;
+			ca -= a & b;
+		}
+		l += v16_sum(la);
+		c += v16_sum(ca);
+	}
+	for (; i < n; i++) {
+		l += p[i] == '\n';
+		c += p[i] == '\n' && p[i - 1] == '\r';
+	}
+	*lf = l;
+	*crlf = c;
+}
+
+const char *
+line_start(const char *s, const char *e, int c)
+{
+	v16 nl = v16_splat('\n'), want = v16_splat(c), hit;
+	uint64_t w[2];
+	int k;
+
+	for (; e - s >= 16; s += 16) {
+		hit = (v16)(v16_load(s) == want) & (v16)(v16_load(s - 1) == nl);
+		memcpy(w, &hit, sizeof(w));
+		if (!(w[0] | w[1]))
+			continue;
+		for (k = 0; k < 16; k++)
+			if (hit[k])
+				return s + k;
+	}
+	for (; s < e; s++)
+		if (*s == c && s[-1] == '\n')
+			return s;
+	return NULL;
 }

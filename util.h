@@ -161,4 +161,11 @@ uint64_t sum_bytes(const void *, size_t, uint64_t seed);
 /* n bytes of fd at off into p: 0, or -1 (a short file, an error) */
 int read_at(int fd, void *p, size_t n, off_t off);
 
+/* the LFs of [p, p + n), and how many of them follow a CR in the range:
+ * its lines, and its size in CRLF form is n + *lf - *crlf */
+void count_lf(const char *p, size_t n, uint64_t *lf, uint64_t *crlf);
+/* the first line start in [s, e) where c stands, or NULL; s[-1] must be
+ * readable (a line starts after an LF) */
+const char *line_start(const char *s, const char *e, int c);
+
 #endif

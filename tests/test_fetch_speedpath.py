@@ -13,7 +13,7 @@ import lib
 from lib import make_msg
 from test_mime import put
 
-READ_MAX = 256 << 10		# config.def.h MSG_READ_MAX
+READ_MAX = 1000 << 10		# config.def.h MSG_READ_MAX
 DROP_STEP = 1 << 20		# mimeint.h: scans give pages back this often
 
 HEADERS = ("UID FETCH 1:* (UID FLAGS INTERNALDATE RFC822.SIZE ENVELOPE "
