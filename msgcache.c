@@ -539,7 +539,8 @@ rewrite(struct folder *f, struct msgcache *c)
 	c->memo_map = NULL;
 	if ((c->fd = open(path, O_RDWR | O_APPEND | O_CLOEXEC)) < 0)
 		return -1;
-	map_write(f, c);
+	if (nt)
+		map_write(f, c);
 	return 0;
 }
 
