@@ -301,7 +301,8 @@ remap(struct msgcache *c)
 
 /* the whole entries from walked to the end of the mapping into the
  * slots (their sums are checked when they are read); damage is skipped
- * 8 bytes at a time, an entry not whole yet (being appended) ends it */
+ * 8 bytes at a time, an entry not whole yet (another process's batch
+ * seen in part) ends the walk: the next one starts there */
 static void
 walk(struct folder *f, struct msgcache *c)
 {
@@ -311,7 +312,8 @@ walk(struct folder *f, struct msgcache *c)
 	while (off + sizeof(*e) <= c->maplen) {
 		if (!(e = ent_in(c, off))) {
 			e = (const struct cent *)(c->map + off);
-			if (e->magic == ENT_MAGIC && off % 8 == 0)
+			if (off % 8 == 0 && e->magic == ENT_MAGIC &&
+			    e->len <= MSGCACHE_MAX)
 				break;
 			off += 8;
 			bad++;
