@@ -28,11 +28,14 @@
  * the cache) and renamed over the old one; one of another generation,
  * damaged or cut short is ignored, and deleting it costs one walk.
  *
- * The cache is mapped, but a walk over many entries (a header sync,
- * SEARCH HEADER) must not keep every page it read: after every
- * CACHE_RSS bytes read through the mapping its pages are given back
- * (they stay in the page cache and come back on the next touch), so a
- * session's memory stays a few megabytes whatever the folder's size.
+ * A session's memory must not grow with the cache: the entries a
+ * command asks for are read (pread) through a window of at most
+ * WIN_MAX bytes, which grows while the reads go on in file order, as a
+ * header sync's and SEARCH HEADER's do; the walk over the entries'
+ * heads (when the map is missing or behind) and a rewrite go through a
+ * mapping whose pages are given back after every CACHE_RSS bytes.  So
+ * a header sync of 100,000 messages peaks at a few megabytes above its
+ * SELECT, whatever the folder's size.
  */
 #include <sys/types.h>
 #include <sys/mman.h>
@@ -109,9 +112,13 @@ struct msgcache {
 	struct buf pend;	/* items of pend_uid not written yet */
 	uint32_t pend_uid, pend_check;
 	int pend_dirty;
-	size_t memo_i, memo_off;	/* the entry entry_of found last ... */
+	char *win;		/* win_len bytes of the file from win_off */
+	size_t win_off, win_len, wincap;
+	size_t win_want;	/* bytes the next read takes */
+	int memo_ok;		/* memo_e is what entry_of found last ... */
+	size_t memo_i;		/* ... for message memo_i, UID memo_uid */
 	uint32_t memo_uid;
-	const char *memo_map;	/* ... in this mapping, or NULL */
+	const struct cent *memo_e;
 	struct buf out;		/* whole entries not written yet */
 	struct outent *outs;	/* ... which are these */
 	size_t nouts, outcap;
@@ -260,7 +267,7 @@ slot_set(struct msgcache *c, uint32_t uid, size_t off, size_t size)
 {
 	struct where *w = slot_get(c, uid);
 
-	c->memo_map = NULL;
+	c->memo_ok = 0;
 	if (w)
 		c->live -= MIN(c->live, w->size);
 	c->live += size;
@@ -281,7 +288,6 @@ remap(struct msgcache *c)
 		munmap(c->map, c->maplen);
 	c->map = NULL;
 	c->maplen = 0;
-	c->memo_map = NULL;
 	c->touched = 0;
 	if (fstat(c->fd, &sb) < 0)
 		return -1;
@@ -458,7 +464,7 @@ map_save(struct folder *f, struct msgcache *c)
 	c->ntab = n;
 	c->live = live;
 	c->covered = c->walked;
-	c->memo_map = NULL;
+	c->memo_ok = 0;
 	map_write(f, c);
 }
 
@@ -538,7 +544,8 @@ rewrite(struct folder *f, struct msgcache *c)
 	c->gen = h.gen;
 	c->covered = c->walked = c->live = total;
 	c->end = 0;
-	c->memo_map = NULL;
+	c->memo_ok = 0;
+	c->win_len = 0;
 	if ((c->fd = open(path, O_RDWR | O_APPEND | O_CLOEXEC)) < 0)
 		return -1;
 	if (nt)
@@ -622,6 +629,52 @@ item_find(const char *p, const char *end, const char *key, size_t *len)
 	return NULL;
 }
 
+/* Entries are read through a window, not the mapping: a walk over
+ * many keeps one window's worth of memory, and reads them in large
+ * pieces when it goes on in file order (as a header sync does: entries
+ * are written in UID order); elsewhere it reads little more than the
+ * entry. */
+#define WIN_MIN		4096
+#define WIN_MAX		(256 << 10)
+
+/* the entry at off, size bytes, if whole: read into the window unless
+ * it is there already */
+static const struct cent *
+ent_read(struct msgcache *c, size_t off, size_t size)
+{
+	const struct cent *e;
+	size_t end = c->win_off + c->win_len, n, avail;
+	ssize_t k;
+
+	if (off < c->win_off || off + MAX(size, sizeof(*e)) > end) {
+		/* reading on past the last window (the entry it cut short,
+		 * or one a little after it): read more at once */
+		if (c->win_len && off > c->win_off && off < end + c->win_want)
+			c->win_want = MIN(2 * c->win_want, WIN_MAX);
+		else
+			c->win_want = WIN_MIN;
+		n = MAX(pad8(size), c->win_want);
+		if (n > c->wincap) {
+			free(c->win);
+			c->win = xmalloc(c->wincap = n);
+		}
+		c->memo_ok = 0;
+		c->win_len = 0;
+		while ((k = pread(c->fd, c->win, n, off)) < 0 && errno == EINTR)
+			;
+		if (k < 0)
+			return NULL;
+		c->win_off = off;
+		c->win_len = k;
+	}
+	avail = c->win_off + c->win_len - off;
+	e = (const struct cent *)(c->win + (off - c->win_off));
+	if (avail < sizeof(*e) || e->magic != ENT_MAGIC ||
+	    e->len > avail - sizeof(*e))
+		return NULL;
+	return e;
+}
+
 /* the written entry of message i, if it is this file's */
 static const struct cent *
 entry_of(struct folder *f, struct msgcache *c, size_t i)
@@ -631,22 +684,15 @@ entry_of(struct folder *f, struct msgcache *c, size_t i)
 	size_t off, summed;
 
 	/* the items of one message are asked for one after another */
-	if (c->memo_map && c->memo_map == c->map && c->memo_i == i &&
-	    c->memo_uid == f->msgs[i].uid)
-		return c->memo_off ? (const struct cent *)(c->map +
-		    c->memo_off) : NULL;
+	if (c->memo_ok && c->memo_i == i && c->memo_uid == f->msgs[i].uid)
+		return c->memo_e;
 	if (!(w = slot_get(c, f->msgs[i].uid)))
 		return NULL;
 	summed = w->off & SUMMED;
 	off = w->off & ~(size_t)SUMMED;
 	/* entries never change in place: once summed, only the bounds are
-	 * checked again (this process's own may lie past the mapping) */
-	if (off + sizeof(*e) > c->maplen && remap(c) < 0)
-		return NULL;
-	if (!(e = ent_in(c, off)) && remap(c) == 0)
-		e = ent_in(c, off);
-	touch(c, w->size);
-	if (e && !summed) {
+	 * checked again */
+	if ((e = ent_read(c, off, w->size)) && !summed) {
 		if (sum_of(e + 1, e->len) == e->sum)
 			w->off |= SUMMED;
 		else
@@ -657,10 +703,10 @@ entry_of(struct folder *f, struct msgcache *c, size_t i)
 		    "skipped", f->path, (size_t)w->size / 8);
 	if (e && (e->uid != f->msgs[i].uid || e->check != check_of(f, i)))
 		e = NULL;
-	c->memo_map = c->map;
+	c->memo_ok = 1;
+	c->memo_e = e;
 	c->memo_i = i;
 	c->memo_uid = f->msgs[i].uid;
-	c->memo_off = e ? off : 0;
 	return e;
 }
 
@@ -842,6 +888,7 @@ msgcache_close(struct folder *f)
 		close(c->fd);
 	free(c->tab);
 	free(c->xt);
+	free(c->win);
 	htab_free(&c->slots);
 	buf_free(&c->pend);
 	buf_free(&c->out);
