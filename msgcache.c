@@ -406,36 +406,50 @@ map_load(struct folder *f, struct msgcache *c)
 	c->live = MIN(h.live, c->maplen);
 }
 
-/* the cache map written anew from tab (to a temporary name, renamed) */
+/* whether the cache file in the folder is still of generation gen (a
+ * process that rewrote it writes the map of the new one) */
+static int
+is_current(struct folder *f, uint64_t gen)
+{
+	char path[PATH_MAX];
+	struct chead h;
+	int fd, r;
+
+	if (pathf(path, "%s/" CACHEFILE, f->path) < 0 ||
+	    (fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return 0;
+	r = read_at(fd, &h, sizeof(h), 0) == 0 && h.magic == CACHE_MAGIC8 &&
+	    h.gen == gen;
+	close(fd);
+	return r;
+}
+
+/* the cache map written anew from tab (to a temporary name, renamed);
+ * the entries are taken as not summed yet, as the file has them */
 static void
 map_write(struct folder *f, struct msgcache *c)
 {
 	char tmp[PATH_MAX], path[PATH_MAX];
 	struct mhead h = { MAP_MAGIC8, MAP_VERSION, f->uidvalidity, c->gen,
 	    c->covered, c->live, c->ntab, 0, 0 };
-	struct where *t;
 	size_t i;
 	int fd, err;
 
-	if (pathf(tmp, "%s/" CACHEMAP ".%ld.tmp", f->path,
-	    (long)getpid()) < 0 || pathf(path, "%s/" CACHEMAP, f->path) < 0)
+	if (!is_current(f, c->gen) || pathf(tmp, "%s/" CACHEMAP ".%ld.tmp",
+	    f->path, (long)getpid()) < 0 ||
+	    pathf(path, "%s/" CACHEMAP, f->path) < 0)
 		return;
-	t = xreallocarray(NULL, c->ntab + 1, sizeof(*t));
-	for (i = 0; i < c->ntab; i++) {
-		t[i] = c->tab[i];
-		t[i].off &= ~SUMMED;
-	}
-	h.sum = map_sum(&h, t);
+	for (i = 0; i < c->ntab; i++)
+		c->tab[i].off &= ~SUMMED;
+	c->memo_ok = 0;
+	h.sum = map_sum(&h, c->tab);
 	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-	    0600)) < 0) {
-		free(t);
+	    0600)) < 0)
 		return;
-	}
 	err = write_all(fd, &h, sizeof(h)) < 0 ||
-	    write_all(fd, t, c->ntab * sizeof(*t)) < 0;
+	    write_all(fd, c->tab, c->ntab * sizeof(*c->tab)) < 0;
 	if (close(fd) < 0 || err || rename(tmp, path) < 0)
 		unlink(tmp);
-	free(t);
 }
 
 /* the slots into one table of the folder's messages, walked to the end

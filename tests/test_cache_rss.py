@@ -247,3 +247,43 @@ def test_resync_at_highestmodseq_after_stores_elsewhere(env):
         got = {int(x["UID"]) for x in fetches(u).values()}
         assert got == want, (since, got)
         q.logout()
+
+
+def test_rewrite_under_a_reader_keeps_a_true_map(env):
+    """a cache mostly dead (each entry superseded twice) is rewritten by
+    the next process that opens it, with a map of the new generation; a
+    process that still holds the old cache answers from it, and at its
+    end does not put its map of the old one in place: the next process
+    answers the same as the first sync did, reading the map"""
+    n = 600
+    first = built(env, n)
+    cache = os.path.join(env.maildir, CACHE)
+    mapfile = os.path.join(env.maildir, CACHEMAP)
+    old = env.preauth()
+    old.ok("SELECT INBOX")
+    old.ok("UID FETCH 1 (ENVELOPE)")
+    for extra in ("SORT (DATE) UTF-8 ALL", "FETCH 1:* (PREVIEW)"):
+        s = env.preauth()
+        s.ok("SELECT INBOX")
+        s.ok(extra)
+        s.logout()
+    grown = os.path.getsize(cache)
+    s = env.preauth()
+    s.ok("SELECT INBOX")
+    assert s.ok(HEADERS) == first
+    s.logout()
+    assert os.path.getsize(cache) < grown / 2, (grown, os.path.getsize(cache))
+    assert os.path.getsize(mapfile) == 56 + n * 12
+    with open(mapfile, "rb") as f:
+        newmap = f.read()
+    # the holder of the old file reads it and adds to it, then leaves
+    assert old.ok(HEADERS) == first
+    old.ok("UID FETCH 1:* (BODY.PEEK[HEADER.FIELDS (X-Not-There)])")
+    old.logout()
+    with open(mapfile, "rb") as f:
+        assert f.read() == newmap
+    s = env.preauth()
+    s.ok("SELECT INBOX")
+    assert s.ok(HEADERS) == first
+    s.logout()
+    assert "damaged" not in open(env.logpath, errors="replace").read()
