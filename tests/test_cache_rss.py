@@ -287,3 +287,36 @@ def test_rewrite_under_a_reader_keeps_a_true_map(env):
     assert s.ok(HEADERS) == first
     s.logout()
     assert "damaged" not in open(env.logpath, errors="replace").read()
+
+
+def test_two_writers_and_a_delivery_then_the_map(env):
+    """two processes fill the cache at once, in overlapping ranges, while
+    a delivery agent adds messages; both leave a map; a new process
+    answers from cache and map exactly as one with neither does"""
+    fill(env, 400)
+    a, b = env.preauth(), env.preauth()
+    a.ok("SELECT INBOX")
+    b.ok("SELECT INBOX")
+    a.ok(HEADERS.replace("1:*", "1:200"))
+    b.ok(HEADERS.replace("1:*", "150:400"))
+    for i in range(400, 420):
+        env.deliver(big_header_msg(i))
+    a.ok(HEADERS.replace("1:*", "380:*"))
+    b.ok(HEADERS)
+    a.ok(HEADERS)
+    a.logout()
+    b.logout()
+    assert os.path.getsize(os.path.join(env.maildir, CACHEMAP)) > 56
+    s = env.preauth()
+    s.ok("SELECT INBOX")
+    cached = s.ok(HEADERS)
+    s.logout()
+    os.unlink(os.path.join(env.maildir, CACHE))
+    os.unlink(os.path.join(env.maildir, CACHEMAP))
+    s = env.preauth()
+    s.ok("SELECT INBOX")
+    fresh = s.ok(HEADERS)
+    s.logout()
+    assert len(fresh) == 420
+    assert cached == fresh
+    assert "damaged" not in open(env.logpath, errors="replace").read()
