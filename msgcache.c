@@ -100,10 +100,10 @@ struct msgcache {
 	size_t maplen;
 	size_t touched;		/* bytes read through map since last given back */
 	uint64_t gen;		/* the file's */
-	struct where *tab;	/* from the cache map, sorted by UID */
-	size_t ntab;
+	struct where *tab;	/* from the cache map, sorted by UID, and */
+	size_t ntab, tabcap;	/* ... the entries of higher UIDs found since */
 	size_t covered;		/* tab describes the file up to here */
-	struct where *xt;	/* entries found past covered, or written */
+	struct where *xt;	/* other entries found past covered, or written */
 	size_t nxt, xtcap;
 	struct htab slots;	/* UID (hashed one to one) -> index in xt + 1 */
 	size_t walked;		/* every entry before this is in tab or xt */
@@ -241,18 +241,19 @@ slot_get(const struct msgcache *c, uint32_t uid)
 	return tab_find(c, uid);
 }
 
-static int
-in_tab(const struct msgcache *c, const struct where *w)
-{
-	uintptr_t p = (uintptr_t)w, t = (uintptr_t)c->tab;
-
-	return c->ntab && p >= t && p < t + c->ntab * sizeof(*w);
-}
-
-/* a slot of xt for uid, the last of it from now on */
+/* a slot for uid, which has none: at the end of tab while UIDs come in
+ * order (a first header sync, a walk), else in xt */
 static struct where *
-xt_add(struct msgcache *c, uint32_t uid)
+slot_add(struct msgcache *c, uint32_t uid)
 {
+	if (!c->ntab || uid > c->tab[c->ntab - 1].uid) {
+		if (c->ntab == c->tabcap) {
+			c->tabcap = c->tabcap ? 2 * c->tabcap : 256;
+			c->tab = xreallocarray(c->tab, c->tabcap,
+			    sizeof(*c->tab));
+		}
+		return &c->tab[c->ntab++];
+	}
 	if (c->nxt == c->xtcap) {
 		c->xtcap = c->xtcap ? 2 * c->xtcap : 256;
 		c->xt = xreallocarray(c->xt, c->xtcap, sizeof(*c->xt));
@@ -271,9 +272,8 @@ slot_set(struct msgcache *c, uint32_t uid, size_t off, size_t size)
 	if (w)
 		c->live -= MIN(c->live, w->size);
 	c->live += size;
-	/* one past the map's shadows it from now on */
-	if (!w || in_tab(c, w))
-		w = xt_add(c, uid);
+	if (!w)
+		w = slot_add(c, uid);
 	w->uid = uid;
 	w->off = off;
 	w->size = size;
@@ -402,6 +402,7 @@ map_load(struct folder *f, struct msgcache *c)
 	close(fd);
 	c->tab = t;
 	c->ntab = h.n;
+	c->tabcap = (size_t)h.n + 1;
 	c->covered = c->walked = h.covered;
 	c->live = MIN(h.live, c->maplen);
 }
@@ -452,30 +453,53 @@ map_write(struct folder *f, struct msgcache *c)
 		unlink(tmp);
 }
 
-/* the slots into one table of the folder's messages, walked to the end
- * of the file first, and that table written as the cache map */
+static int
+by_uid(const void *a, const void *b)
+{
+	const struct where *x = a, *y = b;
+
+	return x->uid < y->uid ? -1 : x->uid > y->uid;
+}
+
+/* tab and xt merged into one table of the folder's messages (an entry
+ * of xt is the newer), walked to the end of the file first, and that
+ * table written as the cache map; xt and its hash go first, so that
+ * the memory of the three is never needed at once */
 static void
 map_save(struct folder *f, struct msgcache *c)
 {
-	struct where *t, *w;
-	size_t i, n = 0, live = 0;
+	struct where *t;
+	size_t i, a = 0, b = 0, n = 0, m, live = 0;
+	uint32_t u;
 
 	if (remap(c) < 0)
 		return;
 	walk(f, c);
-	t = xreallocarray(NULL, f->nmsgs + 1, sizeof(*t));
-	for (i = 0; i < f->nmsgs; i++)
-		if ((w = slot_get(c, f->msgs[i].uid))) {
-			t[n++] = *w;
-			live += w->size;
-		}
+	htab_free(&c->slots);
+	qsort(c->xt, c->nxt, sizeof(*c->xt), by_uid);
+	m = MIN(f->nmsgs, c->ntab + c->nxt) + 1;
+	t = xreallocarray(NULL, m, sizeof(*t));
+	for (i = 0; i < f->nmsgs; i++) {
+		u = f->msgs[i].uid;
+		while (a < c->ntab && c->tab[a].uid < u)
+			a++;
+		while (b < c->nxt && c->xt[b].uid < u)
+			b++;
+		if (b < c->nxt && c->xt[b].uid == u)
+			t[n] = c->xt[b];
+		else if (a < c->ntab && c->tab[a].uid == u)
+			t[n] = c->tab[a];
+		else
+			continue;
+		live += t[n++].size;
+	}
 	free(c->tab);
 	free(c->xt);
-	htab_free(&c->slots);
 	c->xt = NULL;
 	c->nxt = c->xtcap = 0;
 	c->tab = t;
 	c->ntab = n;
+	c->tabcap = m;
 	c->live = live;
 	c->covered = c->walked;
 	c->memo_ok = 0;
@@ -555,6 +579,7 @@ rewrite(struct folder *f, struct msgcache *c)
 	c->nxt = c->xtcap = 0;
 	c->tab = t;
 	c->ntab = nt;
+	c->tabcap = f->nmsgs + 1;
 	c->gen = h.gen;
 	c->covered = c->walked = c->live = total;
 	c->end = 0;
