@@ -476,7 +476,8 @@ map_save(struct folder *f, struct msgcache *c)
 		return;
 	walk(f, c);
 	htab_free(&c->slots);
-	qsort(c->xt, c->nxt, sizeof(*c->xt), by_uid);
+	if (c->nxt)
+		qsort(c->xt, c->nxt, sizeof(*c->xt), by_uid);
 	m = MIN(f->nmsgs, c->ntab + c->nxt) + 1;
 	t = xreallocarray(NULL, m, sizeof(*t));
 	for (i = 0; i < f->nmsgs; i++) {
