@@ -357,12 +357,10 @@ msg_info(struct folder *f, size_t i, time_t *date, uint64_t *size)
 		errno = ENOENT;
 		return -1;
 	}
-	/* both from the message cache when a command opened it: no file is
-	 * looked at (a file's mtime is set before it is named in cur/ or
-	 * new/, and kept by renames).  Opening it for one date would cost
-	 * more than a stat. */
-	if (f->st->mc && cached_date(f, i, date) == 0 &&
-	    msg_size(f, i, size) == 0)
+	/* both from the message cache: no file is looked at (a file's
+	 * mtime is set before it is named in cur/ or new/, and kept by
+	 * renames; opening the cache reads its map, not its entries) */
+	if (cached_date(f, i, date) == 0 && msg_size(f, i, size) == 0)
 		return 0;
 	if (msg_path(f, i, path) < 0)
 		return -1;

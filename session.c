@@ -674,6 +674,12 @@ set_indexes_since(struct seqset *set, int uid, uint64_t since, size_t **out,
 	for (k = 0; !uid && k < set->n; k++)
 		if (set->r[k].lo == 0 || set->r[k].hi > sess.v.n)
 			return bad("Invalid message sequence number");
+	/* nothing has a modseq above the folder's highest: no record is
+	 * read to learn that nothing changed */
+	if (since && since >= sess.f.highestmodseq) {
+		*out = p_alloc(sizeof(**out));
+		return ST_OK;
+	}
 	/* counted first, then taken at once */
 	*out = p_alloc((set_walk(set, uid, since, NULL) + 1) * sizeof(**out));
 	*n = set_walk(set, uid, since, *out);

@@ -182,7 +182,8 @@ qresync_changes(struct qresync *q)
 	if (q->has_known)
 		seq_resolve(&q->known, sess.f.uidnext > 1 ? sess.f.uidnext - 1 : 1);
 	vanished_earlier(q->has_known ? &q->known : NULL, q->modseq);
-	for (i = 0; i < sess.v.n; i++) {
+	/* no record is read to learn that nothing changed */
+	for (i = 0; q->modseq < sess.f.highestmodseq && i < sess.v.n; i++) {
 		if (sess.v.m[i].modseq <= q->modseq)
 			continue;
 		if (q->has_known && !seq_has(&q->known, sess.v.m[i].uid))
