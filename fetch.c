@@ -290,16 +290,6 @@ emit_io(void *arg, const char *p, size_t n)
 	io_write(p, n);
 }
 
-/* decimal digits of v at the end of the room ending at e; their start */
-static char *
-digits(char *e, uint64_t v)
-{
-	do
-		*--e = '0' + v % 10;
-	while (v /= 10);
-	return e;
-}
-
 static char *
 put(char *p, const char *s, size_t n)
 {
@@ -310,7 +300,7 @@ put(char *p, const char *s, size_t n)
 static char *
 put_num(char *p, uint64_t v)
 {
-	char room[24], *s = digits(room + sizeof(room), v);
+	char room[24], *s = dec_digits(room + sizeof(room), v);
 
 	return put(p, s, room + sizeof(room) - s);
 }
@@ -319,7 +309,7 @@ put_num(char *p, uint64_t v)
 static void
 io_num(const char *name, uint64_t v)
 {
-	char room[24], *s = digits(room + sizeof(room), v);
+	char room[24], *s = dec_digits(room + sizeof(room), v);
 
 	io_puts(name);
 	io_write(s, room + sizeof(room) - s);

@@ -93,11 +93,8 @@ addbuf(struct buf *b, const struct buf *v)
 static void
 addnum(struct buf *b, uint64_t v)
 {
-	char room[24], *s = room + sizeof(room);
+	char room[24], *s = dec_digits(room + sizeof(room), v);
 
-	do
-		*--s = '0' + v % 10;
-	while (v /= 10);
 	*--s = ' ';
 	buf_add(b, s, room + sizeof(room) - s);
 }

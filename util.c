@@ -133,7 +133,7 @@ buf_printf(struct buf *b, const char *fmt, ...)
 }
 
 /* decimal digits of v at the end of the room ending at e; their start */
-static char *
+char *
 dec_digits(char *e, uint64_t v)
 {
 	do

@@ -27,6 +27,8 @@ void buf_grow(struct buf *, size_t);
 void buf_add(struct buf *, const void *, size_t);
 void buf_addc(struct buf *, int);
 void buf_adds(struct buf *, const char *);
+/* decimal digits of v at the end of the room ending at e; their start */
+char *dec_digits(char *e, uint64_t v);
 void buf_addnum(struct buf *, uint64_t);
 void buf_printf(struct buf *, const char *, ...)
 	__attribute__((format(printf, 2, 3)));
