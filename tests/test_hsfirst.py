@@ -11,13 +11,7 @@ import random
 import lib
 from test_mime import put
 
-READ_MAX = 1000 << 10		# config.def.h MSG_READ_MAX
-DROP_STEP = 1 << 20		# mimeint.h: scans give pages back this often
-
-HEADERS = ("UID FETCH 1:* (UID FLAGS INTERNALDATE RFC822.SIZE ENVELOPE "
-           "BODYSTRUCTURE BODY.PEEK[HEADER.FIELDS (From To Cc Bcc Subject "
-           "Date Message-ID Priority X-Priority References Newsgroups "
-           "In-Reply-To Content-Type Reply-To)])")
+from test_fetch_speedpath import DROP_STEP, HEADERS, READ_MAX
 
 
 def crlf_size(b):
