@@ -47,7 +47,6 @@ server's CPU time for that command alone (from /proc/PID/schedstat), as
             with a label as LABEL=PATH, e.g. before=/tmp/imapd.old
 """
 import argparse
-import fcntl
 import itertools
 import os
 import re
@@ -70,8 +69,7 @@ HEADERS = ("UID FETCH 1:* (UID FLAGS INTERNALDATE RFC822.SIZE ENVELOPE "
            "In-Reply-To Content-Type Reply-To)])")
 ONE = "UID FETCH %d (UID FLAGS RFC822.SIZE BODY.PEEK[HEADER])"
 DELIVERIES = itertools.count(1000)
-F_SETPIPE_SZ = 1031		# fcntl.h (Linux)
-PIPE_ROOM = 1 << 20		# the default /proc/sys/fs/pipe-max-size
+READ_ROOM = 1 << 20		# room at least this big for each read
 
 
 def split_lines(data):
@@ -121,13 +119,6 @@ class Conn(lib.Session):
             kw.update(user=server.uid, group=server.gid, extra_groups=[])
         self.t0 = time.perf_counter()
         self.p = subprocess.Popen(server.argv, **kw)
-        # a pipe as roomy as a TCP connection's buffers: a long answer
-        # arrives in few blocks, and this reader's cost per block (it is
-        # in Python) is not timed as the server's
-        try:
-            fcntl.fcntl(self.p.stdout.fileno(), F_SETPIPE_SZ, PIPE_ROOM)
-        except OSError:
-            pass
         self.buf = b""
         self.ntag = 0
         self.greeting()
@@ -151,7 +142,7 @@ class Conn(lib.Session):
         end = b"\r\n" + tag.encode() + b" "
         self.send("%s %s\r\n" % (tag, text))
         fd = self.p.stdout.fileno()
-        buf = room(len(self.buf) + PIPE_ROOM)
+        buf = room(len(self.buf) + READ_ROOM)
         buf[:len(self.buf)] = self.buf
         have = seen = len(self.buf)
         while True:
@@ -163,7 +154,7 @@ class Conn(lib.Session):
             seen = have
             r, _, _ = select.select([fd], [], [], 900)
             assert r, "no answer to %r" % text
-            buf = room(have + PIPE_ROOM)
+            buf = room(have + READ_ROOM)
             n = os.readv(fd, [memoryview(buf)[have:]])
             assert n, "the server closed the connection"
             have += n
