@@ -172,6 +172,7 @@ void msgcache_close(struct folder *f);
 #define LOCK_TIMEOUT_MS	30000	/* give up on a lock held so long */
 #define STAMP_WAIT_MS	20	/* closing: for the clock to pass a change */
 #define TMP_MAX_AGE	(36 * 3600)	/* Maildir: stale tmp/ files */
+#define STATE_TMP_AGE	3600	/* imapd-*.PID.tmp a killed writer left */
 #define COMPACT_MIN	64	/* dead records worth a rewrite */
 #define SETTLE_ROUNDS	8	/* looks for more arrivals within one sync */
 #define REC_MAX		1024	/* longest line of a UID list */

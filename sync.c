@@ -1580,6 +1580,37 @@ tmp_sweep(const char *dir)
 	closedir(dp);
 }
 
+/* The state files (UID list, index, cache and its map) are written to
+ * NAME.PID.tmp and renamed: a writer killed half way leaves that name
+ * behind, perhaps hundreds of MB of cache.  One older than any write
+ * takes goes. */
+static void
+state_sweep(const char *dir)
+{
+	char name[4 * NAME_MAX + 1];
+	struct dirent *d;
+	struct stat sb;
+	time_t now = time(NULL);
+	size_t n;
+	DIR *dp;
+
+	if (!(dp = opendir(dir)))
+		return;
+	while ((d = readdir(dp))) {
+		n = strlen(d->d_name);
+		if (strncmp(d->d_name, "imapd-", 6) || n < 10 ||
+		    strcmp(d->d_name + n - 4, ".tmp") ||
+		    fstatat(dirfd(dp), d->d_name, &sb,
+		    AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(sb.st_mode) ||
+		    now - sb.st_mtime < STATE_TMP_AGE)
+			continue;
+		if (unlinkat(dirfd(dp), d->d_name, 0) == 0)
+			logmsg(LOG_NOTICE, "%s: removed a stale %s", dir,
+			    esc(name, sizeof(name), d->d_name));
+	}
+	closedir(dp);
+}
+
 /* a session that ends without closing its folder (LOGOUT, a dropped
  * connection) leaves the next process a list it can trust */
 static void
@@ -1623,8 +1654,10 @@ open_folder(struct folder *f, const char *name, int rw, int watch)
 		f->st->scanned = f->st->stale = 1;
 	if (folder_sync(f) < 0)
 		goto fail;
-	if (rw)
+	if (rw) {
 		tmp_sweep(f->path);
+		state_sweep(f->path);
+	}
 	if (watch) {
 		if (!exit_hooked)
 			exit_hooked = atexit(stamp_at_exit) == 0;
