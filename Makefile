@@ -29,7 +29,7 @@ SRC = imapd.c mailbox.c view.c fetch.c parse.c io.c util.c auth.c search.c \
       imapform.c mimehdr.c mimepart.c mimeaddr.c mimesect.c mimesearch.c \
       check.c authfail.c sandbox.c \
       maildir.c mime.c tls.c \
-      index.c msgcache.c folders.c sync.c message.c \
+      index.c msgcache.c folders.c sync.c scan.c txn.c message.c \
       compress.c mutf7.c sort.c \
       deliver.c sieve.c sievexec.c managesieve.c fts.c \
       binary.c partial.c savedate.c preview.c quota.c unicode.c context.c \
@@ -132,7 +132,7 @@ fuzz/fuzz_mime: fuzz/fuzz_mime.c $(MIMESRC) imapform.c parse.c io.c util.c \
 	    -lutf8proc
 
 # the command and SEARCH parsers, fed a client's byte stream
-FUZZSTORE = maildir.c folders.c sync.c message.c index.c msgcache.c
+FUZZSTORE = maildir.c folders.c sync.c scan.c txn.c message.c index.c msgcache.c
 fuzz/fuzz_parse: fuzz/fuzz_parse.c parse.c io.c util.c search.c $(FUZZSTORE) \
     $(MIMESRC) imapform.c mutf7.c partial.c savedate.c unicode.c url.c $(HDR)
 	$(FUZZCC) $(CPPFLAGS) $(FUZZFLAGS) -o $@ fuzz/fuzz_parse.c parse.c io.c \

@@ -242,6 +242,7 @@ int read_file(const char *path, struct buf *b);
 int write_file(const char *dir, const char *name, const char *data, size_t len);
 int getnum(const char **pp, const char *end, uint64_t *v);
 int lock_root(void);
+int lock_fd(int fd);
 void unlock_fd(int fd);
 void rm_tree(const char *path);
 int mbox_valid(const char *name);
@@ -280,10 +281,13 @@ int kw_refresh(struct folder *f, int force);
 int parse_header(const char *p, const char *end, struct hdr *h);
 int parse_rec(const char *p, const char *end, struct rec *r);
 void hist_add(struct store_state *st, uint32_t first, uint32_t last, uint64_t modseq);
+void hist_merge(struct folder *f);
 void msgs_compact(struct folder *f);
 struct msg *msg_insert(struct folder *f, size_t at, uint32_t uid, uint64_t modseq, const char *name, size_t len);
 size_t scan_maxima(const char *buf, size_t len, int header, struct hdr *h);
 size_t apply_lines(struct folder *f, const char *buf, size_t len);
+
+/* txn.c */
 void txn_end(struct txn *t);
 int txn_lock_how(struct txn *t, const char *dir, int wait);
 int txn_lock(struct txn *t, const char *dir);
@@ -302,11 +306,18 @@ int txn_peek(struct folder *f, struct txn *t);
 int list_compact(struct folder *f, struct txn *t);
 long long recent_read(int fd);
 
-/* sync.c */
+/* scan.c */
 const char *ent_name(const struct scan *s, size_t j);
 void scan_free(struct scan *s);
 int scan_folder(struct scan *s, const char *dir);
+int scan_dir(struct scan *s, const char *dir, const char *sub);
+size_t scan_add(struct scan *s, const char *sub, const char *name);
+void sort_ents(const struct scan *s, size_t *v, size_t n);
+int same_base(const struct scan *s, size_t a, size_t b);
+int claim(const char *dir, const char *name, char *out, size_t outsz);
 int list_ensure(const char *dir, struct folder *f);
+
+/* sync.c */
 int open_folder(struct folder *f, const char *name, int rw, int watch);
 
 /* message.c */

@@ -51,10 +51,14 @@ def test_no_circle_between_files(env):
     for handler in ("view", "mailbox", "fetch", "search", "context"):
         assert depth[handler] < depth["session"], r.stdout
     assert depth["session"] < depth["io"], r.stdout
-    # the store's rooms, top to bottom: the namespace, the messages, sync,
-    # the index and the cache, the UID record with names and paths
-    for upper, lower in (("folders", "message"), ("message", "sync"),
+    # the store's rooms, top to bottom: the namespace; the messages and
+    # sync; the listing of new/ and cur/ with the first UID list, the index
+    # and the cache; changes to the UID list; the UID record with names
+    # and paths
+    for upper, lower in (("folders", "message"), ("folders", "sync"),
+                         ("message", "scan"), ("sync", "scan"),
                          ("sync", "index"), ("sync", "msgcache"),
+                         ("scan", "txn"), ("txn", "maildir"),
                          ("index", "maildir"), ("msgcache", "maildir")):
         assert depth[upper] < depth[lower], (upper, lower, r.stdout)
 
